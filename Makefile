@@ -1,0 +1,69 @@
+# Simulation Config Service — developer commands.
+# `make run` and `make test` work on a fresh clone: they create .venv first.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PROTO_FILES := $(wildcard protos/simulation/v1/*.proto)
+GRPC_TOOLS_INCLUDE = $(shell $(BIN)/python -c "import grpc_tools, os; print(os.path.join(os.path.dirname(grpc_tools.__file__), '_proto'))")
+
+.PHONY: help install run test lint generate check-generated descriptor openapi check-openapi gateway migrate docker-lint buf-lint buf-breaking clean
+
+help:
+	@echo "make run        start the server (embedded SQLite by default)"
+	@echo "make test       run the whole test suite"
+	@echo "make lint       ruff, buf lint, hadolint"
+	@echo "make generate   regenerate generated/ from protos/"
+	@echo "make gateway    start the Envoy REST gateway in front of the server"
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade "pip>=24"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/simconfig serve
+
+migrate: $(STAMP)
+	$(BIN)/simconfig migrate
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP) buf-lint docker-lint
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check service storage tests
+
+buf-lint: $(STAMP)
+	$(BIN)/buf lint
+
+# Breaking-change check of protos/ against the previous commit; skipped when
+# that commit has no proto tree yet.
+buf-breaking: $(STAMP)
+	@if git cat-file -e HEAD~1:buf.yaml 2>/dev/null; then \
+		$(BIN)/buf breaking --against '.git#ref=HEAD~1'; \
+	else echo "buf breaking: no earlier proto tree, skipped"; fi
+
+docker-lint: $(STAMP)
+	$(BIN)/hadolint Dockerfile
+
+# generated/ is made from protos/ by this one command and never edited.
+generate: $(STAMP)
+	rm -rf generated/simulation
+	mkdir -p generated
+	$(BIN)/python -m grpc_tools.protoc -Iprotos -I$(GRPC_TOOLS_INCLUDE) \
+		--python_out=generated --pyi_out=generated --grpc_python_out=generated \
+		$(PROTO_FILES)
+	touch generated/simulation/__init__.py generated/simulation/v1/__init__.py
+
+check-generated: generate
+	@git add -N generated >/dev/null 2>&1 || true
+	@git diff --exit-code --stat -- generated || \
+		(echo "generated/ is stale: run 'make generate' and commit the result" && exit 1)
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
