@@ -1,0 +1,162 @@
+"""The ``simconfig`` command: serve, migrate, and manage tenants and API keys."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+
+import storage
+from service import auth, errors
+from service.server import create_server, open_database
+from service.settings import Settings, SettingsError, configure_logging
+
+log = logging.getLogger("simconfig")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="simconfig",
+        description="Simulation Config Service. Settings come from SIMCONFIG_* variables.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the gRPC server")
+    serve.add_argument(
+        "--no-migrate", action="store_true", help="do not apply migrations at start-up"
+    )
+    commands.add_parser("migrate", help="apply database migrations and exit")
+
+    tenants = commands.add_parser("tenants", help="manage tenants")
+    tenant_commands = tenants.add_subparsers(dest="action", required=True, metavar="ACTION")
+    create_tenant = tenant_commands.add_parser("create", help="create a tenant, print its id")
+    create_tenant.add_argument("name")
+    tenant_commands.add_parser("list", help="list tenants")
+
+    keys = commands.add_parser("keys", help="manage API keys")
+    key_commands = keys.add_subparsers(dest="action", required=True, metavar="ACTION")
+    create_key = key_commands.add_parser("create", help="create a key, print it once")
+    create_key.add_argument("--tenant", required=True, help="tenant id")
+    create_key.add_argument("--scope", choices=auth.SCOPES, default="write")
+    create_key.add_argument("--description", default="")
+    list_keys = key_commands.add_parser("list", help="list a tenant's keys")
+    list_keys.add_argument("--tenant", required=True, help="tenant id")
+    revoke_key = key_commands.add_parser("revoke", help="revoke a key")
+    revoke_key.add_argument("key_id")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``simconfig`` console script."""
+    args = _parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"simconfig: configuration error: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level)
+    try:
+        if args.command == "serve":
+            return _serve(settings, migrate=not args.no_migrate and settings.migrate_on_start)
+        database = open_database(settings)
+        try:
+            if args.command == "migrate":
+                database.migrate()
+                print(f"database at revision {database.current_revision()}")
+                return 0
+            return _admin(database, args)
+        finally:
+            database.dispose()
+    except errors.ServiceError as exc:
+        print(f"simconfig: {exc.message}", file=sys.stderr)
+        return 1
+    except storage.Unavailable as exc:
+        print(f"simconfig: database unavailable: {exc}", file=sys.stderr)
+        return 1
+
+
+def _admin(database: storage.Database, args) -> int:
+    if args.command == "tenants" and args.action == "create":
+        tenant = auth.new_tenant(database, args.name)
+        print(tenant.id)
+    elif args.command == "tenants" and args.action == "list":
+        for tenant in database.run(lambda uow: uow.tenants.list()):
+            print(f"{tenant.id}\t{tenant.name}\t{tenant.create_time.isoformat()}")
+    elif args.command == "keys" and args.action == "create":
+        issued = auth.issue_key(database, args.tenant, args.scope, args.description)
+        print(
+            f"key id {issued.record.id} (scope {issued.record.scope}); the key is shown only once:",
+            file=sys.stderr,
+        )
+        print(issued.secret)
+    elif args.command == "keys" and args.action == "list":
+        database.run(lambda uow: uow.tenants.get(args.tenant))
+        for key in database.run(lambda uow: uow.api_keys.list_for_tenant(args.tenant)):
+            state = "revoked" if key.revoke_time else "active"
+            print(
+                f"{key.id}\t{key.scope}\t{state}\t{key.create_time.isoformat()}\t{key.description}"
+            )
+    elif args.command == "keys" and args.action == "revoke":
+        from datetime import UTC, datetime
+
+        key = database.run(lambda uow: uow.api_keys.revoke(args.key_id, datetime.now(UTC)))
+        print(f"revoked {key.id}")
+    return 0
+
+
+def _create_demo_tenant(database: storage.Database, settings: Settings) -> None:
+    """On an empty embedded database, creates a demo tenant and prints its key once."""
+    if database.run(lambda uow: uow.tenants.count()) > 0:
+        return
+    tenant = auth.new_tenant(database, "demo")
+    issued = auth.issue_key(database, tenant.id, "write", "demo key")
+    address = f"{settings.host}:{settings.port}"
+    print(
+        "\n"
+        f"Created demo tenant {tenant.id}. Its API key (shown only once):\n\n"
+        f"  export SIMCONFIG_API_KEY={issued.secret}\n\n"
+        "Try:\n\n"
+        f'  .venv/bin/grpcurl -plaintext -H "x-api-key: $SIMCONFIG_API_KEY" '
+        f"{address} simulation.v1.ScenarioService/ListScenarios\n",
+        flush=True,
+    )
+
+
+def _serve(settings: Settings, *, migrate: bool) -> int:
+    database = open_database(settings)
+    if migrate:
+        database.migrate()
+    if settings.uses_embedded_database and settings.demo_tenant:
+        _create_demo_tenant(database, settings)
+    try:
+        server, port = create_server(settings, database=database)
+    except OSError as exc:
+        print(f"simconfig: {exc}", file=sys.stderr)
+        database.dispose()
+        return 1
+    stopped = threading.Event()
+
+    def shut_down(signum, _frame):
+        log.info(
+            "received %s, shutting down (grace %.1fs)",
+            signal.Signals(signum).name,
+            settings.grace_period,
+        )
+        stopped.set()
+
+    signal.signal(signal.SIGTERM, shut_down)
+    signal.signal(signal.SIGINT, shut_down)
+    server.start()
+    where = "embedded SQLite" if settings.uses_embedded_database else database.dialect
+    log.info("simconfig listening on %s:%d (database: %s)", settings.host, port, where)
+    stopped.wait()
+    server.stop(settings.grace_period)
+    log.info("simconfig stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

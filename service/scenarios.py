@@ -1,0 +1,315 @@
+"""Scenario use cases: create, read, list, update, soft delete and undelete.
+
+Every operation takes the caller's :class:`~service.auth.Principal` and runs as
+one retried transaction through :meth:`storage.Database.run`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import storage
+from service import errors
+from service.auth import Principal
+from service.fields import check_labels, check_mask, check_request_id, check_text
+from service.filters import parse_filter, parse_order_by
+from service.pagination import (
+    decode_page_token,
+    encode_page_token,
+    page_size_of,
+    query_fingerprint,
+)
+
+UPDATABLE_FIELDS = {"display_name", "description", "labels"}
+FILTER_FIELDS = {"display_name"}
+ORDER_FIELDS = {"create_time", "display_name"}
+
+
+@dataclass(frozen=True)
+class ScenarioInput:
+    """The caller-writable fields of a scenario."""
+
+    display_name: str = ""
+    description: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a list and the token of the next one (empty on the last page)."""
+
+    items: list
+    next_page_token: str
+
+
+def _check_input(values: ScenarioInput, prefix: str = "scenario") -> list[errors.FieldViolation]:
+    return [
+        *check_text(values.display_name, f"{prefix}.display_name", max_length=200, required=True),
+        *check_text(values.description, f"{prefix}.description", max_length=4000),
+        *check_labels(values.labels, f"{prefix}.labels"),
+    ]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class ScenarioOperations:
+    """The scenario use cases over a :class:`storage.Database`."""
+
+    def __init__(self, database: storage.Database, *, retention: timedelta = timedelta(days=30)):
+        self._database = database
+        self._retention = retention
+
+    def create(
+        self,
+        principal: Principal,
+        values: ScenarioInput,
+        *,
+        request_id: str = "",
+        validate_only: bool = False,
+    ) -> storage.Scenario:
+        """Creates a scenario; the same ``request_id`` returns the first result."""
+        violations = [*_check_input(values), *check_request_id(request_id)]
+        if violations:
+            raise errors.InvalidArgument(violations)
+        tenant_id = principal.tenant_id
+
+        def create(uow: storage.UnitOfWork) -> storage.Scenario:
+            if request_id:
+                existing = uow.scenarios.get_by_request_id(tenant_id, request_id)
+                if existing is not None:
+                    return existing
+            now = _now()
+            scenario = storage.Scenario(
+                id=str(uuid.uuid4()),
+                tenant_id=tenant_id,
+                display_name=values.display_name,
+                description=values.description,
+                labels=dict(values.labels),
+                create_time=now,
+                update_time=now,
+                request_id=request_id or None,
+            )
+            if validate_only:
+                self._ensure_name_free(uow, tenant_id, values.display_name)
+                return dataclasses.replace(scenario, id="")
+            return uow.scenarios.add(scenario)
+
+        try:
+            return self._database.run(create)
+        except storage.AlreadyExists as exc:
+            if exc.field == "request_id":
+                # A concurrent retry with the same request id won the race.
+                found = self._database.run(
+                    lambda uow: uow.scenarios.get_by_request_id(tenant_id, request_id)
+                )
+                if found is not None:
+                    return found
+            raise errors.AlreadyExists("scenario", "display_name", values.display_name) from None
+
+    @staticmethod
+    def _ensure_name_free(uow: storage.UnitOfWork, tenant_id: str, name: str, own_id: str = ""):
+        clash = uow.scenarios.list(
+            tenant_id, storage.ScenarioQuery(limit=2, display_name_equals=name)
+        )
+        if any(s.id != own_id for s in clash):
+            raise errors.AlreadyExists("scenario", "display_name", name)
+
+    def get(self, principal: Principal, scenario_id: str) -> storage.Scenario:
+        """Returns a scenario, live or soft-deleted."""
+        _require_id(scenario_id, "scenario_id")
+        try:
+            return self._database.run(
+                lambda uow: uow.scenarios.get(
+                    principal.tenant_id, scenario_id, include_deleted=True
+                )
+            )
+        except storage.NotFound:
+            raise errors.NotFound("scenario", scenario_id) from None
+
+    def list(
+        self,
+        principal: Principal,
+        *,
+        page_size: int = 0,
+        page_token: str = "",
+        filter_text: str = "",
+        order_by: str = "",
+        show_deleted: bool = False,
+    ) -> Page:
+        """Lists scenarios one keyset page at a time."""
+        size = page_size_of(page_size)
+        conditions = parse_filter(filter_text, FILTER_FIELDS)
+        sort_field, descending = parse_order_by(order_by, ORDER_FIELDS)
+        fingerprint = query_fingerprint(
+            kind="scenarios", filter=filter_text, order_by=order_by, show_deleted=show_deleted
+        )
+        after = decode_page_token(page_token, principal.tenant_id, fingerprint)
+        query = storage.ScenarioQuery(
+            limit=size + 1,
+            order_by=sort_field,
+            descending=descending,
+            after=after,
+            show_deleted=show_deleted,
+        )
+        for condition in conditions:
+            if condition.field == "display_name":
+                if condition.op == "=":
+                    query.display_name_equals = condition.value
+                else:
+                    query.display_name_contains = condition.value
+            else:
+                query.labels.append(
+                    storage.LabelFilter(condition.field.removeprefix("labels."), condition.value)
+                )
+        rows = self._database.run(lambda uow: uow.scenarios.list(principal.tenant_id, query))
+        next_token = ""
+        if len(rows) > size:
+            rows = rows[:size]
+            cursor = storage.cursor_of(rows[-1], sort_field)
+            next_token = encode_page_token(principal.tenant_id, fingerprint, cursor)
+        return Page(items=rows, next_page_token=next_token)
+
+    def update(
+        self,
+        principal: Principal,
+        scenario_id: str,
+        values: ScenarioInput,
+        *,
+        mask: list[str],
+        etag: str = "",
+        validate_only: bool = False,
+    ) -> storage.Scenario:
+        """Changes the masked fields; a stale ``etag`` is ``ABORTED``."""
+        _require_id(scenario_id, "scenario.id")
+        paths = check_mask(mask, UPDATABLE_FIELDS)
+
+        def update(uow: storage.UnitOfWork) -> storage.Scenario:
+            current = self._load(uow, principal.tenant_id, scenario_id, include_deleted=True)
+            if current.delete_time is not None:
+                raise errors.FailedPrecondition(
+                    f"scenario {scenario_id!r} is deleted; undelete it first",
+                    [errors.PreconditionViolation("STATE", f"scenarios/{scenario_id}", "deleted")],
+                    reason="SCENARIO_DELETED",
+                )
+            _check_etag(etag, current.etag, "scenario", scenario_id)
+            changed = dataclasses.replace(
+                current,
+                display_name=values.display_name
+                if "display_name" in paths
+                else current.display_name,
+                description=values.description if "description" in paths else current.description,
+                labels=dict(values.labels) if "labels" in paths else current.labels,
+                update_time=_now(),
+            )
+            violations = _check_input(
+                ScenarioInput(changed.display_name, changed.description, changed.labels)
+            )
+            if violations:
+                raise errors.InvalidArgument(violations)
+            if validate_only:
+                self._ensure_name_free(uow, principal.tenant_id, changed.display_name, current.id)
+                return changed
+            return uow.scenarios.update(changed, expected_etag=current.etag)
+
+        return self._run_write(update, scenario_id, values.display_name)
+
+    def delete(
+        self, principal: Principal, scenario_id: str, *, etag: str = "", force: bool = False
+    ) -> storage.Scenario:
+        """Soft-deletes a scenario; one holding simulations needs ``force``."""
+        _require_id(scenario_id, "scenario_id")
+
+        def delete(uow: storage.UnitOfWork) -> storage.Scenario:
+            current = self._load(uow, principal.tenant_id, scenario_id)
+            _check_etag(etag, current.etag, "scenario", scenario_id)
+            count = uow.simulations.count_in_scenario(principal.tenant_id, scenario_id)
+            if count and not force:
+                raise errors.FailedPrecondition(
+                    f"scenario {scenario_id!r} holds {count} simulation(s); "
+                    "set force to delete them with it",
+                    [
+                        errors.PreconditionViolation(
+                            "NOT_EMPTY",
+                            f"scenarios/{scenario_id}",
+                            f"holds {count} simulation(s)",
+                        )
+                    ],
+                    reason="SCENARIO_NOT_EMPTY",
+                )
+            now = _now()
+            if count:
+                uow.simulations.soft_delete_in_scenario(principal.tenant_id, scenario_id, now)
+            deleted = dataclasses.replace(
+                current, delete_time=now, purge_time=now + self._retention, update_time=now
+            )
+            return uow.scenarios.update(deleted, expected_etag=current.etag)
+
+        return self._run_write(delete, scenario_id)
+
+    def undelete(
+        self, principal: Principal, scenario_id: str, *, etag: str = ""
+    ) -> storage.Scenario:
+        """Restores a soft-deleted scenario and the simulations deleted with it."""
+        _require_id(scenario_id, "scenario_id")
+
+        def undelete(uow: storage.UnitOfWork) -> storage.Scenario:
+            current = self._load(uow, principal.tenant_id, scenario_id, include_deleted=True)
+            if current.delete_time is None:
+                raise errors.FailedPrecondition(
+                    f"scenario {scenario_id!r} is not deleted",
+                    [errors.PreconditionViolation("STATE", f"scenarios/{scenario_id}", "live")],
+                    reason="SCENARIO_NOT_DELETED",
+                )
+            now = _now()
+            if current.purge_time is not None and current.purge_time <= now:
+                raise errors.NotFound("scenario", scenario_id)
+            _check_etag(etag, current.etag, "scenario", scenario_id)
+            restored = dataclasses.replace(
+                current, delete_time=None, purge_time=None, update_time=now
+            )
+            uow.scenarios.update(restored, expected_etag=current.etag)
+            uow.simulations.restore_in_scenario(
+                principal.tenant_id, scenario_id, current.delete_time
+            )
+            # Read back so simulation_count includes the restored simulations.
+            return uow.scenarios.get(principal.tenant_id, scenario_id)
+
+        return self._run_write(undelete, scenario_id)
+
+    def purge_expired(self) -> int:
+        """Hard-deletes scenarios whose retention period is over."""
+        return self._database.run(lambda uow: uow.scenarios.purge_expired(_now()))
+
+    def _run_write(self, fn, scenario_id: str, display_name: str = ""):
+        try:
+            return self._database.run(fn)
+        except storage.Conflict:
+            raise errors.EtagMismatch("scenario", scenario_id) from None
+        except storage.AlreadyExists as exc:
+            raise errors.AlreadyExists("scenario", exc.field, exc.value or display_name) from None
+
+    @staticmethod
+    def _load(
+        uow: storage.UnitOfWork, tenant_id: str, scenario_id: str, *, include_deleted=False
+    ) -> storage.Scenario:
+        try:
+            return uow.scenarios.get(tenant_id, scenario_id, include_deleted=include_deleted)
+        except storage.NotFound:
+            raise errors.NotFound("scenario", scenario_id) from None
+
+
+def _require_id(value: str, field: str) -> None:
+    if not value:
+        raise errors.InvalidArgument.field(field, "is required")
+    if len(value) > 100:
+        raise errors.InvalidArgument.field(field, "must be at most 100 characters")
+
+
+def _check_etag(given: str, stored: str, resource: str, resource_id: str) -> None:
+    if given and given != stored:
+        raise errors.EtagMismatch(resource, resource_id)

@@ -1,0 +1,1 @@
+"""gRPC servicers: they only translate proto -> use case -> proto."""

@@ -1,0 +1,199 @@
+"""The tenant interceptor on a real in-process server bound to port 0."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from simulation.v1 import scenario_pb2, scenario_service_pb2 as pb, scenario_service_pb2_grpc
+
+import storage
+from service import auth
+from service.server import create_server
+from service.settings import Settings
+from tests.harness import detail, rich_status
+
+
+@pytest.fixture
+def running(tmp_path):
+    database = storage.Database(storage.sqlite_url_for(tmp_path))
+    database.migrate()
+    server, port = create_server(Settings(port=0, data_dir=tmp_path), database=database)
+    server.start()
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    yield database, channel
+    channel.close()
+    server.stop(0)
+
+
+def keys_for(database):
+    tenant = auth.new_tenant(database, "acme")
+    return (
+        auth.issue_key(database, tenant.id, "write"),
+        auth.issue_key(database, tenant.id, "read"),
+    )
+
+
+def list_scenarios(channel, key=None):
+    stub = scenario_service_pb2_grpc.ScenarioServiceStub(channel)
+    metadata = (("x-api-key", key),) if key is not None else ()
+    return stub.ListScenarios(pb.ListScenariosRequest(), metadata=metadata, timeout=10)
+
+
+def create_scenario(channel, key, name="x"):
+    stub = scenario_service_pb2_grpc.ScenarioServiceStub(channel)
+    return stub.CreateScenario(
+        pb.CreateScenarioRequest(scenario=scenario_pb2.Scenario(display_name=name)),
+        metadata=(("x-api-key", key),),
+        timeout=10,
+    )
+
+
+def test_missing_key_is_unauthenticated(running):
+    _, channel = running
+    with pytest.raises(grpc.RpcError) as caught:
+        list_scenarios(channel)
+    assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+@pytest.mark.parametrize(
+    "key", ["", "garbage", "sck_abc_def", "sck_000000000000_" + "x" * 43]
+)
+def test_unknown_or_malformed_key_is_unauthenticated(running, key):
+    database, channel = running
+    keys_for(database)
+    with pytest.raises(grpc.RpcError) as caught:
+        list_scenarios(channel, key)
+    assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_wrong_secret_for_a_real_key_id_is_unauthenticated(running):
+    database, channel = running
+    write, _ = keys_for(database)
+    forged = write.secret[:-4] + "AAAA"
+    with pytest.raises(grpc.RpcError) as caught:
+        list_scenarios(channel, forged)
+    assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_revoked_key_is_unauthenticated(running):
+    database, channel = running
+    write, _ = keys_for(database)
+    assert list_scenarios(channel, write.secret) is not None
+    database.run(lambda uow: uow.api_keys.revoke(write.record.id, datetime.now(UTC)))
+    with pytest.raises(grpc.RpcError) as caught:
+        list_scenarios(channel, write.secret)
+    assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_read_key_can_read_but_not_mutate(running):
+    database, channel = running
+    _, read = keys_for(database)
+    assert list(list_scenarios(channel, read.secret).scenarios) == []
+    with pytest.raises(grpc.RpcError) as caught:
+        create_scenario(channel, read.secret)
+    assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    status = rich_status(caught.value.trailing_metadata())
+    assert status is not None and status.code == grpc.StatusCode.PERMISSION_DENIED.value[0]
+    assert database.run(
+        lambda uow: uow.scenarios.list(read.record.tenant_id, storage.ScenarioQuery(limit=10))
+    ) == []
+
+
+def test_write_key_can_mutate(running):
+    database, channel = running
+    write, _ = keys_for(database)
+    assert create_scenario(channel, write.secret).scenario.id
+
+
+def test_health_needs_no_key(running):
+    _, channel = running
+    stub = health_pb2_grpc.HealthStub(channel)
+    response = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=10)
+    assert response.status in (
+        health_pb2.HealthCheckResponse.SERVING,
+        health_pb2.HealthCheckResponse.UNKNOWN,
+    )
+
+
+def test_reflection_needs_no_key(running):
+    from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+    _, channel = running
+    stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+    responses = stub.ServerReflectionInfo(
+        iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=10
+    )
+    names = {s.name for r in responses for s in r.list_services_response.service}
+    assert "simulation.v1.ScenarioService" in names
+
+
+def test_errors_carry_error_info_and_no_internals(running):
+    database, channel = running
+    write, _ = keys_for(database)
+    stub = scenario_service_pb2_grpc.ScenarioServiceStub(channel)
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.GetScenario(
+            pb.GetScenarioRequest(scenario_id="missing"),
+            metadata=(("x-api-key", write.secret),),
+            timeout=10,
+        )
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+    from google.rpc import error_details_pb2
+
+    info = detail(rich_status(caught.value.trailing_metadata()), error_details_pb2.ErrorInfo)
+    assert info.reason == "RESOURCE_NOT_FOUND"
+    assert "Traceback" not in caught.value.details() and "SELECT" not in caught.value.details()
+
+
+def test_health_reports_not_serving_when_database_is_unreachable(tmp_path):
+    database = storage.Database("postgresql+psycopg://postgres@127.0.0.1:1/nothing")
+    server, port = create_server(
+        Settings(port=0, data_dir=tmp_path, health_check_interval=0.2), database=database
+    )
+    server.start()
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = health_pb2_grpc.HealthStub(channel)
+            import time
+
+            deadline = time.monotonic() + 15
+            status = None
+            while time.monotonic() < deadline:
+                status = stub.Check(health_pb2.HealthCheckRequest(), timeout=5).status
+                if status == health_pb2.HealthCheckResponse.NOT_SERVING:
+                    break
+                time.sleep(0.2)
+            assert status == health_pb2.HealthCheckResponse.NOT_SERVING
+    finally:
+        server.stop(0)
+
+
+def test_database_down_is_unavailable_without_internals(tmp_path):
+    database = storage.Database(
+        "postgresql+psycopg://postgres@127.0.0.1:1/nothing",
+        retry=storage.RetryPolicy(max_attempts=2, max_seconds=2),
+    )
+    server, port = create_server(Settings(port=0, data_dir=tmp_path), database=database)
+    server.start()
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            with pytest.raises(grpc.RpcError) as caught:
+                list_scenarios(channel, "sck_000000000000_whatever")
+            assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+            assert "psycopg" not in caught.value.details()
+    finally:
+        server.stop(0)
+
+
+def test_taken_port_fails_loudly(running, tmp_path):
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        with pytest.raises(OSError):
+            create_server(Settings(port=port, data_dir=tmp_path))

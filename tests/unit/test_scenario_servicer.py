@@ -1,0 +1,354 @@
+"""ScenarioService servicer tests through grpcio-testing on a real SQLite database."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+from google.protobuf import field_mask_pb2
+from simulation.v1 import scenario_pb2, scenario_service_pb2 as pb
+
+import storage
+from service.scenarios import ScenarioOperations
+from service.servicers.scenarios import ScenarioServicer
+from tests.harness import ServicerHarness
+
+DESCRIPTOR = pb.DESCRIPTOR.services_by_name["ScenarioService"]
+
+
+@pytest.fixture
+def api(database, principals):
+    servicer = ScenarioServicer(ScenarioOperations(database), principals["directory"])
+    harness = ServicerHarness({DESCRIPTOR: servicer})
+    return harness
+
+
+def create(api, who, name="Alpha", **fields):
+    outcome = api.call(
+        "CreateScenario",
+        pb.CreateScenarioRequest(scenario=scenario_pb2.Scenario(display_name=name, **fields)),
+        who,
+    )
+    assert outcome.ok, outcome.details
+    return outcome.response.scenario
+
+
+def test_create_returns_the_stored_scenario_with_server_fields(api, principals):
+    scenario = create(api, principals["alice"], "Alpha", description="d", labels={"env": "dev"})
+    assert scenario.id and scenario.etag
+    assert scenario.display_name == "Alpha"
+    assert dict(scenario.labels) == {"env": "dev"}
+    assert scenario.create_time.seconds > 0 and scenario.simulation_count == 0
+
+
+def test_create_with_same_request_id_returns_the_first_scenario(api, principals):
+    request = pb.CreateScenarioRequest(
+        scenario=scenario_pb2.Scenario(display_name="Once"), request_id="req-1"
+    )
+    first = api.call("CreateScenario", request, principals["alice"])
+    second = api.call("CreateScenario", request, principals["alice"])
+    assert first.ok and second.ok
+    assert first.response.scenario.id == second.response.scenario.id
+    listed = api.call("ListScenarios", pb.ListScenariosRequest(), principals["alice"])
+    assert len(listed.response.scenarios) == 1
+
+
+def test_validate_only_stores_nothing(api, principals):
+    outcome = api.call(
+        "CreateScenario",
+        pb.CreateScenarioRequest(
+            scenario=scenario_pb2.Scenario(display_name="Dry"), validate_only=True
+        ),
+        principals["alice"],
+    )
+    assert outcome.ok and outcome.response.scenario.display_name == "Dry"
+    listed = api.call("ListScenarios", pb.ListScenariosRequest(), principals["alice"])
+    assert list(listed.response.scenarios) == []
+
+
+def test_create_rejects_every_bad_field_at_once(api, principals):
+    outcome = api.call(
+        "CreateScenario",
+        pb.CreateScenarioRequest(
+            scenario=scenario_pb2.Scenario(
+                display_name="", description="x" * 4001, labels={"Bad Key": "v"}
+            ),
+            request_id="r" * 101,
+        ),
+        principals["alice"],
+    )
+    assert outcome.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert set(outcome.violations) == {
+        "scenario.display_name",
+        "scenario.description",
+        "scenario.labels['Bad Key']",
+        "request_id",
+    }
+
+
+def test_too_long_display_name_is_invalid(api, principals):
+    outcome = api.call(
+        "CreateScenario",
+        pb.CreateScenarioRequest(scenario=scenario_pb2.Scenario(display_name="n" * 201)),
+        principals["alice"],
+    )
+    assert outcome.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert outcome.violations == ["scenario.display_name"]
+
+
+def test_duplicate_display_name_is_already_exists_per_tenant(api, principals):
+    create(api, principals["alice"], "Same")
+    outcome = api.call(
+        "CreateScenario",
+        pb.CreateScenarioRequest(scenario=scenario_pb2.Scenario(display_name="Same")),
+        principals["alice"],
+    )
+    assert outcome.code == grpc.StatusCode.ALREADY_EXISTS
+    # Another tenant may use the same name.
+    create(api, principals["bob"], "Same")
+
+
+def test_get_of_another_tenants_scenario_is_not_found(api, principals):
+    scenario = create(api, principals["alice"])
+    outcome = api.call(
+        "GetScenario", pb.GetScenarioRequest(scenario_id=scenario.id), principals["bob"]
+    )
+    assert outcome.code == grpc.StatusCode.NOT_FOUND
+    missing = api.call(
+        "GetScenario", pb.GetScenarioRequest(scenario_id="no-such-id"), principals["bob"]
+    )
+    assert missing.details.replace("no-such-id", scenario.id) == outcome.details
+
+
+def test_list_pages_through_every_scenario_once(api, principals):
+    names = [f"S{i:02d}" for i in range(7)]
+    for name in names:
+        create(api, principals["alice"], name)
+    seen, token = [], ""
+    while True:
+        page = api.call(
+            "ListScenarios",
+            pb.ListScenariosRequest(page_size=3, page_token=token, order_by="display_name desc"),
+            principals["alice"],
+        )
+        assert page.ok, page.details
+        seen += [s.display_name for s in page.response.scenarios]
+        token = page.response.next_page_token
+        if not token:
+            break
+    assert seen == sorted(names, reverse=True)
+
+
+def test_page_token_bound_to_query_and_tenant(api, principals):
+    for name in ("a1", "a2"):
+        create(api, principals["alice"], name)
+    first = api.call("ListScenarios", pb.ListScenariosRequest(page_size=1), principals["alice"])
+    token = first.response.next_page_token
+    assert token
+    changed = api.call(
+        "ListScenarios",
+        pb.ListScenariosRequest(page_size=1, page_token=token, order_by="display_name"),
+        principals["alice"],
+    )
+    assert changed.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert changed.violations == ["page_token"]
+    foreign = api.call(
+        "ListScenarios", pb.ListScenariosRequest(page_size=1, page_token=token), principals["bob"]
+    )
+    assert foreign.code == grpc.StatusCode.INVALID_ARGUMENT
+    garbage = api.call(
+        "ListScenarios", pb.ListScenariosRequest(page_token="%%%not-a-token"), principals["alice"]
+    )
+    assert garbage.code == grpc.StatusCode.INVALID_ARGUMENT
+
+
+@pytest.mark.parametrize(
+    ("request_fields", "field"),
+    [
+        ({"page_size": -1}, "page_size"),
+        ({"filter": "display_name ="}, "filter"),
+        ({"filter": "owner = \"x\""}, "filter"),
+        ({"filter": "display_name = \"a\" OR display_name = \"b\""}, "filter"),
+        ({"order_by": "update_time"}, "order_by"),
+    ],
+)
+def test_bad_list_arguments_are_invalid(api, principals, request_fields, field):
+    outcome = api.call("ListScenarios", pb.ListScenariosRequest(**request_fields), principals["alice"])
+    assert outcome.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert outcome.violations == [field]
+
+
+def test_list_filters_by_name_and_labels(api, principals):
+    create(api, principals["alice"], "Market crash", labels={"team": "risk"})
+    create(api, principals["alice"], "Market boom", labels={"team": "growth"})
+    create(api, principals["alice"], "Election", labels={"team": "risk", "tier": "gold"})
+
+    def names(filter_text):
+        outcome = api.call(
+            "ListScenarios",
+            pb.ListScenariosRequest(filter=filter_text, order_by="display_name"),
+            principals["alice"],
+        )
+        assert outcome.ok, outcome.details
+        return [s.display_name for s in outcome.response.scenarios]
+
+    assert names('display_name : "market"') == ["Market boom", "Market crash"]
+    assert names('labels.team = "risk"') == ["Election", "Market crash"]
+    assert names("labels.tier : *") == ["Election"]
+    assert names('display_name = "Election" AND labels.team = risk') == ["Election"]
+
+
+def test_page_size_above_limit_is_cut_to_1000(api, principals):
+    create(api, principals["alice"])
+    outcome = api.call("ListScenarios", pb.ListScenariosRequest(page_size=5000), principals["alice"])
+    assert outcome.ok and len(outcome.response.scenarios) == 1
+
+
+def test_update_with_mask_changes_only_masked_fields(api, principals):
+    scenario = create(api, principals["alice"], "Before", description="keep")
+    outcome = api.call(
+        "UpdateScenario",
+        pb.UpdateScenarioRequest(
+            scenario=scenario_pb2.Scenario(id=scenario.id, display_name="After", description=""),
+            update_mask=field_mask_pb2.FieldMask(paths=["display_name"]),
+        ),
+        principals["alice"],
+    )
+    assert outcome.ok, outcome.details
+    updated = outcome.response.scenario
+    assert (updated.display_name, updated.description) == ("After", "keep")
+    assert updated.etag != scenario.etag
+
+
+def test_update_with_stale_etag_is_aborted_and_changes_nothing(api, principals):
+    scenario = create(api, principals["alice"], "Original")
+    fresh = api.call(
+        "UpdateScenario",
+        pb.UpdateScenarioRequest(
+            scenario=scenario_pb2.Scenario(id=scenario.id, display_name="First", etag=scenario.etag),
+            update_mask=field_mask_pb2.FieldMask(paths=["display_name"]),
+        ),
+        principals["alice"],
+    )
+    assert fresh.ok
+    stale = api.call(
+        "UpdateScenario",
+        pb.UpdateScenarioRequest(
+            scenario=scenario_pb2.Scenario(id=scenario.id, display_name="Second", etag=scenario.etag),
+            update_mask=field_mask_pb2.FieldMask(paths=["display_name"]),
+        ),
+        principals["alice"],
+    )
+    assert stale.code == grpc.StatusCode.ABORTED
+    current = api.call("GetScenario", pb.GetScenarioRequest(scenario_id=scenario.id), principals["alice"])
+    assert current.response.scenario.display_name == "First"
+
+
+def test_update_with_unknown_mask_path_is_invalid(api, principals):
+    scenario = create(api, principals["alice"])
+    outcome = api.call(
+        "UpdateScenario",
+        pb.UpdateScenarioRequest(
+            scenario=scenario_pb2.Scenario(id=scenario.id),
+            update_mask=field_mask_pb2.FieldMask(paths=["display_name", "simulation_count"]),
+        ),
+        principals["alice"],
+    )
+    assert outcome.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert outcome.violations == ["update_mask.paths[1]"]
+
+
+def test_update_of_another_tenants_scenario_is_not_found_and_unchanged(api, principals):
+    scenario = create(api, principals["alice"], "Mine")
+    outcome = api.call(
+        "UpdateScenario",
+        pb.UpdateScenarioRequest(scenario=scenario_pb2.Scenario(id=scenario.id, display_name="Theirs")),
+        principals["bob"],
+    )
+    assert outcome.code == grpc.StatusCode.NOT_FOUND
+    current = api.call("GetScenario", pb.GetScenarioRequest(scenario_id=scenario.id), principals["alice"])
+    assert current.response.scenario.display_name == "Mine"
+
+
+def test_delete_soft_deletes_and_undelete_restores(api, principals):
+    scenario = create(api, principals["alice"], "Temporary")
+    deleted = api.call(
+        "DeleteScenario", pb.DeleteScenarioRequest(scenario_id=scenario.id), principals["alice"]
+    )
+    assert deleted.ok
+    assert deleted.response.scenario.HasField("delete_time")
+    assert deleted.response.scenario.purge_time.seconds > deleted.response.scenario.delete_time.seconds
+    live = api.call("ListScenarios", pb.ListScenariosRequest(), principals["alice"])
+    assert list(live.response.scenarios) == []
+    everything = api.call("ListScenarios", pb.ListScenariosRequest(show_deleted=True), principals["alice"])
+    assert [s.id for s in everything.response.scenarios] == [scenario.id]
+    again = api.call("DeleteScenario", pb.DeleteScenarioRequest(scenario_id=scenario.id), principals["alice"])
+    assert again.code == grpc.StatusCode.NOT_FOUND
+    restored = api.call(
+        "UndeleteScenario", pb.UndeleteScenarioRequest(scenario_id=scenario.id), principals["alice"]
+    )
+    assert restored.ok and not restored.response.scenario.HasField("delete_time")
+    twice = api.call(
+        "UndeleteScenario", pb.UndeleteScenarioRequest(scenario_id=scenario.id), principals["alice"]
+    )
+    assert twice.code == grpc.StatusCode.FAILED_PRECONDITION
+
+
+def test_deleted_name_can_be_reused_and_then_blocks_undelete(api, principals):
+    scenario = create(api, principals["alice"], "Reused")
+    api.call("DeleteScenario", pb.DeleteScenarioRequest(scenario_id=scenario.id), principals["alice"])
+    create(api, principals["alice"], "Reused")
+    outcome = api.call(
+        "UndeleteScenario", pb.UndeleteScenarioRequest(scenario_id=scenario.id), principals["alice"]
+    )
+    assert outcome.code == grpc.StatusCode.ALREADY_EXISTS
+
+
+def test_delete_with_stale_etag_is_aborted(api, principals):
+    scenario = create(api, principals["alice"])
+    outcome = api.call(
+        "DeleteScenario",
+        pb.DeleteScenarioRequest(scenario_id=scenario.id, etag="stale"),
+        principals["alice"],
+    )
+    assert outcome.code == grpc.StatusCode.ABORTED
+    assert outcome.reason == "ETAG_MISMATCH"
+
+
+def test_delete_of_non_empty_scenario_needs_force(api, principals, database):
+    import uuid
+    from datetime import UTC, datetime
+
+    scenario = create(api, principals["alice"], "Holder")
+    now = datetime.now(UTC)
+    database.run(
+        lambda uow: uow.simulations.add(
+            storage.Simulation(
+                id=str(uuid.uuid4()), tenant_id=principals["alice"].tenant_id,
+                scenario_id=scenario.id, name="sim", prompt="p", labels={},
+                status="COMPLETED_CONFIG", current_revision=0, architect_parameters=None,
+                results=None, analysis=None, last_error=None, create_time=now, update_time=now,
+            )
+        )
+    )
+    refused = api.call(
+        "DeleteScenario", pb.DeleteScenarioRequest(scenario_id=scenario.id), principals["alice"]
+    )
+    assert refused.code == grpc.StatusCode.FAILED_PRECONDITION
+    assert refused.reason == "SCENARIO_NOT_EMPTY"
+    forced = api.call(
+        "DeleteScenario", pb.DeleteScenarioRequest(scenario_id=scenario.id, force=True), principals["alice"]
+    )
+    assert forced.ok
+    assert database.run(
+        lambda uow: uow.simulations.count_in_scenario(principals["alice"].tenant_id, scenario.id)
+    ) == 0
+    restored = api.call(
+        "UndeleteScenario", pb.UndeleteScenarioRequest(scenario_id=scenario.id), principals["alice"]
+    )
+    assert restored.response.scenario.simulation_count == 1
+
+
+def test_empty_ids_are_invalid(api, principals):
+    outcome = api.call("GetScenario", pb.GetScenarioRequest(), principals["alice"])
+    assert outcome.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert outcome.violations == ["scenario_id"]
