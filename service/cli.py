@@ -8,6 +8,7 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import storage
 from service import auth, errors
@@ -73,6 +74,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except errors.ServiceError as exc:
         print(f"simconfig: {exc.message}", file=sys.stderr)
         return 1
+    except storage.NotFound as exc:
+        print(f"simconfig: {exc.entity} {exc.id!r} not found", file=sys.stderr)
+        return 1
     except storage.Unavailable as exc:
         print(f"simconfig: database unavailable: {exc}", file=sys.stderr)
         return 1
@@ -100,8 +104,6 @@ def _admin(database: storage.Database, args) -> int:
                 f"{key.id}\t{key.scope}\t{state}\t{key.create_time.isoformat()}\t{key.description}"
             )
     elif args.command == "keys" and args.action == "revoke":
-        from datetime import UTC, datetime
-
         key = database.run(lambda uow: uow.api_keys.revoke(args.key_id, datetime.now(UTC)))
         print(f"revoked {key.id}")
     return 0

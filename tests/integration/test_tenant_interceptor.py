@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from simulation.v1 import scenario_pb2, scenario_service_pb2 as pb, scenario_service_pb2_grpc
+from simulation.v1 import scenario_pb2, scenario_service_pb2_grpc
+from simulation.v1 import scenario_service_pb2 as pb
 
 import storage
 from service import auth

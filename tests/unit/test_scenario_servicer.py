@@ -5,7 +5,8 @@ from __future__ import annotations
 import grpc
 import pytest
 from google.protobuf import field_mask_pb2
-from simulation.v1 import scenario_pb2, scenario_service_pb2 as pb
+from simulation.v1 import scenario_pb2
+from simulation.v1 import scenario_service_pb2 as pb
 
 import storage
 from service.scenarios import ScenarioOperations

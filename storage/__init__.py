@@ -1,0 +1,64 @@
+"""Storage for the Simulation Config Service: repositories and a unit of work over dataclasses.
+
+This package never imports grpc, protobuf or generated code; services depend on it, not the
+other way round.
+"""
+
+from storage.database import Database, sqlite_url_for
+from storage.errors import AlreadyExists, Conflict, NotFound, StorageError, Unavailable
+from storage.records import (
+    ApiKey,
+    ArchitectJob,
+    ConfigRevision,
+    LabelFilter,
+    Scenario,
+    ScenarioQuery,
+    Simulation,
+    SimulationEvent,
+    SimulationQuery,
+    Tenant,
+    cursor_of,
+)
+from storage.repositories import (
+    ApiKeyRepository,
+    ArchitectJobRepository,
+    ConfigRevisionRepository,
+    ScenarioRepository,
+    SimulationEventRepository,
+    SimulationRepository,
+    TenantRepository,
+)
+from storage.retry import RetryPolicy, is_transient
+from storage.unit_of_work import SqlUnitOfWork, UnitOfWork
+
+__all__ = [
+    "AlreadyExists",
+    "ApiKey",
+    "ApiKeyRepository",
+    "ArchitectJob",
+    "ArchitectJobRepository",
+    "ConfigRevision",
+    "ConfigRevisionRepository",
+    "Conflict",
+    "Database",
+    "LabelFilter",
+    "NotFound",
+    "RetryPolicy",
+    "Scenario",
+    "ScenarioQuery",
+    "ScenarioRepository",
+    "Simulation",
+    "SimulationEvent",
+    "SimulationEventRepository",
+    "SimulationQuery",
+    "SimulationRepository",
+    "SqlUnitOfWork",
+    "StorageError",
+    "Tenant",
+    "TenantRepository",
+    "Unavailable",
+    "UnitOfWork",
+    "cursor_of",
+    "is_transient",
+    "sqlite_url_for",
+]

@@ -1,0 +1,175 @@
+"""The database handle: engine setup per dialect, transactions with retries, migrations."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
+from sqlalchemy.exc import SQLAlchemyError
+
+from storage.retry import RetryPolicy
+from storage.translate import driver_errors
+from storage.unit_of_work import SqlUnitOfWork, UnitOfWork
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+SQLITE_BUSY_TIMEOUT_MS = 5_000
+POSTGRES_CONNECT_TIMEOUT_S = 5
+# Any constant shared by all replicas: serialises concurrent `migrate` runs on PostgreSQL.
+_MIGRATION_LOCK_KEY = 0x51A1C0F6
+
+
+def sqlite_url_for(data_dir: str | Path) -> str:
+    """Return the URL of the embedded default database in ``data_dir``, creating the directory."""
+    directory = Path(data_dir).expanduser().resolve()
+    directory.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{directory / 'simconfig.db'}"
+
+
+class Database:
+    """A configured engine plus the ways to use it: units of work, ``run``, ping, migrate.
+
+    Nothing connects until the first unit of work, ping or migration.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 10,
+        retry: RetryPolicy | None = None,
+        echo: bool = False,
+    ) -> None:
+        self._retry = retry or RetryPolicy()
+        parsed = make_url(url)
+        if parsed.get_backend_name() == "sqlite":
+            self._engine = _sqlite_engine(url, echo=echo)
+        else:
+            self._engine = create_engine(
+                url,
+                echo=echo,
+                pool_size=pool_size,
+                # Connections dropped by a failover or idle timeout are replaced before use.
+                pool_pre_ping=True,
+                connect_args={"connect_timeout": POSTGRES_CONNECT_TIMEOUT_S},
+            )
+
+    @property
+    def dialect(self) -> str:
+        """The engine's dialect name: "sqlite" or "postgresql"."""
+        return self._engine.dialect.name
+
+    @property
+    def engine(self) -> Engine:
+        """The SQLAlchemy engine, for tests and tooling; services use units of work."""
+        return self._engine
+
+    def unit_of_work(self) -> UnitOfWork:
+        """Return a new unit of work; use it as a context manager and call ``commit()``."""
+        return SqlUnitOfWork(self._engine)
+
+    def run(self, fn: Callable[[UnitOfWork], T]) -> T:
+        """Run ``fn`` in a fresh unit of work and commit, retrying the whole transaction.
+
+        Each attempt gets a new unit of work, so a retried transaction never sees a
+        half-applied earlier attempt. ``fn`` may therefore run more than once and must not
+        have side effects outside the unit of work.
+        """
+
+        def attempt() -> T:
+            with self.unit_of_work() as uow:
+                result = fn(uow)
+                uow.commit()
+                return result
+
+        with driver_errors():
+            return self._retry.run(attempt)
+
+    def ping(self) -> bool:
+        """Return True when the database answers ``SELECT 1``; False (not an error) otherwise."""
+        try:
+            with self._engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+            return True
+        except SQLAlchemyError:
+            logger.info("database ping failed", exc_info=True)
+            return False
+
+    def migrate(self) -> None:
+        """Upgrade the schema to the newest migration; a no-op when it is already there."""
+        postgres = self.dialect == "postgresql"
+        with driver_errors(), self._engine.connect() as connection:
+            if postgres:
+                _advisory(connection, "pg_advisory_lock")
+            try:
+                config = _alembic_config()
+                config.attributes["connection"] = connection
+                command.upgrade(config, "head")
+                connection.commit()
+            finally:
+                if postgres:
+                    _advisory(connection, "pg_advisory_unlock")
+
+    def current_revision(self) -> str | None:
+        """Return the schema's migration revision, or None for an empty database."""
+        with driver_errors(), self._engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+
+    def dispose(self) -> None:
+        """Close every pooled connection (at shutdown, or in tests between databases)."""
+        self._engine.dispose()
+
+
+def _advisory(connection: Connection, function: str) -> None:
+    # A session-level lock, so it spans the migration transactions until unlocked.
+    connection.execute(text(f"SELECT {function}(:key)"), {"key": _MIGRATION_LOCK_KEY})
+    connection.commit()
+
+
+def _alembic_config() -> Config:
+    # No alembic.ini at runtime: the migrations ship inside the package.
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return config
+
+
+def _sqlite_engine(url: str, *, echo: bool) -> Engine:
+    engine = create_engine(
+        url,
+        echo=echo,
+        # The pool hands connections to worker threads; each is used by one thread at a time.
+        connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take transaction control away from pysqlite so the "begin" hook below decides how
+        # transactions start (SQLAlchemy's documented recipe).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            # WAL lets readers proceed while one writer writes; busy_timeout makes a second
+            # writer wait for the lock instead of failing at once.
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute("PRAGMA foreign_keys=ON")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        # Take the write lock up front: a deferred transaction that reads and then writes
+        # fails with "database is locked" when another writer got there first, while
+        # IMMEDIATE makes it wait (busy_timeout) and so serialises concurrent writers.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine

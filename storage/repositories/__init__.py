@@ -1,0 +1,19 @@
+"""SQL repositories, one per aggregate, all working on a unit of work's connection."""
+
+from storage.repositories.api_keys import ApiKeyRepository
+from storage.repositories.events import SimulationEventRepository
+from storage.repositories.jobs import ArchitectJobRepository
+from storage.repositories.revisions import ConfigRevisionRepository
+from storage.repositories.scenarios import ScenarioRepository
+from storage.repositories.simulations import SimulationRepository
+from storage.repositories.tenants import TenantRepository
+
+__all__ = [
+    "ApiKeyRepository",
+    "ArchitectJobRepository",
+    "ConfigRevisionRepository",
+    "ScenarioRepository",
+    "SimulationEventRepository",
+    "SimulationRepository",
+    "TenantRepository",
+]

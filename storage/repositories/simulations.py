@@ -1,0 +1,181 @@
+"""Simulations: tenant-scoped, written with compare-and-swap; soft-deleted ones are invisible."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import datetime
+from uuid import uuid4
+
+from sqlalchemy import delete, func, insert, select, update
+
+from storage.errors import Conflict, NotFound
+from storage.records import Simulation, SimulationQuery
+from storage.repositories.base import SqlRepository
+from storage.repositories.paging import contains, keyset_page, label_conditions, sort_column
+from storage.schema import simulations
+from storage.translate import UniqueRule
+
+_ORDERINGS = ("create_time", "name")
+_LIVE = simulations.c.delete_time.is_(None)
+
+
+class SimulationRepository(SqlRepository):
+    """Stores simulations; every method is scoped by tenant id."""
+
+    def add(self, sim: Simulation) -> Simulation:
+        """Store a new simulation with a fresh etag and return it as stored.
+
+        AlreadyExists(field="request_id") when the request id was used before; NotFound for a
+        scenario_id that does not exist.
+        """
+        values = asdict(sim)
+        values["etag"] = uuid4().hex
+        self._execute_guarded(
+            insert(simulations).values(**values),
+            entity="simulation",
+            uniques=(
+                UniqueRule(
+                    "uq_simulations_tenant_request_id",
+                    ("tenant_id", "request_id"),
+                    "request_id",
+                    sim.request_id or "",
+                ),
+                UniqueRule("simulations_pkey", ("id",), "id", sim.id),
+            ),
+            parent=("scenario", sim.scenario_id or ""),
+        )
+        return self.get(sim.tenant_id, sim.id)
+
+    def get(self, tenant_id: str, simulation_id: str) -> Simulation:
+        """Return the live simulation; NotFound when missing or soft-deleted."""
+        row = self._execute(
+            select(simulations).where(
+                simulations.c.tenant_id == tenant_id, simulations.c.id == simulation_id, _LIVE
+            )
+        ).first()
+        if row is None:
+            raise NotFound("simulation", simulation_id)
+        return Simulation(**row._mapping)
+
+    def get_by_request_id(self, tenant_id: str, request_id: str) -> Simulation | None:
+        """Return the live simulation created by ``request_id``, if any.
+
+        A soft-deleted simulation is invisible everywhere (its scenario was deleted), so it is
+        not returned here either; adding again with that request id raises AlreadyExists.
+        """
+        row = self._execute(
+            select(simulations).where(
+                simulations.c.tenant_id == tenant_id,
+                simulations.c.request_id == request_id,
+                _LIVE,
+            )
+        ).first()
+        return None if row is None else Simulation(**row._mapping)
+
+    def list(self, tenant_id: str, query: SimulationQuery) -> list[Simulation]:
+        """Return one keyset page of the tenant's live simulations matching ``query``."""
+        statement = select(simulations).where(simulations.c.tenant_id == tenant_id, _LIVE)
+        if query.scenario_id is not None:
+            statement = statement.where(simulations.c.scenario_id == query.scenario_id)
+        if query.statuses:
+            statement = statement.where(simulations.c.status.in_(query.statuses))
+        if query.name_equals is not None:
+            statement = statement.where(simulations.c.name == query.name_equals)
+        if query.name_contains is not None:
+            statement = statement.where(contains(simulations.c.name, query.name_contains))
+        statement = statement.where(*label_conditions(simulations.c.labels, query.labels))
+        statement = keyset_page(
+            statement,
+            simulations,
+            sort_column(simulations, query.order_by, _ORDERINGS),
+            descending=query.descending,
+            after=query.after,
+            limit=query.limit,
+        )
+        return [Simulation(**row._mapping) for row in self._execute(statement)]
+
+    def update(self, sim: Simulation, *, expected_etag: str) -> Simulation:
+        """Write every mutable field if the stored etag is ``expected_etag``; return the new row.
+
+        Conflict when the etag differs, NotFound when the simulation is missing or deleted.
+        """
+        result = self._execute_guarded(
+            update(simulations)
+            .where(
+                simulations.c.tenant_id == sim.tenant_id,
+                simulations.c.id == sim.id,
+                simulations.c.etag == expected_etag,
+                _LIVE,
+            )
+            .values(
+                scenario_id=sim.scenario_id,
+                name=sim.name,
+                prompt=sim.prompt,
+                labels=sim.labels,
+                status=sim.status,
+                current_revision=sim.current_revision,
+                architect_parameters=sim.architect_parameters,
+                results=sim.results,
+                analysis=sim.analysis,
+                last_error=sim.last_error,
+                update_time=sim.update_time,
+                etag=uuid4().hex,
+            ),
+            entity="simulation",
+            parent=("scenario", sim.scenario_id or ""),
+        )
+        if result.rowcount == 0:
+            self.get(sim.tenant_id, sim.id)
+            raise Conflict("simulation", sim.id)
+        return self.get(sim.tenant_id, sim.id)
+
+    def delete(self, tenant_id: str, simulation_id: str) -> None:
+        """Hard-delete a live simulation; the database cascades to revisions, events and jobs."""
+        result = self._execute(
+            delete(simulations).where(
+                simulations.c.tenant_id == tenant_id, simulations.c.id == simulation_id, _LIVE
+            )
+        )
+        if result.rowcount == 0:
+            raise NotFound("simulation", simulation_id)
+
+    def soft_delete_in_scenario(self, tenant_id: str, scenario_id: str, when: datetime) -> int:
+        """Mark the scenario's live simulations deleted at ``when``; return how many."""
+        result = self._execute(
+            update(simulations)
+            .where(
+                simulations.c.tenant_id == tenant_id,
+                simulations.c.scenario_id == scenario_id,
+                _LIVE,
+            )
+            .values(delete_time=when)
+        )
+        return result.rowcount
+
+    def restore_in_scenario(self, tenant_id: str, scenario_id: str, deleted_at: datetime) -> int:
+        """Undelete the scenario's simulations deleted at exactly ``deleted_at``; return how many.
+
+        Matching the exact time restores what the scenario delete removed and nothing else.
+        """
+        result = self._execute(
+            update(simulations)
+            .where(
+                simulations.c.tenant_id == tenant_id,
+                simulations.c.scenario_id == scenario_id,
+                simulations.c.delete_time == deleted_at,
+            )
+            .values(delete_time=None)
+        )
+        return result.rowcount
+
+    def count_in_scenario(self, tenant_id: str, scenario_id: str) -> int:
+        """Return the number of live simulations in the scenario."""
+        return self._execute(
+            select(func.count())
+            .select_from(simulations)
+            .where(
+                simulations.c.tenant_id == tenant_id,
+                simulations.c.scenario_id == scenario_id,
+                _LIVE,
+            )
+        ).scalar_one()

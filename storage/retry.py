@@ -1,0 +1,95 @@
+"""The one retry policy of the storage layer: whole transactions, transient failures only."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+import psycopg
+from sqlalchemy import exc as sa_exc
+from tenacity import (
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_random_exponential,
+)
+
+from storage.errors import Unavailable
+
+T = TypeVar("T")
+
+# 40001 serialization_failure and 40P01 deadlock_detected: PostgreSQL aborted the transaction
+# only because of a concurrent one, so running it again from the start can succeed.
+_RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
+# 57014 query_canceled (statement_timeout, user cancel) is an OperationalError in psycopg, but
+# re-running a query that already timed out only adds load.
+_NON_RETRYABLE_SQLSTATES = frozenset({"57014"})
+_SQLITE_BUSY_MESSAGES = ("database is locked", "database is busy", "database table is locked")
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Return True when running the failed transaction again may succeed.
+
+    Transient: a lost or refused connection, serialization failures (40001), deadlocks (40P01)
+    and SQLite's "database is locked". Integrity, programming and data errors are permanent.
+    An :class:`Unavailable` raised by a repository is transient when its cause is.
+    """
+    if isinstance(exc, Unavailable):
+        return exc.__cause__ is not None and is_transient(exc.__cause__)
+    if isinstance(exc, sa_exc.DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        return exc.orig is not None and _driver_error_is_transient(exc.orig)
+    return _driver_error_is_transient(exc)
+
+
+def _driver_error_is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, psycopg.Error):
+        if exc.sqlstate in _RETRYABLE_SQLSTATES:
+            return True
+        if exc.sqlstate in _NON_RETRYABLE_SQLSTATES:
+            return False
+        return isinstance(exc, psycopg.OperationalError)
+    if isinstance(exc, sqlite3.OperationalError):
+        message = str(exc).lower()
+        return any(text in message for text in _SQLITE_BUSY_MESSAGES)
+    return False
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Retries a callable on transient database failures with jittered exponential backoff.
+
+    Bounded by ``max_attempts`` and ``max_seconds``, whichever comes first. Permanent failures
+    propagate after one attempt; exhausted transient failures become :class:`Unavailable`.
+    """
+
+    max_attempts: int = 5
+    max_seconds: float = 10.0
+    initial_backoff: float = 0.02
+    max_backoff: float = 1.0
+
+    def run(self, fn: Callable[[], T]) -> T:
+        """Call ``fn`` until it succeeds, fails permanently, or the retry budget is spent."""
+        retrying = Retrying(
+            stop=stop_after_attempt(self.max_attempts) | stop_after_delay(self.max_seconds),
+            wait=wait_random_exponential(multiplier=self.initial_backoff, max=self.max_backoff),
+            retry=retry_if_exception(is_transient),
+            reraise=True,
+        )
+        try:
+            return retrying(fn)
+        except Unavailable:
+            raise
+        except Exception as exc:
+            # Only reached with a transient error when the budget ran out: permanent errors
+            # are re-raised unchanged so the caller can translate or report them.
+            if is_transient(exc):
+                # The message names only the error type: driver messages can carry SQL.
+                raise Unavailable(
+                    f"database unavailable after retries ({type(exc).__name__})"
+                ) from exc
+            raise

@@ -1,0 +1,182 @@
+"""SQLAlchemy Core tables: the schema the migrations build, used by the repositories.
+
+Every tenant-scoped query path has an index that starts with tenant_id. Constraint and index
+names are explicit because the repositories map PostgreSQL constraint names to storage errors.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+
+from storage.column_types import UtcDateTime, autoincrement_id, json_type
+
+metadata = MetaData()
+
+ID = String(64)
+LIVE = text("delete_time IS NULL")
+
+tenants = Table(
+    "tenants",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("create_time", UtcDateTime, nullable=False),
+    UniqueConstraint("name", name="uq_tenants_name"),
+    Index("ix_tenants_create_time", "create_time", "id"),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("tenant_id", ID, nullable=False),
+    Column("scope", String(16), nullable=False),
+    Column("key_hash", String(256), nullable=False),
+    Column("create_time", UtcDateTime, nullable=False),
+    Column("revoke_time", UtcDateTime, nullable=True),
+    Column("description", Text, nullable=False),
+    Index("ix_api_keys_tenant_create_time", "tenant_id", "create_time", "id"),
+)
+
+scenarios = Table(
+    "scenarios",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("tenant_id", ID, nullable=False),
+    Column("display_name", Text, nullable=False),
+    Column("description", Text, nullable=False),
+    Column("labels", json_type(), nullable=False),
+    Column("create_time", UtcDateTime, nullable=False),
+    Column("update_time", UtcDateTime, nullable=False),
+    Column("delete_time", UtcDateTime, nullable=True),
+    Column("purge_time", UtcDateTime, nullable=True),
+    Column("etag", String(64), nullable=False),
+    Column("request_id", String(128), nullable=True),
+    UniqueConstraint("tenant_id", "request_id", name="uq_scenarios_tenant_request_id"),
+    # Display names are unique among LIVE scenarios only, so a deleted name can be reused.
+    Index(
+        "uq_scenarios_tenant_live_display_name",
+        "tenant_id",
+        "display_name",
+        unique=True,
+        sqlite_where=LIVE,
+        postgresql_where=LIVE,
+    ),
+    Index("ix_scenarios_tenant_create_time", "tenant_id", "create_time", "id"),
+    Index("ix_scenarios_tenant_display_name", "tenant_id", "display_name", "id"),
+    # purge_expired runs across tenants.
+    Index("ix_scenarios_purge_time", "purge_time"),
+)
+
+simulations = Table(
+    "simulations",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("tenant_id", ID, nullable=False),
+    Column("scenario_id", ID, ForeignKey("scenarios.id", name="fk_simulations_scenario_id")),
+    Column("name", Text, nullable=False),
+    Column("prompt", Text, nullable=False),
+    Column("labels", json_type(), nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("current_revision", Integer, nullable=False),
+    Column("architect_parameters", json_type(), nullable=True),
+    Column("results", json_type(), nullable=True),
+    Column("analysis", json_type(), nullable=True),
+    Column("last_error", json_type(), nullable=True),
+    Column("create_time", UtcDateTime, nullable=False),
+    Column("update_time", UtcDateTime, nullable=False),
+    Column("delete_time", UtcDateTime, nullable=True),
+    Column("etag", String(64), nullable=False),
+    Column("request_id", String(128), nullable=True),
+    UniqueConstraint("tenant_id", "request_id", name="uq_simulations_tenant_request_id"),
+    Index("ix_simulations_tenant_create_time", "tenant_id", "create_time", "id"),
+    Index("ix_simulations_tenant_name", "tenant_id", "name", "id"),
+    Index("ix_simulations_tenant_scenario", "tenant_id", "scenario_id", "delete_time"),
+    # The foreign key's own index: purges and the FK check on scenario deletes use it.
+    Index("ix_simulations_scenario_id", "scenario_id"),
+)
+
+config_revisions = Table(
+    "config_revisions",
+    metadata,
+    Column("tenant_id", ID, nullable=False),
+    Column(
+        "simulation_id",
+        ID,
+        ForeignKey("simulations.id", ondelete="CASCADE", name="fk_config_revisions_simulation_id"),
+        nullable=False,
+    ),
+    Column("revision", Integer, nullable=False),
+    Column("config", json_type(), nullable=False),
+    Column("sources", json_type(), nullable=False),
+    Column("create_time", UtcDateTime, nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("origin", String(32), nullable=False),
+    Column("description", Text, nullable=False),
+    PrimaryKeyConstraint("simulation_id", "revision", name="pk_config_revisions"),
+    Index("ix_config_revisions_tenant_simulation", "tenant_id", "simulation_id", "revision"),
+)
+
+simulation_events = Table(
+    "simulation_events",
+    metadata,
+    Column("id", autoincrement_id(), primary_key=True, autoincrement=True),
+    Column("tenant_id", ID, nullable=False),
+    Column(
+        "simulation_id",
+        ID,
+        ForeignKey("simulations.id", ondelete="CASCADE", name="fk_simulation_events_simulation_id"),
+        nullable=False,
+    ),
+    Column("kind", String(64), nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("create_time", UtcDateTime, nullable=False),
+    Column("from_status", String(32), nullable=True),
+    Column("to_status", String(32), nullable=True),
+    Column("revision", Integer, nullable=True),
+    Column("reason", Text, nullable=False),
+    Column("details", json_type(), nullable=True),
+    Index("ix_simulation_events_tenant_simulation", "tenant_id", "simulation_id", "id"),
+    # AUTOINCREMENT keeps SQLite from reusing the ids of deleted rows: ids stay monotonic.
+    sqlite_autoincrement=True,
+)
+
+architect_jobs = Table(
+    "architect_jobs",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("tenant_id", ID, nullable=False),
+    Column(
+        "simulation_id",
+        ID,
+        ForeignKey("simulations.id", ondelete="CASCADE", name="fk_architect_jobs_simulation_id"),
+        nullable=False,
+    ),
+    Column("prompt", Text, nullable=False),
+    Column("parameters", json_type(), nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("create_time", UtcDateTime, nullable=False),
+    Column("update_time", UtcDateTime, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("max_attempts", Integer, nullable=False),
+    Column("lease_owner", String(128), nullable=True),
+    Column("lease_expire_time", UtcDateTime, nullable=True),
+    Column("finish_time", UtcDateTime, nullable=True),
+    Column("error", Text, nullable=True),
+    Index("ix_architect_jobs_tenant_simulation_state", "tenant_id", "simulation_id", "state"),
+    # Workers claim across tenants, oldest first.
+    Index("ix_architect_jobs_state_create_time", "state", "create_time"),
+)

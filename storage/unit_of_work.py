@@ -1,0 +1,119 @@
+"""The unit of work: one transaction and the repositories that share it."""
+
+from __future__ import annotations
+
+import abc
+import logging
+from types import TracebackType
+from typing import Self
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from storage.repositories import (
+    ApiKeyRepository,
+    ArchitectJobRepository,
+    ConfigRevisionRepository,
+    ScenarioRepository,
+    SimulationEventRepository,
+    SimulationRepository,
+    TenantRepository,
+)
+from storage.translate import driver_errors
+
+logger = logging.getLogger(__name__)
+
+
+class UnitOfWork(abc.ABC):
+    """An atomic group of repository calls; rolled back on exit unless committed.
+
+    Services depend on this abstract class, so their tests can pass a fake subclass.
+    """
+
+    tenants: TenantRepository
+    api_keys: ApiKeyRepository
+    scenarios: ScenarioRepository
+    simulations: SimulationRepository
+    revisions: ConfigRevisionRepository
+    events: SimulationEventRepository
+    jobs: ArchitectJobRepository
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.rollback()
+
+    @abc.abstractmethod
+    def commit(self) -> None:
+        """Make every change since the last commit durable."""
+
+    @abc.abstractmethod
+    def rollback(self) -> None:
+        """Discard every change since the last commit (a no-op when there is none)."""
+
+
+class SqlUnitOfWork(UnitOfWork):
+    """A unit of work over one SQLAlchemy connection taken from the engine's pool.
+
+    The connection is opened on enter and returned to the pool on exit. After ``commit()``
+    the next statement starts a new transaction on the same connection.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._connection: Connection | None = None
+
+    def __enter__(self) -> Self:
+        with driver_errors():
+            self._connection = self._engine.connect()
+        connection = self._connection
+        self.tenants = TenantRepository(connection)
+        self.api_keys = ApiKeyRepository(connection)
+        self.scenarios = ScenarioRepository(connection)
+        self.simulations = SimulationRepository(connection)
+        self.revisions = ConfigRevisionRepository(connection)
+        self.events = SimulationEventRepository(connection)
+        self.jobs = ArchitectJobRepository(connection)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        connection, self._connection = self._connection, None
+        if connection is None:
+            return
+        try:
+            if connection.in_transaction():
+                connection.rollback()
+        except SQLAlchemyError:
+            # The connection is probably gone; the database discards the transaction anyway,
+            # and raising here would hide the exception that is already propagating.
+            logger.warning("rollback on unit-of-work exit failed", exc_info=True)
+        finally:
+            connection.close()
+
+    def commit(self) -> None:
+        """Commit the current transaction; Unavailable/StorageError if the database fails."""
+        with driver_errors():
+            self._active().commit()
+
+    def rollback(self) -> None:
+        """Roll back the current transaction, if any."""
+        connection = self._active()
+        if connection.in_transaction():
+            with driver_errors():
+                connection.rollback()
+
+    def _active(self) -> Connection:
+        if self._connection is None:
+            raise RuntimeError("the unit of work is not open; use it in a `with` block")
+        return self._connection

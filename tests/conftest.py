@@ -1,0 +1,49 @@
+"""Fixtures shared by every test package: a throwaway PostgreSQL database."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import create_engine, make_url, text
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.pool import NullPool
+
+# The server CI provides; override with SIMCONFIG_TEST_POSTGRES_ADMIN_URL to use another one.
+DEFAULT_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """URL of a fresh, empty PostgreSQL database, dropped when the test session ends.
+
+    Skips when PostgreSQL is unreachable, unless SIMCONFIG_REQUIRE_POSTGRES=1 (as in CI),
+    where a missing database must fail the run rather than silently skip half the suite.
+    """
+    admin_url = os.environ.get("SIMCONFIG_TEST_POSTGRES_ADMIN_URL", DEFAULT_ADMIN_URL)
+    name = f"simconfig_test_{uuid.uuid4().hex}"
+    # CREATE/DROP DATABASE cannot run inside a transaction block.
+    admin = create_engine(
+        admin_url,
+        isolation_level="AUTOCOMMIT",
+        poolclass=NullPool,
+        connect_args={"connect_timeout": 3},
+    )
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    except OperationalError as exc:
+        admin.dispose()
+        reason = f"PostgreSQL is unreachable at {make_url(admin_url)!r}: {exc.orig}"
+        if os.environ.get("SIMCONFIG_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"SIMCONFIG_REQUIRE_POSTGRES=1 but {reason}", pytrace=False)
+        pytest.skip(reason)
+    try:
+        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            # FORCE ends connections a test or a pool left open.
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

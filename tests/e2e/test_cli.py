@@ -1,0 +1,77 @@
+"""The simconfig command line, run as a user would run it."""
+
+from __future__ import annotations
+
+import re
+
+from tests.processes import ServerProcess, environment, free_port, grpcurl, simconfig, status_name
+
+
+def test_tenant_and_key_commands(tmp_path):
+    env = environment(tmp_path)
+    assert simconfig(env, "migrate").returncode == 0
+    tenant_id = simconfig(env, "tenants", "create", "acme").stdout.strip()
+    assert re.fullmatch(r"[0-9a-f-]{36}", tenant_id)
+    assert "acme" in simconfig(env, "tenants", "list").stdout
+
+    created = simconfig(env, "keys", "create", "--tenant", tenant_id, "--scope", "read")
+    key = created.stdout.strip()
+    assert key.startswith("sck_") and "shown only once" in created.stderr
+    key_id = key.split("_")[1]
+    listing = simconfig(env, "keys", "list", "--tenant", tenant_id).stdout
+    assert key_id in listing and "read" in listing and "active" in listing
+    assert key not in listing  # the secret is never shown again
+
+    assert simconfig(env, "keys", "revoke", key_id).returncode == 0
+    assert "revoked" in simconfig(env, "keys", "list", "--tenant", tenant_id).stdout
+
+
+def test_bad_arguments_exit_non_zero_with_a_message(tmp_path):
+    env = environment(tmp_path)
+    simconfig(env, "migrate")
+    cases = [
+        ("keys", "create"),  # --tenant missing
+        ("keys", "create", "--tenant", "nope"),
+        ("keys", "create", "--tenant", "x", "--scope", "admin"),
+        ("keys", "revoke", "nope"),
+        ("tenants", "create", ""),
+        ("frobnicate",),
+    ]
+    for args in cases:
+        result = simconfig(env, *args, check=False)
+        assert result.returncode != 0, args
+        assert result.stderr.strip(), args
+        assert "Traceback" not in result.stderr, (args, result.stderr)
+
+
+def test_bad_setting_names_the_variable(tmp_path):
+    env = environment(tmp_path, SIMCONFIG_PORT="not-a-port")
+    result = simconfig(env, "serve", check=False)
+    assert result.returncode == 2
+    assert "SIMCONFIG_PORT" in result.stderr
+
+
+def test_serve_creates_a_demo_tenant_once_and_stops_gracefully(tmp_path):
+    env = environment(tmp_path, free_port())
+    first = ServerProcess(env).wait_ready()
+    try:
+        match = re.search(r"SIMCONFIG_API_KEY=(sck_\S+)", first.output)
+        assert match, first.output
+        assert "grpcurl" in first.output
+        code, body, output = grpcurl(
+            first.address, "simulation.v1.ScenarioService/ListScenarios", {}, match.group(1)
+        )
+        assert code == 0, output
+    finally:
+        assert first.stop() == 0
+    assert "stopped" in first.output
+
+    second = ServerProcess(environment(tmp_path, free_port())).wait_ready()
+    try:
+        assert "SIMCONFIG_API_KEY=" not in second.output
+        code, _, _ = grpcurl(
+            second.address, "simulation.v1.ScenarioService/ListScenarios", {}, match.group(1)
+        )
+        assert status_name(code) == "OK"
+    finally:
+        second.stop()

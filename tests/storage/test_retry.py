@@ -1,0 +1,165 @@
+"""The retry policy: transient failures are retried, permanent ones are not, and it is bounded."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+import uuid
+
+import psycopg
+import pytest
+from psycopg import errors as pg_errors
+from sqlalchemy import exc as sa_exc
+
+from storage import RetryPolicy, StorageError, Tenant, Unavailable, is_transient
+
+FAST = RetryPolicy(max_attempts=5, max_seconds=5, initial_backoff=0.001, max_backoff=0.01)
+
+
+def serialization_failure() -> sa_exc.OperationalError:
+    return sa_exc.OperationalError("UPDATE ...", {}, pg_errors.SerializationFailure("40001"))
+
+
+def deadlock() -> sa_exc.DBAPIError:
+    return sa_exc.DBAPIError("UPDATE ...", {}, pg_errors.DeadlockDetected("40P01"))
+
+
+def connection_refused() -> sa_exc.OperationalError:
+    return sa_exc.OperationalError("SELECT 1", {}, psycopg.OperationalError("connection refused"))
+
+
+def connection_lost() -> sa_exc.DBAPIError:
+    error = sa_exc.DBAPIError("SELECT 1", {}, Exception("server closed the connection"))
+    error.connection_invalidated = True
+    return error
+
+
+def sqlite_locked() -> sa_exc.OperationalError:
+    return sa_exc.OperationalError("INSERT ...", {}, sqlite3.OperationalError("database is locked"))
+
+
+def unique_violation() -> sa_exc.IntegrityError:
+    return sa_exc.IntegrityError("INSERT ...", {}, pg_errors.UniqueViolation("23505"))
+
+
+class Flaky:
+    """Fails with the given errors in turn, then returns "done"; counts its calls."""
+
+    def __init__(self, *failures: BaseException) -> None:
+        self.failures = list(failures)
+        self.calls = 0
+
+    def __call__(self) -> str:
+        self.calls += 1
+        if self.failures:
+            raise self.failures.pop(0)
+        return "done"
+
+
+@pytest.mark.parametrize(
+    "error",
+    [serialization_failure(), deadlock(), connection_refused(), connection_lost(), sqlite_locked()],
+    ids=["40001", "40P01", "refused", "invalidated", "sqlite-locked"],
+)
+def test_transient_failures_are_recognised(error):
+    assert is_transient(error)
+
+
+def test_a_driver_error_is_transient_without_a_sqlalchemy_wrapper():
+    assert is_transient(pg_errors.SerializationFailure("40001"))
+    assert is_transient(sqlite3.OperationalError("database is locked"))
+    assert not is_transient(Unavailable("no cause"))
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        unique_violation(),
+        sa_exc.ProgrammingError("SELECT", {}, pg_errors.UndefinedTable("42P01")),
+        sa_exc.OperationalError("SELECT", {}, sqlite3.OperationalError("no such table: x")),
+        sa_exc.OperationalError("SELECT", {}, pg_errors.QueryCanceled("57014")),
+        ValueError("not a database error"),
+    ],
+    ids=["unique", "undefined-table", "sqlite-no-table", "query-canceled", "value-error"],
+)
+def test_permanent_failures_are_not_transient(error):
+    assert not is_transient(error)
+
+
+def test_a_transient_failure_is_retried_then_succeeds():
+    fn = Flaky(serialization_failure(), connection_refused(), sqlite_locked())
+
+    assert FAST.run(fn) == "done"
+    assert fn.calls == 4
+
+
+def test_a_permanent_failure_is_raised_after_exactly_one_attempt():
+    error = unique_violation()
+    fn = Flaky(error)
+
+    with pytest.raises(sa_exc.IntegrityError) as raised:
+        FAST.run(fn)
+
+    assert raised.value is error
+    assert fn.calls == 1
+
+
+def test_exhausted_attempts_raise_unavailable_with_the_cause_chained():
+    fn = Flaky(*[deadlock() for _ in range(10)])
+
+    with pytest.raises(Unavailable) as raised:
+        FAST.run(fn)
+
+    assert fn.calls == FAST.max_attempts
+    assert isinstance(raised.value.__cause__, sa_exc.DBAPIError)
+    assert "UPDATE" not in str(raised.value)
+
+
+def test_retrying_stops_when_the_time_budget_is_spent():
+    policy = RetryPolicy(max_attempts=1_000, max_seconds=0.3, initial_backoff=0.05, max_backoff=0.1)
+    fn = Flaky(*[connection_refused() for _ in range(1_000)])
+
+    started = time.monotonic()
+    with pytest.raises(Unavailable):
+        policy.run(fn)
+
+    assert time.monotonic() - started < 1.0
+    assert 1 < fn.calls < 1_000
+
+
+def test_database_run_retries_the_whole_transaction_in_a_fresh_unit_of_work(database, make):
+    name = f"retried-{uuid.uuid4().hex}"
+    attempts = []
+
+    def create(uow):
+        attempts.append(uow)
+        tenant = uow.tenants.add(Tenant(str(uuid.uuid4()), name, make.now))
+        if len(attempts) == 1:
+            # After a write: the retry must not find the first attempt's tenant.
+            raise serialization_failure()
+        return tenant
+
+    tenant = database.run(create)
+
+    assert len(attempts) == 2
+    assert attempts[0] is not attempts[1]
+    assert [t.id for t in database.run(lambda uow: uow.tenants.list()) if t.name == name] == [
+        tenant.id
+    ]
+
+
+def test_database_run_raises_storage_errors_from_permanent_driver_failures(database):
+    def broken(uow):
+        raise unique_violation()
+
+    with pytest.raises(StorageError) as raised:
+        database.run(broken)
+    assert isinstance(raised.value.__cause__, sa_exc.IntegrityError)
+
+
+def test_database_run_leaves_other_exceptions_alone(database):
+    def buggy(uow):
+        raise KeyError("service bug")
+
+    with pytest.raises(KeyError):
+        database.run(buggy)

@@ -1,0 +1,131 @@
+"""Contract tests of ConfigRevisionRepository and SimulationEventRepository."""
+
+from __future__ import annotations
+
+import pytest
+
+from storage import AlreadyExists, ConfigRevision, NotFound, SimulationEvent
+
+
+def test_added_revision_reads_back_unchanged(database, make, tenant_id):
+    sim = make.simulation(tenant_id)
+
+    stored = make.revision(sim, 1, description="first", origin="ARCHITECT")
+
+    assert database.run(lambda uow: uow.revisions.get(tenant_id, sim.id, 1)) == stored
+    assert stored.config == {"schema_version": 1, "title": "v1"}
+    assert stored.sources == [{"uri": "catalogue://trader", "title": "Trader"}]
+
+
+def test_adding_a_taken_revision_number_raises_already_exists(database, make, tenant_id):
+    sim = make.simulation(tenant_id)
+    make.revision(sim, 1)
+
+    with pytest.raises(AlreadyExists) as raised:
+        make.revision(sim, 1)
+
+    error = raised.value
+    assert (error.entity, error.field, error.value) == ("config_revision", "revision", "1")
+
+
+def test_adding_a_revision_to_a_missing_simulation_raises_not_found(database, make, tenant_id):
+    sim = make.simulation_record(tenant_id)
+
+    with pytest.raises(NotFound) as raised:
+        make.revision(sim, 1)
+    assert raised.value.entity == "simulation"
+
+
+def test_getting_a_missing_revision_raises_not_found(database, make, tenant_id):
+    sim = make.simulation(tenant_id)
+
+    with pytest.raises(NotFound):
+        database.run(lambda uow: uow.revisions.get(tenant_id, sim.id, 1))
+
+
+def test_revisions_are_listed_newest_first_in_pages(database, make, tenant_id):
+    sim = make.simulation(tenant_id)
+    for number in range(1, 6):
+        make.revision(sim, number)
+
+    def numbers(before, limit):
+        revisions = database.run(
+            lambda uow: uow.revisions.list(tenant_id, sim.id, before_revision=before, limit=limit)
+        )
+        return [r.revision for r in revisions]
+
+    assert numbers(None, 2) == [5, 4]
+    assert numbers(4, 2) == [3, 2]
+    assert numbers(2, 2) == [1]
+    assert numbers(None, 10) == [5, 4, 3, 2, 1]
+
+
+def test_another_tenant_sees_no_revisions_or_events(database, make, tenant_id, other_tenant_id):
+    sim = make.simulation(tenant_id)
+    make.revision(sim, 1)
+    make.event(sim)
+
+    with pytest.raises(NotFound):
+        database.run(lambda uow: uow.revisions.get(other_tenant_id, sim.id, 1))
+    assert (
+        database.run(
+            lambda uow: uow.revisions.list(other_tenant_id, sim.id, before_revision=None, limit=5)
+        )
+        == []
+    )
+    assert (
+        database.run(lambda uow: uow.events.list(other_tenant_id, sim.id, after_id=None, limit=5))
+        == []
+    )
+
+
+def test_added_events_get_increasing_ids_and_read_back_oldest_first(database, make, tenant_id):
+    sim = make.simulation(tenant_id)
+    first = make.event(sim, kind="CREATED", to_status="PENDING")
+    second = make.event(
+        sim,
+        from_status="PENDING",
+        to_status="GENERATING_CONFIG",
+        reason="architect started",
+        details={"job_id": "j1"},
+    )
+    third = make.event(sim, kind="CONFIG_CHANGED", revision=1)
+
+    assert 0 < first.id < second.id < third.id
+    listed = database.run(lambda uow: uow.events.list(tenant_id, sim.id, after_id=None, limit=10))
+    assert listed == [first, second, third]
+    assert listed[0].details is None and listed[1].details == {"job_id": "j1"}
+
+
+def test_events_page_after_an_id(database, make, tenant_id):
+    sim = make.simulation(tenant_id)
+    events = [make.event(sim, reason=str(i)) for i in range(5)]
+
+    page = database.run(
+        lambda uow: uow.events.list(tenant_id, sim.id, after_id=events[1].id, limit=2)
+    )
+
+    assert page == events[2:4]
+
+
+def test_adding_an_event_to_a_missing_simulation_raises_not_found(database, make, tenant_id):
+    event = SimulationEvent(tenant_id, "missing", "CREATED", "key-1", make.now)
+
+    with pytest.raises(NotFound):
+        database.run(lambda uow: uow.events.add(event))
+
+
+def test_a_rolled_back_unit_of_work_stores_nothing(database, make, tenant_id):
+    sim = make.simulation(tenant_id)
+    revision = ConfigRevision(tenant_id, sim.id, 1, {}, [], make.now, "key-1", "EDIT")
+
+    with database.unit_of_work() as uow:
+        uow.revisions.add(revision)
+        uow.events.add(SimulationEvent(tenant_id, sim.id, "CONFIG_CHANGED", "key-1", make.now))
+        # No commit: leaving the block rolls back.
+
+    with pytest.raises(NotFound):
+        database.run(lambda uow: uow.revisions.get(tenant_id, sim.id, 1))
+    assert (
+        database.run(lambda uow: uow.events.list(tenant_id, sim.id, after_id=None, limit=5)) == []
+    )

@@ -1,0 +1,55 @@
+"""Settings come from SIMCONFIG_* variables and bad values name the variable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from service.settings import Settings, SettingsError
+
+
+def test_defaults_use_the_embedded_database_on_localhost():
+    settings = Settings.from_env({})
+    assert settings.uses_embedded_database
+    assert settings.address == "127.0.0.1:50051"
+    assert settings.data_dir == Path("data")
+
+
+def test_values_are_read_and_typed():
+    settings = Settings.from_env(
+        {
+            "SIMCONFIG_DATABASE_URL": "postgresql+psycopg://u@h/db",
+            "SIMCONFIG_PORT": "6000",
+            "SIMCONFIG_GRACE_PERIOD": "2.5",
+            "SIMCONFIG_MIGRATE_ON_START": "false",
+            "SIMCONFIG_LOG_LEVEL": "debug",
+        }
+    )
+    assert settings.database_url == "postgresql+psycopg://u@h/db"
+    assert (settings.port, settings.grace_period, settings.migrate_on_start) == (6000, 2.5, False)
+    assert settings.log_level == "DEBUG"
+    assert not settings.uses_embedded_database
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("SIMCONFIG_PORT", "http"),
+        ("SIMCONFIG_PORT", "70000"),
+        ("SIMCONFIG_DATABASE_URL", "mysql://x"),
+        ("SIMCONFIG_WORKER_THREADS", "0"),
+        ("SIMCONFIG_LOG_LEVEL", "loud"),
+        ("SIMCONFIG_MIGRATE_ON_START", "maybe"),
+        ("SIMCONFIG_GRACE_PERIOD", "-1"),
+        ("SIMCONFIG_ARCHITECT_ENGINE", "magic"),
+    ],
+)
+def test_bad_values_fail_with_the_variable_named(name, value):
+    with pytest.raises(SettingsError, match=name):
+        Settings.from_env({name: value})
+
+
+def test_remote_architect_needs_an_address():
+    with pytest.raises(SettingsError, match="SIMCONFIG_ARCHITECT_ADDRESS"):
+        Settings.from_env({"SIMCONFIG_ARCHITECT_ENGINE": "remote"})
