@@ -1,0 +1,32 @@
+# Production image of the Simulation Config Service.
+# Build:   docker build -t simconfig .
+# Migrate: docker run --rm -e SIMCONFIG_DATABASE_URL=... simconfig migrate
+# Serve:   docker run -p 50051:50051 -e SIMCONFIG_DATABASE_URL=... simconfig
+FROM python:3.11.7-slim-bookworm
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    SIMCONFIG_HOST=0.0.0.0 \
+    SIMCONFIG_PORT=50051 \
+    SIMCONFIG_DATA_DIR=/var/lib/simconfig \
+    SIMCONFIG_MIGRATE_ON_START=false \
+    SIMCONFIG_DEMO_TENANT=false
+
+RUN groupadd --system --gid 10001 simconfig \
+    && useradd --system --uid 10001 --gid simconfig --home-dir /var/lib/simconfig --create-home simconfig
+
+WORKDIR /app
+COPY constraints.txt pyproject.toml README.md ./
+COPY protos ./protos
+COPY generated ./generated
+COPY service ./service
+COPY storage ./storage
+RUN pip install --no-compile -c constraints.txt .
+
+USER 10001:10001
+EXPOSE 50051
+# Migrations are a separate step (`simconfig migrate`), run once per release.
+ENTRYPOINT ["simconfig"]
+CMD ["serve", "--no-migrate"]
