@@ -45,7 +45,7 @@ buf-lint: $(STAMP)
 # that commit has no proto tree yet.
 buf-breaking: $(STAMP)
 	@if git cat-file -e HEAD~1:buf.yaml 2>/dev/null; then \
-		$(BIN)/buf breaking --against '.git#ref=HEAD~1'; \
+		$(BIN)/buf breaking --against '.git#ref=HEAD~1' && echo "buf breaking: no breaking changes"; \
 	else echo "buf breaking: no earlier proto tree, skipped"; fi
 
 docker-lint: $(STAMP)
@@ -67,3 +67,24 @@ check-generated: generate
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
+
+# --- REST gateway (Envoy grpc_json_transcoder), see deploy/README.md --------
+# The descriptor set Envoy transcodes with is derived from protos/, so it is
+# built on demand (gateway.py rebuilds it when a proto is newer) and ignored.
+descriptor: $(STAMP)
+	$(BIN)/python deploy/gateway.py descriptor
+
+gateway: $(STAMP)
+	$(BIN)/python deploy/gateway.py
+
+# docs/openapi/ is generated from protos/ by protoc-gen-swagger (Debian package
+# golang-grpc-gateway) and committed, like generated/; CI proves it is fresh.
+openapi: $(STAMP)
+	$(BIN)/python deploy/openapi.py
+
+check-openapi: $(STAMP)
+	@tmp=$$(mktemp -d); \
+	$(BIN)/python deploy/openapi.py $$tmp >/dev/null && \
+	diff -u docs/openapi/simulation.swagger.json $$tmp/simulation.swagger.json; \
+	rc=$$?; rm -rf $$tmp; \
+	[ $$rc -eq 0 ] || { echo "docs/openapi is stale: run 'make openapi' and commit the result"; exit 1; }

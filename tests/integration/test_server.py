@@ -1,0 +1,100 @@
+"""Server-level behaviour: message size limits, port 0, graceful shutdown."""
+
+from __future__ import annotations
+
+import re
+import signal
+import threading
+import time
+
+import grpc
+import pytest
+from simulation.v1 import scenario_pb2, scenario_service_pb2 as pb, scenario_service_pb2_grpc
+
+import storage
+from service import auth
+from service.server import create_server
+from service.settings import Settings
+from tests.processes import ServerProcess, environment
+
+
+def test_messages_over_the_limit_are_refused(tmp_path):
+    database = storage.Database(storage.sqlite_url_for(tmp_path))
+    database.migrate()
+    tenant = auth.new_tenant(database, "acme")
+    key = auth.issue_key(database, tenant.id).secret
+    server, port = create_server(
+        Settings(port=0, data_dir=tmp_path, max_message_bytes=2048), database=database
+    )
+    server.start()
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = scenario_service_pb2_grpc.ScenarioServiceStub(channel)
+            with pytest.raises(grpc.RpcError) as caught:
+                stub.CreateScenario(
+                    pb.CreateScenarioRequest(
+                        scenario=scenario_pb2.Scenario(display_name="big", description="x" * 4000)
+                    ),
+                    metadata=(("x-api-key", key),),
+                    timeout=10,
+                )
+            assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    finally:
+        server.stop(0)
+
+
+def test_port_zero_logs_the_port_actually_bound(tmp_path):
+    process = ServerProcess(environment(tmp_path, 0, SIMCONFIG_DEMO_TENANT="false"))
+    try:
+        process.wait_ready()
+        assert process.port and process.port > 0
+        assert re.search(rf"listening on 127\.0\.0\.1:{process.port}\b", process.output)
+    finally:
+        process.stop()
+
+
+def test_sigint_stops_the_server_cleanly(tmp_path):
+    process = ServerProcess(environment(tmp_path, 0, SIMCONFIG_DEMO_TENANT="false"))
+    process.wait_ready()
+    process.process.send_signal(signal.SIGINT)
+    assert process.process.wait(15) == 0
+    assert "SIGINT" in process.output
+
+
+def test_stop_lets_in_flight_calls_finish_within_the_grace_period(tmp_path):
+    database = storage.Database(storage.sqlite_url_for(tmp_path))
+    database.migrate()
+    tenant = auth.new_tenant(database, "acme")
+    key = auth.issue_key(database, tenant.id).secret
+    server, port = create_server(Settings(port=0, data_dir=tmp_path), database=database)
+    # Slow every database transaction down so a call is still in flight when
+    # the server is asked to stop.
+    started = threading.Event()
+    original_run = database.run
+
+    def slow_run(fn):
+        started.set()
+        time.sleep(1.0)
+        return original_run(fn)
+
+    database.run = slow_run
+    server.start()
+    result = {}
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = scenario_service_pb2_grpc.ScenarioServiceStub(channel)
+
+        def call():
+            try:
+                result["response"] = stub.ListScenarios(
+                    pb.ListScenariosRequest(), metadata=(("x-api-key", key),), timeout=20
+                )
+            except grpc.RpcError as exc:  # pragma: no cover - reported below
+                result["error"] = exc
+
+        caller = threading.Thread(target=call)
+        caller.start()
+        assert started.wait(10)
+        server.stop(grace=10)
+        caller.join(20)
+    assert "error" not in result, result.get("error")
+    assert list(result["response"].scenarios) == []
