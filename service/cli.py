@@ -68,6 +68,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 database.migrate()
                 print(f"database at revision {database.current_revision()}")
                 return 0
+            if database.current_revision() is None:
+                print(
+                    "simconfig: the database has no schema yet; run 'simconfig migrate' first",
+                    file=sys.stderr,
+                )
+                return 1
             return _admin(database, args)
         finally:
             database.dispose()
@@ -79,6 +85,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except storage.Unavailable as exc:
         print(f"simconfig: database unavailable: {exc}", file=sys.stderr)
+        return 1
+    except storage.StorageError as exc:
+        print(f"simconfig: database error: {exc}", file=sys.stderr)
         return 1
 
 

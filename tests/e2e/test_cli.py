@@ -75,3 +75,10 @@ def test_serve_creates_a_demo_tenant_once_and_stops_gracefully(tmp_path):
         assert status_name(code) == "OK"
     finally:
         second.stop()
+
+
+def test_admin_commands_on_an_unmigrated_database_say_to_migrate(tmp_path):
+    env = environment(tmp_path)
+    result = simconfig(env, "tenants", "create", "acme", check=False)
+    assert result.returncode == 1
+    assert "simconfig migrate" in result.stderr and "Traceback" not in result.stderr

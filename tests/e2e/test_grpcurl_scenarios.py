@@ -74,10 +74,14 @@ def test_scenario_lifecycle_through_grpcurl(server, keys):
     scenario = created["scenario"]
     assert scenario["display_name"] == "Pricing war" and scenario["etag"]
 
-    code, fetched, output = call(server, "GetScenario", {"scenario_id": scenario["id"]}, keys["alice"])
+    code, fetched, output = call(
+        server, "GetScenario", {"scenario_id": scenario["id"]}, keys["alice"]
+    )
     assert code == 0 and fetched["scenario"]["id"] == scenario["id"], output
 
-    code, listed, output = call(server, "ListScenarios", {"filter": 'labels.team = "risk"'}, keys["alice"])
+    code, listed, output = call(
+        server, "ListScenarios", {"filter": 'labels.team = "risk"'}, keys["alice"]
+    )
     assert code == 0, output
     assert [s["id"] for s in listed["scenarios"]] == [scenario["id"]]
 
@@ -108,7 +112,9 @@ def test_scenario_lifecycle_through_grpcurl(server, keys):
         server, "DeleteScenario", {"scenario_id": scenario["id"]}, keys["alice"]
     )
     assert code == 0 and "delete_time" in deleted["scenario"], output
-    code, _, output = call(server, "UndeleteScenario", {"scenario_id": scenario["id"]}, keys["alice"])
+    code, _, output = call(
+        server, "UndeleteScenario", {"scenario_id": scenario["id"]}, keys["alice"]
+    )
     assert code == 0, output
 
 
@@ -120,7 +126,9 @@ def test_missing_and_bad_keys_are_unauthenticated(server):
 
 
 def test_invalid_input_reports_field_violations(server, keys):
-    code, _, output = call(server, "CreateScenario", {"scenario": {"display_name": ""}}, keys["alice"])
+    code, _, output = call(
+        server, "CreateScenario", {"scenario": {"display_name": ""}}, keys["alice"]
+    )
     assert status_name(code) == "INVALID_ARGUMENT"
     assert "scenario.display_name" in output and "google.rpc.BadRequest" in output
 

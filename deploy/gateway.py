@@ -1,0 +1,174 @@
+"""Launch the Envoy REST gateway in front of the Simulation Config Service.
+
+Envoy's ``grpc_json_transcoder`` turns REST/JSON into gRPC using the
+``google.api.http`` annotations of ``protos/``. It reads them from a binary
+descriptor set, which this script builds on demand (``deploy/simconfig.binpb``,
+not committed: it is derived from ``protos/`` and rebuilt whenever a proto is
+newer than it).
+
+Commands::
+
+    python deploy/gateway.py             # build the descriptor if stale, exec Envoy
+    python deploy/gateway.py descriptor  # (re)build the descriptor set only
+    python deploy/gateway.py render      # print the rendered Envoy config
+    python deploy/gateway.py check       # build, render and `envoy --mode validate`
+
+Settings (environment): ``SIMCONFIG_GATEWAY_HOST`` (default 127.0.0.1),
+``SIMCONFIG_GATEWAY_PORT`` (8080), ``SIMCONFIG_HOST`` (127.0.0.1) and
+``SIMCONFIG_PORT`` (50051) of the gRPC server, ``SIMCONFIG_ENVOY_BIN`` to use
+another Envoy binary, ``SIMCONFIG_GATEWAY_LOG_LEVEL`` (warning).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import shutil
+import string
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE = ROOT / "deploy" / "envoy.yaml"
+DESCRIPTOR = ROOT / "deploy" / "simconfig.binpb"
+PROTOS = ROOT / "protos"
+
+# Error detail types the server packs into grpc-status-details-bin. No proto
+# of ours imports them, so buf leaves them out; Envoy needs them in its pool to
+# print BadRequest / ErrorInfo / PreconditionFailure in JSON error bodies.
+ERROR_DETAIL_MODULES = ("google.rpc.status_pb2", "google.rpc.error_details_pb2")
+
+
+@dataclass(frozen=True)
+class GatewaySettings:
+    """Where the gateway listens and which gRPC server it forwards to."""
+
+    listen_host: str
+    listen_port: int
+    upstream_host: str
+    upstream_port: int
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> GatewaySettings:
+        """Read the settings, failing with the name of the first bad variable."""
+        env = dict(os.environ if env is None else env)
+        return cls(
+            listen_host=env.get("SIMCONFIG_GATEWAY_HOST", "127.0.0.1"),
+            listen_port=_port(env, "SIMCONFIG_GATEWAY_PORT", 8080),
+            upstream_host=env.get("SIMCONFIG_HOST", "127.0.0.1"),
+            upstream_port=_port(env, "SIMCONFIG_PORT", 50051),
+        )
+
+
+def _port(env: dict[str, str], name: str, default: int) -> int:
+    raw = env.get(name, str(default))
+    if not raw.isdigit() or not 1 <= int(raw) <= 65535:
+        raise SystemExit(f"{name} must be a TCP port (1-65535), got {raw!r}")
+    return int(raw)
+
+
+def _tool(name: str, override: str | None = None) -> str:
+    """Find a tool next to this interpreter first (the project venv), then on PATH."""
+    if override:
+        return override
+    local = Path(sys.executable).parent / name
+    found = str(local) if local.exists() else shutil.which(name)
+    if not found:
+        raise SystemExit(f"{name} not found: run `make install` (it comes with the dev extras)")
+    return found
+
+
+def buf_descriptor_set():
+    """`buf build` of protos/ as a FileDescriptorSet, imports and comments included."""
+    from google.protobuf import descriptor_pb2
+
+    done = subprocess.run(
+        [_tool("buf"), "build", "--as-file-descriptor-set", "-o", "-#format=binpb"],
+        cwd=ROOT,
+        capture_output=True,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"buf build failed:\n{done.stderr.decode(errors='replace')}")
+    return descriptor_pb2.FileDescriptorSet.FromString(done.stdout)
+
+
+def build_descriptor(out: Path = DESCRIPTOR) -> Path:
+    """Build the FileDescriptorSet Envoy transcodes with, error detail types included."""
+    fds = buf_descriptor_set()
+    present = {f.name for f in fds.file}
+    for module in ERROR_DETAIL_MODULES:
+        _append_with_deps(fds, importlib.import_module(module).DESCRIPTOR, present)
+    # Write-then-rename under a unique name: a gateway starting concurrently
+    # never reads half a file, and two builders never share a temp file.
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=".simconfig.", suffix=".tmp")
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(fds.SerializeToString())
+    os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide it from an Envoy running as another user
+    os.replace(tmp, out)
+    return out
+
+
+def _append_with_deps(fds, file_descriptor, present: set[str]) -> None:
+    """Append a file after its dependencies: Envoy builds its pool in order."""
+    if file_descriptor.name in present:
+        return
+    for dep in file_descriptor.dependencies:
+        _append_with_deps(fds, dep, present)
+    file_descriptor.CopyToProto(fds.file.add())
+    present.add(file_descriptor.name)
+
+
+def ensure_descriptor(path: Path = DESCRIPTOR) -> Path:
+    """Rebuild the descriptor set when it is missing or older than any proto."""
+    newest = max(p.stat().st_mtime for p in PROTOS.rglob("*.proto"))
+    if not path.exists() or path.stat().st_mtime < newest:
+        build_descriptor(path)
+    return path
+
+
+def render_config(settings: GatewaySettings, descriptor: Path = DESCRIPTOR) -> str:
+    """Fill the Envoy template; `substitute` fails loudly on a missing key."""
+    return string.Template(TEMPLATE.read_text()).substitute(
+        LISTEN_HOST=settings.listen_host,
+        LISTEN_PORT=settings.listen_port,
+        UPSTREAM_HOST=settings.upstream_host,
+        UPSTREAM_PORT=settings.upstream_port,
+        DESCRIPTOR=descriptor,
+    )
+
+
+def envoy_command(config_yaml: str, *extra: str) -> list[str]:
+    """Envoy's argv. Hot restart is off so several gateways can share a host."""
+    level = os.environ.get("SIMCONFIG_GATEWAY_LOG_LEVEL", "warning")
+    envoy = _tool("envoy", os.environ.get("SIMCONFIG_ENVOY_BIN"))
+    return [envoy, "--config-yaml", config_yaml, "--disable-hot-restart", "-l", level, *extra]
+
+
+def main(argv: list[str]) -> None:
+    command = argv[0] if argv else "serve"
+    if command == "descriptor":
+        print(f"wrote {build_descriptor().relative_to(ROOT)}")
+        return
+    settings = GatewaySettings.from_env()
+    config = render_config(settings, ensure_descriptor())
+    if command == "render":
+        print(config)
+    elif command == "check":
+        subprocess.run(envoy_command(config, "--mode", "validate"), check=True)
+    elif command == "serve":
+        print(
+            f"REST gateway listening on http://{settings.listen_host}:{settings.listen_port}"
+            f" -> grpc {settings.upstream_host}:{settings.upstream_port}",
+            flush=True,
+        )
+        cmd = envoy_command(config)
+        os.execv(cmd[0], cmd)  # noqa: S606 - Envoy replaces us, so signals reach it directly
+    else:
+        raise SystemExit(f"unknown command {command!r}: use serve, descriptor, render or check")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

