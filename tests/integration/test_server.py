@@ -9,7 +9,8 @@ import time
 
 import grpc
 import pytest
-from simulation.v1 import scenario_pb2, scenario_service_pb2 as pb, scenario_service_pb2_grpc
+from simulation.v1 import scenario_pb2, scenario_service_pb2_grpc
+from simulation.v1 import scenario_service_pb2 as pb
 
 import storage
 from service import auth

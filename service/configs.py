@@ -1,0 +1,382 @@
+"""Config use cases: read, edit, validate, import, list revisions and roll back.
+
+Every write validates the config with the one :class:`~service.validation.ConfigValidator`,
+checks the status rule in :mod:`service.lifecycle`, and stores the revision with
+:func:`service.simulations.write_revision` in the same transaction as the status change.
+
+The config view's etag is derived from the simulation id and its current revision number, so it
+changes with every config write and with nothing else; the write itself is a compare-and-swap on
+the simulation row, so two writers holding the same config etag never both win.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import uuid
+from dataclasses import dataclass
+
+from simulation.v1 import config_pb2
+
+import storage
+from service import errors, lifecycle
+from service.auth import Principal
+from service.config_codec import (
+    config_from_document,
+    config_to_document,
+    sources_from_documents,
+    sources_to_documents,
+)
+from service.fields import check_request_id, check_text
+from service.pagination import (
+    decode_page_token,
+    encode_page_token,
+    page_size_of,
+    query_fingerprint,
+)
+from service.simulations import (
+    Page,
+    SimulationInput,
+    check_input,
+    ensure_scenario,
+    load_simulation,
+    record_event,
+    require_id,
+    run_write,
+    utc_now,
+    write_revision,
+)
+from service.validation import ConfigValidator
+
+_TOP_LEVEL = frozenset(config_pb2.SimulationConfig.DESCRIPTOR.fields_by_name)
+_ENVIRONMENT = frozenset(
+    f"environment.{name}" for name in config_pb2.Environment.DESCRIPTOR.fields_by_name
+)
+CONFIG_MASK_PATHS = _TOP_LEVEL | _ENVIRONMENT
+MAX_DESCRIPTION_CHARS = 1000
+
+
+@dataclass(frozen=True)
+class ConfigView:
+    """A revision of a simulation's config, with the etag of the current config."""
+
+    simulation_id: str
+    revision: storage.ConfigRevision
+    etag: str
+
+
+def config_etag(simulation_id: str, revision: int) -> str:
+    """The opaque etag of a simulation's config at ``revision``."""
+    digest = hashlib.sha256(f"{simulation_id}:{revision}".encode()).hexdigest()[:16]
+    return f"c{revision}-{digest}"
+
+
+def check_config(
+    validator: ConfigValidator, config: config_pb2.SimulationConfig, prefix: str = "config"
+) -> None:
+    """Raises ``InvalidArgument`` (reason CONFIG_INVALID) listing every violation of ``config``.
+
+    Paths name the request field (``config.agents[3].id``) so callers can map them to input.
+    """
+    violations = validator.validate(config)
+    if violations:
+        raise errors.InvalidArgument(
+            [
+                errors.FieldViolation(f"{prefix}.{v.field}" if v.field else prefix, v.description)
+                for v in violations
+            ],
+            reason="CONFIG_INVALID",
+        )
+
+
+def apply_mask(
+    current: config_pb2.SimulationConfig, given: config_pb2.SimulationConfig, paths: list[str]
+) -> config_pb2.SimulationConfig:
+    """``current`` with the fields named by ``paths`` replaced by those of ``given``.
+
+    An empty mask or ``*`` replaces the whole config. Unknown paths are ``INVALID_ARGUMENT``.
+    """
+    if not paths or paths == ["*"]:
+        return given
+    unknown = [
+        errors.FieldViolation(
+            f"update_mask.paths[{index}]",
+            f"unknown config field {path!r}; allowed: {', '.join(sorted(CONFIG_MASK_PATHS))}",
+        )
+        for index, path in enumerate(paths)
+        if path not in CONFIG_MASK_PATHS
+    ]
+    if unknown:
+        raise errors.InvalidArgument(unknown, reason="UPDATE_MASK_INVALID")
+    merged = config_pb2.SimulationConfig()
+    merged.CopyFrom(current)
+    for path in paths:
+        head, _, tail = path.partition(".")
+        if tail:
+            _replace_field(merged.environment, given.environment, tail)
+        else:
+            _replace_field(merged, given, head)
+    return merged
+
+
+def _replace_field(target, source, name: str) -> None:
+    descriptor = target.DESCRIPTOR.fields_by_name[name]
+    target.ClearField(name)
+    if descriptor.is_repeated:
+        getattr(target, name).MergeFrom(getattr(source, name))
+    elif descriptor.has_presence:
+        # Unset in the request means unset after the update (e.g. temperature back to default).
+        if source.HasField(name):
+            if descriptor.message_type is not None:
+                getattr(target, name).CopyFrom(getattr(source, name))
+            else:
+                setattr(target, name, getattr(source, name))
+    else:
+        setattr(target, name, getattr(source, name))
+
+
+class ConfigOperations:
+    """The ConfigService use cases (all but RunArchitect) over a :class:`storage.Database`."""
+
+    def __init__(self, database: storage.Database, validator: ConfigValidator | None = None):
+        self._database = database
+        self._validator = validator or ConfigValidator()
+
+    def get_config(self, principal: Principal, simulation_id: str, revision: int = 0) -> ConfigView:
+        """The current config, or revision ``revision`` (1 or more)."""
+        require_id(simulation_id, "simulation_id")
+        if revision < 0:
+            raise errors.InvalidArgument.field("revision", "must be 0 (current) or a revision ≥ 1")
+
+        def read(uow) -> ConfigView:
+            simulation = load_simulation(uow, principal.tenant_id, simulation_id)
+            number = revision or simulation.current_revision
+            if not number:
+                raise errors.NotFound("config", simulation_id)
+            stored = self._revision(uow, principal.tenant_id, simulation_id, number)
+            return ConfigView(
+                simulation_id, stored, config_etag(simulation_id, simulation.current_revision)
+            )
+
+        return self._database.run(read)
+
+    def validate_config(self, config: config_pb2.SimulationConfig) -> None:
+        """Raises ``InvalidArgument`` with every violation; stores nothing."""
+        check_config(self._validator, config)
+
+    def update_config(
+        self,
+        principal: Principal,
+        simulation_id: str,
+        config: config_pb2.SimulationConfig,
+        *,
+        sources: list[config_pb2.Source] = (),
+        mask: list[str] = (),
+        etag: str = "",
+        description: str = "",
+        validate_only: bool = False,
+    ) -> ConfigView:
+        """Writes a new revision (origin EDIT); the simulation returns to COMPLETED_CONFIG."""
+        require_id(simulation_id, "simulation_id")
+        _check_description(description)
+        mask = list(mask)
+        # Bad mask paths are reported before anything is read.
+        apply_mask(config_pb2.SimulationConfig(), config, mask)
+
+        def update(uow: storage.UnitOfWork) -> ConfigView:
+            current, stored = self._editable(uow, principal, simulation_id, etag)
+            base = config_from_document(stored.config) if stored else config_pb2.SimulationConfig()
+            merged = apply_mask(base, config, mask)
+            check_config(self._validator, merged)
+            kept = list(sources) or (sources_from_documents(stored.sources) if stored else [])
+            return self._write(
+                uow, principal, current, merged, kept, "EDIT", description, validate_only
+            )
+
+        return run_write(self._database, update, simulation_id, etag)
+
+    def rollback(
+        self,
+        principal: Principal,
+        simulation_id: str,
+        revision: int,
+        *,
+        etag: str = "",
+        description: str = "",
+    ) -> ConfigView:
+        """Writes a new revision (origin ROLLBACK) copying ``revision``; it must still be valid."""
+        require_id(simulation_id, "simulation_id")
+        if revision <= 0:
+            raise errors.InvalidArgument.field("revision", f"must be 1 or more, got {revision}")
+        _check_description(description)
+
+        def rollback(uow: storage.UnitOfWork) -> ConfigView:
+            current, _ = self._editable(uow, principal, simulation_id, etag)
+            target = self._revision(uow, principal.tenant_id, simulation_id, revision)
+            config = config_from_document(target.config)
+            # Rules may have tightened since the revision was written.
+            check_config(self._validator, config)
+            note = description or f"rollback to revision {revision}"
+            sources = sources_from_documents(target.sources)
+            return self._write(uow, principal, current, config, sources, "ROLLBACK", note, False)
+
+        return run_write(self._database, rollback, simulation_id, etag)
+
+    def create_with_config(
+        self,
+        principal: Principal,
+        values: SimulationInput,
+        config: config_pb2.SimulationConfig,
+        *,
+        sources: list[config_pb2.Source] = (),
+        request_id: str = "",
+        validate_only: bool = False,
+    ) -> storage.Simulation:
+        """Creates a simulation in COMPLETED_CONFIG with revision 1 (origin IMPORT)."""
+        violations = [*check_input(values), *check_request_id(request_id)]
+        reason = None
+        try:
+            check_config(self._validator, config)
+        except errors.InvalidArgument as exc:
+            # Report the request's and the config's problems in one BadRequest.
+            reason = None if violations else exc.reason
+            violations.extend(exc.violations)
+        if violations:
+            raise errors.InvalidArgument(violations, reason=reason)
+        tenant_id = principal.tenant_id
+
+        def create(uow: storage.UnitOfWork) -> storage.Simulation:
+            if request_id:
+                existing = uow.simulations.get_by_request_id(tenant_id, request_id)
+                if existing is not None:
+                    return existing
+            if values.scenario_id:
+                ensure_scenario(uow, tenant_id, values.scenario_id)
+            now = utc_now()
+            simulation = storage.Simulation(
+                id=str(uuid.uuid4()),
+                tenant_id=tenant_id,
+                scenario_id=values.scenario_id or None,
+                name=values.name,
+                prompt=values.prompt,
+                labels=dict(values.labels),
+                status=lifecycle.COMPLETED_CONFIG,
+                current_revision=0,
+                architect_parameters=None,
+                results=None,
+                analysis=None,
+                last_error=None,
+                create_time=now,
+                update_time=now,
+                request_id=request_id or None,
+            )
+            if validate_only:
+                return dataclasses.replace(simulation, id="", current_revision=1)
+            added = uow.simulations.add(simulation)
+            record_event(uow, added, "CREATED", principal.key_id, now, reason="created with config")
+            created, _ = write_revision(
+                uow,
+                added,
+                config=config,
+                sources=list(sources),
+                origin="IMPORT",
+                actor=principal.key_id,
+                description="imported config",
+                now=now,
+            )
+            return created
+
+        try:
+            return self._database.run(create)
+        except storage.AlreadyExists as exc:
+            if exc.field == "request_id" and request_id:
+                # A concurrent retry with the same request id won the race.
+                found = self._database.run(
+                    lambda uow: uow.simulations.get_by_request_id(tenant_id, request_id)
+                )
+                if found is not None:
+                    return found
+            raise errors.AlreadyExists("simulation", exc.field, exc.value) from None
+        except storage.NotFound as exc:
+            raise errors.NotFound(exc.entity, exc.id) from None
+
+    def list_revisions(
+        self, principal: Principal, simulation_id: str, *, page_size: int = 0, page_token: str = ""
+    ) -> Page:
+        """Revisions newest first, one page at a time."""
+        require_id(simulation_id, "simulation_id")
+        size = page_size_of(page_size)
+        fingerprint = query_fingerprint(kind="config_revisions", simulation_id=simulation_id)
+        after = decode_page_token(page_token, principal.tenant_id, fingerprint)
+
+        def read(uow):
+            load_simulation(uow, principal.tenant_id, simulation_id)
+            return uow.revisions.list(
+                principal.tenant_id,
+                simulation_id,
+                before_revision=after[0] if after else None,
+                limit=size + 1,
+            )
+
+        rows = self._database.run(read)
+        next_token = ""
+        if len(rows) > size:
+            rows = rows[:size]
+            next_token = encode_page_token(principal.tenant_id, fingerprint, (rows[-1].revision,))
+        return Page(items=rows, next_page_token=next_token)
+
+    # -- shared steps ----------------------------------------------------------------------------
+
+    def _editable(self, uow, principal: Principal, simulation_id: str, etag: str):
+        """The simulation and its current revision, once etag and status allow an edit."""
+        current = load_simulation(uow, principal.tenant_id, simulation_id)
+        if etag and etag != config_etag(simulation_id, current.current_revision):
+            raise errors.EtagMismatch("config", simulation_id)
+        lifecycle.check_config_edit(current.status, simulation_id=simulation_id)
+        stored = None
+        if current.current_revision:
+            stored = self._revision(
+                uow, principal.tenant_id, simulation_id, current.current_revision
+            )
+        return current, stored
+
+    def _write(self, uow, principal, current, config, sources, origin, description, dry_run):
+        now = utc_now()
+        if dry_run:
+            number = current.current_revision
+            preview = storage.ConfigRevision(
+                tenant_id=current.tenant_id,
+                simulation_id=current.id,
+                revision=number + 1,
+                config=config_to_document(config),
+                sources=sources_to_documents(sources),
+                create_time=now,
+                actor=principal.key_id,
+                origin=origin,
+                description=description,
+            )
+            return ConfigView(current.id, preview, config_etag(current.id, number))
+        updated, revision = write_revision(
+            uow,
+            current,
+            config=config,
+            sources=sources,
+            origin=origin,
+            actor=principal.key_id,
+            description=description,
+            now=now,
+        )
+        return ConfigView(current.id, revision, config_etag(current.id, updated.current_revision))
+
+    @staticmethod
+    def _revision(uow, tenant_id: str, simulation_id: str, number: int) -> storage.ConfigRevision:
+        try:
+            return uow.revisions.get(tenant_id, simulation_id, number)
+        except storage.NotFound:
+            raise errors.NotFound("config_revision", f"{simulation_id}@{number}") from None
+
+
+def _check_description(description: str) -> None:
+    violations = check_text(description, "description", max_length=MAX_DESCRIPTION_CHARS)
+    if violations:
+        raise errors.InvalidArgument(violations)

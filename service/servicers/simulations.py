@@ -1,0 +1,205 @@
+"""SimulationService: proto requests in, use cases called, proto responses out."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import grpc
+from simulation.v1 import simulation_pb2, simulation_service_pb2_grpc
+from simulation.v1 import simulation_service_pb2 as pb
+
+import storage
+from service import errors
+from service.auth import Principal
+from service.config_codec import parameters_from_document, sources_from_documents
+from service.converters import struct, struct_to_dict, timestamp
+from service.interceptors import current_principal
+from service.simulations import SimulationInput, SimulationOperations
+from service.status import handles_errors
+
+PrincipalResolver = Callable[[grpc.ServicerContext], Principal]
+_Status = simulation_pb2.Simulation.Status
+_Kind = simulation_pb2.SimulationEvent.Kind
+
+
+class Architect(Protocol):
+    """What the servicers need from the architect (implemented by the architect issue)."""
+
+    def create_simulation(self, principal: Principal, request) -> storage.Simulation:
+        """Handles a ``CreateSimulationRequest``; returns the simulation as stored."""
+
+    def run_architect(self, principal: Principal, request) -> storage.Simulation:
+        """Handles a ``RunArchitectRequest``; returns the simulation as stored."""
+
+
+def status_value(name: str | None) -> int:
+    """The ``Simulation.Status`` number of a stored status name (unset for None)."""
+    return _Status.Value(name) if name else _Status.STATUS_UNSPECIFIED
+
+
+def simulation_to_proto(
+    record: storage.Simulation, sources: list[dict[str, Any]] | None = None
+) -> simulation_pb2.Simulation:
+    """The API form of a stored simulation; ``sources`` are its current revision's, if known."""
+    message = simulation_pb2.Simulation(
+        id=record.id,
+        scenario_id=record.scenario_id or "",
+        name=record.name,
+        prompt=record.prompt,
+        labels=record.labels,
+        status=status_value(record.status),
+        config_revision=record.current_revision,
+        results=struct(record.results),
+        analysis=struct(record.analysis),
+        create_time=timestamp(record.create_time),
+        update_time=timestamp(record.update_time),
+        etag=record.etag,
+        sources=sources_from_documents(sources),
+    )
+    if record.architect_parameters is not None:
+        message.architect_parameters.CopyFrom(parameters_from_document(record.architect_parameters))
+    if record.last_error:
+        error = record.last_error
+        message.last_error.reason = error.get("reason", "")
+        message.last_error.message = error.get("message", "")
+        for violation in error.get("violations") or ():
+            message.last_error.violations.add(
+                field=violation.get("field", ""), description=violation.get("description", "")
+            )
+    return message
+
+
+def event_to_proto(event: storage.SimulationEvent) -> simulation_pb2.SimulationEvent:
+    """The API form of an audit-trail event."""
+    return simulation_pb2.SimulationEvent(
+        id=event.id,
+        simulation_id=event.simulation_id,
+        kind=_Kind.Value(event.kind),
+        from_status=status_value(event.from_status),
+        to_status=status_value(event.to_status),
+        revision=event.revision or 0,
+        actor=event.actor,
+        reason=event.reason,
+        details=struct(event.details),
+        create_time=timestamp(event.create_time),
+    )
+
+
+def optional_struct(request, name: str) -> dict[str, Any] | None:
+    """The JSON object in a request's Struct field, None when the field is unset."""
+    return struct_to_dict(getattr(request, name)) if request.HasField(name) else None
+
+
+class SimulationServicer(simulation_service_pb2_grpc.SimulationServiceServicer):
+    """Implements ``simulation.v1.SimulationService``.
+
+    ``architect`` handles CreateSimulation; without one the RPC is ``UNIMPLEMENTED``.
+    """
+
+    def __init__(
+        self,
+        operations: SimulationOperations,
+        principal_of: PrincipalResolver = current_principal,
+        *,
+        architect: Architect | None = None,
+    ):
+        self._ops = operations
+        self._principal_of = principal_of
+        self._architect = architect
+
+    @handles_errors
+    def CreateSimulation(self, request, context):
+        if self._architect is None:
+            raise errors.NotImplementedYet("no architect engine is configured on this server")
+        simulation = self._architect.create_simulation(self._principal_of(context), request)
+        return pb.CreateSimulationResponse(simulation=simulation_to_proto(simulation))
+
+    @handles_errors
+    def GetSimulation(self, request, context):
+        simulation, sources = self._ops.get_with_sources(
+            self._principal_of(context), request.simulation_id
+        )
+        return pb.GetSimulationResponse(simulation=simulation_to_proto(simulation, sources))
+
+    @handles_errors
+    def ListSimulations(self, request, context):
+        page = self._ops.list(
+            self._principal_of(context),
+            page_size=request.page_size,
+            page_token=request.page_token,
+            filter_text=request.filter,
+            order_by=request.order_by,
+        )
+        return pb.ListSimulationsResponse(
+            simulations=[simulation_to_proto(s) for s in page.items],
+            next_page_token=page.next_page_token,
+        )
+
+    @handles_errors
+    def UpdateSimulation(self, request, context):
+        given = request.simulation
+        simulation = self._ops.update(
+            self._principal_of(context),
+            given.id,
+            SimulationInput(
+                name=given.name, labels=dict(given.labels), scenario_id=given.scenario_id
+            ),
+            mask=list(request.update_mask.paths),
+            etag=given.etag,
+        )
+        return pb.UpdateSimulationResponse(simulation=simulation_to_proto(simulation))
+
+    @handles_errors
+    def DeleteSimulation(self, request, context):
+        self._ops.delete(self._principal_of(context), request.simulation_id, etag=request.etag)
+        return pb.DeleteSimulationResponse()
+
+    @handles_errors
+    def StartRun(self, request, context):
+        simulation = self._ops.start_run(
+            self._principal_of(context), request.simulation_id, etag=request.etag
+        )
+        return pb.StartRunResponse(simulation=simulation_to_proto(simulation))
+
+    @handles_errors
+    def CompleteRun(self, request, context):
+        simulation = self._ops.complete_run(
+            self._principal_of(context),
+            request.simulation_id,
+            results=optional_struct(request, "results"),
+            etag=request.etag,
+        )
+        return pb.CompleteRunResponse(simulation=simulation_to_proto(simulation))
+
+    @handles_errors
+    def FailRun(self, request, context):
+        simulation = self._ops.fail_run(
+            self._principal_of(context),
+            request.simulation_id,
+            error=request.error,
+            etag=request.etag,
+        )
+        return pb.FailRunResponse(simulation=simulation_to_proto(simulation))
+
+    @handles_errors
+    def AttachAnalysis(self, request, context):
+        simulation = self._ops.attach_analysis(
+            self._principal_of(context),
+            request.simulation_id,
+            analysis=optional_struct(request, "analysis"),
+            etag=request.etag,
+        )
+        return pb.AttachAnalysisResponse(simulation=simulation_to_proto(simulation))
+
+    @handles_errors
+    def ListSimulationEvents(self, request, context):
+        page = self._ops.list_events(
+            self._principal_of(context),
+            request.simulation_id,
+            page_size=request.page_size,
+            page_token=request.page_token,
+        )
+        return pb.ListSimulationEventsResponse(
+            events=[event_to_proto(e) for e in page.items], next_page_token=page.next_page_token
+        )

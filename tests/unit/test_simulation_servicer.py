@@ -1,0 +1,496 @@
+"""SimulationService servicer tests through grpcio-testing on a real SQLite database."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import grpc
+import pytest
+from google.protobuf import field_mask_pb2, struct_pb2
+from simulation.v1 import config_service_pb2 as cpb
+from simulation.v1 import scenario_pb2, simulation_pb2
+from simulation.v1 import scenario_service_pb2 as scpb
+from simulation.v1 import simulation_service_pb2 as spb
+
+from service import errors, simulations
+from tests.unit.simulation_api import (
+    Status,
+    create_with_config,
+    events_of,
+    get_config,
+    get_simulation,
+    kinds,
+    make_harness,
+    run_to,
+    valid_config,
+)
+
+
+@pytest.fixture
+def api(database, principals):
+    return make_harness(database, principals["directory"])
+
+
+def scenario(api, who, name="Folder"):
+    outcome = api.call(
+        "CreateScenario",
+        scpb.CreateScenarioRequest(scenario=scenario_pb2.Scenario(display_name=name)),
+        who,
+    )
+    assert outcome.ok, outcome.details
+    return outcome.response.scenario
+
+
+def count_of(api, who, scenario_id) -> int:
+    outcome = api.call("GetScenario", scpb.GetScenarioRequest(scenario_id=scenario_id), who)
+    return outcome.response.scenario.simulation_count
+
+
+def list_names(api, who, **fields) -> list[str]:
+    outcome = api.call("ListSimulations", spb.ListSimulationsRequest(**fields), who)
+    assert outcome.ok, (outcome.details, outcome.violations)
+    return [s.name for s in outcome.response.simulations]
+
+
+def patch(api, who, simulation, paths, **values):
+    message = simulation_pb2.Simulation(id=simulation.id, **values)
+    return api.call(
+        "UpdateSimulation",
+        spb.UpdateSimulationRequest(
+            simulation=message, update_mask=field_mask_pb2.FieldMask(paths=paths)
+        ),
+        who,
+    )
+
+
+# -- CreateSimulation and GetSimulation ----------------------------------------------------------
+
+
+def test_create_simulation_is_unimplemented_without_an_architect(api, principals):
+    outcome = api.call(
+        "CreateSimulation",
+        spb.CreateSimulationRequest(simulation=simulation_pb2.Simulation(name="x", prompt="p")),
+        principals["alice"],
+    )
+    assert outcome.code == grpc.StatusCode.UNIMPLEMENTED
+
+
+def test_create_simulation_delegates_to_the_architect(database, principals):
+    class FakeArchitect:
+        def create_simulation(self, principal, request):
+            api_ = make_harness(database, principals["directory"])
+            made = create_with_config(api_, principal, request.simulation.name)
+            return database.run(lambda uow: uow.simulations.get(principal.tenant_id, made.id))
+
+    api = make_harness(database, principals["directory"], architect=FakeArchitect())
+    outcome = api.call(
+        "CreateSimulation",
+        spb.CreateSimulationRequest(simulation=simulation_pb2.Simulation(name="Gen", prompt="p")),
+        principals["alice"],
+    )
+    assert outcome.ok and outcome.response.simulation.name == "Gen"
+
+
+def test_get_returns_the_simulation_with_server_fields(api, principals):
+    sim = create_with_config(api, principals["alice"], "One")
+    fetched = get_simulation(api, principals["alice"], sim.id)
+    assert fetched.id == sim.id and fetched.etag == sim.etag
+    assert fetched.create_time.seconds > 0 and fetched.update_time.seconds > 0
+
+
+def test_get_without_an_id_is_invalid(api, principals):
+    outcome = api.call("GetSimulation", spb.GetSimulationRequest(), principals["alice"])
+    assert outcome.code == grpc.StatusCode.INVALID_ARGUMENT
+
+
+# -- ListSimulations -----------------------------------------------------------------------------
+
+
+def test_list_filters_by_scenario_status_name_and_labels(api, principals):
+    alice = principals["alice"]
+    folder = scenario(api, alice)
+    create_with_config(api, alice, "alpha one", scenario_id=folder.id, labels={"env": "dev"})
+    running = create_with_config(api, alice, "beta two", labels={"env": "prod"})
+    create_with_config(api, alice, "gamma", labels={"team": "x"})
+    run_to(api, alice, running.id, "RUNNING")
+    create_with_config(api, principals["bob"], "alpha one")
+    assert list_names(api, alice, filter=f'scenario_id = "{folder.id}"') == ["alpha one"]
+    assert list_names(api, alice, filter="status = RUNNING") == ["beta two"]
+    assert list_names(api, alice, filter="status = RUNNING AND status = FAILED") == []
+    assert list_names(api, alice, filter='name = "gamma"') == ["gamma"]
+    assert list_names(api, alice, filter='name : "ONE"') == ["alpha one"]
+    assert list_names(api, alice, filter='labels.env = "prod"') == ["beta two"]
+    assert list_names(api, alice, filter="labels.env : *", order_by="name desc") == [
+        "beta two",
+        "alpha one",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"filter": "status = SLEEPING"}, "filter"),
+        ({"filter": "status : RUNNING"}, "filter"),
+        ({"filter": "prompt = x"}, "filter"),
+        ({"order_by": "status"}, "order_by"),
+        ({"page_size": -1}, "page_size"),
+        ({"page_token": "garbage"}, "page_token"),
+    ],
+)
+def test_list_rejects_bad_arguments(api, principals, fields, field):
+    outcome = api.call("ListSimulations", spb.ListSimulationsRequest(**fields), principals["alice"])
+    assert outcome.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert outcome.violations == [field]
+
+
+def test_list_pages_through_everything_once_by_name(api, principals):
+    alice = principals["alice"]
+    names = [f"sim-{n:02d}" for n in range(7)]
+    for name in reversed(names):
+        create_with_config(api, alice, name)
+    seen, token = [], ""
+    while True:
+        outcome = api.call(
+            "ListSimulations",
+            spb.ListSimulationsRequest(page_size=3, order_by="name", page_token=token),
+            alice,
+        )
+        seen += [s.name for s in outcome.response.simulations]
+        token = outcome.response.next_page_token
+        if not token:
+            break
+    assert seen == names
+    first = api.call(
+        "ListSimulations", spb.ListSimulationsRequest(page_size=3, order_by="name"), alice
+    ).response.next_page_token
+    mismatched = api.call(
+        "ListSimulations",
+        spb.ListSimulationsRequest(page_size=3, order_by="create_time", page_token=first),
+        alice,
+    )
+    assert mismatched.code == grpc.StatusCode.INVALID_ARGUMENT
+    foreign = api.call(
+        "ListSimulations",
+        spb.ListSimulationsRequest(page_size=3, order_by="name", page_token=first),
+        principals["bob"],
+    )
+    assert foreign.code == grpc.StatusCode.INVALID_ARGUMENT
+
+
+# -- UpdateSimulation ----------------------------------------------------------------------------
+
+
+def test_update_renames_relabels_and_records_an_event(api, principals):
+    alice = principals["alice"]
+    sim = create_with_config(api, alice, "Old")
+    outcome = patch(api, alice, sim, ["name", "labels"], name="New", labels={"k": "v"})
+    assert outcome.ok, outcome.details
+    updated = outcome.response.simulation
+    assert updated.name == "New" and dict(updated.labels) == {"k": "v"}
+    assert updated.etag != sim.etag
+    event = events_of(api, alice, sim.id)[-1]
+    assert kinds([event]) == ["METADATA_CHANGED"] and event.actor == alice.key_id
+    assert "labels" in event.reason and "name" in event.reason
+
+
+def test_update_with_a_stale_etag_is_aborted(api, principals):
+    alice = principals["alice"]
+    sim = create_with_config(api, alice, "Old")
+    assert patch(api, alice, sim, ["name"], name="First").ok
+    outcome = patch(api, alice, sim, ["name"], name="Second", etag=sim.etag)
+    assert outcome.code == grpc.StatusCode.ABORTED
+    assert get_simulation(api, alice, sim.id).name == "First"
+
+
+def test_update_rejects_bad_fields_and_mask_paths(api, principals):
+    alice = principals["alice"]
+    sim = create_with_config(api, alice)
+    bad = patch(api, alice, sim, ["name", "labels"], name="", labels={"Bad": "v"})
+    assert bad.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert set(bad.violations) == {"simulation.name", "simulation.labels['Bad']"}
+    mask = patch(api, alice, sim, ["name", "status"], name="x")
+    assert mask.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert mask.violations == ["update_mask.paths[1]"]
+    assert get_simulation(api, alice, sim.id).etag == sim.etag
+
+
+def test_moving_between_scenarios_keeps_simulation_counts_right(api, principals):
+    alice = principals["alice"]
+    first, second = scenario(api, alice, "First"), scenario(api, alice, "Second")
+    sim = create_with_config(api, alice, scenario_id=first.id)
+    other = create_with_config(api, alice, "Other", scenario_id=first.id)
+    assert (count_of(api, alice, first.id), count_of(api, alice, second.id)) == (2, 0)
+    assert patch(api, alice, sim, ["scenario_id"], scenario_id=second.id).ok
+    assert (count_of(api, alice, first.id), count_of(api, alice, second.id)) == (1, 1)
+    moved = get_simulation(api, alice, sim.id)
+    assert moved.scenario_id == second.id
+    assert patch(api, alice, moved, ["scenario_id"], scenario_id="").ok
+    assert get_simulation(api, alice, sim.id).scenario_id == ""
+    assert count_of(api, alice, second.id) == 0
+    delete = api.call(
+        "DeleteSimulation", spb.DeleteSimulationRequest(simulation_id=other.id), alice
+    )
+    assert delete.ok
+    assert count_of(api, alice, first.id) == 0
+
+
+def test_moving_to_a_missing_or_foreign_scenario_is_not_found(api, principals):
+    alice = principals["alice"]
+    foreign = scenario(api, principals["bob"], "Bob's")
+    sim = create_with_config(api, alice)
+    for target in ("no-such-scenario", foreign.id):
+        outcome = patch(api, alice, sim, ["scenario_id"], scenario_id=target)
+        assert outcome.code == grpc.StatusCode.NOT_FOUND
+    assert count_of(api, principals["bob"], foreign.id) == 0
+
+
+# -- DeleteSimulation ----------------------------------------------------------------------------
+
+
+def test_delete_removes_the_simulation_and_its_history(api, principals):
+    alice = principals["alice"]
+    sim = create_with_config(api, alice)
+    stale = api.call(
+        "DeleteSimulation", spb.DeleteSimulationRequest(simulation_id=sim.id, etag="nope"), alice
+    )
+    assert stale.code == grpc.StatusCode.ABORTED
+    outcome = api.call(
+        "DeleteSimulation", spb.DeleteSimulationRequest(simulation_id=sim.id, etag=sim.etag), alice
+    )
+    assert outcome.ok
+    gone = api.call("GetSimulation", spb.GetSimulationRequest(simulation_id=sim.id), alice)
+    assert gone.code == grpc.StatusCode.NOT_FOUND
+    again = api.call("DeleteSimulation", spb.DeleteSimulationRequest(simulation_id=sim.id), alice)
+    assert again.code == grpc.StatusCode.NOT_FOUND
+
+
+def test_delete_while_running_is_a_failed_precondition(api, principals):
+    alice = principals["alice"]
+    sim = create_with_config(api, alice)
+    run_to(api, alice, sim.id, "RUNNING")
+    outcome = api.call("DeleteSimulation", spb.DeleteSimulationRequest(simulation_id=sim.id), alice)
+    assert outcome.code == grpc.StatusCode.FAILED_PRECONDITION and "RUNNING" in outcome.details
+
+
+# -- the run lifecycle ---------------------------------------------------------------------------
+
+
+def test_a_run_goes_from_start_to_complete_with_results_and_analysis(api, principals):
+    alice = principals["alice"]
+    sim = create_with_config(api, alice)
+    started = api.call(
+        "StartRun", spb.StartRunRequest(simulation_id=sim.id, etag=sim.etag), alice
+    ).response.simulation
+    assert started.status == Status.RUNNING
+    done = api.call(
+        "CompleteRun",
+        spb.CompleteRunRequest(simulation_id=sim.id, results={"winner": "alice"}),
+        alice,
+    ).response.simulation
+    assert done.status == Status.COMPLETED and done.results["winner"] == "alice"
+    analysed = api.call(
+        "AttachAnalysis",
+        spb.AttachAnalysisRequest(simulation_id=sim.id, analysis={"summary": "close"}),
+        alice,
+    ).response.simulation
+    assert analysed.analysis["summary"] == "close" and analysed.results["winner"] == "alice"
+    events = events_of(api, alice, sim.id)
+    assert kinds(events) == [
+        "CREATED",
+        "CONFIG_CHANGED",
+        "STATUS_CHANGED",
+        "STATUS_CHANGED",
+        "ANALYSIS_ATTACHED",
+    ]
+    assert [(e.from_status, e.to_status) for e in events[2:4]] == [
+        (Status.COMPLETED_CONFIG, Status.RUNNING),
+        (Status.RUNNING, Status.COMPLETED),
+    ]
+    assert all(e.actor == alice.key_id and e.create_time.seconds > 0 for e in events)
+
+
+def test_fail_run_keeps_the_error(api, principals):
+    alice = principals["alice"]
+    sim = create_with_config(api, alice)
+    failed = run_to(api, alice, sim.id, "FAILED")
+    assert failed.status == Status.FAILED
+    assert (failed.last_error.reason, failed.last_error.message) == ("RUN_FAILED", "boom")
+    assert "boom" in events_of(api, alice, sim.id)[-1].reason
+
+
+@pytest.mark.parametrize("error", ["", " ", "x" * 4001])
+def test_fail_run_needs_a_sane_error_text(api, principals, error):
+    sim = create_with_config(api, principals["alice"])
+    outcome = api.call(
+        "FailRun", spb.FailRunRequest(simulation_id=sim.id, error=error), principals["alice"]
+    )
+    assert outcome.code == grpc.StatusCode.INVALID_ARGUMENT and outcome.violations == ["error"]
+
+
+def test_illegal_lifecycle_calls_are_failed_preconditions_naming_the_status(api, principals):
+    alice = principals["alice"]
+    sim = create_with_config(api, alice)
+    complete = api.call("CompleteRun", spb.CompleteRunRequest(simulation_id=sim.id), alice)
+    assert complete.code == grpc.StatusCode.FAILED_PRECONDITION
+    assert "COMPLETED_CONFIG" in complete.details
+    analysis = api.call(
+        "AttachAnalysis", spb.AttachAnalysisRequest(simulation_id=sim.id, analysis={"a": 1}), alice
+    )
+    assert analysis.code == grpc.StatusCode.FAILED_PRECONDITION
+    run_to(api, alice, sim.id, "COMPLETED")
+    for method, request in [
+        ("StartRun", spb.StartRunRequest(simulation_id=sim.id)),
+        ("FailRun", spb.FailRunRequest(simulation_id=sim.id, error="late")),
+        ("CompleteRun", spb.CompleteRunRequest(simulation_id=sim.id)),
+    ]:
+        outcome = api.call(method, request, alice)
+        assert outcome.code == grpc.StatusCode.FAILED_PRECONDITION, method
+        assert "COMPLETED" in outcome.details and outcome.reason == "ILLEGAL_TRANSITION"
+    assert get_simulation(api, alice, sim.id).status == Status.COMPLETED
+
+
+def test_lifecycle_calls_with_a_stale_etag_are_aborted(api, principals):
+    alice = principals["alice"]
+    sim = create_with_config(api, alice)
+    assert patch(api, alice, sim, ["name"], name="Renamed").ok
+    outcome = api.call("StartRun", spb.StartRunRequest(simulation_id=sim.id, etag=sim.etag), alice)
+    assert outcome.code == grpc.StatusCode.ABORTED
+    assert get_simulation(api, alice, sim.id).status == Status.COMPLETED_CONFIG
+
+
+def test_results_and_analysis_over_one_mebibyte_are_invalid(api, principals):
+    alice = principals["alice"]
+    sim = create_with_config(api, alice)
+    run_to(api, alice, sim.id, "RUNNING")
+    huge = struct_pb2.Struct()
+    huge.update({"blob": "x" * (1024 * 1024)})
+    outcome = api.call(
+        "CompleteRun", spb.CompleteRunRequest(simulation_id=sim.id, results=huge), alice
+    )
+    assert outcome.code == grpc.StatusCode.INVALID_ARGUMENT and outcome.violations == ["results"]
+    assert get_simulation(api, alice, sim.id).status == Status.RUNNING
+    assert api.call("CompleteRun", spb.CompleteRunRequest(simulation_id=sim.id), alice).ok
+    too_big = api.call(
+        "AttachAnalysis", spb.AttachAnalysisRequest(simulation_id=sim.id, analysis=huge), alice
+    )
+    assert too_big.code == grpc.StatusCode.INVALID_ARGUMENT and too_big.violations == ["analysis"]
+    missing = api.call("AttachAnalysis", spb.AttachAnalysisRequest(simulation_id=sim.id), alice)
+    assert missing.code == grpc.StatusCode.INVALID_ARGUMENT and missing.violations == ["analysis"]
+
+
+def test_events_are_paged_oldest_first(api, principals):
+    alice = principals["alice"]
+    sim = create_with_config(api, alice)
+    run_to(api, alice, sim.id, "COMPLETED")
+    seen, token = [], ""
+    while True:
+        outcome = api.call(
+            "ListSimulationEvents",
+            spb.ListSimulationEventsRequest(simulation_id=sim.id, page_size=2, page_token=token),
+            alice,
+        )
+        assert outcome.ok, outcome.details
+        seen += list(outcome.response.events)
+        token = outcome.response.next_page_token
+        if not token:
+            break
+    assert kinds(seen) == ["CREATED", "CONFIG_CHANGED", "STATUS_CHANGED", "STATUS_CHANGED"]
+    assert [e.id for e in seen] == sorted(e.id for e in seen)
+
+
+# -- helpers used by the architect: write_revision and transition --------------------------------
+
+
+def test_write_revision_lets_the_architect_finish_from_generating_config(database, principals):
+    alice = principals["alice"]
+    api = make_harness(database, principals["directory"])
+    sim = create_with_config(api, alice)
+    now = datetime.now(UTC)
+
+    def generate(uow):
+        current = uow.simulations.get(alice.tenant_id, sim.id)
+        queued = simulations.transition(uow, current, "PENDING", "architect", now, "re-run")
+        generating = simulations.transition(uow, queued, "GENERATING_CONFIG", "architect", now)
+        return simulations.write_revision(
+            uow,
+            generating,
+            config=valid_config("Generated"),
+            sources=[],
+            origin="ARCHITECT",
+            actor="architect",
+            now=now,
+        )
+
+    updated, revision = database.run(generate)
+    assert (updated.status, updated.current_revision, revision.origin) == (
+        "COMPLETED_CONFIG",
+        2,
+        "ARCHITECT",
+    )
+    assert get_config(api, alice, sim.id).config.title == "Generated"
+    assert kinds(events_of(api, alice, sim.id))[-4:] == [
+        "STATUS_CHANGED",
+        "STATUS_CHANGED",
+        "CONFIG_CHANGED",
+        "STATUS_CHANGED",
+    ]
+
+
+def test_transition_refuses_an_illegal_move(database, principals):
+    alice = principals["alice"]
+    api = make_harness(database, principals["directory"])
+    sim = create_with_config(api, alice)
+
+    def illegal(uow):
+        current = uow.simulations.get(alice.tenant_id, sim.id)
+        simulations.transition(uow, current, "COMPLETED", "x", datetime.now(UTC))
+
+    with pytest.raises(errors.FailedPrecondition, match="COMPLETED_CONFIG"):
+        database.run(illegal)
+
+
+# -- tenant isolation ----------------------------------------------------------------------------
+
+FOREIGN_CALLS = {
+    "GetSimulation": lambda s: spb.GetSimulationRequest(simulation_id=s.id),
+    "UpdateSimulation": lambda s: spb.UpdateSimulationRequest(
+        simulation=simulation_pb2.Simulation(id=s.id, name="Hijacked")
+    ),
+    "DeleteSimulation": lambda s: spb.DeleteSimulationRequest(simulation_id=s.id),
+    "StartRun": lambda s: spb.StartRunRequest(simulation_id=s.id),
+    "CompleteRun": lambda s: spb.CompleteRunRequest(simulation_id=s.id),
+    "FailRun": lambda s: spb.FailRunRequest(simulation_id=s.id, error="sabotage"),
+    "AttachAnalysis": lambda s: spb.AttachAnalysisRequest(simulation_id=s.id, analysis={"a": 1}),
+    "ListSimulationEvents": lambda s: spb.ListSimulationEventsRequest(simulation_id=s.id),
+    "RunArchitect": lambda s: cpb.RunArchitectRequest(simulation_id=s.id),
+}
+
+
+@pytest.mark.parametrize("method", sorted(FOREIGN_CALLS))
+@pytest.mark.parametrize("status", ["COMPLETED_CONFIG", "RUNNING", "COMPLETED"])
+def test_another_tenants_simulation_is_not_found_and_unchanged(
+    database, principals, method, status
+):
+    class RefusingArchitect:
+        def run_architect(self, principal, request):
+            # What the real one must do: look the simulation up in the caller's tenant.
+            raise errors.NotFound("simulation", request.simulation_id)
+
+    api = make_harness(database, principals["directory"], architect=RefusingArchitect())
+    alice, bob = principals["alice"], principals["bob"]
+    sim = create_with_config(api, alice)
+    if status != "COMPLETED_CONFIG":
+        run_to(api, alice, sim.id, status)
+    before = get_simulation(api, alice, sim.id)
+    events_before = events_of(api, alice, sim.id)
+    outcome = api.call(method, FOREIGN_CALLS[method](before), bob)
+    assert outcome.code == grpc.StatusCode.NOT_FOUND
+    assert get_simulation(api, alice, sim.id) == before
+    assert events_of(api, alice, sim.id) == events_before
+    assert get_config(api, alice, sim.id).revision == 1
+
+
+def test_list_never_shows_another_tenants_simulations(api, principals):
+    create_with_config(api, principals["alice"], "Mine")
+    assert list_names(api, principals["bob"]) == []
+    assert list_names(api, principals["alice"]) == ["Mine"]
