@@ -28,14 +28,8 @@ from service.config_codec import (
     sources_to_documents,
 )
 from service.fields import check_request_id, check_text
-from service.pagination import (
-    decode_page_token,
-    encode_page_token,
-    page_size_of,
-    query_fingerprint,
-)
+from service.pagination import Page, PageRequest
 from service.simulations import (
-    Page,
     SimulationInput,
     check_input,
     ensure_scenario,
@@ -305,25 +299,24 @@ class ConfigOperations:
     ) -> Page:
         """Revisions newest first, one page at a time."""
         require_id(simulation_id, "simulation_id")
-        size = page_size_of(page_size)
-        fingerprint = query_fingerprint(kind="config_revisions", simulation_id=simulation_id)
-        after = decode_page_token(page_token, principal.tenant_id, fingerprint)
+        paging = PageRequest(
+            principal.tenant_id,
+            page_size,
+            page_token,
+            kind="config_revisions",
+            simulation_id=simulation_id,
+        )
 
         def read(uow):
             load_simulation(uow, principal.tenant_id, simulation_id)
             return uow.revisions.list(
                 principal.tenant_id,
                 simulation_id,
-                before_revision=after[0] if after else None,
-                limit=size + 1,
+                before_revision=paging.after[0] if paging.after else None,
+                limit=paging.limit,
             )
 
-        rows = self._database.run(read)
-        next_token = ""
-        if len(rows) > size:
-            rows = rows[:size]
-            next_token = encode_page_token(principal.tenant_id, fingerprint, (rows[-1].revision,))
-        return Page(items=rows, next_page_token=next_token)
+        return paging.page(self._database.run(read), lambda row: (row.revision,))
 
     # -- shared steps ----------------------------------------------------------------------------
 

@@ -11,6 +11,8 @@ import base64
 import binascii
 import hashlib
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -93,3 +95,39 @@ def decode_page_token(
             reason="PAGE_TOKEN_MISMATCH",
         )
     return cursor
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a list and the token of the next one (empty on the last page)."""
+
+    items: list
+    next_page_token: str
+
+
+class PageRequest:
+    """A list call's paging arguments, checked and resolved.
+
+    ``size`` is the page size to serve, ``after`` the keyset cursor to resume
+    from (None on the first page). Fetch ``size + 1`` rows and hand them to
+    :meth:`page`, which cuts the extra row off and makes the next token.
+    """
+
+    def __init__(self, tenant_id: str, page_size: int, page_token: str, **arguments: Any):
+        self.size = page_size_of(page_size)
+        self._tenant_id = tenant_id
+        self._fingerprint = query_fingerprint(**arguments)
+        self.after = decode_page_token(page_token, tenant_id, self._fingerprint)
+
+    @property
+    def limit(self) -> int:
+        """How many rows to fetch: one more than the page, to learn if another follows."""
+        return self.size + 1
+
+    def page(self, rows: list, cursor_of: Callable[[Any], tuple]) -> Page:
+        """The page made of ``rows`` (fetched with :attr:`limit`)."""
+        if len(rows) <= self.size:
+            return Page(items=list(rows), next_page_token="")
+        rows = list(rows[: self.size])
+        token = encode_page_token(self._tenant_id, self._fingerprint, cursor_of(rows[-1]))
+        return Page(items=rows, next_page_token=token)

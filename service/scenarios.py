@@ -16,12 +16,7 @@ from service import errors
 from service.auth import Principal
 from service.fields import check_labels, check_mask, check_request_id, check_text
 from service.filters import parse_filter, parse_order_by
-from service.pagination import (
-    decode_page_token,
-    encode_page_token,
-    page_size_of,
-    query_fingerprint,
-)
+from service.pagination import Page, PageRequest
 
 UPDATABLE_FIELDS = {"display_name", "description", "labels"}
 FILTER_FIELDS = {"display_name"}
@@ -35,14 +30,6 @@ class ScenarioInput:
     display_name: str = ""
     description: str = ""
     labels: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Page:
-    """One page of a list and the token of the next one (empty on the last page)."""
-
-    items: list
-    next_page_token: str
 
 
 def _check_input(values: ScenarioInput, prefix: str = "scenario") -> list[errors.FieldViolation]:
@@ -142,18 +129,22 @@ class ScenarioOperations:
         show_deleted: bool = False,
     ) -> Page:
         """Lists scenarios one keyset page at a time."""
-        size = page_size_of(page_size)
         conditions = parse_filter(filter_text, FILTER_FIELDS)
         sort_field, descending = parse_order_by(order_by, ORDER_FIELDS)
-        fingerprint = query_fingerprint(
-            kind="scenarios", filter=filter_text, order_by=order_by, show_deleted=show_deleted
+        paging = PageRequest(
+            principal.tenant_id,
+            page_size,
+            page_token,
+            kind="scenarios",
+            filter=filter_text,
+            order_by=order_by,
+            show_deleted=show_deleted,
         )
-        after = decode_page_token(page_token, principal.tenant_id, fingerprint)
         query = storage.ScenarioQuery(
-            limit=size + 1,
+            limit=paging.limit,
             order_by=sort_field,
             descending=descending,
-            after=after,
+            after=paging.after,
             show_deleted=show_deleted,
         )
         for condition in conditions:
@@ -167,12 +158,7 @@ class ScenarioOperations:
                     storage.LabelFilter(condition.field.removeprefix("labels."), condition.value)
                 )
         rows = self._database.run(lambda uow: uow.scenarios.list(principal.tenant_id, query))
-        next_token = ""
-        if len(rows) > size:
-            rows = rows[:size]
-            cursor = storage.cursor_of(rows[-1], sort_field)
-            next_token = encode_page_token(principal.tenant_id, fingerprint, cursor)
-        return Page(items=rows, next_page_token=next_token)
+        return paging.page(rows, lambda row: storage.cursor_of(row, sort_field))
 
     def update(
         self,

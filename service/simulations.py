@@ -23,12 +23,7 @@ from service.auth import Principal
 from service.config_codec import config_to_document, sources_to_documents
 from service.fields import check_labels, check_mask, check_text
 from service.filters import parse_filter, parse_order_by
-from service.pagination import (
-    decode_page_token,
-    encode_page_token,
-    page_size_of,
-    query_fingerprint,
-)
+from service.pagination import Page, PageRequest
 
 T = TypeVar("T")
 
@@ -40,14 +35,6 @@ MAX_ERROR_CHARS = 4000
 # A writer that sent no etag did not ask for a conditional write: when it loses a race it is
 # retried on fresh data, a few times, instead of failing with ABORTED.
 UNCONDITIONAL_ATTEMPTS = 3
-
-
-@dataclass(frozen=True)
-class Page:
-    """One page of a list and the token of the next one (empty on the last page)."""
-
-    items: list
-    next_page_token: str
 
 
 @dataclass(frozen=True)
@@ -308,19 +295,19 @@ class SimulationOperations:
         order_by: str = "",
     ) -> Page:
         """Lists simulations one keyset page at a time."""
-        size = page_size_of(page_size)
         query = _query_of(filter_text)
         query.order_by, query.descending = parse_order_by(order_by, ORDER_FIELDS)
-        fingerprint = query_fingerprint(kind="simulations", filter=filter_text, order_by=order_by)
-        query.after = decode_page_token(page_token, principal.tenant_id, fingerprint)
-        query.limit = size + 1
+        paging = PageRequest(
+            principal.tenant_id,
+            page_size,
+            page_token,
+            kind="simulations",
+            filter=filter_text,
+            order_by=order_by,
+        )
+        query.after, query.limit = paging.after, paging.limit
         rows = self._database.run(lambda uow: uow.simulations.list(principal.tenant_id, query))
-        next_token = ""
-        if len(rows) > size:
-            rows = rows[:size]
-            cursor = storage.cursor_of(rows[-1], query.order_by)
-            next_token = encode_page_token(principal.tenant_id, fingerprint, cursor)
-        return Page(items=rows, next_page_token=next_token)
+        return paging.page(rows, lambda row: storage.cursor_of(row, query.order_by))
 
     def update(
         self,
@@ -484,25 +471,24 @@ class SimulationOperations:
     ) -> Page:
         """The audit trail, oldest first, one page at a time."""
         require_id(simulation_id, "simulation_id")
-        size = page_size_of(page_size)
-        fingerprint = query_fingerprint(kind="simulation_events", simulation_id=simulation_id)
-        after = decode_page_token(page_token, principal.tenant_id, fingerprint)
+        paging = PageRequest(
+            principal.tenant_id,
+            page_size,
+            page_token,
+            kind="simulation_events",
+            simulation_id=simulation_id,
+        )
 
         def read(uow):
             load_simulation(uow, principal.tenant_id, simulation_id)
             return uow.events.list(
                 principal.tenant_id,
                 simulation_id,
-                after_id=after[0] if after else None,
-                limit=size + 1,
+                after_id=paging.after[0] if paging.after else None,
+                limit=paging.limit,
             )
 
-        rows = self._database.run(read)
-        next_token = ""
-        if len(rows) > size:
-            rows = rows[:size]
-            next_token = encode_page_token(principal.tenant_id, fingerprint, (rows[-1].id,))
-        return Page(items=rows, next_page_token=next_token)
+        return paging.page(self._database.run(read), lambda row: (row.id,))
 
     def _transition(
         self,
