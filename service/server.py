@@ -19,12 +19,21 @@ from simulation.v1 import (
 )
 
 import storage
+from service.architect import create_engine
+from service.architect.deadline import WAITING_METHODS, CallDeadlineInterceptor
+from service.architect.jobs import ArchitectOperations, JobWaiter
+from service.architect.worker import ArchitectWorkerPool
 from service.auth import Authenticator
 from service.background import PeriodicTask
+from service.configs import ConfigOperations
 from service.interceptors import TenantInterceptor
 from service.scenarios import ScenarioOperations
+from service.servicers.configs import ConfigServicer
 from service.servicers.scenarios import ScenarioServicer
+from service.servicers.simulations import SimulationServicer
 from service.settings import Settings
+from service.simulations import SimulationOperations
+from service.validation import ConfigValidator
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +97,10 @@ def create_server(
         futures.ThreadPoolExecutor(
             max_workers=settings.worker_threads, thread_name_prefix="simconfig-rpc"
         ),
-        interceptors=[TenantInterceptor(Authenticator(database))],
+        interceptors=[
+            TenantInterceptor(Authenticator(database)),
+            CallDeadlineInterceptor(WAITING_METHODS),  # architect: `wait` honours deadlines
+        ],
         options=[
             ("grpc.so_reuseport", 0),
             ("grpc.max_receive_message_length", settings.max_message_bytes),
@@ -101,12 +113,31 @@ def create_server(
     scenario_service_pb2_grpc.add_ScenarioServiceServicer_to_server(
         ScenarioServicer(scenarios), server
     )
-    # Not offered yet: the generated base classes answer UNIMPLEMENTED.
+    validator = ConfigValidator()
+    # -- architect: durable jobs queued by the API, run by worker threads in every replica --
+    engine = create_engine(
+        settings.architect_engine,
+        remote_address=settings.architect_address,
+        remote_timeout=settings.architect_timeout,
+    )
+    waiter = JobWaiter(database)
+    architect = ArchitectOperations(
+        database, validator, max_attempts=settings.architect_max_attempts, waiter=waiter
+    )
+    architect_workers = ArchitectWorkerPool.create(
+        database,
+        engine,
+        validator,
+        count=settings.architect_workers,
+        lease_seconds=settings.architect_lease_seconds,
+        on_finished=waiter.notify,
+    )
+    # -- end architect --
     config_service_pb2_grpc.add_ConfigServiceServicer_to_server(
-        config_service_pb2_grpc.ConfigServiceServicer(), server
+        ConfigServicer(ConfigOperations(database, validator), architect=architect), server
     )
     simulation_service_pb2_grpc.add_SimulationServiceServicer_to_server(
-        simulation_service_pb2_grpc.SimulationServiceServicer(), server
+        SimulationServicer(SimulationOperations(database, validator), architect=architect), server
     )
 
     health_servicer = health.HealthServicer()
@@ -134,7 +165,13 @@ def create_server(
     tasks = [
         PeriodicTask("health-probe", settings.health_check_interval, probe_database),
         PeriodicTask("scenario-purge", PURGE_INTERVAL_SECONDS, scenarios.purge_expired),
+        # Stopped before the database is disposed; a worker stuck in a slow engine call is
+        # waited for briefly, then its job is handed back to the queue for another replica.
+        architect_workers,
     ]
     return ServiceServer(
-        server, database, tasks, on_stop=[health_servicer.enter_graceful_shutdown]
+        server,
+        database,
+        tasks,
+        on_stop=[health_servicer.enter_graceful_shutdown, engine.close],
     ), port

@@ -1,0 +1,299 @@
+"""Architect use cases: queue a durable architect job, and optionally wait for it.
+
+``CreateSimulation`` and ``RunArchitect`` never call an engine themselves. They validate the
+request, then in ONE transaction store the simulation as ``PENDING``, record the audit events and
+insert an :class:`storage.ArchitectJob`; the worker threads of any server replica
+(:mod:`service.architect.worker`) pick the job up from the database. So a request that returned
+has a job that survives any crash, and a request that failed queued nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+
+from simulation.v1 import config_service_pb2, simulation_service_pb2
+
+import storage
+from service import errors, lifecycle
+from service.architect.deadline import call_time_remaining
+from service.auth import Principal
+from service.config_codec import parameters_to_document
+from service.fields import check_request_id, check_text
+from service.simulations import (
+    SimulationInput,
+    check_etag,
+    check_input,
+    ensure_scenario,
+    load_simulation,
+    record_event,
+    require_id,
+    run_write,
+    transition,
+)
+from service.validation import ConfigValidator
+
+PROMPT_MAX = 10_000
+DEFAULT_WAIT_SECONDS = 30.0
+MAX_WAIT_SECONDS = 300.0
+# Answer a little before the caller's deadline, so it gets the simulation rather than
+# DEADLINE_EXCEEDED when the job is still running.
+_DEADLINE_MARGIN_SECONDS = 0.25
+# Statuses in which an architect job is still to finish.
+BUSY_STATUSES = frozenset({"PENDING", "GENERATING_CONFIG"})
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _violations(found) -> list[errors.FieldViolation]:
+    return [errors.FieldViolation(v.field, v.description) for v in found]
+
+
+def wait_budget(wait_timeout: float | None) -> float:
+    """Seconds a ``wait: true`` call may block: the caller's time left, at most 300 s.
+
+    ``None`` means the running gRPC call's time left; outside a call, the default 30 s.
+    """
+    if wait_timeout is None:
+        wait_timeout = call_time_remaining()
+    if wait_timeout is None:
+        return DEFAULT_WAIT_SECONDS
+    return max(0.0, min(wait_timeout - _DEADLINE_MARGIN_SECONDS, MAX_WAIT_SECONDS))
+
+
+class JobWaiter:
+    """Blocks a ``wait: true`` caller until its simulation leaves PENDING/GENERATING_CONFIG.
+
+    It polls the database, so it sees jobs finished by any replica; workers of this process call
+    :meth:`notify` when they finish one, which ends the current poll interval early.
+    """
+
+    def __init__(self, database: storage.Database, *, poll_interval: float = 0.1):
+        self._database = database
+        self._poll_interval = poll_interval
+        self._changed = threading.Condition()
+
+    def notify(self) -> None:
+        """Wake every waiter so it re-reads its simulation now."""
+        with self._changed:
+            self._changed.notify_all()
+
+    def wait(self, tenant_id: str, simulation_id: str, timeout: float) -> storage.Simulation:
+        """Return the simulation once its job is done, or as it is when ``timeout`` passes."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                simulation = self._database.run(
+                    lambda uow: uow.simulations.get(tenant_id, simulation_id)
+                )
+            except storage.NotFound:
+                raise errors.NotFound("simulation", simulation_id) from None
+            remaining = deadline - time.monotonic()
+            if simulation.status not in BUSY_STATUSES or remaining <= 0:
+                return simulation
+            with self._changed:
+                self._changed.wait(min(self._poll_interval, remaining))
+
+
+class ArchitectOperations:
+    """The ``CreateSimulation`` and ``RunArchitect`` use cases over a :class:`storage.Database`."""
+
+    def __init__(
+        self,
+        database: storage.Database,
+        validator: ConfigValidator,
+        *,
+        max_attempts: int = 3,
+        waiter: JobWaiter | None = None,
+    ):
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        self._database = database
+        self._validator = validator
+        self._max_attempts = max_attempts
+        self._waiter = waiter or JobWaiter(database)
+
+    # -- CreateSimulation --------------------------------------------------------------------------
+
+    def create_simulation(
+        self,
+        principal: Principal,
+        request: simulation_service_pb2.CreateSimulationRequest,
+        *,
+        wait_timeout: float | None = None,
+    ) -> storage.Simulation:
+        """Stores a PENDING simulation and queues its architect job, atomically.
+
+        The same ``request_id`` returns the simulation the first call created (and queues
+        nothing). With ``wait`` it returns once the job is done or the wait budget is spent.
+        """
+        given = request.simulation
+        parameters = request.parameters
+        values = SimulationInput(given.name, dict(given.labels), given.scenario_id, given.prompt)
+        violations = [
+            *check_input(values),
+            # check_input checks the prompt's length; here the architect needs one at all.
+            *(
+                []
+                if given.prompt.strip()
+                else check_text("", "simulation.prompt", max_length=PROMPT_MAX, required=True)
+            ),
+            *_violations(self._validator.validate_parameters(parameters)),
+            *check_request_id(request.request_id),
+        ]
+        if violations:
+            raise errors.InvalidArgument(violations)
+        tenant_id, actor, request_id = principal.tenant_id, principal.key_id, request.request_id
+        parameters_document = parameters_to_document(parameters)
+
+        def create(uow: storage.UnitOfWork) -> storage.Simulation:
+            if request_id:
+                existing = uow.simulations.get_by_request_id(tenant_id, request_id)
+                if existing is not None:
+                    return existing
+            if given.scenario_id:
+                ensure_scenario(uow, tenant_id, given.scenario_id)
+            now = _now()
+            simulation = storage.Simulation(
+                id=str(uuid.uuid4()),
+                tenant_id=tenant_id,
+                scenario_id=given.scenario_id or None,
+                name=given.name,
+                prompt=given.prompt,
+                labels=dict(given.labels),
+                status="PENDING",
+                current_revision=0,
+                architect_parameters=parameters_document,
+                results=None,
+                analysis=None,
+                last_error=None,
+                create_time=now,
+                update_time=now,
+                request_id=request_id or None,
+            )
+            if request.validate_only:
+                return dataclasses.replace(simulation, id="")
+            simulation = uow.simulations.add(simulation)
+            record_event(uow, simulation, "CREATED", actor, now, to_status="PENDING")
+            self._queue(uow, simulation, parameters_document, actor, now)
+            return simulation
+
+        try:
+            simulation = self._database.run(create)
+        except storage.AlreadyExists as exc:
+            if exc.field != "request_id":
+                raise
+            # A concurrent retry with the same request id won the race.
+            simulation = self._database.run(
+                lambda uow: uow.simulations.get_by_request_id(tenant_id, request_id)
+            )
+            if simulation is None:
+                raise errors.AlreadyExists("simulation", "request_id", request_id) from None
+        except storage.NotFound as exc:
+            # The scenario was deleted between our check and the insert.
+            raise errors.NotFound(exc.entity, exc.id) from None
+        if request.wait and not request.validate_only:
+            return self._waiter.wait(tenant_id, simulation.id, wait_budget(wait_timeout))
+        return simulation
+
+    # -- RunArchitect ------------------------------------------------------------------------------
+
+    def run_architect(
+        self,
+        principal: Principal,
+        request: config_service_pb2.RunArchitectRequest,
+        *,
+        wait_timeout: float | None = None,
+    ) -> storage.Simulation:
+        """Moves the simulation back to PENDING and queues a new architect job, atomically.
+
+        A stale ``etag`` is ``ABORTED``; a simulation that is running, or already has an
+        architect job queued or running, is ``FAILED_PRECONDITION``.
+        """
+        simulation_id = request.simulation_id
+        require_id(simulation_id, "simulation_id")
+        violations = _violations(self._validator.validate_parameters(request.parameters))
+        if violations:
+            raise errors.InvalidArgument(violations)
+        tenant_id, actor = principal.tenant_id, principal.key_id
+        parameters_document = parameters_to_document(request.parameters)
+
+        def rerun(uow: storage.UnitOfWork) -> storage.Simulation:
+            current = load_simulation(uow, tenant_id, simulation_id)
+            check_etag(request.etag, current.etag, simulation_id)
+            active = uow.jobs.find_active(tenant_id, simulation_id)
+            if active is not None or not lifecycle.can_queue_architect(current.status):
+                raise _busy(current, active)
+            now = _now()
+            queued = transition(
+                uow,
+                current,
+                "PENDING",
+                actor,
+                now,
+                reason="architect re-run requested",
+                architect_parameters=parameters_document,
+            )
+            self._queue(uow, queued, parameters_document, actor, now)
+            return queued
+
+        simulation = run_write(self._database, rerun, simulation_id, request.etag)
+        if request.wait:
+            return self._waiter.wait(tenant_id, simulation.id, wait_budget(wait_timeout))
+        return simulation
+
+    # -- shared ------------------------------------------------------------------------------------
+
+    def _queue(
+        self,
+        uow: storage.UnitOfWork,
+        simulation: storage.Simulation,
+        parameters_document: dict,
+        actor: str,
+        now: datetime,
+    ) -> storage.ArchitectJob:
+        job = uow.jobs.add(
+            storage.ArchitectJob(
+                id=str(uuid.uuid4()),
+                tenant_id=simulation.tenant_id,
+                simulation_id=simulation.id,
+                prompt=simulation.prompt,
+                parameters=parameters_document,
+                actor=actor,
+                state="QUEUED",
+                create_time=now,
+                update_time=now,
+                max_attempts=self._max_attempts,
+            )
+        )
+        record_event(
+            uow,
+            simulation,
+            "ARCHITECT_QUEUED",
+            actor,
+            now,
+            reason="architect job queued",
+            details={"job_id": job.id, "parameters": parameters_document},
+        )
+        return job
+
+
+def _busy(simulation: storage.Simulation, job: storage.ArchitectJob | None):
+    subject = f"simulations/{simulation.id}"
+    if job is not None:
+        return errors.FailedPrecondition(
+            f"simulation {simulation.id!r} already has an architect job {job.state.lower()}; "
+            "wait for it to finish",
+            [errors.PreconditionViolation("ARCHITECT_JOB", subject, f"job {job.id} {job.state}")],
+            reason="ARCHITECT_JOB_IN_PROGRESS",
+        )
+    return errors.FailedPrecondition(
+        f"cannot re-run the architect while simulation {simulation.id!r} is {simulation.status}",
+        [errors.PreconditionViolation("STATUS", subject, f"status is {simulation.status}")],
+        reason="SIMULATION_BUSY",
+    )

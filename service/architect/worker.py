@@ -1,0 +1,475 @@
+"""Architect workers: threads that run queued architect jobs from the database.
+
+Every server process runs a few; they share one queue (the ``architect_jobs`` table) with every
+other replica. One job, step by step:
+
+1. **Claim** (one transaction): lease the oldest claimable job and move its simulation
+   ``PENDING -> GENERATING_CONFIG``. A job whose server died is claimable again once its lease
+   has expired; each claim counts as an attempt.
+2. **Generate** (no transaction open): call the engine while a heartbeat thread renews the lease,
+   so a long but healthy call is not taken over.
+3. **Apply** (one transaction): validate the output with the shared ``ConfigValidator``, then write
+   the revision (``COMPLETED_CONFIG``) or fail the simulation (``FAILED``, violations kept in the
+   event trail), and mark the job finished. Marking the job is conditional on this worker still
+   holding the lease; when it does not, the transaction is rolled back, so a job is applied at
+   most once even when two workers ended up generating it.
+
+A retryable engine failure (backend unavailable, deadline exceeded) with attempts left keeps the
+job ``RUNNING`` and shortens its lease to a backoff; when that expires any worker reclaims the job
+exactly as it would reclaim the job of a dead worker. With no attempts left, or for a
+non-retryable failure, the simulation is ``FAILED`` with ``ARCHITECT_<engine reason>``. Jobs whose
+lease expired with no attempts left (their workers died) fail with ``ARCHITECT_ABANDONED``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import storage
+from service import lifecycle
+from service.architect.engine import ArchitectEngine, ArchitectError, GeneratedConfig
+from service.config_codec import parameters_from_document
+from service.simulations import record_event, transition, write_revision
+from service.validation import ConfigValidator
+
+log = logging.getLogger(__name__)
+
+ACTOR = "architect"
+SUCCEEDED, FAILED = "SUCCEEDED", "FAILED"
+# Upper bound of the wait before a job that failed retryably may be claimed again.
+MAX_RETRY_BACKOFF_SECONDS = 30.0
+# A concurrent simulation update (rename, relabel) between read and write is retried this often.
+_APPLY_ATTEMPTS = 5
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_worker_id(index: int = 0) -> str:
+    """A worker id unique across hosts, processes and restarts."""
+    # lease_owner holds 128 characters; host names may be longer.
+    return f"{socket.gethostname()[:64]}:{os.getpid()}:{uuid.uuid4().hex[:8]}:{index}"
+
+
+class _LeaseLost(Exception):
+    """The job is no longer ours: roll back and leave it alone."""
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """How a job ended: the job's final state and, for a failure, why."""
+
+    job_state: str
+    reason: str = ""
+    message: str = ""
+    violations: tuple = ()
+
+
+class _Heartbeat:
+    """Renews a job's lease every third of the lease while the engine works."""
+
+    def __init__(self, database: storage.Database, job_id: str, worker_id: str, lease: float):
+        self._database = database
+        self._job_id = job_id
+        self._worker_id = worker_id
+        self._lease = lease
+        self._stop = threading.Event()
+        self.lost = False
+        self._thread = threading.Thread(
+            target=self._run, name=f"architect-heartbeat-{worker_id}", daemon=True
+        )
+
+    def __enter__(self) -> _Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        """Stops renewing; returns once no renewal is in flight."""
+        self._stop.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join()
+
+    def _renew(self, uow: storage.UnitOfWork) -> bool:
+        until = _now() + timedelta(seconds=self._lease)
+        return uow.jobs.renew_lease(self._job_id, self._worker_id, until)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._lease / 3):
+            try:
+                held = self._database.run(self._renew)
+            except storage.StorageError:
+                log.warning("renewing the lease of job %s failed", self._job_id, exc_info=True)
+                continue
+            if not held:
+                log.warning("lost the lease of architect job %s", self._job_id)
+                self.lost = True
+                return
+
+
+class ArchitectWorker:
+    """One thread that claims and runs architect jobs until stopped."""
+
+    def __init__(
+        self,
+        database: storage.Database,
+        engine: ArchitectEngine,
+        validator: ConfigValidator,
+        *,
+        worker_id: str,
+        lease_seconds: float,
+        poll_interval: float = 0.2,
+        on_finished: Callable[[], None] | None = None,
+    ):
+        self._database = database
+        self._engine = engine
+        self._validator = validator
+        self.worker_id = worker_id
+        self._lease = lease_seconds
+        self._poll_interval = poll_interval
+        self._on_finished = on_finished
+        self._stop = threading.Event()
+        # Set when stop() handed the running job back: whatever the engine says next is dropped.
+        self._handed_back = threading.Event()
+        self._current: storage.ArchitectJob | None = None
+        self._heartbeat: _Heartbeat | None = None
+        self._thread = threading.Thread(
+            target=self._loop, name=f"architect-{worker_id}", daemon=True
+        )
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Starts the worker thread."""
+        self._thread.start()
+
+    def signal_stop(self) -> None:
+        """Asks the thread to stop after the current step; does not wait."""
+        self._stop.set()
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Stops the thread, waiting at most ``timeout`` seconds.
+
+        A worker stuck in a slow engine call is not waited for: its job is handed back (lease
+        expired now) so another replica can claim it at once, and whatever the engine answers
+        later is dropped; the daemon thread dies with the process.
+        """
+        self.signal_stop()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+        job, heartbeat = self._current, self._heartbeat
+        if self._thread.is_alive() and job is not None:
+            self._handed_back.set()
+            if heartbeat is not None:
+                heartbeat.stop()  # or it would extend the lease we are about to give up
+            self._hand_back(job)
+
+    def join(self, timeout: float | None = None) -> None:
+        """Waits for the thread to end (after a stop)."""
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def _hand_back(self, job: storage.ArchitectJob) -> None:
+        try:
+            self._database.run(lambda uow: uow.jobs.renew_lease(job.id, self.worker_id, _now()))
+            log.info("handed architect job %s back to the queue at shutdown", job.id)
+        except storage.StorageError:
+            log.warning("could not hand back architect job %s", job.id, exc_info=True)
+
+    # -- the loop ----------------------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            worked = False
+            try:
+                self.fail_exhausted()
+                worked = self.run_once()
+            except Exception:  # noqa: BLE001 - a worker must outlive any one failure; logged
+                log.exception("architect worker %s failed; carrying on", self.worker_id)
+            if not worked:
+                self._stop.wait(self._poll_interval)
+
+    def run_once(self) -> bool:
+        """Claims and runs one job; False when the queue had nothing claimable."""
+        claimed = self.claim()
+        if claimed is None:
+            return False
+        job, simulation = claimed
+        self._current = job
+        try:
+            self.process(job, simulation)
+        finally:
+            self._current = self._heartbeat = None
+            self._notify()
+        return True
+
+    def fail_exhausted(self) -> int:
+        """Fails the jobs whose workers died on their last attempt; returns how many."""
+        failed = 0
+        for job in self._database.run(lambda uow: uow.jobs.list_exhausted(_now())):
+            outcome = _Outcome(
+                FAILED,
+                "ARCHITECT_ABANDONED",
+                f"the architect job was abandoned after {job.attempts} attempt(s): "
+                "its worker stopped answering",
+            )
+            # Finishing as the dead owner is a compare-and-swap: of several workers failing the
+            # same job, exactly one succeeds.
+            if self._apply(job, outcome, owner=job.lease_owner or ""):
+                failed += 1
+                self._notify()
+        return failed
+
+    # -- steps -------------------------------------------------------------------------------------
+
+    def claim(self) -> tuple[storage.ArchitectJob, storage.Simulation] | None:
+        """Leases the next job and marks its simulation GENERATING_CONFIG, in one transaction.
+
+        Returns the job and its simulation, or None when nothing is claimable.
+        """
+        return self._database.run(self._claim)
+
+    def _claim(
+        self, uow: storage.UnitOfWork
+    ) -> tuple[storage.ArchitectJob, storage.Simulation] | None:
+        now = _now()
+        job = uow.jobs.claim_next(self.worker_id, now, self._lease)
+        if job is None:
+            return None
+        try:
+            simulation = uow.simulations.get(job.tenant_id, job.simulation_id)
+        except storage.NotFound:
+            uow.jobs.finish(
+                job.id, self.worker_id, state=FAILED, error="SIMULATION_DELETED", now=now
+            )
+            return None
+        if simulation.status == lifecycle.PENDING:
+            simulation = transition(
+                uow,
+                simulation,
+                lifecycle.GENERATING_CONFIG,
+                ACTOR,
+                now,
+                reason=f"architect job {job.id} started",
+            )
+        elif simulation.status != lifecycle.GENERATING_CONFIG:
+            # Something else moved the simulation on (it was failed, say): the job is moot.
+            uow.jobs.finish(
+                job.id,
+                self.worker_id,
+                state=FAILED,
+                error=f"SUPERSEDED: simulation is {simulation.status}",
+                now=now,
+            )
+            return None
+        log.info(
+            "worker %s claimed architect job %s (attempt %d of %d)",
+            self.worker_id,
+            job.id,
+            job.attempts,
+            job.max_attempts,
+        )
+        return job, simulation
+
+    def process(self, job: storage.ArchitectJob, simulation: storage.Simulation) -> None:
+        """Generates the config of a claimed job and records the outcome (see the module doc)."""
+        try:
+            parameters = parameters_from_document(job.parameters)
+            heartbeat = _Heartbeat(self._database, job.id, self.worker_id, self._lease)
+            self._heartbeat = heartbeat
+            with heartbeat:
+                generated = self._engine.generate(
+                    job.prompt, parameters, simulation_id=job.simulation_id, request_id=job.id
+                )
+        except ArchitectError as error:
+            if self._handed_back.is_set():
+                return
+            log.warning("architect job %s failed: %r", job.id, error)
+            self._failed(job, f"ARCHITECT_{error.reason}", error.message, error.retryable)
+            return
+        except Exception:  # noqa: BLE001 - an engine bug must not kill the worker; logged
+            if self._handed_back.is_set():
+                return
+            log.exception("architect engine raised on job %s", job.id)
+            self._failed(job, "ARCHITECT_INTERNAL_ERROR", "the architect engine failed", True)
+            return
+        if self._handed_back.is_set():
+            log.info("dropping the output of job %s: it was handed back at shutdown", job.id)
+            return
+        if heartbeat.lost:
+            log.warning("dropping the output of job %s: its lease was taken over", job.id)
+            return
+        self._apply(job, self._judge(generated), owner=self.worker_id, generated=generated)
+
+    def _judge(self, generated: GeneratedConfig) -> _Outcome:
+        violations = self._validator.validate(generated.config)
+        if not violations:
+            return _Outcome(SUCCEEDED)
+        return _Outcome(
+            FAILED,
+            "ARCHITECT_OUTPUT_INVALID",
+            f"the architect produced a config with {len(violations)} violation(s)",
+            tuple({"field": v.field, "description": v.description} for v in violations),
+        )
+
+    def _failed(self, job: storage.ArchitectJob, reason: str, message: str, retryable: bool):
+        if retryable and job.attempts < job.max_attempts:
+            backoff = min(self._lease, 2.0**job.attempts, MAX_RETRY_BACKOFF_SECONDS)
+            until = _now() + timedelta(seconds=backoff)
+            self._database.run(lambda uow: uow.jobs.renew_lease(job.id, self.worker_id, until))
+            log.info("architect job %s will be retried in %.1fs", job.id, backoff)
+            return
+        if retryable:
+            message = f"{message} (gave up after {job.attempts} attempt(s))"
+        self._apply(job, _Outcome(FAILED, reason, message), owner=self.worker_id)
+
+    def _apply(
+        self,
+        job: storage.ArchitectJob,
+        outcome: _Outcome,
+        *,
+        owner: str,
+        generated: GeneratedConfig | None = None,
+    ) -> bool:
+        """Records ``outcome`` in one transaction; False when the job was no longer ``owner``'s."""
+        for attempt in range(1, _APPLY_ATTEMPTS + 1):
+            try:
+                self._database.run(lambda uow: self._write(uow, job, outcome, owner, generated))
+                return True
+            except _LeaseLost:
+                log.warning("architect job %s was taken over; its result is dropped", job.id)
+                return False
+            except storage.Conflict:
+                if attempt == _APPLY_ATTEMPTS:
+                    raise
+        return False
+
+    def _write(
+        self,
+        uow: storage.UnitOfWork,
+        job: storage.ArchitectJob,
+        outcome: _Outcome,
+        owner: str,
+        generated: GeneratedConfig | None,
+    ) -> None:
+        now = _now()
+        try:
+            simulation = uow.simulations.get(job.tenant_id, job.simulation_id)
+        except storage.NotFound:
+            simulation = None
+        if simulation is None or simulation.status != lifecycle.GENERATING_CONFIG:
+            state = simulation.status if simulation else "deleted"
+            if not uow.jobs.finish(
+                job.id, owner, state=FAILED, error=f"SUPERSEDED: simulation is {state}", now=now
+            ):
+                raise _LeaseLost
+            return
+        error = None if outcome.job_state == SUCCEEDED else f"{outcome.reason}: {outcome.message}"
+        if not uow.jobs.finish(job.id, owner, state=outcome.job_state, error=error, now=now):
+            raise _LeaseLost
+        if outcome.job_state == SUCCEEDED:
+            assert generated is not None
+            write_revision(
+                uow,
+                simulation,
+                config=generated.config,
+                sources=list(generated.sources),
+                origin="ARCHITECT",
+                actor=job.actor,
+                description=f"generated by architect job {job.id}",
+                now=now,
+                expected_etag=simulation.etag,
+            )
+            return
+        last_error: dict[str, Any] = {
+            "reason": outcome.reason,
+            "message": outcome.message,
+            "violations": list(outcome.violations),
+        }
+        # transition() records no details, and the violations belong in the trail: spelled out.
+        lifecycle.check_transition(simulation.status, lifecycle.FAILED, simulation_id=simulation.id)
+        failed = uow.simulations.update(
+            dataclasses.replace(
+                simulation, status=lifecycle.FAILED, last_error=last_error, update_time=now
+            ),
+            expected_etag=simulation.etag,
+        )
+        record_event(
+            uow,
+            failed,
+            "STATUS_CHANGED",
+            ACTOR,
+            now,
+            from_status=simulation.status,
+            to_status=lifecycle.FAILED,
+            reason=outcome.message,
+            details={"job_id": job.id, "attempts": job.attempts, **last_error},
+        )
+
+    def _notify(self) -> None:
+        if self._on_finished is not None:
+            self._on_finished()
+
+
+class ArchitectWorkerPool:
+    """The architect workers of one server process, started and stopped together."""
+
+    name = "architect-workers"
+
+    def __init__(self, workers: Sequence[ArchitectWorker], *, stop_timeout: float = 2.0):
+        self.workers = list(workers)
+        self._stop_timeout = stop_timeout
+
+    @classmethod
+    def create(
+        cls,
+        database: storage.Database,
+        engine: ArchitectEngine,
+        validator: ConfigValidator,
+        *,
+        count: int,
+        lease_seconds: float,
+        poll_interval: float = 0.2,
+        on_finished: Callable[[], None] | None = None,
+        stop_timeout: float = 2.0,
+    ) -> ArchitectWorkerPool:
+        """``count`` workers with fresh ids sharing one engine."""
+        return cls(
+            [
+                ArchitectWorker(
+                    database,
+                    engine,
+                    validator,
+                    worker_id=new_worker_id(index),
+                    lease_seconds=lease_seconds,
+                    poll_interval=poll_interval,
+                    on_finished=on_finished,
+                )
+                for index in range(count)
+            ],
+            stop_timeout=stop_timeout,
+        )
+
+    def start(self) -> None:
+        """Starts every worker."""
+        for worker in self.workers:
+            worker.start()
+
+    def stop(self) -> None:
+        """Signals every worker first, then waits for each briefly (so stops overlap)."""
+        for worker in self.workers:
+            worker.signal_stop()
+        for worker in self.workers:
+            worker.stop(self._stop_timeout)

@@ -1,0 +1,660 @@
+"""Architect jobs on a real SQLite database: queuing, the worker, and its failure paths.
+
+The use cases and the worker run for real; only the engine is swapped where a test needs one
+that fails or lies (fakes subclass the ``ArchitectEngine`` ABC).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime
+
+import grpc
+import pytest
+from simulation.v1 import config_pb2, config_service_pb2, simulation_pb2, simulation_service_pb2
+
+import storage
+from service import errors
+from service.architect import (
+    ArchitectEngine,
+    ArchitectError,
+    BuiltinArchitectEngine,
+    GeneratedConfig,
+)
+from service.architect.jobs import ArchitectOperations, JobWaiter, wait_budget
+from service.architect.worker import ArchitectWorker, ArchitectWorkerPool
+from service.config_codec import config_from_document, parameters_from_document
+from service.simulations import SimulationOperations
+from service.validation import ConfigValidator
+from tests.unit.simulation_api import make_harness
+
+PROMPT = "A city council, three landlords and a tenants' union negotiate a rent cap"
+PARAMS = config_pb2.ArchitectParameters(max_turns=12, num_agents=4, seed=7, temperature=0.4)
+
+
+# -- fakes and helpers ---------------------------------------------------------------------------
+
+
+class InvalidEngine(ArchitectEngine):
+    """Returns a config with a duplicate agent id and an event after max_turns."""
+
+    name = "invalid"
+
+    def generate(self, prompt, parameters, *, simulation_id="", request_id=""):
+        config = config_pb2.SimulationConfig(title="Broken", model="m", max_turns=3)
+        config.agents.add(id="dup", name="A")
+        config.agents.add(id="dup", name="B")
+        config.events.add(turn=9, description="too late", agent_ids=["dup"])
+        return GeneratedConfig(config=config, sources=[])
+
+
+class FailingEngine(ArchitectEngine):
+    """Raises the given ArchitectError and counts its calls."""
+
+    name = "failing"
+
+    def __init__(self, error: ArchitectError):
+        self.error = error
+        self.calls = 0
+
+    def generate(self, prompt, parameters, *, simulation_id="", request_id=""):
+        self.calls += 1
+        raise self.error
+
+
+class GatedEngine(ArchitectEngine):
+    """The built-in engine, but each call waits until the test opens the gate."""
+
+    name = "gated"
+
+    def __init__(self):
+        self.entered = threading.Event()
+        self.gate = threading.Event()
+        self._inner = BuiltinArchitectEngine()
+
+    def generate(self, prompt, parameters, *, simulation_id="", request_id=""):
+        self.entered.set()
+        assert self.gate.wait(10), "the test never opened the gate"
+        return self._inner.generate(prompt, parameters)
+
+
+@pytest.fixture
+def validator():
+    return ConfigValidator()
+
+
+@pytest.fixture
+def ops(database, validator):
+    return ArchitectOperations(database, validator, max_attempts=3)
+
+
+@pytest.fixture
+def make_worker(database, validator):
+    def make(engine=None, *, lease_seconds=30.0, name="w1"):
+        return ArchitectWorker(
+            database,
+            engine or BuiltinArchitectEngine(),
+            validator,
+            worker_id=name,
+            lease_seconds=lease_seconds,
+            poll_interval=0.01,
+        )
+
+    return make
+
+
+@pytest.fixture
+def alice(principals):
+    return principals["alice"]
+
+
+def create_request(
+    prompt=PROMPT, params=PARAMS, **fields
+) -> simulation_service_pb2.CreateSimulationRequest:
+    name = fields.pop("name", "Rent cap")
+    labels = fields.pop("labels", {})
+    scenario_id = fields.pop("scenario_id", "")
+    return simulation_service_pb2.CreateSimulationRequest(
+        simulation=simulation_pb2.Simulation(
+            name=name, prompt=prompt, labels=labels, scenario_id=scenario_id
+        ),
+        parameters=params,
+        **fields,
+    )
+
+
+def rerun_request(simulation_id, params=PARAMS, **fields) -> config_service_pb2.RunArchitectRequest:
+    return config_service_pb2.RunArchitectRequest(
+        simulation_id=simulation_id, parameters=params, **fields
+    )
+
+
+def jobs_of(database, simulation: storage.Simulation) -> list[storage.ArchitectJob]:
+    """The simulation's jobs, found through the ids its ARCHITECT_QUEUED events record."""
+    ids = [
+        e.details["job_id"] for e in events_of(database, simulation) if e.kind == "ARCHITECT_QUEUED"
+    ]
+    return [database.run(lambda uow, job_id=job_id: uow.jobs.get(job_id)) for job_id in ids]
+
+
+def reload(database, simulation: storage.Simulation) -> storage.Simulation:
+    return database.run(lambda uow: uow.simulations.get(simulation.tenant_id, simulation.id))
+
+
+def events_of(database, simulation) -> list[storage.SimulationEvent]:
+    return database.run(
+        lambda uow: uow.events.list(simulation.tenant_id, simulation.id, after_id=None, limit=100)
+    )
+
+
+def revisions_of(database, simulation) -> list[storage.ConfigRevision]:
+    return database.run(
+        lambda uow: uow.revisions.list(
+            simulation.tenant_id, simulation.id, before_revision=None, limit=100
+        )
+    )
+
+
+def count_simulations(database, principal) -> int:
+    return len(
+        database.run(
+            lambda uow: uow.simulations.list(
+                principal.tenant_id, storage.SimulationQuery(limit=100)
+            )
+        )
+    )
+
+
+# -- validation before queuing -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        (config_pb2.ArchitectParameters(max_turns=1001), "parameters.max_turns"),
+        (config_pb2.ArchitectParameters(max_turns=-1), "parameters.max_turns"),
+        (config_pb2.ArchitectParameters(num_agents=501), "parameters.num_agents"),
+        (config_pb2.ArchitectParameters(temperature=2.5), "parameters.temperature"),
+        (config_pb2.ArchitectParameters(instructions="x" * 4001), "parameters.instructions"),
+        (config_pb2.ArchitectParameters(model="bad model!"), "parameters.model"),
+    ],
+)
+def test_bad_parameters_are_invalid_argument_naming_the_field_and_queue_nothing(
+    ops, database, alice, params, field
+):
+    with pytest.raises(errors.InvalidArgument) as raised:
+        ops.create_simulation(alice, create_request(params=params))
+
+    assert [v.field for v in raised.value.violations] == [field]
+    assert count_simulations(database, alice) == 0
+
+
+def test_an_empty_prompt_is_invalid_argument_on_simulation_prompt(ops, database, alice):
+    with pytest.raises(errors.InvalidArgument) as raised:
+        ops.create_simulation(alice, create_request(prompt="  "))
+
+    assert [v.field for v in raised.value.violations] == ["simulation.prompt"]
+    assert count_simulations(database, alice) == 0
+
+
+def test_every_bad_field_is_reported_at_once(ops, alice):
+    request = create_request(
+        prompt="p" * 10_001,
+        name="",
+        labels={"Bad": "x"},
+        params=config_pb2.ArchitectParameters(max_turns=5000, num_agents=-2),
+        request_id="r" * 101,
+    )
+    with pytest.raises(errors.InvalidArgument) as raised:
+        ops.create_simulation(alice, request)
+
+    assert sorted(v.field for v in raised.value.violations) == sorted(
+        [
+            "simulation.name",
+            "simulation.prompt",
+            "simulation.labels['Bad']",
+            "parameters.max_turns",
+            "parameters.num_agents",
+            "request_id",
+        ]
+    )
+
+
+def test_an_unknown_scenario_is_not_found(ops, database, alice):
+    with pytest.raises(errors.NotFound):
+        ops.create_simulation(alice, create_request(scenario_id="no-such-scenario"))
+    assert count_simulations(database, alice) == 0
+
+
+def test_rerun_with_bad_parameters_queues_nothing(ops, database, alice, make_worker):
+    simulation = ops.create_simulation(alice, create_request())
+    make_worker().run_once()
+
+    with pytest.raises(errors.InvalidArgument) as raised:
+        ops.run_architect(
+            alice, rerun_request(simulation.id, config_pb2.ArchitectParameters(temperature=-1))
+        )
+
+    assert [v.field for v in raised.value.violations] == ["parameters.temperature"]
+    assert reload(database, simulation).status == "COMPLETED_CONFIG"
+    assert len(jobs_of(database, simulation)) == 1
+
+
+# -- queuing -------------------------------------------------------------------------------------
+
+
+def test_create_stores_a_pending_simulation_its_events_and_a_queued_job(ops, database, alice):
+    simulation = ops.create_simulation(alice, create_request(labels={"team": "policy"}))
+
+    assert simulation.status == "PENDING" and simulation.current_revision == 0
+    assert simulation.labels == {"team": "policy"}
+    assert parameters_from_document(simulation.architect_parameters) == PARAMS
+    assert [e.kind for e in events_of(database, simulation)] == ["CREATED", "ARCHITECT_QUEUED"]
+    [job] = jobs_of(database, simulation)
+    assert (job.state, job.attempts, job.max_attempts) == ("QUEUED", 0, 3)
+    assert (job.prompt, job.actor) == (PROMPT, alice.key_id)
+
+
+def test_the_same_request_id_returns_the_first_simulation_and_queues_once(ops, database, alice):
+    first = ops.create_simulation(alice, create_request(request_id="create-1"))
+    second = ops.create_simulation(alice, create_request(request_id="create-1"))
+
+    assert first.id == second.id
+    assert len(jobs_of(database, first)) == 1
+    assert count_simulations(database, alice) == 1
+
+
+def test_validate_only_returns_the_would_be_simulation_and_stores_nothing(ops, database, alice):
+    simulation = ops.create_simulation(alice, create_request(validate_only=True, wait=True))
+
+    assert simulation.id == "" and simulation.status == "PENDING"
+    assert count_simulations(database, alice) == 0
+
+
+def test_rerun_while_a_job_is_queued_is_failed_precondition(ops, alice):
+    simulation = ops.create_simulation(alice, create_request())
+
+    with pytest.raises(errors.FailedPrecondition) as raised:
+        ops.run_architect(alice, rerun_request(simulation.id))
+    assert raised.value.reason == "ARCHITECT_JOB_IN_PROGRESS"
+
+
+def test_rerun_while_generating_is_failed_precondition(ops, alice, make_worker):
+    simulation = ops.create_simulation(alice, create_request())
+    claimed = make_worker().claim()
+    assert claimed is not None and claimed[1].status == "GENERATING_CONFIG"
+
+    with pytest.raises(errors.FailedPrecondition):
+        ops.run_architect(alice, rerun_request(simulation.id))
+
+
+def test_rerun_while_running_is_failed_precondition(ops, database, alice, make_worker):
+    simulation = ops.create_simulation(alice, create_request())
+    make_worker().run_once()
+    SimulationOperations(database).start_run(alice, simulation.id)
+
+    with pytest.raises(errors.FailedPrecondition) as raised:
+        ops.run_architect(alice, rerun_request(simulation.id))
+    assert raised.value.reason == "SIMULATION_BUSY"
+
+
+def test_rerun_with_a_stale_etag_is_aborted(ops, database, alice, make_worker):
+    simulation = ops.create_simulation(alice, create_request())
+    make_worker().run_once()
+
+    with pytest.raises(errors.EtagMismatch):
+        ops.run_architect(alice, rerun_request(simulation.id, etag=simulation.etag))
+    current = reload(database, simulation)
+    assert ops.run_architect(alice, rerun_request(simulation.id, etag=current.etag)).status == (
+        "PENDING"
+    )
+
+
+def test_rerun_of_another_tenants_simulation_is_not_found(ops, principals):
+    simulation = ops.create_simulation(principals["alice"], create_request())
+
+    with pytest.raises(errors.NotFound):
+        ops.run_architect(principals["bob"], rerun_request(simulation.id))
+
+
+# -- the worker ----------------------------------------------------------------------------------
+
+
+def test_a_finished_job_writes_revision_one_from_the_architect(ops, database, alice, make_worker):
+    simulation = ops.create_simulation(alice, create_request())
+
+    assert make_worker().run_once() is True
+
+    done = reload(database, simulation)
+    assert done.status == "COMPLETED_CONFIG" and done.current_revision == 1
+    [revision] = revisions_of(database, simulation)
+    config = config_from_document(revision.config)
+    assert (revision.origin, revision.actor) == ("ARCHITECT", alice.key_id)
+    assert config.max_turns == 12 and len(config.agents) == 4
+    assert config.seed == 7 and config.temperature == pytest.approx(0.4)
+    assert revision.sources, "the personas used become the sources"
+    assert ConfigValidator().validate(config) == []
+    [job] = jobs_of(database, simulation)
+    assert (job.state, job.attempts, job.error) == ("SUCCEEDED", 1, None)
+    transitions = [
+        (e.from_status, e.to_status) for e in events_of(database, simulation) if e.to_status
+    ]
+    assert ("PENDING", "GENERATING_CONFIG") in transitions
+    assert ("GENERATING_CONFIG", "COMPLETED_CONFIG") in transitions
+
+
+def test_rerun_records_the_parameters_and_clears_earlier_results_and_analysis(
+    ops, database, alice, make_worker
+):
+    worker = make_worker()
+    simulations = SimulationOperations(database)
+    simulation = ops.create_simulation(alice, create_request())
+    worker.run_once()
+    simulations.start_run(alice, simulation.id)
+    simulations.complete_run(alice, simulation.id, results={"score": 1})
+    simulations.attach_analysis(alice, simulation.id, analysis={"summary": "ok"})
+
+    new_params = config_pb2.ArchitectParameters(max_turns=30, num_agents=6, seed=99)
+    queued = ops.run_architect(alice, rerun_request(simulation.id, new_params))
+    assert queued.status == "PENDING"
+    assert worker.run_once() is True
+
+    done = reload(database, simulation)
+    assert done.status == "COMPLETED_CONFIG" and done.current_revision == 2
+    assert done.results is None and done.analysis is None and done.last_error is None
+    assert parameters_from_document(done.architect_parameters) == new_params
+    newest = revisions_of(database, simulation)[0]
+    assert (newest.revision, newest.origin) == (2, "ARCHITECT")
+    config = config_from_document(newest.config)
+    assert config.max_turns == 30 and len(config.agents) == 6 and config.seed == 99
+
+
+def test_invalid_engine_output_fails_the_simulation_and_keeps_the_violations(
+    ops, database, alice, make_worker
+):
+    simulation = ops.create_simulation(alice, create_request())
+
+    make_worker(InvalidEngine()).run_once()
+
+    failed = reload(database, simulation)
+    assert failed.status == "FAILED" and failed.current_revision == 0
+    assert failed.last_error["reason"] == "ARCHITECT_OUTPUT_INVALID"
+    fields = [v["field"] for v in failed.last_error["violations"]]
+    assert "agents[1].id" in fields and "events[0].turn" in fields
+    assert revisions_of(database, simulation) == []
+    [event] = [e for e in events_of(database, simulation) if e.to_status == "FAILED"]
+    assert event.kind == "STATUS_CHANGED" and event.actor == "architect"
+    assert [v["field"] for v in event.details["violations"]] == fields
+    [job] = jobs_of(database, simulation)
+    assert job.state == "FAILED" and job.error.startswith("ARCHITECT_OUTPUT_INVALID")
+
+
+def test_a_failed_simulation_can_be_rerun(ops, database, alice, make_worker):
+    simulation = ops.create_simulation(alice, create_request())
+    make_worker(InvalidEngine()).run_once()
+
+    ops.run_architect(alice, rerun_request(simulation.id))
+    make_worker().run_once()
+
+    done = reload(database, simulation)
+    assert done.status == "COMPLETED_CONFIG" and done.current_revision == 1
+    assert done.last_error is None
+
+
+def test_a_non_retryable_engine_error_fails_at_once(ops, database, alice, make_worker):
+    engine = FailingEngine(ArchitectError("BACKEND_REJECTED", "no thanks"))
+    simulation = ops.create_simulation(alice, create_request())
+
+    make_worker(engine).run_once()
+
+    failed = reload(database, simulation)
+    assert failed.status == "FAILED"
+    assert failed.last_error["reason"] == "ARCHITECT_BACKEND_REJECTED"
+    assert engine.calls == 1
+    assert jobs_of(database, simulation)[0].state == "FAILED"
+
+
+def test_a_retryable_error_is_retried_up_to_max_attempts_then_fails_with_the_reason(
+    ops, database, alice, make_worker
+):
+    engine = FailingEngine(ArchitectError("BACKEND_UNAVAILABLE", "down", retryable=True))
+    worker = make_worker(engine, lease_seconds=0.05)
+    simulation = ops.create_simulation(alice, create_request())
+
+    assert worker.run_once() is True
+    [job] = jobs_of(database, simulation)
+    assert (job.state, job.attempts) == ("RUNNING", 1)
+    assert reload(database, simulation).status == "GENERATING_CONFIG"
+
+    deadline = time.monotonic() + 5
+    while engine.calls < 3 and time.monotonic() < deadline:
+        worker.run_once() or time.sleep(0.02)
+
+    failed = reload(database, simulation)
+    assert engine.calls == 3
+    assert failed.status == "FAILED"
+    assert failed.last_error["reason"] == "ARCHITECT_BACKEND_UNAVAILABLE"
+    assert "3 attempt" in failed.last_error["message"]
+    [job] = jobs_of(database, simulation)
+    assert (job.state, job.attempts) == ("FAILED", 3)
+
+
+def test_a_job_whose_worker_died_is_reclaimed_after_its_lease(ops, database, alice, make_worker):
+    simulation = ops.create_simulation(alice, create_request())
+    dead = make_worker(lease_seconds=0.05, name="dead")
+    assert dead.claim() is not None  # ...and never finishes
+
+    time.sleep(0.1)
+    assert make_worker(name="survivor").run_once() is True
+
+    done = reload(database, simulation)
+    assert done.status == "COMPLETED_CONFIG" and done.current_revision == 1
+    [job] = jobs_of(database, simulation)
+    assert (job.state, job.attempts, job.lease_owner) == ("SUCCEEDED", 2, "survivor")
+
+
+def test_a_job_abandoned_on_its_last_attempt_fails_the_simulation(
+    database, validator, alice, make_worker
+):
+    ops = ArchitectOperations(database, validator, max_attempts=1)
+    simulation = ops.create_simulation(alice, create_request())
+    assert make_worker(lease_seconds=0.05, name="dead").claim() is not None
+    time.sleep(0.1)
+
+    survivor = make_worker(name="survivor")
+    assert survivor.fail_exhausted() == 1
+    assert survivor.fail_exhausted() == 0
+
+    failed = reload(database, simulation)
+    assert failed.status == "FAILED"
+    assert failed.last_error["reason"] == "ARCHITECT_ABANDONED"
+    assert jobs_of(database, simulation)[0].state == "FAILED"
+
+
+def test_a_worker_that_lost_its_lease_drops_its_result(ops, database, alice, make_worker):
+    simulation = ops.create_simulation(alice, create_request())
+    slow = make_worker(lease_seconds=0.05, name="slow")
+    job, claimed = slow.claim()
+    time.sleep(0.1)
+    assert make_worker(name="fast").run_once() is True
+
+    slow.process(job, claimed)  # finishes late: must not write a second revision
+
+    assert [r.revision for r in revisions_of(database, simulation)] == [1]
+    [job] = jobs_of(database, simulation)
+    assert (job.state, job.lease_owner) == ("SUCCEEDED", "fast")
+
+
+def test_a_job_of_a_deleted_simulation_is_dropped(ops, database, alice, make_worker):
+    simulation = ops.create_simulation(alice, create_request())
+    # Deleting a simulation deletes its jobs with it (cascade).
+    database.run(lambda uow: uow.simulations.delete(alice.tenant_id, simulation.id))
+
+    assert make_worker().run_once() is False
+
+
+def test_a_job_of_a_simulation_soft_deleted_with_its_scenario_is_failed(
+    ops, database, alice, make_worker
+):
+    from service.scenarios import ScenarioInput, ScenarioOperations
+
+    scenarios = ScenarioOperations(database)
+    scenario = scenarios.create(alice, ScenarioInput(display_name="Housing"))
+    simulation = ops.create_simulation(alice, create_request(scenario_id=scenario.id))
+    scenarios.delete(alice, scenario.id, force=True)
+
+    assert make_worker().run_once() is False
+
+    job = database.run(lambda uow: uow.jobs.find_active(alice.tenant_id, simulation.id))
+    assert job is None
+
+
+# -- determinism ---------------------------------------------------------------------------------
+
+
+def _generated_config(ops, database, alice, worker, params) -> config_pb2.SimulationConfig:
+    simulation = ops.create_simulation(alice, create_request(params=params))
+    worker.run_once()
+    [revision] = revisions_of(database, simulation)
+    return config_from_document(revision.config)
+
+
+def test_the_same_prompt_and_parameters_give_the_same_config(ops, database, alice, make_worker):
+    worker = make_worker()
+    first = _generated_config(ops, database, alice, worker, PARAMS)
+    second = _generated_config(ops, database, alice, worker, PARAMS)
+    other_seed = config_pb2.ArchitectParameters()
+    other_seed.CopyFrom(PARAMS)
+    other_seed.seed = 8
+    different = _generated_config(ops, database, alice, worker, other_seed)
+
+    assert first == second
+    assert different != first
+
+
+# -- waiting -------------------------------------------------------------------------------------
+
+
+def test_wait_returns_the_finished_simulation(database, validator, alice):
+    waiter = JobWaiter(database, poll_interval=0.05)
+    ops = ArchitectOperations(database, validator, max_attempts=3, waiter=waiter)
+    pool = ArchitectWorkerPool.create(
+        database,
+        BuiltinArchitectEngine(),
+        validator,
+        count=2,
+        lease_seconds=5,
+        poll_interval=0.02,
+        on_finished=waiter.notify,
+    )
+    pool.start()
+    try:
+        done = ops.create_simulation(alice, create_request(wait=True), wait_timeout=10)
+        assert done.status == "COMPLETED_CONFIG" and done.current_revision == 1
+
+        again = ops.run_architect(alice, rerun_request(done.id, wait=True), wait_timeout=10)
+        assert again.status == "COMPLETED_CONFIG" and again.current_revision == 2
+    finally:
+        pool.stop()
+
+
+def test_wait_gives_up_at_the_deadline_and_returns_the_pending_simulation(ops, alice):
+    started = time.monotonic()
+    simulation = ops.create_simulation(alice, create_request(wait=True), wait_timeout=0.6)
+
+    assert simulation.status == "PENDING"
+    assert time.monotonic() - started < 3
+
+
+def test_the_wait_budget_is_bounded():
+    assert wait_budget(None) == 30
+    assert wait_budget(10_000) == 300
+    assert 0 < wait_budget(5) < 5
+    assert wait_budget(0.1) == 0
+
+
+def test_stopping_the_pool_does_not_wait_for_a_slow_engine(ops, database, alice, validator):
+    engine = GatedEngine()
+    pool = ArchitectWorkerPool.create(
+        database,
+        engine,
+        validator,
+        count=1,
+        lease_seconds=30,
+        poll_interval=0.02,
+        stop_timeout=0.2,
+    )
+    simulation = ops.create_simulation(alice, create_request())
+    pool.start()
+    assert engine.entered.wait(5)
+
+    started = time.monotonic()
+    pool.stop()
+    assert time.monotonic() - started < 2
+
+    # The job was handed back: its lease no longer blocks another worker.
+    [job] = jobs_of(database, simulation)
+    assert job.state == "RUNNING" and job.lease_expire_time <= datetime.now(UTC)
+    engine.gate.set()
+    pool.workers[0].join(5)
+
+
+# -- through the servicers (grpcio-testing) ------------------------------------------------------
+
+
+@pytest.fixture
+def api(database, principals, ops):
+    return make_harness(database, principals["directory"], architect=ops)
+
+
+def test_create_simulation_rpc_answers_pending_and_names_bad_fields(api, alice):
+    outcome = api.call("CreateSimulation", create_request(), alice)
+    assert outcome.ok, outcome.details
+    assert outcome.response.simulation.status == simulation_pb2.Simulation.PENDING
+    assert outcome.response.simulation.architect_parameters == PARAMS
+
+    bad = api.call(
+        "CreateSimulation",
+        create_request(params=config_pb2.ArchitectParameters(num_agents=900)),
+        alice,
+    )
+    assert bad.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert bad.violations == ["parameters.num_agents"]
+
+
+def test_run_architect_rpc_is_failed_precondition_while_a_job_is_queued(api, alice):
+    created = api.call("CreateSimulation", create_request(), alice).response.simulation
+
+    outcome = api.call("RunArchitect", rerun_request(created.id), alice)
+
+    assert outcome.code == grpc.StatusCode.FAILED_PRECONDITION
+    assert outcome.reason == "ARCHITECT_JOB_IN_PROGRESS"
+
+
+def test_wait_on_a_real_server_answers_before_the_calls_deadline(database, tmp_path):
+    from simulation.v1 import simulation_service_pb2_grpc
+
+    from service import auth
+    from service.server import create_server
+    from service.settings import Settings
+
+    # No workers: the job stays queued, so only the deadline can end the wait.
+    settings = Settings(port=0, data_dir=tmp_path, architect_workers=0)
+    server, port = create_server(settings, database=database)
+    server.start()
+    try:
+        tenant = auth.new_tenant(database, "deadline")
+        key = auth.issue_key(database, tenant.id).secret
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = simulation_service_pb2_grpc.SimulationServiceStub(channel)
+            started = time.monotonic()
+            response = stub.CreateSimulation(
+                create_request(wait=True), metadata=(("x-api-key", key),), timeout=1.5
+            )
+            elapsed = time.monotonic() - started
+    finally:
+        server.stop(0)
+
+    assert response.simulation.status == simulation_pb2.Simulation.PENDING
+    assert 0.8 < elapsed < 1.5
