@@ -36,7 +36,7 @@ test: $(STAMP)
 
 lint: $(STAMP) buf-lint docker-lint
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check service storage tests
+	$(BIN)/ruff format --check .
 
 buf-lint: $(STAMP)
 	$(BIN)/buf lint

@@ -41,9 +41,7 @@ def environment(data_dir: Path, port: int = 0, database_url: str | None = None, 
 
 def simconfig(env: dict, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     """Runs a ``simconfig`` sub-command to completion."""
-    result = subprocess.run(
-        [SIMCONFIG, *args], env=env, capture_output=True, text=True, timeout=60
-    )
+    result = subprocess.run([SIMCONFIG, *args], env=env, capture_output=True, text=True, timeout=60)
     if check and result.returncode != 0:
         raise AssertionError(f"simconfig {' '.join(args)} failed: {result.stderr}")
     return result

@@ -59,9 +59,7 @@ def test_missing_key_is_unauthenticated(running):
     assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
 
 
-@pytest.mark.parametrize(
-    "key", ["", "garbage", "sck_abc_def", "sck_000000000000_" + "x" * 43]
-)
+@pytest.mark.parametrize("key", ["", "garbage", "sck_abc_def", "sck_000000000000_" + "x" * 43])
 def test_unknown_or_malformed_key_is_unauthenticated(running, key):
     database, channel = running
     keys_for(database)
@@ -98,9 +96,12 @@ def test_read_key_can_read_but_not_mutate(running):
     assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
     status = rich_status(caught.value.trailing_metadata())
     assert status is not None and status.code == grpc.StatusCode.PERMISSION_DENIED.value[0]
-    assert database.run(
-        lambda uow: uow.scenarios.list(read.record.tenant_id, storage.ScenarioQuery(limit=10))
-    ) == []
+    assert (
+        database.run(
+            lambda uow: uow.scenarios.list(read.record.tenant_id, storage.ScenarioQuery(limit=10))
+        )
+        == []
+    )
 
 
 def test_write_key_can_mutate(running):

@@ -30,7 +30,9 @@ def principals(database):
         "bob": auth.issue_key(database, second.id, "write"),
     }
     resolved = {
-        name: directory.add(Principal(issued.record.tenant_id, issued.record.id, issued.record.scope))
+        name: directory.add(
+            Principal(issued.record.tenant_id, issued.record.id, issued.record.scope)
+        )
         for name, issued in keys.items()
     }
     resolved["directory"] = directory

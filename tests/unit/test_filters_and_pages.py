@@ -12,7 +12,9 @@ from service.pagination import decode_page_token, encode_page_token, page_size_o
 
 
 def test_filter_parses_conditions_joined_by_and():
-    assert parse_filter('name = "a \\"b\\"" AND labels.env : * AND status = RUNNING', {"name", "status"}) == [
+    assert parse_filter(
+        'name = "a \\"b\\"" AND labels.env : * AND status = RUNNING', {"name", "status"}
+    ) == [
         Condition("name", "=", 'a "b"'),
         Condition("labels.env", ":", None),
         Condition("status", "=", "RUNNING"),
@@ -21,7 +23,15 @@ def test_filter_parses_conditions_joined_by_and():
 
 @pytest.mark.parametrize(
     "text",
-    ['name = "x" OR name = "y"', "name", 'name = "x" name = "y"', "unknown = 1", "labels.BAD = x", 'name ~ "x"', 'name = "open'],
+    [
+        'name = "x" OR name = "y"',
+        "name",
+        'name = "x" name = "y"',
+        "unknown = 1",
+        "labels.BAD = x",
+        'name ~ "x"',
+        'name = "open',
+    ],
 )
 def test_bad_filters_are_invalid_and_name_the_field(text):
     with pytest.raises(errors.InvalidArgument) as caught:

@@ -167,13 +167,15 @@ def test_page_token_bound_to_query_and_tenant(api, principals):
     [
         ({"page_size": -1}, "page_size"),
         ({"filter": "display_name ="}, "filter"),
-        ({"filter": "owner = \"x\""}, "filter"),
-        ({"filter": "display_name = \"a\" OR display_name = \"b\""}, "filter"),
+        ({"filter": 'owner = "x"'}, "filter"),
+        ({"filter": 'display_name = "a" OR display_name = "b"'}, "filter"),
         ({"order_by": "update_time"}, "order_by"),
     ],
 )
 def test_bad_list_arguments_are_invalid(api, principals, request_fields, field):
-    outcome = api.call("ListScenarios", pb.ListScenariosRequest(**request_fields), principals["alice"])
+    outcome = api.call(
+        "ListScenarios", pb.ListScenariosRequest(**request_fields), principals["alice"]
+    )
     assert outcome.code == grpc.StatusCode.INVALID_ARGUMENT
     assert outcome.violations == [field]
 
@@ -200,7 +202,9 @@ def test_list_filters_by_name_and_labels(api, principals):
 
 def test_page_size_above_limit_is_cut_to_1000(api, principals):
     create(api, principals["alice"])
-    outcome = api.call("ListScenarios", pb.ListScenariosRequest(page_size=5000), principals["alice"])
+    outcome = api.call(
+        "ListScenarios", pb.ListScenariosRequest(page_size=5000), principals["alice"]
+    )
     assert outcome.ok and len(outcome.response.scenarios) == 1
 
 
@@ -225,7 +229,9 @@ def test_update_with_stale_etag_is_aborted_and_changes_nothing(api, principals):
     fresh = api.call(
         "UpdateScenario",
         pb.UpdateScenarioRequest(
-            scenario=scenario_pb2.Scenario(id=scenario.id, display_name="First", etag=scenario.etag),
+            scenario=scenario_pb2.Scenario(
+                id=scenario.id, display_name="First", etag=scenario.etag
+            ),
             update_mask=field_mask_pb2.FieldMask(paths=["display_name"]),
         ),
         principals["alice"],
@@ -234,13 +240,17 @@ def test_update_with_stale_etag_is_aborted_and_changes_nothing(api, principals):
     stale = api.call(
         "UpdateScenario",
         pb.UpdateScenarioRequest(
-            scenario=scenario_pb2.Scenario(id=scenario.id, display_name="Second", etag=scenario.etag),
+            scenario=scenario_pb2.Scenario(
+                id=scenario.id, display_name="Second", etag=scenario.etag
+            ),
             update_mask=field_mask_pb2.FieldMask(paths=["display_name"]),
         ),
         principals["alice"],
     )
     assert stale.code == grpc.StatusCode.ABORTED
-    current = api.call("GetScenario", pb.GetScenarioRequest(scenario_id=scenario.id), principals["alice"])
+    current = api.call(
+        "GetScenario", pb.GetScenarioRequest(scenario_id=scenario.id), principals["alice"]
+    )
     assert current.response.scenario.display_name == "First"
 
 
@@ -262,11 +272,15 @@ def test_update_of_another_tenants_scenario_is_not_found_and_unchanged(api, prin
     scenario = create(api, principals["alice"], "Mine")
     outcome = api.call(
         "UpdateScenario",
-        pb.UpdateScenarioRequest(scenario=scenario_pb2.Scenario(id=scenario.id, display_name="Theirs")),
+        pb.UpdateScenarioRequest(
+            scenario=scenario_pb2.Scenario(id=scenario.id, display_name="Theirs")
+        ),
         principals["bob"],
     )
     assert outcome.code == grpc.StatusCode.NOT_FOUND
-    current = api.call("GetScenario", pb.GetScenarioRequest(scenario_id=scenario.id), principals["alice"])
+    current = api.call(
+        "GetScenario", pb.GetScenarioRequest(scenario_id=scenario.id), principals["alice"]
+    )
     assert current.response.scenario.display_name == "Mine"
 
 
@@ -277,12 +291,18 @@ def test_delete_soft_deletes_and_undelete_restores(api, principals):
     )
     assert deleted.ok
     assert deleted.response.scenario.HasField("delete_time")
-    assert deleted.response.scenario.purge_time.seconds > deleted.response.scenario.delete_time.seconds
+    assert (
+        deleted.response.scenario.purge_time.seconds > deleted.response.scenario.delete_time.seconds
+    )
     live = api.call("ListScenarios", pb.ListScenariosRequest(), principals["alice"])
     assert list(live.response.scenarios) == []
-    everything = api.call("ListScenarios", pb.ListScenariosRequest(show_deleted=True), principals["alice"])
+    everything = api.call(
+        "ListScenarios", pb.ListScenariosRequest(show_deleted=True), principals["alice"]
+    )
     assert [s.id for s in everything.response.scenarios] == [scenario.id]
-    again = api.call("DeleteScenario", pb.DeleteScenarioRequest(scenario_id=scenario.id), principals["alice"])
+    again = api.call(
+        "DeleteScenario", pb.DeleteScenarioRequest(scenario_id=scenario.id), principals["alice"]
+    )
     assert again.code == grpc.StatusCode.NOT_FOUND
     restored = api.call(
         "UndeleteScenario", pb.UndeleteScenarioRequest(scenario_id=scenario.id), principals["alice"]
@@ -296,7 +316,9 @@ def test_delete_soft_deletes_and_undelete_restores(api, principals):
 
 def test_deleted_name_can_be_reused_and_then_blocks_undelete(api, principals):
     scenario = create(api, principals["alice"], "Reused")
-    api.call("DeleteScenario", pb.DeleteScenarioRequest(scenario_id=scenario.id), principals["alice"])
+    api.call(
+        "DeleteScenario", pb.DeleteScenarioRequest(scenario_id=scenario.id), principals["alice"]
+    )
     create(api, principals["alice"], "Reused")
     outcome = api.call(
         "UndeleteScenario", pb.UndeleteScenarioRequest(scenario_id=scenario.id), principals["alice"]
@@ -324,10 +346,20 @@ def test_delete_of_non_empty_scenario_needs_force(api, principals, database):
     database.run(
         lambda uow: uow.simulations.add(
             storage.Simulation(
-                id=str(uuid.uuid4()), tenant_id=principals["alice"].tenant_id,
-                scenario_id=scenario.id, name="sim", prompt="p", labels={},
-                status="COMPLETED_CONFIG", current_revision=0, architect_parameters=None,
-                results=None, analysis=None, last_error=None, create_time=now, update_time=now,
+                id=str(uuid.uuid4()),
+                tenant_id=principals["alice"].tenant_id,
+                scenario_id=scenario.id,
+                name="sim",
+                prompt="p",
+                labels={},
+                status="COMPLETED_CONFIG",
+                current_revision=0,
+                architect_parameters=None,
+                results=None,
+                analysis=None,
+                last_error=None,
+                create_time=now,
+                update_time=now,
             )
         )
     )
@@ -337,12 +369,19 @@ def test_delete_of_non_empty_scenario_needs_force(api, principals, database):
     assert refused.code == grpc.StatusCode.FAILED_PRECONDITION
     assert refused.reason == "SCENARIO_NOT_EMPTY"
     forced = api.call(
-        "DeleteScenario", pb.DeleteScenarioRequest(scenario_id=scenario.id, force=True), principals["alice"]
+        "DeleteScenario",
+        pb.DeleteScenarioRequest(scenario_id=scenario.id, force=True),
+        principals["alice"],
     )
     assert forced.ok
-    assert database.run(
-        lambda uow: uow.simulations.count_in_scenario(principals["alice"].tenant_id, scenario.id)
-    ) == 0
+    assert (
+        database.run(
+            lambda uow: uow.simulations.count_in_scenario(
+                principals["alice"].tenant_id, scenario.id
+            )
+        )
+        == 0
+    )
     restored = api.call(
         "UndeleteScenario", pb.UndeleteScenarioRequest(scenario_id=scenario.id), principals["alice"]
     )
