@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import create_engine, make_url, text
@@ -15,9 +16,9 @@ from sqlalchemy.pool import NullPool
 DEFAULT_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """URL of a fresh, empty PostgreSQL database, dropped when the test session ends.
+@contextmanager
+def throwaway_postgres_database() -> Iterator[str]:
+    """Creates a fresh, empty PostgreSQL database, yields its URL, and drops it.
 
     Skips when PostgreSQL is unreachable, unless SIMCONFIG_REQUIRE_POSTGRES=1 (as in CI),
     where a missing database must fail the run rather than silently skip half the suite.
@@ -47,3 +48,17 @@ def postgres_url() -> Iterator[str]:
             # FORCE ends connections a test or a pool left open.
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """URL of a PostgreSQL database shared by the whole test session."""
+    with throwaway_postgres_database() as url:
+        yield url
+
+
+@pytest.fixture
+def empty_postgres_url() -> Iterator[str]:
+    """URL of a PostgreSQL database of this test's own, with no schema yet."""
+    with throwaway_postgres_database() as url:
+        yield url

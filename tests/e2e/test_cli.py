@@ -82,3 +82,14 @@ def test_admin_commands_on_an_unmigrated_database_say_to_migrate(tmp_path):
     result = simconfig(env, "tenants", "create", "acme", check=False)
     assert result.returncode == 1
     assert "simconfig migrate" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_serve_never_creates_a_demo_tenant_on_postgresql(tmp_path, empty_postgres_url):
+    env = environment(tmp_path, free_port(), empty_postgres_url)
+    server = ServerProcess(env).wait_ready()
+    try:
+        assert "SIMCONFIG_API_KEY=" not in server.output
+        assert "database: postgresql" in server.output
+    finally:
+        server.stop()
+    assert simconfig(env, "tenants", "list").stdout.strip() == ""

@@ -186,3 +186,46 @@ def test_two_servers_sharing_the_queue_never_run_a_job_twice(start_backend, star
             ("GENERATING_CONFIG", "COMPLETED_CONFIG"),
         ]
     assert owners == {str(server.process.pid) for server in servers}
+
+
+def test_invalid_remote_output_fails_the_simulation_and_stores_no_revision(
+    start_backend, start_server, database
+):
+    backend = start_backend("--invalid")
+    server = start_server(backend)
+    tenant_id, key = create_tenant_key(server.env, "invalid-output")
+    client = Client(server.address, key)
+
+    simulation = client.wait_for(client.create("bad output").id, "FAILED", 30, server)
+
+    assert simulation.last_error.reason == "ARCHITECT_OUTPUT_INVALID"
+    fields = {v.field for v in simulation.last_error.violations}
+    assert any(f.startswith("agents[") and f.endswith("].id") for f in fields), fields
+    assert any(f.startswith("events[") and f.endswith("].turn") for f in fields), fields
+    assert client.revisions(simulation.id) == []
+    assert simulation.config_revision == 0
+    events = database.run(
+        lambda uow: uow.events.list(tenant_id, simulation.id, after_id=None, limit=100)
+    )
+    failed = [e for e in events if e.kind == "STATUS_CHANGED" and e.to_status == "FAILED"]
+    assert len(failed) == 1 and failed[0].details["violations"], failed
+
+
+def test_a_backend_slower_than_the_deadline_fails_the_job_after_bounded_attempts(
+    start_backend, start_server, database
+):
+    backend = start_backend("--delay", "5")
+    server = start_server(
+        backend, SIMCONFIG_ARCHITECT_TIMEOUT="0.5", SIMCONFIG_ARCHITECT_MAX_ATTEMPTS="2"
+    )
+    tenant_id, key = create_tenant_key(server.env, "slow-backend")
+    client = Client(server.address, key)
+
+    started = time.monotonic()
+    simulation = client.wait_for(client.create("too slow").id, "FAILED", 60, server)
+
+    assert time.monotonic() - started < 60
+    assert "DEADLINE_EXCEEDED" in simulation.last_error.reason, simulation.last_error
+    assert client.revisions(simulation.id) == []
+    (job,) = jobs_of(database, tenant_id, simulation.id)
+    assert job.state == "FAILED" and job.attempts == 2
