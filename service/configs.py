@@ -2,7 +2,7 @@
 
 Every write validates the config with the one :class:`~service.validation.ConfigValidator`,
 checks the status rule in :mod:`service.lifecycle`, and stores the revision with
-:func:`service.simulations.write_revision` in the same transaction as the status change.
+:func:`service.simulation_steps.write_revision` in the same transaction as the status change.
 
 The config view's etag is derived from the simulation id and its current revision number, so it
 changes with every config write and with nothing else; the write itself is a compare-and-swap on
@@ -29,7 +29,7 @@ from service.config_codec import (
 )
 from service.fields import check_request_id, check_text
 from service.pagination import Page, PageRequest
-from service.simulations import (
+from service.simulation_steps import (
     SimulationInput,
     check_input,
     ensure_scenario,

@@ -23,7 +23,7 @@ from service.architect.deadline import call_time_remaining
 from service.auth import Principal
 from service.config_codec import parameters_to_document
 from service.fields import check_request_id, check_text
-from service.simulations import (
+from service.simulation_steps import (
     SimulationInput,
     check_etag,
     check_input,

@@ -38,7 +38,7 @@ import storage
 from service import lifecycle
 from service.architect.engine import ArchitectEngine, ArchitectError, GeneratedConfig
 from service.config_codec import parameters_from_document
-from service.simulations import record_event, transition, write_revision
+from service.simulation_steps import record_event, transition, write_revision
 from service.validation import ConfigValidator
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ from service.configs import ConfigOperations, ConfigView
 from service.converters import timestamp
 from service.interceptors import current_principal
 from service.servicers.simulations import Architect, PrincipalResolver, simulation_to_proto
-from service.simulations import SimulationInput
+from service.simulation_steps import SimulationInput
 from service.status import handles_errors
 
 _Origin = config_pb2.ConfigRevision.Origin

@@ -15,7 +15,8 @@ from service.auth import Principal
 from service.config_codec import parameters_from_document, sources_from_documents
 from service.converters import struct, struct_to_dict, timestamp
 from service.interceptors import current_principal
-from service.simulations import SimulationInput, SimulationOperations
+from service.simulation_steps import SimulationInput
+from service.simulations import SimulationOperations
 from service.status import handles_errors
 
 PrincipalResolver = Callable[[grpc.ServicerContext], Principal]

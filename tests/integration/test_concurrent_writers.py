@@ -18,7 +18,8 @@ from simulation.v1 import config_service_pb2_grpc, simulation_pb2
 import storage
 from service import auth, errors
 from service.configs import ConfigOperations
-from service.simulations import SimulationInput, SimulationOperations
+from service.simulation_steps import SimulationInput
+from service.simulations import SimulationOperations
 from service.validation import ConfigValidator
 from tests.processes import ServerProcess, create_tenant_key, environment, free_port
 from tests.unit.simulation_api import valid_config

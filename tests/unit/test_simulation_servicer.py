@@ -12,7 +12,7 @@ from simulation.v1 import scenario_pb2, simulation_pb2
 from simulation.v1 import scenario_service_pb2 as scpb
 from simulation.v1 import simulation_service_pb2 as spb
 
-from service import errors, simulations
+from service import errors, simulation_steps
 from tests.unit.simulation_api import (
     Status,
     create_with_config,
@@ -409,9 +409,9 @@ def test_write_revision_lets_the_architect_finish_from_generating_config(databas
 
     def generate(uow):
         current = uow.simulations.get(alice.tenant_id, sim.id)
-        queued = simulations.transition(uow, current, "PENDING", "architect", now, "re-run")
-        generating = simulations.transition(uow, queued, "GENERATING_CONFIG", "architect", now)
-        return simulations.write_revision(
+        queued = simulation_steps.transition(uow, current, "PENDING", "architect", now, "re-run")
+        generating = simulation_steps.transition(uow, queued, "GENERATING_CONFIG", "architect", now)
+        return simulation_steps.write_revision(
             uow,
             generating,
             config=valid_config("Generated"),
@@ -443,7 +443,7 @@ def test_transition_refuses_an_illegal_move(database, principals):
 
     def illegal(uow):
         current = uow.simulations.get(alice.tenant_id, sim.id)
-        simulations.transition(uow, current, "COMPLETED", "x", datetime.now(UTC))
+        simulation_steps.transition(uow, current, "COMPLETED", "x", datetime.now(UTC))
 
     with pytest.raises(errors.FailedPrecondition, match="COMPLETED_CONFIG"):
         database.run(illegal)

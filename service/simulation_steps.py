@@ -1,0 +1,240 @@
+"""The steps every simulation write goes through, shared by the use cases and the architect.
+
+:func:`transition`, :func:`write_revision` and :func:`record_event` run inside the caller's
+unit of work, so a status change, a new config revision and their events commit together or
+not at all. Every simulation write is a compare-and-swap on the simulation's etag: of two
+writers that read the same version, exactly one wins.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from simulation.v1 import config_pb2
+
+import storage
+from service import errors, lifecycle
+from service.config_codec import config_to_document, sources_to_documents
+from service.fields import check_labels, check_text
+
+T = TypeVar("T")
+
+# A writer that sent no etag did not ask for a conditional write: when it loses a race it is
+# retried on fresh data, a few times, instead of failing with ABORTED.
+UNCONDITIONAL_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class SimulationInput:
+    """The caller-writable fields of a simulation; ``scenario_id`` "" means none."""
+
+    name: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+    scenario_id: str = ""
+    prompt: str = ""
+
+
+def utc_now() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+def record_event(
+    uow: storage.UnitOfWork,
+    simulation: storage.Simulation,
+    kind: str,
+    actor: str,
+    now: datetime,
+    *,
+    from_status: str | None = None,
+    to_status: str | None = None,
+    revision: int | None = None,
+    reason: str = "",
+    details: dict[str, Any] | None = None,
+) -> storage.SimulationEvent:
+    """Appends one audit-trail event (kind: a ``SimulationEvent.Kind`` name) to ``simulation``."""
+    return uow.events.add(
+        storage.SimulationEvent(
+            tenant_id=simulation.tenant_id,
+            simulation_id=simulation.id,
+            kind=kind,
+            actor=actor,
+            create_time=now,
+            from_status=from_status,
+            to_status=to_status,
+            revision=revision,
+            reason=reason,
+            details=details,
+        )
+    )
+
+
+def transition(
+    uow: storage.UnitOfWork,
+    simulation: storage.Simulation,
+    target: str,
+    actor: str,
+    now: datetime,
+    reason: str = "",
+    **changes: Any,
+) -> storage.Simulation:
+    """Moves ``simulation`` to ``target`` (with ``changes`` to other fields) and records it.
+
+    Raises ``errors.FailedPrecondition`` for an illegal transition and ``storage.Conflict``
+    when the simulation changed since it was read (compare-and-swap on its etag).
+    """
+    lifecycle.check_transition(simulation.status, target, simulation_id=simulation.id)
+    changed = dataclasses.replace(simulation, status=target, update_time=now, **changes)
+    updated = uow.simulations.update(changed, expected_etag=simulation.etag)
+    if simulation.status != target:
+        record_event(
+            uow,
+            updated,
+            "STATUS_CHANGED",
+            actor,
+            now,
+            from_status=simulation.status,
+            to_status=target,
+            reason=reason,
+        )
+    return updated
+
+
+def write_revision(
+    uow: storage.UnitOfWork,
+    simulation: storage.Simulation,
+    *,
+    config: config_pb2.SimulationConfig,
+    sources: list[config_pb2.Source],
+    origin: str,
+    actor: str,
+    description: str = "",
+    now: datetime,
+    expected_etag: str | None = None,
+) -> tuple[storage.Simulation, storage.ConfigRevision]:
+    """Stores ``config`` as the next revision and makes it current, in the caller's transaction.
+
+    The simulation moves to COMPLETED_CONFIG; its results, analysis and last error are cleared
+    because they belonged to the previous config. Records CONFIG_CHANGED (and STATUS_CHANGED
+    when the status changes). origin: "ARCHITECT", "EDIT", "ROLLBACK" or "IMPORT".
+
+    Neither validates the config nor checks whether the status allows the write: callers do,
+    so that the architect can write from GENERATING_CONFIG. Raises ``storage.Conflict`` when the
+    stored etag is not ``expected_etag`` (default: the etag of ``simulation`` as read).
+    """
+    number = simulation.current_revision + 1
+    changed = dataclasses.replace(
+        simulation,
+        status=lifecycle.COMPLETED_CONFIG,
+        current_revision=number,
+        results=None,
+        analysis=None,
+        last_error=None,
+        update_time=now,
+    )
+    # The compare-and-swap comes first: a losing concurrent writer stops here, before it could
+    # collide on the revision number.
+    updated = uow.simulations.update(changed, expected_etag=expected_etag or simulation.etag)
+    revision = uow.revisions.add(
+        storage.ConfigRevision(
+            tenant_id=simulation.tenant_id,
+            simulation_id=simulation.id,
+            revision=number,
+            config=config_to_document(config),
+            sources=sources_to_documents(sources),
+            create_time=now,
+            actor=actor,
+            origin=origin,
+            description=description,
+        )
+    )
+    record_event(
+        uow,
+        updated,
+        "CONFIG_CHANGED",
+        actor,
+        now,
+        revision=number,
+        reason=description or f"config revision {number} ({origin.lower()})",
+        details={"origin": origin},
+    )
+    if simulation.status != lifecycle.COMPLETED_CONFIG:
+        record_event(
+            uow,
+            updated,
+            "STATUS_CHANGED",
+            actor,
+            now,
+            from_status=simulation.status,
+            to_status=lifecycle.COMPLETED_CONFIG,
+            revision=number,
+            reason=f"config revision {number} written",
+        )
+    return updated, revision
+
+
+def load_simulation(uow: storage.UnitOfWork, tenant_id: str, simulation_id: str):
+    """The caller's live simulation; ``errors.NotFound`` otherwise."""
+    try:
+        return uow.simulations.get(tenant_id, simulation_id)
+    except storage.NotFound:
+        raise errors.NotFound("simulation", simulation_id) from None
+
+
+def require_id(value: str, field: str) -> None:
+    """An id field must be present and of sane length."""
+    if not value:
+        raise errors.InvalidArgument.field(field, "is required")
+    if len(value) > 100:
+        raise errors.InvalidArgument.field(field, "must be at most 100 characters")
+
+
+def check_etag(given: str, stored: str, simulation_id: str) -> None:
+    """A non-empty etag must match the stored one (``ABORTED`` otherwise)."""
+    if given and given != stored:
+        raise errors.EtagMismatch("simulation", simulation_id)
+
+
+def run_write(
+    database: storage.Database, fn: Callable[[storage.UnitOfWork], T], simulation_id: str, etag: str
+) -> T:
+    """Runs a compare-and-swap write; a lost race is ``ABORTED`` when the caller sent an etag.
+
+    Without an etag the caller asked for no condition, so the write is retried on fresh data.
+    """
+    attempts = 1 if etag else UNCONDITIONAL_ATTEMPTS
+    for attempt in range(attempts):
+        try:
+            return database.run(fn)
+        except storage.Conflict:
+            if attempt + 1 == attempts:
+                raise errors.EtagMismatch("simulation", simulation_id) from None
+    raise AssertionError("unreachable")
+
+
+def json_size(value: Any) -> int:
+    """Bytes of the compact JSON form of ``value``: what is stored and sent."""
+    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
+
+
+def check_input(values: SimulationInput, prefix: str = "simulation") -> list[errors.FieldViolation]:
+    """Name (1..200), labels and prompt (at most 10,000) rules."""
+    return [
+        *check_text(values.name, f"{prefix}.name", max_length=200, required=True),
+        *check_labels(values.labels, f"{prefix}.labels"),
+        *check_text(values.prompt, f"{prefix}.prompt", max_length=10_000),
+        *check_text(values.scenario_id, f"{prefix}.scenario_id", max_length=100),
+    ]
+
+
+def ensure_scenario(uow: storage.UnitOfWork, tenant_id: str, scenario_id: str) -> None:
+    """The scenario must be a live one of the tenant (``NOT_FOUND`` otherwise)."""
+    try:
+        uow.scenarios.get(tenant_id, scenario_id)
+    except storage.NotFound:
+        raise errors.NotFound("scenario", scenario_id) from None
