@@ -9,6 +9,9 @@ paths REST clients depend on: the HTTP status mapped from the gRPC code and the
 from __future__ import annotations
 
 import copy
+import os
+import re
+import subprocess
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -449,3 +452,27 @@ def test_an_unknown_path_is_404(api):
 def test_an_unknown_query_parameter_is_400(api):
     response = api.get("/v1/scenarios", params={"page_sise": 10})
     assert response.status_code == 400, response.text
+
+
+def test_the_readme_curl_walkthrough_works_when_pasted(gateway):
+    """The README's V1 REST block, run with bash against this server and gateway."""
+    readme = (gateway_stack.REPO / "README.md").read_text()
+    section = readme.split("### The V1 REST paths, unchanged", 1)[1]
+    block = re.search(r"```sh\n(.*?)```", section, flags=re.DOTALL).group(1)
+    script = block.replace("http://127.0.0.1:8080", gateway.base_url)
+    env = dict(os.environ, SIMCONFIG_API_KEY=gateway.key_a)
+    result = subprocess.run(
+        ["bash", "-c", "set -o pipefail\n" + script],
+        cwd=gateway_stack.REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    output = result.stdout + result.stderr
+    assert "Traceback" not in output and "command not found" not in output, output
+    # Every response is a success: no google.rpc.Status body among them.
+    assert '"code":' not in output, output
+    assert '"display_name":"Pricing study 2"' in output, output
+    assert '"origin":"EDIT"' in output, output
+    assert '"status":"COMPLETED_CONFIG","config_revision":3' in output, output
