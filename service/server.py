@@ -121,16 +121,21 @@ def create_server(
         remote_timeout=settings.architect_timeout,
     )
     waiter = JobWaiter(database)
-    architect = ArchitectOperations(
-        database, validator, max_attempts=settings.architect_max_attempts, waiter=waiter
-    )
     architect_workers = ArchitectWorkerPool.create(
         database,
         engine,
         validator,
         count=settings.architect_workers,
         lease_seconds=settings.architect_lease_seconds,
+        poll_interval=settings.architect_poll_seconds,
         on_finished=waiter.notify,
+    )
+    architect = ArchitectOperations(
+        database,
+        validator,
+        max_attempts=settings.architect_max_attempts,
+        waiter=waiter,
+        on_queued=architect_workers.wake,
     )
     # -- end architect --
     config_service_pb2_grpc.add_ConfigServiceServicer_to_server(

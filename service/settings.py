@@ -119,6 +119,7 @@ class Settings:
     architect_workers: int = 2
     architect_lease_seconds: float = 30.0
     architect_max_attempts: int = 3
+    architect_poll_seconds: float = 1.0
 
     @property
     def uses_embedded_database(self) -> bool:
@@ -173,6 +174,7 @@ _PARSERS: dict[str, Callable[[str, str], Any]] = {
     "architect_workers": _int_in(0, 64),
     "architect_lease_seconds": _float_in(1, 3600),
     "architect_max_attempts": _int_in(1, 100),
+    "architect_poll_seconds": _float_in(0.05, 60),
 }
 
 

@@ -13,6 +13,7 @@ import dataclasses
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from simulation.v1 import config_service_pb2, simulation_service_pb2
@@ -110,6 +111,7 @@ class ArchitectOperations:
         *,
         max_attempts: int = 3,
         waiter: JobWaiter | None = None,
+        on_queued: Callable[[], None] | None = None,
     ):
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
@@ -117,6 +119,9 @@ class ArchitectOperations:
         self._validator = validator
         self._max_attempts = max_attempts
         self._waiter = waiter or JobWaiter(database)
+        # Wakes this process's idle workers once a job is committed, so they need not wait for
+        # their next poll; other replicas find the job on theirs.
+        self._on_queued = on_queued or (lambda: None)
 
     # -- CreateSimulation --------------------------------------------------------------------------
 
@@ -197,6 +202,8 @@ class ArchitectOperations:
         except storage.NotFound as exc:
             # The scenario was deleted between our check and the insert.
             raise errors.NotFound(exc.entity, exc.id) from None
+        if not request.validate_only:
+            self._on_queued()
         if request.wait and not request.validate_only:
             return self._waiter.wait(tenant_id, simulation.id, wait_budget(wait_timeout))
         return simulation
@@ -243,6 +250,7 @@ class ArchitectOperations:
             return queued
 
         simulation = run_write(self._database, rerun, simulation_id, request.etag)
+        self._on_queued()
         if request.wait:
             return self._waiter.wait(tenant_id, simulation.id, wait_budget(wait_timeout))
         return simulation

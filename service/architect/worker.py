@@ -130,8 +130,9 @@ class ArchitectWorker:
         *,
         worker_id: str,
         lease_seconds: float,
-        poll_interval: float = 0.2,
+        poll_interval: float = 1.0,
         on_finished: Callable[[], None] | None = None,
+        wakeup: threading.Event | None = None,
     ):
         self._database = database
         self._engine = engine
@@ -141,6 +142,8 @@ class ArchitectWorker:
         self._poll_interval = poll_interval
         self._on_finished = on_finished
         self._stop = threading.Event()
+        # Set by the pool when this process queues a job: an idle worker looks at once.
+        self._wakeup = wakeup or threading.Event()
         # Set when stop() handed the running job back: whatever the engine says next is dropped.
         self._handed_back = threading.Event()
         self._current: storage.ArchitectJob | None = None
@@ -158,6 +161,7 @@ class ArchitectWorker:
     def signal_stop(self) -> None:
         """Asks the thread to stop after the current step; does not wait."""
         self._stop.set()
+        self._wakeup.set()
 
     def stop(self, timeout: float = 2.0) -> None:
         """Stops the thread, waiting at most ``timeout`` seconds.
@@ -199,7 +203,8 @@ class ArchitectWorker:
             except Exception:  # noqa: BLE001 - a worker must outlive any one failure; logged
                 log.exception("architect worker %s failed; carrying on", self.worker_id)
             if not worked:
-                self._stop.wait(self._poll_interval)
+                self._wakeup.wait(self._poll_interval)
+                self._wakeup.clear()
 
     def run_once(self) -> bool:
         """Claims and runs one job; False when the queue had nothing claimable."""
@@ -428,9 +433,20 @@ class ArchitectWorkerPool:
 
     name = "architect-workers"
 
-    def __init__(self, workers: Sequence[ArchitectWorker], *, stop_timeout: float = 2.0):
+    def __init__(
+        self,
+        workers: Sequence[ArchitectWorker],
+        *,
+        stop_timeout: float = 2.0,
+        wakeup: threading.Event | None = None,
+    ):
         self.workers = list(workers)
         self._stop_timeout = stop_timeout
+        self._wakeup = wakeup or threading.Event()
+
+    def wake(self) -> None:
+        """Tells idle workers a job was just queued, so they claim it without waiting to poll."""
+        self._wakeup.set()
 
     @classmethod
     def create(
@@ -441,11 +457,12 @@ class ArchitectWorkerPool:
         *,
         count: int,
         lease_seconds: float,
-        poll_interval: float = 0.2,
+        poll_interval: float = 1.0,
         on_finished: Callable[[], None] | None = None,
         stop_timeout: float = 2.0,
     ) -> ArchitectWorkerPool:
-        """``count`` workers with fresh ids sharing one engine."""
+        """``count`` workers with fresh ids sharing one engine and one wake-up signal."""
+        wakeup = threading.Event()
         return cls(
             [
                 ArchitectWorker(
@@ -456,10 +473,12 @@ class ArchitectWorkerPool:
                     lease_seconds=lease_seconds,
                     poll_interval=poll_interval,
                     on_finished=on_finished,
+                    wakeup=wakeup,
                 )
                 for index in range(count)
             ],
             stop_timeout=stop_timeout,
+            wakeup=wakeup,
         )
 
     def start(self) -> None:
