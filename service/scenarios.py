@@ -211,7 +211,8 @@ class ScenarioOperations:
         _require_id(scenario_id, "scenario_id")
 
         def delete(uow: storage.UnitOfWork) -> storage.Scenario:
-            current = self._load(uow, principal.tenant_id, scenario_id)
+            # Locked first: simulations being added to the scenario commit before the count.
+            current = self._load(uow, principal.tenant_id, scenario_id, lock="update")
             _check_etag(etag, current.etag, "scenario", scenario_id)
             count = uow.simulations.count_in_scenario(principal.tenant_id, scenario_id)
             if count and not force:
@@ -244,7 +245,9 @@ class ScenarioOperations:
         _require_id(scenario_id, "scenario_id")
 
         def undelete(uow: storage.UnitOfWork) -> storage.Scenario:
-            current = self._load(uow, principal.tenant_id, scenario_id, include_deleted=True)
+            current = self._load(
+                uow, principal.tenant_id, scenario_id, include_deleted=True, lock="update"
+            )
             if current.delete_time is None:
                 raise errors.FailedPrecondition(
                     f"scenario {scenario_id!r} is not deleted",
@@ -281,10 +284,17 @@ class ScenarioOperations:
 
     @staticmethod
     def _load(
-        uow: storage.UnitOfWork, tenant_id: str, scenario_id: str, *, include_deleted=False
+        uow: storage.UnitOfWork,
+        tenant_id: str,
+        scenario_id: str,
+        *,
+        include_deleted: bool = False,
+        lock: str | None = None,
     ) -> storage.Scenario:
         try:
-            return uow.scenarios.get(tenant_id, scenario_id, include_deleted=include_deleted)
+            return uow.scenarios.get(
+                tenant_id, scenario_id, include_deleted=include_deleted, lock=lock
+            )
         except storage.NotFound:
             raise errors.NotFound("scenario", scenario_id) from None
 

@@ -233,8 +233,12 @@ def check_input(values: SimulationInput, prefix: str = "simulation") -> list[err
 
 
 def ensure_scenario(uow: storage.UnitOfWork, tenant_id: str, scenario_id: str) -> None:
-    """The scenario must be a live one of the tenant (``NOT_FOUND`` otherwise)."""
+    """The scenario must be a live one of the tenant (``NOT_FOUND`` otherwise).
+
+    The row stays share-locked until the transaction ends, so a concurrent DeleteScenario
+    cannot count the scenario empty while this transaction puts a simulation into it.
+    """
     try:
-        uow.scenarios.get(tenant_id, scenario_id)
+        uow.scenarios.get(tenant_id, scenario_id, lock="share")
     except storage.NotFound:
         raise errors.NotFound("scenario", scenario_id) from None

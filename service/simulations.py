@@ -162,9 +162,10 @@ class SimulationOperations:
             current = load_simulation(uow, principal.tenant_id, simulation_id)
             check_etag(etag, current.etag, simulation_id)
             lifecycle.check_deletable(current.status, simulation_id=simulation_id)
-            uow.simulations.delete(principal.tenant_id, simulation_id)
+            # Compare-and-swap: a run started since the read must not be deleted under it.
+            uow.simulations.delete(principal.tenant_id, simulation_id, expected_etag=current.etag)
 
-        self._database.run(delete)
+        run_write(self._database, delete, simulation_id, etag)
 
     def start_run(self, principal: Principal, simulation_id: str, *, etag: str = ""):
         """COMPLETED_CONFIG -> RUNNING."""

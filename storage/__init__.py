@@ -5,7 +5,14 @@ other way round.
 """
 
 from storage.database import Database, sqlite_url_for
-from storage.errors import AlreadyExists, Conflict, NotFound, StorageError, Unavailable
+from storage.errors import (
+    AlreadyExists,
+    CommitOutcomeUnknown,
+    Conflict,
+    NotFound,
+    StorageError,
+    Unavailable,
+)
 from storage.records import (
     ApiKey,
     ArchitectJob,
@@ -54,6 +61,7 @@ __all__ = [
     "SimulationRepository",
     "SqlUnitOfWork",
     "StorageError",
+    "CommitOutcomeUnknown",
     "Tenant",
     "TenantRepository",
     "Unavailable",

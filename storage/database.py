@@ -7,13 +7,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import psycopg
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from storage.retry import RetryPolicy
+from storage.errors import CommitOutcomeUnknown
+from storage.retry import RetryPolicy, is_lost_connection
 from storage.translate import driver_errors
 from storage.unit_of_work import SqlUnitOfWork, UnitOfWork
 
@@ -83,12 +85,24 @@ class Database:
         Each attempt gets a new unit of work, so a retried transaction never sees a
         half-applied earlier attempt. ``fn`` may therefore run more than once and must not
         have side effects outside the unit of work.
+
+        A connection lost *while committing* is not retried: the commit may have landed, and
+        running the transaction again could apply it twice. It raises :class:`Unavailable`
+        at once; callers retry safely with their request id or etag.
         """
 
         def attempt() -> T:
             with self.unit_of_work() as uow:
                 result = fn(uow)
-                uow.commit()
+                try:
+                    uow.commit()
+                except (SQLAlchemyError, psycopg.Error) as exc:
+                    if is_lost_connection(exc):
+                        raise CommitOutcomeUnknown(
+                            "the database connection failed while committing; "
+                            "the outcome is unknown"
+                        ) from exc
+                    raise
                 return result
 
         with driver_errors():

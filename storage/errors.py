@@ -45,3 +45,10 @@ class Unavailable(StorageError):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+class CommitOutcomeUnknown(Unavailable):
+    """The connection failed during COMMIT: the transaction may or may not have landed.
+
+    Never retried, since running the transaction again could apply it twice.
+    """

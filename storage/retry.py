@@ -17,7 +17,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from storage.errors import Unavailable
+from storage.errors import CommitOutcomeUnknown, Unavailable
 
 T = TypeVar("T")
 
@@ -37,13 +37,35 @@ def is_transient(exc: BaseException) -> bool:
     and SQLite's "database is locked". Integrity, programming and data errors are permanent.
     An :class:`Unavailable` raised by a repository is transient when its cause is.
     """
+    if isinstance(exc, CommitOutcomeUnknown):
+        return False
     if isinstance(exc, Unavailable):
         return exc.__cause__ is not None and is_transient(exc.__cause__)
+    if isinstance(exc, sa_exc.TimeoutError):
+        return True  # no pooled connection came free in time: load, not a broken request
     if isinstance(exc, sa_exc.DBAPIError):
         if exc.connection_invalidated:
             return True
         return exc.orig is not None and _driver_error_is_transient(exc.orig)
     return _driver_error_is_transient(exc)
+
+
+def is_lost_connection(exc: BaseException) -> bool:
+    """True for a failure of the connection itself (not a conflict the database reported).
+
+    During COMMIT such a failure leaves the outcome unknown: the server may have committed
+    before the connection broke. Serialization failures, deadlocks and SQLite's busy errors
+    are reported before anything is committed, so they are not lost connections.
+    """
+    if isinstance(exc, sa_exc.DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        exc = exc.orig
+    if isinstance(exc, psycopg.Error):
+        return isinstance(exc, psycopg.OperationalError) and (
+            exc.sqlstate not in _RETRYABLE_SQLSTATES
+        )
+    return False
 
 
 def _driver_error_is_transient(exc: BaseException) -> bool:

@@ -71,13 +71,32 @@ class ScenarioRepository(SqlRepository):
         )
         return self.get(scenario.tenant_id, scenario.id, include_deleted=True)
 
-    def get(self, tenant_id: str, scenario_id: str, *, include_deleted: bool = False) -> Scenario:
-        """Return the scenario with its live simulation count; NotFound otherwise."""
+    def get(
+        self,
+        tenant_id: str,
+        scenario_id: str,
+        *,
+        include_deleted: bool = False,
+        lock: str | None = None,
+    ) -> Scenario:
+        """Return the scenario with its live simulation count; NotFound otherwise.
+
+        ``lock="share"`` holds the row against deletion until the transaction ends (taken by
+        writes that put a simulation into the scenario); ``lock="update"`` holds it exclusively
+        (taken by delete and undelete, so they count simulations no one is adding). PostgreSQL
+        locks the row; SQLite's write lock already serialises these transactions.
+        """
         statement = _select_with_count().where(
             scenarios.c.tenant_id == tenant_id, scenarios.c.id == scenario_id
         )
         if not include_deleted:
             statement = statement.where(scenarios.c.delete_time.is_(None))
+        if lock == "share":
+            statement = statement.with_for_update(read=True, of=scenarios)
+        elif lock == "update":
+            statement = statement.with_for_update(of=scenarios)
+        elif lock is not None:
+            raise ValueError(f"unknown lock {lock!r}")
         row = self._execute(statement).first()
         if row is None:
             raise NotFound("scenario", scenario_id)

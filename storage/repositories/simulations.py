@@ -129,15 +129,23 @@ class SimulationRepository(SqlRepository):
             raise Conflict("simulation", sim.id)
         return self.get(sim.tenant_id, sim.id)
 
-    def delete(self, tenant_id: str, simulation_id: str) -> None:
-        """Hard-delete a live simulation; the database cascades to revisions, events and jobs."""
-        result = self._execute(
-            delete(simulations).where(
-                simulations.c.tenant_id == tenant_id, simulations.c.id == simulation_id, _LIVE
-            )
+    def delete(
+        self, tenant_id: str, simulation_id: str, *, expected_etag: str | None = None
+    ) -> None:
+        """Hard-delete a live simulation; the database cascades to revisions, events and jobs.
+
+        With ``expected_etag`` the delete is a compare-and-swap: a simulation changed since the
+        caller read it (a run started, a config written) raises Conflict and stays.
+        """
+        statement = delete(simulations).where(
+            simulations.c.tenant_id == tenant_id, simulations.c.id == simulation_id, _LIVE
         )
+        if expected_etag is not None:
+            statement = statement.where(simulations.c.etag == expected_etag)
+        result = self._execute(statement)
         if result.rowcount == 0:
-            raise NotFound("simulation", simulation_id)
+            self.get(tenant_id, simulation_id)  # NotFound when it is gone
+            raise Conflict("simulation", simulation_id)
 
     def soft_delete_in_scenario(self, tenant_id: str, scenario_id: str, when: datetime) -> int:
         """Mark the scenario's live simulations deleted at ``when``; return how many."""

@@ -163,3 +163,51 @@ def test_database_run_leaves_other_exceptions_alone(database):
 
     with pytest.raises(KeyError):
         database.run(buggy)
+
+
+def test_a_pool_timeout_is_transient():
+    assert is_transient(sa_exc.TimeoutError("QueuePool limit reached"))
+
+
+def test_a_lost_connection_during_commit_is_not_retried(database, make, monkeypatch):
+    """The commit may have landed: running the transaction again could apply it twice."""
+    from storage import CommitOutcomeUnknown
+    from storage.unit_of_work import SqlUnitOfWork
+
+    def failing_commit(self):
+        raise connection_lost()
+
+    monkeypatch.setattr(SqlUnitOfWork, "commit", failing_commit)
+    attempts = []
+
+    def create(uow):
+        attempts.append(uow)
+        return uow.tenants.add(Tenant(str(uuid.uuid4()), f"c-{uuid.uuid4().hex}", make.now))
+
+    with pytest.raises(CommitOutcomeUnknown):
+        database.run(create)
+    assert len(attempts) == 1
+
+
+def test_a_serialization_failure_during_commit_is_retried(database, make, monkeypatch):
+    """Conflicts are reported before anything is committed, so the retry is safe."""
+    from storage.unit_of_work import SqlUnitOfWork
+
+    real_commit = SqlUnitOfWork.commit
+    failures = [serialization_failure()]
+
+    def commit_once_failing(self):
+        if failures:
+            self.rollback()
+            raise failures.pop()
+        return real_commit(self)
+
+    monkeypatch.setattr(SqlUnitOfWork, "commit", commit_once_failing)
+    attempts = []
+
+    def create(uow):
+        attempts.append(uow)
+        return uow.tenants.add(Tenant(str(uuid.uuid4()), f"s-{uuid.uuid4().hex}", make.now))
+
+    database.run(create)
+    assert len(attempts) == 2

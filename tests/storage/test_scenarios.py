@@ -314,3 +314,10 @@ def _pages(database, tenant_id, order_by, descending, *, page_size):
             return pages
         pages.append(page)
         after = cursor_of(page[-1], order_by)
+
+
+@pytest.mark.parametrize("lock", ["share", "update"])
+def test_get_can_lock_the_row_for_the_transaction(database, make, tenant_id, lock):
+    scenario = make.scenario(tenant_id)
+    found = database.run(lambda uow: uow.scenarios.get(tenant_id, scenario.id, lock=lock))
+    assert found.id == scenario.id and found.simulation_count == 0

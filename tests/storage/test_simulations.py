@@ -293,3 +293,20 @@ def test_an_unknown_ordering_is_rejected(database, tenant_id):
 
 def _list(database, tenant_id, query):
     return database.run(lambda uow: uow.simulations.list(tenant_id, query))
+
+
+def test_delete_with_a_stale_etag_raises_conflict_and_keeps_the_simulation(
+    database, make, tenant_id
+):
+    sim = make.simulation(tenant_id)
+    changed = database.run(
+        lambda uow: uow.simulations.update(replace(sim, status="RUNNING"), expected_etag=sim.etag)
+    )
+
+    with pytest.raises(Conflict):
+        database.run(lambda uow: uow.simulations.delete(tenant_id, sim.id, expected_etag=sim.etag))
+
+    assert database.run(lambda uow: uow.simulations.get(tenant_id, sim.id)).status == "RUNNING"
+    database.run(lambda uow: uow.simulations.delete(tenant_id, sim.id, expected_etag=changed.etag))
+    with pytest.raises(NotFound):
+        database.run(lambda uow: uow.simulations.get(tenant_id, sim.id))
