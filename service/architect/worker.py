@@ -71,8 +71,19 @@ class _Outcome:
 
     job_state: str
     reason: str = ""
-    message: str = ""
+    message: str = ""  # shown to clients: never addresses, transport or exception text
     violations: tuple = ()
+    detail: str = ""  # kept on the job row and in the log only
+
+
+# What a client reads in last_error for each engine failure; the engine's own message can name
+# internal addresses or carry a backend's exception text, so it stays on the job row.
+_PUBLIC_MESSAGES = {
+    "BACKEND_UNAVAILABLE": "the architect backend could not be reached",
+    "DEADLINE_EXCEEDED": "the architect backend did not answer in time",
+    "BACKEND_REJECTED": "the architect backend refused the request",
+    "INVALID_PARAMETERS": "the architect refused the parameters",
+}
 
 
 class _Heartbeat:
@@ -302,7 +313,10 @@ class ArchitectWorker:
             if self._handed_back.is_set():
                 return
             log.warning("architect job %s failed: %r", job.id, error)
-            self._failed(job, f"ARCHITECT_{error.reason}", error.message, error.retryable)
+            public = _PUBLIC_MESSAGES.get(error.reason, "the architect failed")
+            self._failed(
+                job, f"ARCHITECT_{error.reason}", public, error.retryable, detail=error.message
+            )
             return
         except Exception:  # noqa: BLE001 - an engine bug must not kill the worker; logged
             if self._handed_back.is_set():
@@ -329,7 +343,15 @@ class ArchitectWorker:
             tuple({"field": v.field, "description": v.description} for v in violations),
         )
 
-    def _failed(self, job: storage.ArchitectJob, reason: str, message: str, retryable: bool):
+    def _failed(
+        self,
+        job: storage.ArchitectJob,
+        reason: str,
+        message: str,
+        retryable: bool,
+        *,
+        detail: str = "",
+    ):
         if retryable and job.attempts < job.max_attempts:
             backoff = min(self._lease, 2.0**job.attempts, MAX_RETRY_BACKOFF_SECONDS)
             until = _now() + timedelta(seconds=backoff)
@@ -337,8 +359,8 @@ class ArchitectWorker:
             log.info("architect job %s will be retried in %.1fs", job.id, backoff)
             return
         if retryable:
-            message = f"{message} (gave up after {job.attempts} attempt(s))"
-        self._apply(job, _Outcome(FAILED, reason, message), owner=self.worker_id)
+            message = f"{message} (gave up after {job.attempts} job attempt(s))"
+        self._apply(job, _Outcome(FAILED, reason, message, detail=detail), owner=self.worker_id)
 
     def _apply(
         self,
@@ -381,7 +403,11 @@ class ArchitectWorker:
             ):
                 raise _LeaseLost
             return
-        error = None if outcome.job_state == SUCCEEDED else f"{outcome.reason}: {outcome.message}"
+        error = (
+            None
+            if outcome.job_state == SUCCEEDED
+            else f"{outcome.reason}: {outcome.detail or outcome.message}"
+        )
         if not uow.jobs.finish(job.id, owner, state=outcome.job_state, error=error, now=now):
             raise _LeaseLost
         if outcome.job_state == SUCCEEDED:

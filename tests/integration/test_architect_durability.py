@@ -221,11 +221,12 @@ def test_a_backend_slower_than_the_deadline_fails_the_job_after_bounded_attempts
     tenant_id, key = create_tenant_key(server.env, "slow-backend")
     client = Client(server.address, key)
 
-    started = time.monotonic()
     simulation = client.wait_for(client.create("too slow").id, "FAILED", 60, server)
 
-    assert time.monotonic() - started < 60
     assert "DEADLINE_EXCEEDED" in simulation.last_error.reason, simulation.last_error
+    # Clients never see the backend's address or transport error text.
+    assert backend.address.split(":")[0] not in simulation.last_error.message
+    assert "did not answer in time" in simulation.last_error.message
     assert client.revisions(simulation.id) == []
     (job,) = jobs_of(database, tenant_id, simulation.id)
     assert job.state == "FAILED" and job.attempts == 2
