@@ -57,11 +57,32 @@ def current_principal(context: grpc.ServicerContext) -> Principal:
     return principal
 
 
-def _metadata_value(details: grpc.HandlerCallDetails, name: str) -> str | None:
-    for key, value in details.invocation_metadata or ():
-        if key == name:
-            return value
-    return None
+def _metadata_values(details: grpc.HandlerCallDetails, name: str) -> list[str]:
+    return [value for key, value in details.invocation_metadata or () if key == name]
+
+
+class _Undecodable:
+    """Stands in for a request whose bytes did not parse, so the handler can refuse it.
+
+    gRPC would otherwise answer ``INTERNAL`` ("Exception deserializing request!") for what
+    is the client's mistake: invalid UTF-8 in a string, or a Struct nested too deeply.
+    """
+
+    def __init__(self, error: Exception):
+        self.error = error
+
+
+def _tolerant(deserializer):
+    if deserializer is None:
+        return None
+
+    def deserialize(data: bytes):
+        try:
+            return deserializer(data)
+        except Exception as exc:  # noqa: BLE001 - any parse failure is the client's bad bytes
+            return _Undecodable(exc)
+
+    return deserialize
 
 
 class TenantInterceptor(grpc.ServerInterceptor):
@@ -75,11 +96,14 @@ class TenantInterceptor(grpc.ServerInterceptor):
         handler = continuation(handler_call_details)
         if handler is None or method.startswith(OPEN_SERVICES):
             return handler
-        key = _metadata_value(handler_call_details, API_KEY_METADATA)
-        return _wrap(handler, lambda: self._authorize(method, key))
+        keys = _metadata_values(handler_call_details, API_KEY_METADATA)
+        return _wrap(handler, lambda: self._authorize(method, keys))
 
-    def _authorize(self, method: str, key: str | None) -> Principal:
-        principal = self._authenticator.authenticate(key)
+    def _authorize(self, method: str, keys: list[str]) -> Principal:
+        if len(keys) > 1:
+            # Which one would win is an accident of ordering: refuse to guess.
+            raise errors.Unauthenticated("send exactly one x-api-key metadata entry")
+        principal = self._authenticator.authenticate(keys[0] if keys else None)
         if method not in READ_ONLY_METHODS and not principal.can_write:
             raise errors.PermissionDenied(f"a read-only API key cannot call {method}")
         return principal
@@ -92,6 +116,13 @@ def _wrap(handler: grpc.RpcMethodHandler, authorize: Callable[[], Principal]):
         def run(request_or_iterator, context):
             try:
                 principal = authorize()
+                if isinstance(request_or_iterator, _Undecodable):
+                    raise errors.InvalidArgument.field(
+                        "request",
+                        "is not a valid message: strings must be UTF-8 and Structs at most "
+                        "about 30 levels deep",
+                        reason="REQUEST_UNDECODABLE",
+                    )
             except Exception as exc:  # noqa: BLE001 - mapped to a status in one place
                 abort_with(context, exc)
             token = _current_principal.set(principal)
@@ -102,6 +133,7 @@ def _wrap(handler: grpc.RpcMethodHandler, authorize: Callable[[], Principal]):
 
         return run
 
+    handler = handler._replace(request_deserializer=_tolerant(handler.request_deserializer))
     if handler.unary_unary:
         return handler._replace(unary_unary=guard(handler.unary_unary))
     if handler.unary_stream:

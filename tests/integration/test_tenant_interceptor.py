@@ -199,3 +199,64 @@ def test_taken_port_fails_loudly(running, tmp_path):
         port = sock.getsockname()[1]
         with pytest.raises(OSError):
             create_server(Settings(port=port, data_dir=tmp_path))
+
+
+def test_two_api_keys_are_refused_whatever_their_order(running):
+    database, channel = running
+    write, _ = keys_for(database)
+    stub = scenario_service_pb2_grpc.ScenarioServiceStub(channel)
+    for metadata in (
+        (("x-api-key", "garbage"), ("x-api-key", write.secret)),
+        (("x-api-key", write.secret), ("x-api-key", "garbage")),
+    ):
+        with pytest.raises(grpc.RpcError) as caught:
+            stub.ListScenarios(pb.ListScenariosRequest(), metadata=metadata, timeout=10)
+        assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+def _raw_call(channel, method, payload, key=None):
+    call = channel.unary_unary(method, request_serializer=None, response_deserializer=None)
+    metadata = (("x-api-key", key),) if key else ()
+    return call(payload, metadata=metadata, timeout=10)
+
+
+def test_undecodable_requests_are_invalid_argument_after_authentication(running):
+    database, channel = running
+    write, _ = keys_for(database)
+    # Field 1 (scenario_id, a string) carrying bytes that are not UTF-8.
+    bad_utf8 = b"\x0a\x02\xff\xfe"
+    with pytest.raises(grpc.RpcError) as caught:
+        _raw_call(channel, "/simulation.v1.ScenarioService/GetScenario", bad_utf8, write.secret)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    with pytest.raises(grpc.RpcError) as caught:
+        _raw_call(channel, "/simulation.v1.ScenarioService/GetScenario", bad_utf8)
+    assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+def _varint(number: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, number = number & 0x7F, number >> 7
+        out.append(byte | (0x80 if number else 0))
+        if not number:
+            return bytes(out)
+
+
+def _field(number: int, payload: bytes) -> bytes:
+    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+
+
+def test_a_struct_nested_too_deeply_is_invalid_argument(running):
+    database, channel = running
+    write, _ = keys_for(database)
+    # Hand-encoded, since the protobuf runtime itself refuses to build such a message:
+    # Value{struct_value: Struct{fields: {"a": Value{...}}}} nested 120 times.
+    value = _field(3, b"leaf")
+    for _ in range(120):
+        entry = _field(1, b"a") + _field(2, value)
+        value = _field(5, _field(1, entry))
+    struct = _field(1, _field(1, b"a") + _field(2, value))
+    request = _field(1, b"x") + _field(2, struct)
+    with pytest.raises(grpc.RpcError) as caught:
+        _raw_call(channel, "/simulation.v1.SimulationService/CompleteRun", request, write.secret)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
