@@ -11,7 +11,6 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     SIMCONFIG_HOST=0.0.0.0 \
     SIMCONFIG_PORT=50051 \
     SIMCONFIG_DATA_DIR=/var/lib/simconfig \
-    SIMCONFIG_MIGRATE_ON_START=false \
     SIMCONFIG_DEMO_TENANT=false
 
 RUN groupadd --system --gid 10001 simconfig \
@@ -26,7 +25,10 @@ COPY storage ./storage
 RUN pip install --no-compile -c constraints.txt .
 
 USER 10001:10001
+# Only used without SIMCONFIG_DATABASE_URL: the embedded SQLite file must outlive the container.
+VOLUME ["/var/lib/simconfig"]
 EXPOSE 50051
-# Migrations are a separate step (`simconfig migrate`), run once per release.
+# Migrations are a separate step (`simconfig migrate`), run once per release; `serve` refuses
+# to start on a schema older than the code.
 ENTRYPOINT ["simconfig"]
 CMD ["serve", "--no-migrate"]

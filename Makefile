@@ -61,9 +61,10 @@ generate: $(STAMP)
 	touch generated/simulation/__init__.py generated/simulation/v1/__init__.py
 
 check-generated: generate
-	@git add -N generated >/dev/null 2>&1 || true
-	@git diff --exit-code --stat -- generated || \
-		(echo "generated/ is stale: run 'make generate' and commit the result" && exit 1)
+	@if [ -n "$$(git status --porcelain -- generated)" ]; then \
+		git status --short -- generated; \
+		echo "generated/ is stale: run 'make generate' and commit the result"; exit 1; \
+	fi
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

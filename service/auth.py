@@ -1,6 +1,6 @@
 """API keys and the principal a call runs as.
 
-A key looks like ``sck_<key id>_<secret>``: the key id (public, 48 bits) finds
+A key looks like ``sck_<key id>_<secret>``: the key id (public, 64 bits) finds
 the stored row, the secret (256 random bits) proves possession. Only a SHA-256
 hash of the whole key is stored, and it is compared in constant time.
 """
@@ -76,7 +76,7 @@ def issue_key(
     """Creates an API key for a tenant and returns it with its secret (shown once)."""
     if scope not in SCOPES:
         raise errors.InvalidArgument.field("scope", f"must be one of {', '.join(SCOPES)}")
-    key_id = secrets.token_hex(6)
+    key_id = secrets.token_hex(8)
     secret = f"{KEY_PREFIX}_{key_id}_{secrets.token_urlsafe(32)}"
     record = storage.ApiKey(
         id=key_id,

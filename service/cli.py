@@ -59,6 +59,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"simconfig: configuration error: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level)
+    if settings.uses_embedded_database:
+        try:
+            storage.sqlite_url_for(settings.data_dir)
+        except OSError as exc:
+            print(
+                f"simconfig: configuration error: SIMCONFIG_DATA_DIR={settings.data_dir} "
+                f"cannot hold the database: {exc.strerror or exc}",
+                file=sys.stderr,
+            )
+            return 2
     try:
         if args.command == "serve":
             return _serve(settings, migrate=not args.no_migrate and settings.migrate_on_start)
@@ -118,13 +128,13 @@ def _admin(database: storage.Database, args) -> int:
     return 0
 
 
-def _create_demo_tenant(database: storage.Database, settings: Settings) -> None:
+def _create_demo_tenant(database: storage.Database, settings: Settings, port: int) -> None:
     """On an empty embedded database, creates a demo tenant and prints its key once."""
     if database.run(lambda uow: uow.tenants.count()) > 0:
         return
     tenant = auth.new_tenant(database, "demo")
     issued = auth.issue_key(database, tenant.id, "write", "demo key")
-    address = f"{settings.host}:{settings.port}"
+    address = f"{settings.host}:{port}"
     print(
         "\n"
         f"Created demo tenant {tenant.id}. Its API key (shown only once):\n\n"
@@ -140,22 +150,32 @@ def _serve(settings: Settings, *, migrate: bool) -> int:
     database = open_database(settings)
     if migrate:
         database.migrate()
-    if settings.uses_embedded_database and settings.demo_tenant:
-        _create_demo_tenant(database, settings)
+    if not database.schema_is_current():
+        print(
+            f"simconfig: the database schema is at {database.current_revision() or 'nothing'}, "
+            f"this server needs {storage.head_revision()}; run 'simconfig migrate' first",
+            file=sys.stderr,
+        )
+        database.dispose()
+        return 1
     try:
         server, port = create_server(settings, database=database)
     except OSError as exc:
         print(f"simconfig: {exc}", file=sys.stderr)
         database.dispose()
         return 1
+    # Only once the port is ours: a key printed for a server that cannot start is lost.
+    if settings.uses_embedded_database and settings.demo_tenant:
+        _create_demo_tenant(database, settings, port)
     stopped = threading.Event()
 
     def shut_down(signum, _frame):
-        log.info(
-            "received %s, shutting down (grace %.1fs)",
-            signal.Signals(signum).name,
-            settings.grace_period,
-        )
+        if not stopped.is_set():
+            log.info(
+                "received %s, shutting down (grace %.1fs)",
+                signal.Signals(signum).name,
+                settings.grace_period,
+            )
         stopped.set()
 
     signal.signal(signal.SIGTERM, shut_down)

@@ -84,6 +84,19 @@ class ServiceServer:
         return self.grpc_server.wait_for_termination(timeout)
 
 
+def _bind(server: grpc.Server, address: str) -> int:
+    """Binds ``address``; a taken or invalid address raises OSError and frees the server."""
+    try:
+        port = server.add_insecure_port(address)
+    except RuntimeError as exc:
+        server.stop(None)
+        raise OSError(f"cannot listen on {address}: {exc}") from exc
+    if port == 0:
+        server.stop(None)
+        raise OSError(f"cannot listen on {address}: the address is taken or invalid")
+    return port
+
+
 def create_server(
     settings: Settings, *, database: storage.Database | None = None
 ) -> tuple[ServiceServer, int]:
@@ -107,6 +120,9 @@ def create_server(
             ("grpc.max_send_message_length", settings.max_message_bytes),
         ],
     )
+    # Bind before building anything that holds resources (engine channel, worker threads),
+    # so a taken port leaves nothing behind.
+    port = _bind(server, settings.address)
     scenarios = ScenarioOperations(
         database, retention=timedelta(days=settings.scenario_retention_days)
     )
@@ -120,7 +136,8 @@ def create_server(
         remote_address=settings.architect_address,
         remote_timeout=settings.architect_timeout,
     )
-    waiter = JobWaiter(database)
+    # Half the RPC threads at most may block in `wait: true`; the rest keep serving.
+    waiter = JobWaiter(database, max_waiters=max(1, settings.worker_threads // 2))
     architect_workers = ArchitectWorkerPool.create(
         database,
         engine,
@@ -151,13 +168,6 @@ def create_server(
         (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
 
-    try:
-        port = server.add_insecure_port(settings.address)
-    except RuntimeError as exc:
-        raise OSError(f"cannot listen on {settings.address}: {exc}") from exc
-    if port == 0:
-        raise OSError(f"cannot listen on {settings.address}: the address is taken or invalid")
-
     def probe_database() -> None:
         status = (
             health_pb2.HealthCheckResponse.SERVING
@@ -178,5 +188,5 @@ def create_server(
         server,
         database,
         tasks,
-        on_stop=[health_servicer.enter_graceful_shutdown, engine.close],
+        on_stop=[health_servicer.enter_graceful_shutdown, waiter.close, engine.close],
     ), port

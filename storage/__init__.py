@@ -4,7 +4,7 @@ This package never imports grpc, protobuf or generated code; services depend on 
 other way round.
 """
 
-from storage.database import Database, sqlite_url_for
+from storage.database import Database, head_revision, sqlite_url_for
 from storage.errors import (
     AlreadyExists,
     CommitOutcomeUnknown,
@@ -69,4 +69,5 @@ __all__ = [
     "cursor_of",
     "is_transient",
     "sqlite_url_for",
+    "head_revision",
 ]

@@ -11,6 +11,7 @@ import psycopg
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -129,9 +130,17 @@ class Database:
                 config.attributes["connection"] = connection
                 command.upgrade(config, "head")
                 connection.commit()
+            except BaseException:
+                # An aborted transaction would make the unlock below fail and hide this error.
+                connection.rollback()
+                raise
             finally:
                 if postgres:
                     _advisory(connection, "pg_advisory_unlock")
+
+    def schema_is_current(self) -> bool:
+        """True when the schema is at the newest migration this code ships."""
+        return self.current_revision() == head_revision()
 
     def current_revision(self) -> str | None:
         """Return the schema's migration revision, or None for an empty database."""
@@ -147,6 +156,11 @@ def _advisory(connection: Connection, function: str) -> None:
     # A session-level lock, so it spans the migration transactions until unlocked.
     connection.execute(text(f"SELECT {function}(:key)"), {"key": _MIGRATION_LOCK_KEY})
     connection.commit()
+
+
+def head_revision() -> str:
+    """The newest migration this code ships."""
+    return ScriptDirectory.from_config(_alembic_config()).get_current_head()
 
 
 def _alembic_config() -> Config:

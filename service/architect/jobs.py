@@ -72,33 +72,56 @@ class JobWaiter:
 
     It polls the database, so it sees jobs finished by any replica; workers of this process call
     :meth:`notify` when they finish one, which ends the current poll interval early.
+
+    Waiting holds an RPC worker thread, so at most ``max_waiters`` calls wait at once; past
+    that a call returns the simulation as it is (the client polls ``GetSimulation``), leaving
+    threads for every other call, health checks included. :meth:`close` (at shutdown) returns
+    every waiter at once instead of holding the process until their deadlines.
     """
 
-    def __init__(self, database: storage.Database, *, poll_interval: float = 0.1):
+    def __init__(
+        self, database: storage.Database, *, poll_interval: float = 0.1, max_waiters: int = 8
+    ):
         self._database = database
         self._poll_interval = poll_interval
         self._changed = threading.Condition()
+        self._slots = threading.BoundedSemaphore(max(1, max_waiters))
+        self._closed = False
 
     def notify(self) -> None:
         """Wake every waiter so it re-reads its simulation now."""
         with self._changed:
             self._changed.notify_all()
 
+    def close(self) -> None:
+        """Return every current and future waiter at once (the server is stopping)."""
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()
+
     def wait(self, tenant_id: str, simulation_id: str, timeout: float) -> storage.Simulation:
         """Return the simulation once its job is done, or as it is when ``timeout`` passes."""
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                simulation = self._database.run(
-                    lambda uow: uow.simulations.get(tenant_id, simulation_id)
-                )
-            except storage.NotFound:
-                raise errors.NotFound("simulation", simulation_id) from None
-            remaining = deadline - time.monotonic()
-            if simulation.status not in BUSY_STATUSES or remaining <= 0:
-                return simulation
-            with self._changed:
-                self._changed.wait(min(self._poll_interval, remaining))
+        if not self._slots.acquire(blocking=False):
+            # Every waiting slot is taken: answer now; the client can poll GetSimulation.
+            return self._read(tenant_id, simulation_id)
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                simulation = self._read(tenant_id, simulation_id)
+                remaining = deadline - time.monotonic()
+                if simulation.status not in BUSY_STATUSES or remaining <= 0 or self._closed:
+                    return simulation
+                with self._changed:
+                    if not self._closed:
+                        self._changed.wait(min(self._poll_interval, remaining))
+        finally:
+            self._slots.release()
+
+    def _read(self, tenant_id: str, simulation_id: str) -> storage.Simulation:
+        try:
+            return self._database.run(lambda uow: uow.simulations.get(tenant_id, simulation_id))
+        except storage.NotFound:
+            raise errors.NotFound("simulation", simulation_id) from None
 
 
 class ArchitectOperations:

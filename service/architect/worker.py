@@ -47,6 +47,8 @@ ACTOR = "architect"
 SUCCEEDED, FAILED = "SUCCEEDED", "FAILED"
 # Upper bound of the wait before a job that failed retryably may be claimed again.
 MAX_RETRY_BACKOFF_SECONDS = 30.0
+# Longest idle wait of a worker whose loop keeps failing (say, the database is down).
+MAX_IDLE_BACKOFF_SECONDS = 30.0
 # A concurrent simulation update (rename, relabel) between read and write is retried this often.
 _APPLY_ATTEMPTS = 5
 
@@ -143,7 +145,6 @@ class ArchitectWorker:
         lease_seconds: float,
         poll_interval: float = 1.0,
         on_finished: Callable[[], None] | None = None,
-        wakeup: threading.Event | None = None,
     ):
         self._database = database
         self._engine = engine
@@ -153,8 +154,8 @@ class ArchitectWorker:
         self._poll_interval = poll_interval
         self._on_finished = on_finished
         self._stop = threading.Event()
-        # Set by the pool when this process queues a job: an idle worker looks at once.
-        self._wakeup = wakeup or threading.Event()
+        # Set (by wake) when this process queues a job: an idle worker looks at once.
+        self._wakeup = threading.Event()
         # Set when stop() handed the running job back: whatever the engine says next is dropped.
         self._handed_back = threading.Event()
         self._current: storage.ArchitectJob | None = None
@@ -168,6 +169,10 @@ class ArchitectWorker:
     def start(self) -> None:
         """Starts the worker thread."""
         self._thread.start()
+
+    def wake(self) -> None:
+        """Ends the current idle wait early: a job was just queued."""
+        self._wakeup.set()
 
     def signal_stop(self) -> None:
         """Asks the thread to stop after the current step; does not wait."""
@@ -206,15 +211,25 @@ class ArchitectWorker:
     # -- the loop ----------------------------------------------------------------------------------
 
     def _loop(self) -> None:
+        failures = 0
         while not self._stop.is_set():
             worked = False
             try:
                 self.fail_exhausted()
                 worked = self.run_once()
+                failures = 0
             except Exception:  # noqa: BLE001 - a worker must outlive any one failure; logged
-                log.exception("architect worker %s failed; carrying on", self.worker_id)
+                failures += 1
+                # Once per outage, not once per poll: a database that is down would
+                # otherwise fill the log with the same traceback.
+                if failures == 1:
+                    log.exception("architect worker %s failed; carrying on", self.worker_id)
             if not worked:
-                self._wakeup.wait(self._poll_interval)
+                # Back off while failing: 1, 2, 4 ... polls, at most MAX_IDLE_BACKOFF_SECONDS.
+                idle = min(self._poll_interval * 2 ** min(failures, 10), MAX_IDLE_BACKOFF_SECONDS)
+                self._wakeup.wait(max(idle, self._poll_interval))
+                # Cleared only after waking: a wake that lands from here on precedes the next
+                # claim, which then sees the job that caused it.
                 self._wakeup.clear()
 
     def run_once(self) -> bool:
@@ -459,20 +474,14 @@ class ArchitectWorkerPool:
 
     name = "architect-workers"
 
-    def __init__(
-        self,
-        workers: Sequence[ArchitectWorker],
-        *,
-        stop_timeout: float = 2.0,
-        wakeup: threading.Event | None = None,
-    ):
+    def __init__(self, workers: Sequence[ArchitectWorker], *, stop_timeout: float = 2.0):
         self.workers = list(workers)
         self._stop_timeout = stop_timeout
-        self._wakeup = wakeup or threading.Event()
 
     def wake(self) -> None:
         """Tells idle workers a job was just queued, so they claim it without waiting to poll."""
-        self._wakeup.set()
+        for worker in self.workers:
+            worker.wake()
 
     @classmethod
     def create(
@@ -487,8 +496,7 @@ class ArchitectWorkerPool:
         on_finished: Callable[[], None] | None = None,
         stop_timeout: float = 2.0,
     ) -> ArchitectWorkerPool:
-        """``count`` workers with fresh ids sharing one engine and one wake-up signal."""
-        wakeup = threading.Event()
+        """``count`` workers with fresh ids sharing one engine."""
         return cls(
             [
                 ArchitectWorker(
@@ -499,12 +507,10 @@ class ArchitectWorkerPool:
                     lease_seconds=lease_seconds,
                     poll_interval=poll_interval,
                     on_finished=on_finished,
-                    wakeup=wakeup,
                 )
                 for index in range(count)
             ],
             stop_timeout=stop_timeout,
-            wakeup=wakeup,
         )
 
     def start(self) -> None:

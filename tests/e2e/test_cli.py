@@ -93,3 +93,40 @@ def test_serve_never_creates_a_demo_tenant_on_postgresql(tmp_path, empty_postgre
     finally:
         server.stop()
     assert simconfig(env, "tenants", "list").stdout.strip() == ""
+
+
+def test_serve_refuses_a_database_without_the_current_schema(tmp_path):
+    env = environment(tmp_path, free_port())
+    result = simconfig(env, "serve", "--no-migrate", check=False)
+    assert result.returncode == 1
+    assert "simconfig migrate" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_an_unusable_data_dir_names_the_variable(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    env = environment(blocker)
+    for args in (("serve",), ("tenants", "list")):
+        result = simconfig(env, *args, check=False)
+        assert result.returncode == 2, result.stderr
+        assert "SIMCONFIG_DATA_DIR" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_taken_port_fails_before_any_demo_key_is_printed(tmp_path):
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        env = environment(tmp_path, port)
+        result = simconfig(env, "serve", check=False)
+    assert result.returncode == 1
+    assert "cannot listen" in result.stderr
+    assert "SIMCONFIG_API_KEY" not in result.stdout + result.stderr
+    # The next start on a free port still gets its demo key.
+    server = ServerProcess(environment(tmp_path, free_port())).wait_ready()
+    try:
+        assert "SIMCONFIG_API_KEY=" in server.output
+    finally:
+        server.stop()
