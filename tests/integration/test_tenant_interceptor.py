@@ -190,15 +190,17 @@ def test_database_down_is_unavailable_without_internals(tmp_path):
         server.stop(0)
 
 
-def test_taken_port_fails_loudly(running, tmp_path):
+def test_taken_port_fails_loudly(tmp_path):
     import socket
 
+    database = storage.Database(storage.sqlite_url_for(tmp_path))
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         sock.listen()
         port = sock.getsockname()[1]
-        with pytest.raises(OSError):
-            create_server(Settings(port=port, data_dir=tmp_path))
+        with pytest.raises(OSError, match="cannot listen"):
+            create_server(Settings(port=port, data_dir=tmp_path), database=database)
+    database.dispose()
 
 
 def test_two_api_keys_are_refused_whatever_their_order(running):

@@ -48,8 +48,10 @@ def test_adding_a_duplicate_live_display_name_raises_already_exists(database, ma
 
 
 def test_the_same_display_name_is_allowed_in_two_tenants(make, tenant_id, other_tenant_id):
-    make.scenario(tenant_id, display_name="Market")
-    make.scenario(other_tenant_id, display_name="Market")
+    first = make.scenario(tenant_id, display_name="Market")
+    second = make.scenario(other_tenant_id, display_name="Market")
+    assert first.id != second.id
+    assert (first.tenant_id, second.tenant_id) == (tenant_id, other_tenant_id)
 
 
 def test_a_deleted_scenarios_display_name_can_be_reused(database, make, tenant_id):

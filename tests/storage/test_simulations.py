@@ -49,9 +49,12 @@ def test_adding_a_duplicate_request_id_raises_already_exists(database, make, ten
     assert database.run(lambda uow: uow.simulations.get_by_request_id(tenant_id, "x")) is None
 
 
-def test_the_same_request_id_is_allowed_in_two_tenants(make, tenant_id, other_tenant_id):
-    make.simulation(tenant_id, request_id="req-1")
-    make.simulation(other_tenant_id, request_id="req-1")
+def test_the_same_request_id_is_allowed_in_two_tenants(database, make, tenant_id, other_tenant_id):
+    first = make.simulation(tenant_id, request_id="req-1")
+    second = make.simulation(other_tenant_id, request_id="req-1")
+    assert first.id != second.id
+    found = database.run(lambda uow: uow.simulations.get_by_request_id(other_tenant_id, "req-1"))
+    assert found.id == second.id
 
 
 def test_another_tenant_cannot_see_update_or_delete_a_simulation(
