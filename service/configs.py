@@ -11,9 +11,7 @@ the simulation row, so two writers holding the same config etag never both win.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
-import uuid
 from dataclasses import dataclass
 
 from simulation.v1 import config_pb2
@@ -28,12 +26,13 @@ from service.config_codec import (
     sources_to_documents,
 )
 from service.fields import check_request_id, check_text
-from service.pagination import Page, PageRequest
+from service.pagination import IntRange, Page, PageRequest
 from service.simulation_steps import (
     SimulationInput,
     check_input,
-    ensure_scenario,
+    create_simulation,
     load_simulation,
+    load_with_sources,
     record_event,
     require_id,
     run_write,
@@ -81,6 +80,15 @@ def check_config(
             ],
             reason="CONFIG_INVALID",
         )
+
+
+def check_sources(
+    validator: ConfigValidator, sources: list[config_pb2.Source]
+) -> list[errors.FieldViolation]:
+    """Every violation of the request's ``sources`` (paths like ``sources[3].uri``)."""
+    return [
+        errors.FieldViolation(v.field, v.description) for v in validator.validate_sources(sources)
+    ]
 
 
 def apply_mask(
@@ -173,6 +181,10 @@ class ConfigOperations:
         """Writes a new revision (origin EDIT); the simulation returns to COMPLETED_CONFIG."""
         require_id(simulation_id, "simulation_id")
         _check_description(description)
+        # Only the sources sent: stored ones are kept as they were.
+        source_violations = check_sources(self._validator, list(sources))
+        if source_violations:
+            raise errors.InvalidArgument(source_violations)
         mask = list(mask)
         # Bad mask paths are reported before anything is read.
         apply_mask(config_pb2.SimulationConfig(), config, mask)
@@ -227,7 +239,11 @@ class ConfigOperations:
         validate_only: bool = False,
     ) -> storage.Simulation:
         """Creates a simulation in COMPLETED_CONFIG with revision 1 (origin IMPORT)."""
-        violations = [*check_input(values), *check_request_id(request_id)]
+        violations = [
+            *check_input(values),
+            *check_request_id(request_id),
+            *check_sources(self._validator, list(sources)),
+        ]
         reason = None
         try:
             check_config(self._validator, config)
@@ -237,62 +253,50 @@ class ConfigOperations:
             violations.extend(exc.violations)
         if violations:
             raise errors.InvalidArgument(violations, reason=reason)
-        tenant_id = principal.tenant_id
+        actor = principal.key_id
 
-        def create(uow: storage.UnitOfWork) -> storage.Simulation:
-            if request_id:
-                existing = uow.simulations.get_by_request_id(tenant_id, request_id)
-                if existing is not None:
-                    return existing
-            if values.scenario_id:
-                ensure_scenario(uow, tenant_id, values.scenario_id)
-            now = utc_now()
-            simulation = storage.Simulation(
-                id=str(uuid.uuid4()),
-                tenant_id=tenant_id,
-                scenario_id=values.scenario_id or None,
-                name=values.name,
-                prompt=values.prompt,
-                labels=dict(values.labels),
-                status=lifecycle.COMPLETED_CONFIG,
-                current_revision=0,
-                architect_parameters=None,
-                results=None,
-                analysis=None,
-                last_error=None,
-                create_time=now,
-                update_time=now,
-                request_id=request_id or None,
+        def store(uow: storage.UnitOfWork, added: storage.Simulation, now) -> storage.Simulation:
+            # The trail shows how the simulation got its status: created with revision 1.
+            record_event(
+                uow,
+                added,
+                "CREATED",
+                actor,
+                now,
+                to_status=lifecycle.COMPLETED_CONFIG,
+                revision=1,
+                reason="created with config",
             )
-            if validate_only:
-                return dataclasses.replace(simulation, id="", current_revision=1)
-            added = uow.simulations.add(simulation)
-            record_event(uow, added, "CREATED", principal.key_id, now, reason="created with config")
             created, _ = write_revision(
                 uow,
                 added,
                 config=config,
                 sources=list(sources),
                 origin="IMPORT",
-                actor=principal.key_id,
+                actor=actor,
                 description="imported config",
                 now=now,
             )
             return created
 
-        try:
-            return self._database.run(create)
-        except storage.AlreadyExists as exc:
-            if exc.field == "request_id" and request_id:
-                # A concurrent retry with the same request id won the race.
-                found = self._database.run(
-                    lambda uow: uow.simulations.get_by_request_id(tenant_id, request_id)
-                )
-                if found is not None:
-                    return found
-            raise errors.AlreadyExists("simulation", exc.field, exc.value) from None
-        except storage.NotFound as exc:
-            raise errors.NotFound(exc.entity, exc.id) from None
+        return create_simulation(
+            self._database,
+            principal.tenant_id,
+            values,
+            with_config=True,
+            request_id=request_id,
+            validate_only=validate_only,
+            store=store,
+        )
+
+    def simulation_with_sources(
+        self, principal: Principal, simulation_id: str
+    ) -> tuple[storage.Simulation, list[dict]]:
+        """A simulation and the sources of its current config revision."""
+        require_id(simulation_id, "simulation_id")
+        return self._database.run(
+            lambda uow: load_with_sources(uow, principal.tenant_id, simulation_id)
+        )
 
     def list_revisions(
         self, principal: Principal, simulation_id: str, *, page_size: int = 0, page_token: str = ""
@@ -303,6 +307,7 @@ class ConfigOperations:
             principal.tenant_id,
             page_size,
             page_token,
+            cursor_types=(IntRange(1, 2**31),),
             kind="config_revisions",
             simulation_id=simulation_id,
         )

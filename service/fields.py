@@ -7,7 +7,8 @@ with several problems reports all of them in one ``BadRequest``.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+import unicodedata
+from collections.abc import Collection, Mapping
 
 from service.errors import FieldViolation, InvalidArgument
 
@@ -17,16 +18,43 @@ _LABEL_VALUE = re.compile(r"^[a-z0-9_-]{0,63}$")
 MAX_REQUEST_ID = 100
 
 
+# Zero-width (non-)joiners are format characters that Persian, Indic scripts and emoji
+# sequences need, so a single-line name may hold them.
+_ALLOWED_FORMAT_CHARACTERS = frozenset({"\u200c", "\u200d"})
+
+
 def check_text(
-    value: str, field: str, *, max_length: int, required: bool = False
+    value: str, field: str, *, max_length: int, required: bool = False, single_line: bool = False
 ) -> list[FieldViolation]:
-    """Length (in characters) and content checks for a string field."""
+    """Length (in characters) and content checks for a string field.
+
+    ``single_line`` is for names shown in lists and titles: no control or format characters
+    (Unicode categories Cc and Cf, e.g. a newline or a bell) and no leading or trailing
+    whitespace.
+    """
     if required and not value.strip():
         return [FieldViolation(field, "is required and must not be blank")]
     if len(value) > max_length:
         return [FieldViolation(field, f"must be at most {max_length} characters, got {len(value)}")]
     if "\x00" in value:
         return [FieldViolation(field, "must not contain NUL characters")]
+    if single_line:
+        return _check_single_line(value, field)
+    return []
+
+
+def _check_single_line(value: str, field: str) -> list[FieldViolation]:
+    for index, char in enumerate(value):
+        if unicodedata.category(char) in ("Cc", "Cf") and char not in _ALLOWED_FORMAT_CHARACTERS:
+            return [
+                FieldViolation(
+                    field,
+                    f"must be a single line without control characters; "
+                    f"got U+{ord(char):04X} at position {index}",
+                )
+            ]
+    if value != value.strip():
+        return [FieldViolation(field, "must not start or end with whitespace")]
     return []
 
 
@@ -64,9 +92,18 @@ def check_request_id(request_id: str, field: str = "request_id") -> list[FieldVi
     return []
 
 
-def check_mask(paths: list[str], allowed: set[str], field: str = "update_mask") -> list[str]:
-    """Validates update-mask paths; returns the fields to change (all for empty or ``*``)."""
-    if not paths or paths == ["*"]:
+def check_mask(
+    paths: list[str], allowed: set[str], populated: Collection[str], field: str = "update_mask"
+) -> list[str]:
+    """Validates update-mask paths; returns the fields to change (AIP-134).
+
+    An empty mask means the ``populated`` fields: those the request resource sets (non-empty
+    strings and maps), so a PATCH that sends only a name changes only the name. ``*`` means
+    every updatable field, a full replace that clears the fields the request leaves empty.
+    """
+    if not paths:
+        return sorted(set(populated) & allowed)
+    if paths == ["*"]:
         return sorted(allowed)
     unknown = [
         FieldViolation(

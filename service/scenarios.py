@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import storage
-from service import errors
+from service import errors, lifecycle
 from service.auth import Principal
 from service.fields import check_labels, check_mask, check_request_id, check_text
 from service.filters import parse_filter, parse_order_by
@@ -21,6 +21,10 @@ from service.pagination import Page, PageRequest
 UPDATABLE_FIELDS = {"display_name", "description", "labels"}
 FILTER_FIELDS = {"display_name"}
 ORDER_FIELDS = {"create_time", "display_name"}
+# Simulations in these statuses have an architect job or a run working on them.
+_BUSY_STATUSES = [lifecycle.PENDING, lifecycle.GENERATING_CONFIG, lifecycle.RUNNING]
+# How many busy simulations a refused DeleteScenario names.
+_BUSY_REPORTED = 20
 
 
 @dataclass(frozen=True)
@@ -31,10 +35,20 @@ class ScenarioInput:
     description: str = ""
     labels: dict[str, str] = field(default_factory=dict)
 
+    def populated(self) -> set[str]:
+        """The fields this input sets: what an empty update mask changes."""
+        return {name for name in UPDATABLE_FIELDS if getattr(self, name)}
+
 
 def _check_input(values: ScenarioInput, prefix: str = "scenario") -> list[errors.FieldViolation]:
     return [
-        *check_text(values.display_name, f"{prefix}.display_name", max_length=200, required=True),
+        *check_text(
+            values.display_name,
+            f"{prefix}.display_name",
+            max_length=200,
+            required=True,
+            single_line=True,
+        ),
         *check_text(values.description, f"{prefix}.description", max_length=4000),
         *check_labels(values.labels, f"{prefix}.labels"),
     ]
@@ -69,7 +83,7 @@ class ScenarioOperations:
             if request_id:
                 existing = uow.scenarios.get_by_request_id(tenant_id, request_id)
                 if existing is not None:
-                    return existing
+                    return _same_request(existing, values)
             now = _now()
             scenario = storage.Scenario(
                 id=str(uuid.uuid4()),
@@ -95,7 +109,7 @@ class ScenarioOperations:
                     lambda uow: uow.scenarios.get_by_request_id(tenant_id, request_id)
                 )
                 if found is not None:
-                    return found
+                    return _same_request(found, values)
             raise errors.AlreadyExists("scenario", "display_name", values.display_name) from None
 
     @staticmethod
@@ -135,6 +149,7 @@ class ScenarioOperations:
             principal.tenant_id,
             page_size,
             page_token,
+            cursor_types=(datetime if sort_field == "create_time" else str, str),
             kind="scenarios",
             filter=filter_text,
             order_by=order_by,
@@ -170,9 +185,12 @@ class ScenarioOperations:
         etag: str = "",
         validate_only: bool = False,
     ) -> storage.Scenario:
-        """Changes the masked fields; a stale ``etag`` is ``ABORTED``."""
+        """Changes the masked fields; a stale ``etag`` is ``ABORTED``.
+
+        An empty mask changes the fields ``values`` sets; ``*`` replaces all three.
+        """
         _require_id(scenario_id, "scenario.id")
-        paths = check_mask(mask, UPDATABLE_FIELDS)
+        paths = check_mask(mask, UPDATABLE_FIELDS, values.populated())
 
         def update(uow: storage.UnitOfWork) -> storage.Scenario:
             current = self._load(uow, principal.tenant_id, scenario_id, include_deleted=True)
@@ -183,6 +201,8 @@ class ScenarioOperations:
                     reason="SCENARIO_DELETED",
                 )
             _check_etag(etag, current.etag, "scenario", scenario_id)
+            if not paths:
+                return current
             changed = dataclasses.replace(
                 current,
                 display_name=values.display_name
@@ -192,9 +212,15 @@ class ScenarioOperations:
                 labels=dict(values.labels) if "labels" in paths else current.labels,
                 update_time=_now(),
             )
-            violations = _check_input(
-                ScenarioInput(changed.display_name, changed.description, changed.labels)
-            )
+            # Only the changed fields: a stored value that predates a rule does not block edits
+            # of the others.
+            violations = [
+                v
+                for v in _check_input(
+                    ScenarioInput(changed.display_name, changed.description, changed.labels)
+                )
+                if _field_of(v) in paths
+            ]
             if violations:
                 raise errors.InvalidArgument(violations)
             if validate_only:
@@ -214,6 +240,7 @@ class ScenarioOperations:
             # Locked first: simulations being added to the scenario commit before the count.
             current = self._load(uow, principal.tenant_id, scenario_id, lock="update")
             _check_etag(etag, current.etag, "scenario", scenario_id)
+            _ensure_none_busy(uow, principal.tenant_id, scenario_id)
             count = uow.simulations.count_in_scenario(principal.tenant_id, scenario_id)
             if count and not force:
                 raise errors.FailedPrecondition(
@@ -297,6 +324,47 @@ class ScenarioOperations:
             )
         except storage.NotFound:
             raise errors.NotFound("scenario", scenario_id) from None
+
+
+def _same_request(existing: storage.Scenario, values: ScenarioInput) -> storage.Scenario:
+    """``existing`` when it is what ``values`` would create; a reused request id otherwise."""
+    if (existing.display_name, existing.description, existing.labels) != (
+        values.display_name,
+        values.description,
+        dict(values.labels),
+    ):
+        raise errors.InvalidArgument.field(
+            "request_id",
+            "was already used for a different request; send a new request_id for a new "
+            "scenario, or the same arguments to get the first result",
+            reason="REQUEST_ID_REUSED",
+        )
+    return existing
+
+
+def _ensure_none_busy(uow: storage.UnitOfWork, tenant_id: str, scenario_id: str) -> None:
+    """A scenario whose simulations are being generated or run cannot be deleted, even by force.
+
+    Deleting would strand their architect jobs and runs on simulations nobody can see.
+    """
+    busy = uow.simulations.list(
+        tenant_id,
+        storage.SimulationQuery(
+            limit=_BUSY_REPORTED, scenario_id=scenario_id, statuses=list(_BUSY_STATUSES)
+        ),
+    )
+    if busy:
+        raise errors.FailedPrecondition(
+            f"scenario {scenario_id!r} holds simulations that are being generated or run; "
+            "wait until they finish (or fail them) before deleting it",
+            [errors.PreconditionViolation("STATUS", f"simulations/{s.id}", s.status) for s in busy],
+            reason="SIMULATIONS_BUSY",
+        )
+
+
+def _field_of(violation: errors.FieldViolation) -> str:
+    """``display_name`` of ``scenario.display_name``, ``labels`` of ``scenario.labels['k']``."""
+    return violation.field.split(".", 1)[1].split("[", 1)[0]
 
 
 def _require_id(value: str, field: str) -> None:

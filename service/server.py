@@ -159,7 +159,7 @@ def create_server(
         ConfigServicer(ConfigOperations(database, validator), architect=architect), server
     )
     simulation_service_pb2_grpc.add_SimulationServiceServicer_to_server(
-        SimulationServicer(SimulationOperations(database, validator), architect=architect), server
+        SimulationServicer(SimulationOperations(database), architect=architect), server
     )
 
     health_servicer = health.HealthServicer()

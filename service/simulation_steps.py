@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -37,6 +38,10 @@ class SimulationInput:
     labels: dict[str, str] = field(default_factory=dict)
     scenario_id: str = ""
     prompt: str = ""
+
+    def populated(self) -> set[str]:
+        """The updatable fields this input sets: what an empty update mask changes."""
+        return {name for name in ("name", "labels", "scenario_id") if getattr(self, name)}
 
 
 def utc_now() -> datetime:
@@ -225,7 +230,7 @@ def json_size(value: Any) -> int:
 def check_input(values: SimulationInput, prefix: str = "simulation") -> list[errors.FieldViolation]:
     """Name (1..200), labels and prompt (at most 10,000) rules."""
     return [
-        *check_text(values.name, f"{prefix}.name", max_length=200, required=True),
+        *check_text(values.name, f"{prefix}.name", max_length=200, required=True, single_line=True),
         *check_labels(values.labels, f"{prefix}.labels"),
         *check_text(values.prompt, f"{prefix}.prompt", max_length=10_000),
         *check_text(values.scenario_id, f"{prefix}.scenario_id", max_length=100),
@@ -242,3 +247,123 @@ def ensure_scenario(uow: storage.UnitOfWork, tenant_id: str, scenario_id: str) -
         uow.scenarios.get(tenant_id, scenario_id, lock="share")
     except storage.NotFound:
         raise errors.NotFound("scenario", scenario_id) from None
+
+
+def load_with_sources(
+    uow: storage.UnitOfWork, tenant_id: str, simulation_id: str
+) -> tuple[storage.Simulation, list[dict[str, Any]]]:
+    """The caller's live simulation and the sources of its current config revision."""
+    simulation = load_simulation(uow, tenant_id, simulation_id)
+    if not simulation.current_revision:
+        return simulation, []
+    revision = uow.revisions.get(tenant_id, simulation_id, simulation.current_revision)
+    return simulation, revision.sources
+
+
+def create_simulation(
+    database: storage.Database,
+    tenant_id: str,
+    values: SimulationInput,
+    *,
+    with_config: bool,
+    request_id: str = "",
+    architect_parameters: dict[str, Any] | None = None,
+    validate_only: bool = False,
+    store: Callable[[storage.UnitOfWork, storage.Simulation, datetime], storage.Simulation],
+) -> storage.Simulation:
+    """Creates a simulation once per ``request_id`` (AIP-155); shared by both create RPCs.
+
+    ``with_config`` tells CreateSimulationWithConfig (starts in COMPLETED_CONFIG, revision 1
+    imported) from CreateSimulation (starts PENDING for the architect). ``store`` runs in the
+    transaction that added the simulation and writes what comes with it (events, the first
+    revision or the architect job); it returns the simulation as it then is.
+
+    A ``request_id`` used before returns the simulation it created when the request is the same,
+    and is ``INVALID_ARGUMENT`` (reason REQUEST_ID_REUSED) when it is not. With
+    ``validate_only`` the would-be simulation is returned and nothing is stored.
+    """
+
+    def create(uow: storage.UnitOfWork) -> storage.Simulation:
+        if request_id:
+            existing = uow.simulations.get_by_request_id(tenant_id, request_id)
+            if existing is not None:
+                return _same_request(uow, existing, values, with_config)
+        if values.scenario_id:
+            ensure_scenario(uow, tenant_id, values.scenario_id)
+        now = utc_now()
+        simulation = storage.Simulation(
+            id=str(uuid.uuid4()),
+            tenant_id=tenant_id,
+            scenario_id=values.scenario_id or None,
+            name=values.name,
+            prompt=values.prompt,
+            labels=dict(values.labels),
+            status=lifecycle.COMPLETED_CONFIG if with_config else lifecycle.PENDING,
+            current_revision=0,
+            architect_parameters=architect_parameters,
+            results=None,
+            analysis=None,
+            last_error=None,
+            create_time=now,
+            update_time=now,
+            request_id=request_id or None,
+        )
+        if validate_only:
+            return dataclasses.replace(simulation, id="", current_revision=int(with_config))
+        return store(uow, uow.simulations.add(simulation), now)
+
+    def first_result(uow: storage.UnitOfWork) -> storage.Simulation | None:
+        found = uow.simulations.get_by_request_id(tenant_id, request_id)
+        return None if found is None else _same_request(uow, found, values, with_config)
+
+    try:
+        return database.run(create)
+    except storage.AlreadyExists as exc:
+        if exc.field == "request_id" and request_id:
+            # A concurrent retry with the same request id won the race.
+            found = database.run(first_result)
+            if found is not None:
+                return found
+        raise errors.AlreadyExists("simulation", exc.field, exc.value) from None
+    except storage.NotFound as exc:
+        # The scenario was deleted between the check and the insert.
+        raise errors.NotFound(exc.entity, exc.id) from None
+
+
+def _same_request(
+    uow: storage.UnitOfWork,
+    existing: storage.Simulation,
+    values: SimulationInput,
+    with_config: bool,
+) -> storage.Simulation:
+    """``existing`` when the request that created it had these arguments; otherwise the
+    request id was reused for a different request (``INVALID_ARGUMENT``)."""
+    same = (
+        existing.name,
+        existing.prompt,
+        existing.labels,
+        existing.scenario_id or "",
+    ) == (values.name, values.prompt, dict(values.labels), values.scenario_id)
+    if not same or _made_with_config(uow, existing) != with_config:
+        raise errors.InvalidArgument.field(
+            "request_id",
+            "was already used for a different request; send a new request_id for a new "
+            "simulation, or the same arguments to get the first result",
+            reason="REQUEST_ID_REUSED",
+        )
+    return existing
+
+
+def _made_with_config(uow: storage.UnitOfWork, simulation: storage.Simulation) -> bool:
+    """True for a simulation made by CreateSimulationWithConfig.
+
+    That RPC writes revision 1 (origin IMPORT) in the transaction that creates the simulation;
+    CreateSimulation's revision 1 comes later, from the architect or an edit, never an import.
+    """
+    if not simulation.current_revision:
+        return False
+    try:
+        first = uow.revisions.get(simulation.tenant_id, simulation.id, 1)
+    except storage.NotFound:
+        return False
+    return first.origin == "IMPORT"

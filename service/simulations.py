@@ -7,6 +7,7 @@ revisions, audit events, compare-and-swap writes) live in :mod:`service.simulati
 from __future__ import annotations
 
 import dataclasses
+from datetime import datetime
 from typing import Any, TypeVar
 
 import storage
@@ -14,7 +15,7 @@ from service import errors, lifecycle
 from service.auth import Principal
 from service.fields import check_mask, check_text
 from service.filters import parse_filter, parse_order_by
-from service.pagination import Page, PageRequest
+from service.pagination import IntRange, Page, PageRequest
 from service.simulation_steps import (
     SimulationInput,
     check_etag,
@@ -22,6 +23,7 @@ from service.simulation_steps import (
     ensure_scenario,
     json_size,
     load_simulation,
+    load_with_sources,
     record_event,
     require_id,
     run_write,
@@ -41,9 +43,8 @@ MAX_ERROR_CHARS = 4000
 class SimulationOperations:
     """The SimulationService use cases over a :class:`storage.Database`."""
 
-    def __init__(self, database: storage.Database, validator=None):
+    def __init__(self, database: storage.Database):
         self._database = database
-        self._validator = validator
 
     def get(self, principal: Principal, simulation_id: str) -> storage.Simulation:
         """Returns a simulation of the caller's tenant."""
@@ -57,17 +58,9 @@ class SimulationOperations:
     ) -> tuple[storage.Simulation, list[dict[str, Any]]]:
         """Returns a simulation and the sources of its current config revision."""
         require_id(simulation_id, "simulation_id")
-
-        def read(uow):
-            simulation = load_simulation(uow, principal.tenant_id, simulation_id)
-            if not simulation.current_revision:
-                return simulation, []
-            revision = uow.revisions.get(
-                principal.tenant_id, simulation_id, simulation.current_revision
-            )
-            return simulation, revision.sources
-
-        return self._database.run(read)
+        return self._database.run(
+            lambda uow: load_with_sources(uow, principal.tenant_id, simulation_id)
+        )
 
     def list(
         self,
@@ -79,18 +72,23 @@ class SimulationOperations:
         order_by: str = "",
     ) -> Page:
         """Lists simulations one keyset page at a time."""
-        query = _query_of(filter_text)
+        query, matches_nothing = _query_of(filter_text)
         query.order_by, query.descending = parse_order_by(order_by, ORDER_FIELDS)
         paging = PageRequest(
             principal.tenant_id,
             page_size,
             page_token,
+            cursor_types=(datetime if query.order_by == "create_time" else str, str),
             kind="simulations",
             filter=filter_text,
             order_by=order_by,
         )
         query.after, query.limit = paging.after, paging.limit
-        rows = self._database.run(lambda uow: uow.simulations.list(principal.tenant_id, query))
+        rows = (
+            []
+            if matches_nothing
+            else self._database.run(lambda uow: uow.simulations.list(principal.tenant_id, query))
+        )
         return paging.page(rows, lambda row: storage.cursor_of(row, query.order_by))
 
     def update(
@@ -102,9 +100,12 @@ class SimulationOperations:
         mask: list[str],
         etag: str = "",
     ) -> storage.Simulation:
-        """Changes name, labels or scenario (masked); a stale ``etag`` is ``ABORTED``."""
+        """Changes name, labels or scenario (masked); a stale ``etag`` is ``ABORTED``.
+
+        An empty mask changes the fields ``values`` sets; ``*`` replaces all three.
+        """
         require_id(simulation_id, "simulation.id")
-        paths = check_mask(mask, UPDATABLE_FIELDS)
+        paths = check_mask(mask, UPDATABLE_FIELDS, values.populated())
 
         def update(uow: storage.UnitOfWork) -> storage.Simulation:
             current = load_simulation(uow, principal.tenant_id, simulation_id)
@@ -117,9 +118,15 @@ class SimulationOperations:
                 if "scenario_id" in paths
                 else current.scenario_id,
             )
-            violations = check_input(
-                SimulationInput(changed.name, changed.labels, changed.scenario_id or "")
-            )
+            # Only the changed fields: a stored value that predates a rule does not block edits
+            # of the others.
+            violations = [
+                v
+                for v in check_input(
+                    SimulationInput(changed.name, changed.labels, changed.scenario_id or "")
+                )
+                if v.field.split(".", 1)[1].split("[", 1)[0] in paths
+            ]
             if violations:
                 raise errors.InvalidArgument(violations)
             fields = [
@@ -260,6 +267,7 @@ class SimulationOperations:
             principal.tenant_id,
             page_size,
             page_token,
+            cursor_types=(IntRange(0, 2**63),),
             kind="simulation_events",
             simulation_id=simulation_id,
         )
@@ -304,12 +312,19 @@ def _check_struct_size(value: dict[str, Any] | None, field_name: str) -> None:
         )
 
 
-def _query_of(filter_text: str) -> storage.SimulationQuery:
+def _query_of(filter_text: str) -> tuple[storage.SimulationQuery, bool]:
+    """The storage query of a ListSimulations filter, and whether the filter matches nothing.
+
+    Conditions are ANDed, so two different values for ``scenario_id`` or ``status`` match
+    nothing. ``scenario_id = ""`` matches the simulations that are in no scenario.
+    """
     query = storage.SimulationQuery(limit=0)
+    scenario_ids: set[str] = set()
+    statuses: set[str] = set()
     for condition in parse_filter(filter_text, FILTER_FIELDS):
         if condition.field == "scenario_id":
             _require_equals(condition)
-            query.scenario_id = condition.value
+            scenario_ids.add(condition.value)
         elif condition.field == "status":
             _require_equals(condition)
             if condition.value not in lifecycle.STATUSES:
@@ -319,11 +334,7 @@ def _query_of(filter_text: str) -> storage.SimulationQuery:
                     f"expected one of {', '.join(lifecycle.STATUSES)}",
                     reason="FILTER_INVALID",
                 )
-            if query.statuses and condition.value not in query.statuses:
-                # "status = A AND status = B" with A != B matches nothing; keep AND semantics.
-                query.statuses = ["__no_such_status__"]
-            else:
-                query.statuses = [condition.value]
+            statuses.add(condition.value)
         elif condition.field == "name":
             if condition.op == "=":
                 query.name_equals = condition.value
@@ -333,7 +344,14 @@ def _query_of(filter_text: str) -> storage.SimulationQuery:
             query.labels.append(
                 storage.LabelFilter(condition.field.removeprefix("labels."), condition.value)
             )
-    return query
+    if len(scenario_ids) > 1 or len(statuses) > 1:
+        return query, True
+    if scenario_ids == {""}:
+        query.unfiled = True
+    elif scenario_ids:
+        query.scenario_id = scenario_ids.pop()
+    query.statuses = sorted(statuses)
+    return query, False
 
 
 def _require_equals(condition) -> None:

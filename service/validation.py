@@ -96,6 +96,11 @@ class ConfigLimits:
 
     instructions_max_chars: int = 4000
 
+    sources_max: int = 100
+    source_uri_max_chars: int = 2000
+    source_title_max_chars: int = 500
+    source_snippet_max_chars: int = 2000
+
     max_config_bytes: int = 1_000_000
 
     @property
@@ -289,6 +294,25 @@ class ConfigValidator:
             parameters.instructions,
             max_chars=limits.instructions_max_chars,
         )
+        return out.violations
+
+    def validate_sources(
+        self, sources: Sequence[config_pb2.Source], field_prefix: str = "sources"
+    ) -> list[Violation]:
+        """Return every violation in the `sources` stored with a config revision.
+
+        Paths are indexed under `field_prefix`: `sources[3].uri`.
+        """
+        limits = self.limits
+        out = _Collector()
+        out.count(field_prefix, sources, maximum=limits.sources_max, noun="source")
+        for i, source in enumerate(sources):
+            path = f"{field_prefix}[{i}]"
+            out.text(
+                f"{path}.uri", source.uri, max_chars=limits.source_uri_max_chars, required=True
+            )
+            out.text(f"{path}.title", source.title, max_chars=limits.source_title_max_chars)
+            out.text(f"{path}.snippet", source.snippet, max_chars=limits.source_snippet_max_chars)
         return out.violations
 
     # -- sections --------------------------------------------------------------------------------

@@ -155,13 +155,17 @@ class ScenarioQuery:
 
 @dataclass
 class SimulationQuery:
-    """A page request over live simulations. order_by is "create_time" or "name"."""
+    """A page request over live simulations. order_by is "create_time" or "name".
+
+    ``scenario_id`` keeps the simulations of that scenario; ``unfiled`` those in no scenario.
+    """
 
     limit: int
     order_by: str = "create_time"
     descending: bool = False
     after: tuple | None = None
     scenario_id: str | None = None
+    unfiled: bool = False
     statuses: list[str] = field(default_factory=list)
     name_equals: str | None = None
     name_contains: str | None = None

@@ -9,14 +9,13 @@ has a job that survives any crash, and a request that failed queued nothing.
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from simulation.v1 import config_service_pb2, simulation_service_pb2
+from simulation.v1 import config_pb2, config_service_pb2, simulation_service_pb2
 
 import storage
 from service import errors, lifecycle
@@ -28,7 +27,7 @@ from service.simulation_steps import (
     SimulationInput,
     check_etag,
     check_input,
-    ensure_scenario,
+    create_simulation,
     load_simulation,
     record_event,
     require_id,
@@ -44,7 +43,7 @@ MAX_WAIT_SECONDS = 300.0
 # DEADLINE_EXCEEDED when the job is still running.
 _DEADLINE_MARGIN_SECONDS = 0.25
 # Statuses in which an architect job is still to finish.
-BUSY_STATUSES = frozenset({"PENDING", "GENERATING_CONFIG"})
+BUSY_STATUSES = frozenset({lifecycle.PENDING, lifecycle.GENERATING_CONFIG})
 
 
 def _now() -> datetime:
@@ -157,8 +156,9 @@ class ArchitectOperations:
     ) -> storage.Simulation:
         """Stores a PENDING simulation and queues its architect job, atomically.
 
-        The same ``request_id`` returns the simulation the first call created (and queues
-        nothing). With ``wait`` it returns once the job is done or the wait budget is spent.
+        The same ``request_id`` with the same arguments returns the simulation the first call
+        created (and queues nothing); with other arguments it is ``INVALID_ARGUMENT``. With
+        ``wait`` it returns once the job is done or the wait budget is spent.
         """
         given = request.simulation
         parameters = request.parameters
@@ -176,55 +176,24 @@ class ArchitectOperations:
         ]
         if violations:
             raise errors.InvalidArgument(violations)
-        tenant_id, actor, request_id = principal.tenant_id, principal.key_id, request.request_id
+        tenant_id, actor = principal.tenant_id, principal.key_id
         parameters_document = parameters_to_document(parameters)
 
-        def create(uow: storage.UnitOfWork) -> storage.Simulation:
-            if request_id:
-                existing = uow.simulations.get_by_request_id(tenant_id, request_id)
-                if existing is not None:
-                    return existing
-            if given.scenario_id:
-                ensure_scenario(uow, tenant_id, given.scenario_id)
-            now = _now()
-            simulation = storage.Simulation(
-                id=str(uuid.uuid4()),
-                tenant_id=tenant_id,
-                scenario_id=given.scenario_id or None,
-                name=given.name,
-                prompt=given.prompt,
-                labels=dict(given.labels),
-                status="PENDING",
-                current_revision=0,
-                architect_parameters=parameters_document,
-                results=None,
-                analysis=None,
-                last_error=None,
-                create_time=now,
-                update_time=now,
-                request_id=request_id or None,
-            )
-            if request.validate_only:
-                return dataclasses.replace(simulation, id="")
-            simulation = uow.simulations.add(simulation)
-            record_event(uow, simulation, "CREATED", actor, now, to_status="PENDING")
-            self._queue(uow, simulation, parameters_document, actor, now)
-            return simulation
+        def store(uow: storage.UnitOfWork, added: storage.Simulation, now) -> storage.Simulation:
+            record_event(uow, added, "CREATED", actor, now, to_status=lifecycle.PENDING)
+            self._queue(uow, added, parameters_document, actor, now)
+            return added
 
-        try:
-            simulation = self._database.run(create)
-        except storage.AlreadyExists as exc:
-            if exc.field != "request_id":
-                raise
-            # A concurrent retry with the same request id won the race.
-            simulation = self._database.run(
-                lambda uow: uow.simulations.get_by_request_id(tenant_id, request_id)
-            )
-            if simulation is None:
-                raise errors.AlreadyExists("simulation", "request_id", request_id) from None
-        except storage.NotFound as exc:
-            # The scenario was deleted between our check and the insert.
-            raise errors.NotFound(exc.entity, exc.id) from None
+        simulation = create_simulation(
+            self._database,
+            tenant_id,
+            values,
+            with_config=False,
+            request_id=request.request_id,
+            architect_parameters=parameters_document,
+            validate_only=request.validate_only,
+            store=store,
+        )
         if not request.validate_only:
             self._on_queued()
         if request.wait and not request.validate_only:
@@ -242,8 +211,10 @@ class ArchitectOperations:
     ) -> storage.Simulation:
         """Moves the simulation back to PENDING and queues a new architect job, atomically.
 
-        A stale ``etag`` is ``ABORTED``; a simulation that is running, or already has an
-        architect job queued or running, is ``FAILED_PRECONDITION``.
+        Without ``parameters`` the simulation's last architect parameters are used again (engine
+        defaults when it never had any). A stale ``etag`` is ``ABORTED``; a simulation without a
+        prompt (made with a config), one that is running, or one that already has an architect
+        job queued or running is ``FAILED_PRECONDITION``.
         """
         simulation_id = request.simulation_id
         require_id(simulation_id, "simulation_id")
@@ -251,19 +222,28 @@ class ArchitectOperations:
         if violations:
             raise errors.InvalidArgument(violations)
         tenant_id, actor = principal.tenant_id, principal.key_id
-        parameters_document = parameters_to_document(request.parameters)
+        given_parameters = (
+            parameters_to_document(request.parameters) if request.HasField("parameters") else None
+        )
 
         def rerun(uow: storage.UnitOfWork) -> storage.Simulation:
             current = load_simulation(uow, tenant_id, simulation_id)
             check_etag(request.etag, current.etag, simulation_id)
+            if not current.prompt.strip():
+                raise _no_prompt(current)
             active = uow.jobs.find_active(tenant_id, simulation_id)
             if active is not None or not lifecycle.can_queue_architect(current.status):
                 raise _busy(current, active)
+            parameters_document = given_parameters
+            if parameters_document is None:
+                parameters_document = current.architect_parameters or parameters_to_document(
+                    config_pb2.ArchitectParameters()
+                )
             now = _now()
             queued = transition(
                 uow,
                 current,
-                "PENDING",
+                lifecycle.PENDING,
                 actor,
                 now,
                 reason="architect re-run requested",
@@ -312,6 +292,15 @@ class ArchitectOperations:
             details={"job_id": job.id, "parameters": parameters_document},
         )
         return job
+
+
+def _no_prompt(simulation: storage.Simulation) -> errors.FailedPrecondition:
+    return errors.FailedPrecondition(
+        f"simulation {simulation.id!r} has no prompt to run the architect on; simulations "
+        "created with a config have no prompt for the architect",
+        [errors.PreconditionViolation("PROMPT", f"simulations/{simulation.id}", "no prompt")],
+        reason="NO_PROMPT",
+    )
 
 
 def _busy(simulation: storage.Simulation, job: storage.ArchitectJob | None):

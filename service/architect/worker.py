@@ -348,7 +348,10 @@ class ArchitectWorker:
         self._apply(job, self._judge(generated), owner=self.worker_id, generated=generated)
 
     def _judge(self, generated: GeneratedConfig) -> _Outcome:
-        violations = self._validator.validate(generated.config)
+        violations = [
+            *self._validator.validate(generated.config),
+            *self._validator.validate_sources(generated.sources),
+        ]
         if not violations:
             return _Outcome(SUCCEEDED)
         return _Outcome(

@@ -11,6 +11,7 @@ from service.config_codec import config_from_document, sources_from_documents
 from service.configs import ConfigOperations, ConfigView
 from service.converters import timestamp
 from service.interceptors import current_principal
+from service.servicers.paging import fit_to_budget
 from service.servicers.simulations import Architect, PrincipalResolver, simulation_to_proto
 from service.simulation_steps import SimulationInput
 from service.status import handles_errors
@@ -93,8 +94,13 @@ class ConfigServicer(config_service_pb2_grpc.ConfigServiceServicer):
     def RunArchitect(self, request, context):
         if self._architect is None:
             raise errors.NotImplementedYet("no architect engine is configured on this server")
-        simulation = self._architect.run_architect(self._principal_of(context), request)
-        return pb.RunArchitectResponse(simulation=simulation_to_proto(simulation))
+        principal = self._principal_of(context)
+        simulation = self._architect.run_architect(principal, request)
+        sources = None
+        if request.wait:
+            # The job may have written a revision: answer as GetSimulation would.
+            simulation, sources = self._ops.simulation_with_sources(principal, simulation.id)
+        return pb.RunArchitectResponse(simulation=simulation_to_proto(simulation, sources))
 
     @handles_errors
     def CreateSimulationWithConfig(self, request, context):
@@ -122,10 +128,8 @@ class ConfigServicer(config_service_pb2_grpc.ConfigServiceServicer):
             page_size=request.page_size,
             page_token=request.page_token,
         )
-        return pb.ListConfigRevisionsResponse(
-            revisions=[revision_to_proto(r) for r in page.items],
-            next_page_token=page.next_page_token,
-        )
+        revisions, next_page_token = fit_to_budget(page, map(revision_to_proto, page.items))
+        return pb.ListConfigRevisionsResponse(revisions=revisions, next_page_token=next_page_token)
 
     @handles_errors
     def RollbackConfig(self, request, context):

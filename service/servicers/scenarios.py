@@ -12,6 +12,7 @@ from service.auth import Principal
 from service.converters import timestamp
 from service.interceptors import current_principal
 from service.scenarios import ScenarioInput, ScenarioOperations
+from service.servicers.paging import fit_to_budget
 from service.status import handles_errors
 
 PrincipalResolver = Callable[[grpc.ServicerContext], Principal]
@@ -75,9 +76,9 @@ class ScenarioServicer(scenario_service_pb2_grpc.ScenarioServiceServicer):
             order_by=request.order_by,
             show_deleted=request.show_deleted,
         )
+        scenarios, next_page_token = fit_to_budget(page, map(scenario_to_proto, page.items))
         return scenario_service_pb2.ListScenariosResponse(
-            scenarios=[scenario_to_proto(s) for s in page.items],
-            next_page_token=page.next_page_token,
+            scenarios=scenarios, next_page_token=next_page_token
         )
 
     @handles_errors

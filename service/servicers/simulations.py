@@ -15,6 +15,7 @@ from service.auth import Principal
 from service.config_codec import parameters_from_document, sources_from_documents
 from service.converters import struct, struct_to_dict, timestamp
 from service.interceptors import current_principal
+from service.servicers.paging import fit_to_budget
 from service.simulation_steps import SimulationInput
 from service.simulations import SimulationOperations
 from service.status import handles_errors
@@ -25,7 +26,8 @@ _Kind = simulation_pb2.SimulationEvent.Kind
 
 
 class Architect(Protocol):
-    """What the servicers need from the architect (implemented by the architect issue)."""
+    """What the servicers need from the architect: the CreateSimulation and RunArchitect use
+    cases (:class:`service.architect.jobs.ArchitectOperations`, which queue durable jobs)."""
 
     def create_simulation(self, principal: Principal, request) -> storage.Simulation:
         """Handles a ``CreateSimulationRequest``; returns the simulation as stored."""
@@ -113,8 +115,13 @@ class SimulationServicer(simulation_service_pb2_grpc.SimulationServiceServicer):
     def CreateSimulation(self, request, context):
         if self._architect is None:
             raise errors.NotImplementedYet("no architect engine is configured on this server")
-        simulation = self._architect.create_simulation(self._principal_of(context), request)
-        return pb.CreateSimulationResponse(simulation=simulation_to_proto(simulation))
+        principal = self._principal_of(context)
+        simulation = self._architect.create_simulation(principal, request)
+        sources = None
+        if request.wait and not request.validate_only:
+            # The job may have written a revision: answer as GetSimulation would.
+            simulation, sources = self._ops.get_with_sources(principal, simulation.id)
+        return pb.CreateSimulationResponse(simulation=simulation_to_proto(simulation, sources))
 
     @handles_errors
     def GetSimulation(self, request, context):
@@ -132,10 +139,8 @@ class SimulationServicer(simulation_service_pb2_grpc.SimulationServiceServicer):
             filter_text=request.filter,
             order_by=request.order_by,
         )
-        return pb.ListSimulationsResponse(
-            simulations=[simulation_to_proto(s) for s in page.items],
-            next_page_token=page.next_page_token,
-        )
+        simulations, next_page_token = fit_to_budget(page, map(simulation_to_proto, page.items))
+        return pb.ListSimulationsResponse(simulations=simulations, next_page_token=next_page_token)
 
     @handles_errors
     def UpdateSimulation(self, request, context):
@@ -201,6 +206,5 @@ class SimulationServicer(simulation_service_pb2_grpc.SimulationServiceServicer):
             page_size=request.page_size,
             page_token=request.page_token,
         )
-        return pb.ListSimulationEventsResponse(
-            events=[event_to_proto(e) for e in page.items], next_page_token=page.next_page_token
-        )
+        events, next_page_token = fit_to_budget(page, map(event_to_proto, page.items))
+        return pb.ListSimulationEventsResponse(events=events, next_page_token=next_page_token)

@@ -77,6 +77,8 @@ class SimulationRepository(SqlRepository):
         statement = select(simulations).where(simulations.c.tenant_id == tenant_id, _LIVE)
         if query.scenario_id is not None:
             statement = statement.where(simulations.c.scenario_id == query.scenario_id)
+        if query.unfiled:
+            statement = statement.where(simulations.c.scenario_id.is_(None))
         if query.statuses:
             statement = statement.where(simulations.c.status.in_(query.statuses))
         if query.name_equals is not None:

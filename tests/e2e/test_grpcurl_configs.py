@@ -156,7 +156,7 @@ def test_config_lifecycle_through_grpcurl(server, keys):
         for e in events
     ]
     assert trail == [
-        ("CREATED", "", "", 0),
+        ("CREATED", "", "COMPLETED_CONFIG", 1),
         ("CONFIG_CHANGED", "", "", 1),
         ("CONFIG_CHANGED", "", "", 2),
         ("CONFIG_CHANGED", "", "", 3),

@@ -98,7 +98,7 @@ def test_a_simulation_added_while_its_scenario_is_deleted_is_never_orphaned(
         locked.set()
         assert release.wait(10)
 
-    monkeypatch.setattr("service.configs.ensure_scenario", ensure_then_pause)
+    monkeypatch.setattr("service.simulation_steps.ensure_scenario", ensure_then_pause)
     join_create = in_thread(
         lambda: configs.create_with_config(
             principal, SimulationInput(name="late", scenario_id=scenario.id), valid_config()

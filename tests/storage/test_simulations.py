@@ -264,6 +264,25 @@ def test_list_filters_by_scenario_status_name_and_labels(database, make, tenant_
     assert names(labels=[LabelFilter("k", None)], statuses=["FAILED"]) == ["beta RUN"]
 
 
+def test_list_unfiled_keeps_only_the_simulations_in_no_scenario(
+    database, make, tenant_id, other_tenant_id
+):
+    scenario = make.scenario(tenant_id)
+    make.simulation(tenant_id, name="filed", scenario_id=scenario.id)
+    make.simulation(tenant_id, name="loose", labels={"k": "1"})
+    make.simulation(tenant_id, name="loose failed", status="FAILED")
+    make.simulation(other_tenant_id, name="foreign loose")
+
+    def names(**filters):
+        query = SimulationQuery(limit=50, **filters)
+        return sorted(s.name for s in _list(database, tenant_id, query))
+
+    assert names(unfiled=True) == ["loose", "loose failed"]
+    assert names(unfiled=True, statuses=["FAILED"]) == ["loose failed"]
+    assert names(unfiled=True, labels=[LabelFilter("k", "1")]) == ["loose"]
+    assert names(unfiled=False) == ["filed", "loose", "loose failed"]
+
+
 @pytest.mark.parametrize("descending", [False, True])
 @pytest.mark.parametrize("order_by", ["create_time", "name"])
 def test_keyset_pages_cover_every_row_once_despite_ties(

@@ -38,7 +38,7 @@ def make_harness(database, directory, architect=None) -> ServicerHarness:
                 ConfigOperations(database, validator), directory, architect=architect
             ),
             SIMULATION_SERVICE: SimulationServicer(
-                SimulationOperations(database, validator), directory, architect=architect
+                SimulationOperations(database), directory, architect=architect
             ),
             SCENARIO_SERVICE: ScenarioServicer(ScenarioOperations(database), directory),
         }

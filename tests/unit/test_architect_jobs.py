@@ -505,7 +505,13 @@ def test_a_job_of_a_simulation_soft_deleted_with_its_scenario_is_failed(
     scenarios = ScenarioOperations(database)
     scenario = scenarios.create(alice, ScenarioInput(display_name="Housing"))
     simulation = ops.create_simulation(alice, create_request(scenario_id=scenario.id))
-    scenarios.delete(alice, scenario.id, force=True)
+    # DeleteScenario refuses while the job is queued; soft-delete underneath it, as a scenario
+    # deleted before that rule (or by hand) would have left it.
+    database.run(
+        lambda uow: uow.simulations.soft_delete_in_scenario(
+            alice.tenant_id, scenario.id, datetime.now(UTC)
+        )
+    )
 
     assert make_worker().run_once() is False
 
@@ -661,3 +667,199 @@ def test_wait_on_a_real_server_answers_before_the_calls_deadline(database, tmp_p
 
     assert response.simulation.status == simulation_pb2.Simulation.PENDING
     assert 0.8 < elapsed < 1.5
+
+
+# -- review fixes --------------------------------------------------------------------------------
+
+
+class BadSourcesEngine(ArchitectEngine):
+    """The built-in engine's config, with sources that break the limits."""
+
+    name = "bad-sources"
+
+    def generate(self, prompt, parameters, *, simulation_id="", request_id=""):
+        generated = BuiltinArchitectEngine().generate(prompt, parameters)
+        return GeneratedConfig(
+            config=generated.config,
+            sources=[config_pb2.Source(uri=""), config_pb2.Source(uri="u", snippet="s" * 2001)],
+        )
+
+
+def _with_config(database, alice, name="Imported", **fields) -> storage.Simulation:
+    from service.configs import ConfigOperations
+    from service.simulation_steps import SimulationInput
+    from tests.unit.simulation_api import valid_config
+
+    request_id = fields.pop("request_id", "")
+    return ConfigOperations(database).create_with_config(
+        alice, SimulationInput(name=name, **fields), valid_config(), request_id=request_id
+    )
+
+
+def test_create_records_a_created_event_to_pending(ops, database, alice):
+    simulation = ops.create_simulation(alice, create_request())
+
+    created = events_of(database, simulation)[0]
+
+    assert (created.kind, created.from_status, created.to_status) == ("CREATED", None, "PENDING")
+
+
+@pytest.mark.parametrize(
+    "changed",
+    [{"name": "Other name"}, {"prompt": "Another prompt"}, {"labels": {"team": "x"}}],
+)
+def test_a_request_id_reused_with_other_arguments_is_invalid_and_queues_nothing(
+    ops, database, alice, changed
+):
+    first = ops.create_simulation(alice, create_request(request_id="create-1"))
+
+    with pytest.raises(errors.InvalidArgument) as raised:
+        ops.create_simulation(alice, create_request(request_id="create-1", **changed))
+
+    assert [v.field for v in raised.value.violations] == ["request_id"]
+    assert raised.value.reason == "REQUEST_ID_REUSED"
+    assert "was already used for a different request" in raised.value.violations[0].description
+    assert len(jobs_of(database, first)) == 1 and count_simulations(database, alice) == 1
+
+
+def test_a_request_id_of_create_with_config_cannot_be_reused_by_create_simulation(
+    ops, database, alice
+):
+    # Same name, prompt and labels: only the RPC differs.
+    _with_config(database, alice, "Rent cap", prompt=PROMPT, request_id="shared")
+
+    with pytest.raises(errors.InvalidArgument) as raised:
+        ops.create_simulation(alice, create_request(request_id="shared"))
+
+    assert raised.value.reason == "REQUEST_ID_REUSED"
+    assert count_simulations(database, alice) == 1
+
+
+def test_a_request_id_of_create_simulation_cannot_be_reused_with_a_config(
+    ops, database, alice, make_worker
+):
+    ops.create_simulation(alice, create_request(request_id="shared"))
+    for _ in range(2):  # before and after the architect wrote revision 1
+        with pytest.raises(errors.InvalidArgument) as raised:
+            _with_config(database, alice, "Rent cap", prompt=PROMPT, request_id="shared")
+        assert raised.value.reason == "REQUEST_ID_REUSED"
+        make_worker().run_once()
+    assert count_simulations(database, alice) == 1
+
+
+def test_an_id_collision_is_already_exists_on_both_create_paths(ops, database, alice, monkeypatch):
+    import uuid
+
+    existing = ops.create_simulation(alice, create_request())
+    monkeypatch.setattr(uuid, "uuid4", lambda: uuid.UUID(existing.id))
+
+    with pytest.raises(errors.AlreadyExists):
+        ops.create_simulation(alice, create_request(name="Another"))
+    with pytest.raises(errors.AlreadyExists):
+        _with_config(database, alice, "Another")
+
+
+def test_architect_output_with_invalid_sources_fails_the_simulation(
+    ops, database, alice, make_worker
+):
+    simulation = ops.create_simulation(alice, create_request())
+
+    make_worker(BadSourcesEngine()).run_once()
+
+    failed = reload(database, simulation)
+    assert failed.status == "FAILED" and failed.current_revision == 0
+    assert failed.last_error["reason"] == "ARCHITECT_OUTPUT_INVALID"
+    assert [v["field"] for v in failed.last_error["violations"]] == [
+        "sources[0].uri",
+        "sources[1].snippet",
+    ]
+    assert revisions_of(database, simulation) == []
+
+
+def test_a_rerun_without_parameters_reuses_the_last_ones(ops, database, alice, make_worker):
+    simulation = ops.create_simulation(alice, create_request())
+    make_worker().run_once()
+
+    queued = ops.run_architect(
+        alice, config_service_pb2.RunArchitectRequest(simulation_id=simulation.id)
+    )
+
+    assert parameters_from_document(queued.architect_parameters) == PARAMS
+    newest_job = jobs_of(database, simulation)[-1]
+    assert parameters_from_document(newest_job.parameters) == PARAMS
+    make_worker().run_once()
+    newest = revisions_of(database, simulation)[0]
+    assert config_from_document(newest.config).max_turns == PARAMS.max_turns
+
+
+def test_a_rerun_with_empty_parameters_uses_the_engine_defaults(ops, database, alice, make_worker):
+    simulation = ops.create_simulation(alice, create_request())
+    make_worker().run_once()
+
+    queued = ops.run_architect(
+        alice, rerun_request(simulation.id, params=config_pb2.ArchitectParameters())
+    )
+
+    assert parameters_from_document(queued.architect_parameters) == config_pb2.ArchitectParameters()
+
+
+def test_a_simulation_created_with_a_config_and_no_prompt_cannot_run_the_architect(
+    ops, database, alice
+):
+    simulation = _with_config(database, alice)
+
+    with pytest.raises(errors.FailedPrecondition) as raised:
+        ops.run_architect(alice, rerun_request(simulation.id))
+
+    assert raised.value.reason == "NO_PROMPT"
+    assert "created with a config have no prompt" in raised.value.message
+    assert jobs_of(database, simulation) == []
+    assert reload(database, simulation).status == "COMPLETED_CONFIG"
+
+
+def test_a_simulation_created_with_a_config_and_a_prompt_reruns_with_engine_defaults(
+    ops, database, alice
+):
+    simulation = _with_config(database, alice, prompt=PROMPT)
+
+    queued = ops.run_architect(
+        alice, config_service_pb2.RunArchitectRequest(simulation_id=simulation.id)
+    )
+
+    assert queued.status == "PENDING"
+    assert parameters_from_document(queued.architect_parameters) == config_pb2.ArchitectParameters()
+
+
+def test_wait_replies_carry_the_sources_get_simulation_shows(database, validator, principals):
+    from tests.unit.simulation_api import get_simulation
+
+    alice = principals["alice"]
+    waiter = JobWaiter(database, poll_interval=0.05)
+    ops = ArchitectOperations(database, validator, max_attempts=3, waiter=waiter)
+    api = make_harness(database, principals["directory"], architect=ops)
+    pool = ArchitectWorkerPool.create(
+        database,
+        BuiltinArchitectEngine(),
+        validator,
+        count=1,
+        lease_seconds=5,
+        poll_interval=0.02,
+        on_finished=waiter.notify,
+    )
+    pool.start()
+    try:
+        created = api.call("CreateSimulation", create_request(wait=True), alice)
+        assert created.ok, created.details
+        simulation = created.response.simulation
+        assert simulation.status == simulation_pb2.Simulation.COMPLETED_CONFIG
+        assert simulation.sources
+        assert simulation == get_simulation(api, alice, simulation.id)
+
+        other = config_pb2.ArchitectParameters(num_agents=6, seed=3)
+        rerun = api.call("RunArchitect", rerun_request(simulation.id, other, wait=True), alice)
+        assert rerun.ok, rerun.details
+        again = rerun.response.simulation
+        assert again.config_revision == 2 and again.sources
+        assert again == get_simulation(api, alice, simulation.id)
+    finally:
+        pool.stop()

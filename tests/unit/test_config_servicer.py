@@ -544,3 +544,96 @@ def test_the_stored_config_reads_back_exactly(database, principals):
     stored = database.run(lambda uow: uow.revisions.get(principals["alice"].tenant_id, sim.id, 1))
     assert isinstance(stored, storage.ConfigRevision) and stored.config["schema_version"] == 2
     assert get_config(api, principals["alice"], sim.id).config == config
+
+
+# -- review fixes: request_id reuse, sources, the CREATED event ----------------------------------
+
+
+def test_a_request_id_reused_with_other_arguments_is_invalid(api, principals):
+    alice = principals["alice"]
+    first = create_with_config(api, alice, "Once", request_id="req-1", labels={"a": "b"})
+
+    for simulation in (
+        simulation_pb2.Simulation(name="Twice", labels={"a": "b"}),
+        simulation_pb2.Simulation(name="Once", labels={"a": "c"}),
+        simulation_pb2.Simulation(name="Once", labels={"a": "b"}, prompt="now with a prompt"),
+    ):
+        reused = api.call(
+            "CreateSimulationWithConfig",
+            cpb.CreateSimulationWithConfigRequest(
+                simulation=simulation, config=valid_config(), request_id="req-1"
+            ),
+            alice,
+        )
+        assert reused.code == grpc.StatusCode.INVALID_ARGUMENT
+        assert reused.violations == ["request_id"]
+        assert reused.reason == "REQUEST_ID_REUSED"
+
+    again = create_with_config(api, alice, "Once", request_id="req-1", labels={"a": "b"})
+    assert again.id == first.id
+
+
+def test_create_with_config_records_how_the_simulation_got_its_status(api, principals):
+    alice = principals["alice"]
+    sim = create_with_config(api, alice, "Imported")
+
+    created = events_of(api, alice, sim.id)[0]
+
+    assert kinds([created]) == ["CREATED"]
+    assert created.to_status == Status.COMPLETED_CONFIG and created.revision == 1
+
+
+def _bad_sources():
+    return [
+        config_pb2.Source(uri="https://ok.example"),
+        config_pb2.Source(uri="", title="t" * 501),
+        config_pb2.Source(uri="u" * 2001, snippet="s" * 2001),
+        config_pb2.Source(uri="https://nul.example/\x00"),
+    ]
+
+
+BAD_SOURCE_PATHS = [
+    "sources[1].uri",
+    "sources[1].title",
+    "sources[2].uri",
+    "sources[2].snippet",
+    "sources[3].uri",
+]
+
+
+def test_create_with_config_rejects_bad_sources_and_stores_nothing(api, principals):
+    alice = principals["alice"]
+    outcome = api.call(
+        "CreateSimulationWithConfig",
+        cpb.CreateSimulationWithConfigRequest(
+            simulation=simulation_pb2.Simulation(name="Sourced"),
+            config=valid_config(),
+            sources=_bad_sources(),
+        ),
+        alice,
+    )
+
+    assert outcome.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert outcome.violations == BAD_SOURCE_PATHS
+    listed = api.call("ListSimulations", spb.ListSimulationsRequest(), alice)
+    assert list(listed.response.simulations) == []
+
+
+def test_update_config_rejects_bad_sources_and_stores_nothing(api, principals):
+    alice = principals["alice"]
+    sim = create_with_config(api, alice)
+
+    outcome = update(api, alice, sim.id, valid_config("New"), sources=_bad_sources())
+    too_many = update(
+        api,
+        alice,
+        sim.id,
+        valid_config("New"),
+        sources=[config_pb2.Source(uri=f"u{i}") for i in range(101)],
+    )
+
+    assert outcome.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert outcome.violations == BAD_SOURCE_PATHS
+    assert too_many.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert too_many.violations == ["sources"]
+    assert get_config(api, alice, sim.id).revision == 1

@@ -597,6 +597,42 @@ def test_parameter_paths_use_the_given_prefix():
     ]
 
 
+# -- sources -------------------------------------------------------------------------------------
+
+
+def test_sources_at_their_limits_are_accepted():
+    sources = [
+        config_pb2.Source(uri="u" * 2000, title="t" * 500, snippet="s" * 2000),
+        *(config_pb2.Source(uri=f"catalogue://personas/{i}") for i in range(99)),
+    ]
+    assert validator.validate_sources(sources) == []
+    assert validator.validate_sources([]) == []
+
+
+@pytest.mark.parametrize(
+    ("source", "path"),
+    [
+        (config_pb2.Source(uri=""), "sources[0].uri"),
+        (config_pb2.Source(uri="  "), "sources[0].uri"),
+        (config_pb2.Source(uri="u" * 2001), "sources[0].uri"),
+        (config_pb2.Source(uri="a\x00b"), "sources[0].uri"),
+        (config_pb2.Source(uri="u", title="t" * 501), "sources[0].title"),
+        (config_pb2.Source(uri="u", title="\x00"), "sources[0].title"),
+        (config_pb2.Source(uri="u", snippet="s" * 2001), "sources[0].snippet"),
+        (config_pb2.Source(uri="u", snippet="\x00"), "sources[0].snippet"),
+    ],
+)
+def test_rejects_each_bad_source_field(source, path):
+    assert paths(validator.validate_sources([source])) == [path]
+
+
+def test_rejects_more_than_100_sources_under_the_given_prefix():
+    sources = [config_pb2.Source(uri="u")] * 101
+    assert paths(validator.validate_sources(sources, field_prefix="revision.sources")) == [
+        "revision.sources"
+    ]
+
+
 # -- properties ----------------------------------------------------------------------------------
 
 # Acceptance gets more examples than each mutation: mutations reuse the same generator, so the

@@ -392,3 +392,162 @@ def test_empty_ids_are_invalid(api, principals):
     outcome = api.call("GetScenario", pb.GetScenarioRequest(), principals["alice"])
     assert outcome.code == grpc.StatusCode.INVALID_ARGUMENT
     assert outcome.violations == ["scenario_id"]
+
+
+# -- review fixes: AIP-134 masks, busy simulations, request_id reuse, single-line names ---------
+
+
+def _update(api, who, paths, **values):
+    request = pb.UpdateScenarioRequest(scenario=scenario_pb2.Scenario(**values))
+    if paths is not None:
+        request.update_mask.paths.extend(paths)
+    return api.call("UpdateScenario", request, who)
+
+
+def test_an_empty_mask_changes_only_the_fields_the_request_sets(api, principals):
+    alice = principals["alice"]
+    scenario = create(api, alice, "Before", description="keep", labels={"env": "dev"})
+
+    outcome = _update(api, alice, None, id=scenario.id, display_name="After")
+
+    assert outcome.ok, outcome.details
+    updated = outcome.response.scenario
+    assert (updated.display_name, updated.description) == ("After", "keep")
+    assert dict(updated.labels) == {"env": "dev"}
+
+
+def test_an_empty_mask_with_nothing_set_changes_nothing(api, principals):
+    alice = principals["alice"]
+    scenario = create(api, alice, "Still", description="keep")
+
+    outcome = _update(api, alice, None, id=scenario.id)
+
+    assert outcome.ok, outcome.details
+    assert outcome.response.scenario.etag == scenario.etag
+
+
+def test_a_star_mask_replaces_every_field_and_clears_the_empty_ones(api, principals):
+    alice = principals["alice"]
+    scenario = create(api, alice, "Before", description="gone", labels={"env": "dev"})
+
+    outcome = _update(api, alice, ["*"], id=scenario.id, display_name="After")
+
+    assert outcome.ok, outcome.details
+    updated = outcome.response.scenario
+    assert (updated.display_name, updated.description, dict(updated.labels)) == ("After", "", {})
+
+
+def _add_simulation(database, tenant_id, scenario_id, status):
+    import uuid
+    from datetime import UTC, datetime
+
+    now = datetime.now(UTC)
+    return database.run(
+        lambda uow: uow.simulations.add(
+            storage.Simulation(
+                id=str(uuid.uuid4()),
+                tenant_id=tenant_id,
+                scenario_id=scenario_id,
+                name=f"sim {status}",
+                prompt="p",
+                labels={},
+                status=status,
+                current_revision=0,
+                architect_parameters=None,
+                results=None,
+                analysis=None,
+                last_error=None,
+                create_time=now,
+                update_time=now,
+            )
+        )
+    )
+
+
+@pytest.mark.parametrize("status", ["PENDING", "GENERATING_CONFIG", "RUNNING"])
+def test_a_scenario_with_a_busy_simulation_cannot_be_deleted_even_by_force(
+    api, principals, database, status
+):
+    from google.rpc import error_details_pb2
+
+    from tests.harness import detail
+
+    alice = principals["alice"]
+    scenario = create(api, alice, "Busy")
+    _add_simulation(database, alice.tenant_id, scenario.id, "COMPLETED")
+    busy = _add_simulation(database, alice.tenant_id, scenario.id, status)
+
+    for force in (True, False):
+        refused = api.call(
+            "DeleteScenario", pb.DeleteScenarioRequest(scenario_id=scenario.id, force=force), alice
+        )
+        assert refused.code == grpc.StatusCode.FAILED_PRECONDITION
+        assert refused.reason == "SIMULATIONS_BUSY"
+        failure = detail(refused.status, error_details_pb2.PreconditionFailure)
+        assert [(v.type, v.subject) for v in failure.violations] == [
+            ("STATUS", f"simulations/{busy.id}")
+        ]
+
+    still = api.call("GetScenario", pb.GetScenarioRequest(scenario_id=scenario.id), alice)
+    assert not still.response.scenario.HasField("delete_time")
+    assert still.response.scenario.simulation_count == 2
+
+
+def test_a_request_id_reused_with_other_arguments_is_invalid(api, principals):
+    alice = principals["alice"]
+    first = api.call(
+        "CreateScenario",
+        pb.CreateScenarioRequest(
+            scenario=scenario_pb2.Scenario(display_name="Once", labels={"a": "b"}),
+            request_id="req-1",
+        ),
+        alice,
+    )
+    assert first.ok
+
+    for changed in (
+        scenario_pb2.Scenario(display_name="Twice", labels={"a": "b"}),
+        scenario_pb2.Scenario(display_name="Once", labels={"a": "c"}),
+        scenario_pb2.Scenario(display_name="Once", labels={"a": "b"}, description="x"),
+    ):
+        reused = api.call(
+            "CreateScenario", pb.CreateScenarioRequest(scenario=changed, request_id="req-1"), alice
+        )
+        assert reused.code == grpc.StatusCode.INVALID_ARGUMENT
+        assert reused.violations == ["request_id"]
+        assert reused.reason == "REQUEST_ID_REUSED"
+
+    listed = api.call("ListScenarios", pb.ListScenariosRequest(), alice)
+    assert [s.display_name for s in listed.response.scenarios] == ["Once"]
+
+
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [
+        ("two\nlines", "control characters"),
+        ("bell\u0007", "control characters"),
+        ("rtl\u202eoverride", "control characters"),
+        (" padded", "whitespace"),
+        ("padded\t", "control characters"),
+        ("padded ", "whitespace"),
+    ],
+)
+def test_a_display_name_must_be_a_single_trimmed_line(api, principals, name, problem):
+    alice = principals["alice"]
+    outcome = api.call(
+        "CreateScenario",
+        pb.CreateScenarioRequest(scenario=scenario_pb2.Scenario(display_name=name)),
+        alice,
+    )
+    assert outcome.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert outcome.violations == ["scenario.display_name"]
+    assert problem in outcome.details
+
+    scenario = create(api, alice, "Fine")
+    renamed = _update(api, alice, ["display_name"], id=scenario.id, display_name=name)
+    assert renamed.code == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_a_display_name_may_hold_joiners_and_inner_spaces(api, principals):
+    name = "Family \U0001f468\u200d\U0001f469 plans"
+    assert create(api, principals["alice"], name).display_name == name

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 
 import grpc
@@ -494,3 +495,89 @@ def test_list_never_shows_another_tenants_simulations(api, principals):
     create_with_config(api, principals["alice"], "Mine")
     assert list_names(api, principals["bob"]) == []
     assert list_names(api, principals["alice"]) == ["Mine"]
+
+
+# -- review fixes: AIP-134 masks, single-line names, unfiled simulations -------------------------
+
+
+def test_an_empty_mask_changes_only_the_fields_the_request_sets(api, principals):
+    alice = principals["alice"]
+    folder = scenario(api, alice)
+    sim = create_with_config(api, alice, "Old", scenario_id=folder.id, labels={"env": "dev"})
+
+    # PATCH /v1/simulations/ID {"name": "renamed"}
+    outcome = patch(api, alice, sim, [], name="renamed")
+
+    assert outcome.ok, outcome.details
+    updated = outcome.response.simulation
+    assert updated.name == "renamed"
+    assert dict(updated.labels) == {"env": "dev"} and updated.scenario_id == folder.id
+    assert list(events_of(api, alice, sim.id)[-1].details["fields"]) == ["name"]
+
+
+def test_a_star_mask_replaces_every_field_and_clears_the_empty_ones(api, principals):
+    alice = principals["alice"]
+    folder = scenario(api, alice)
+    sim = create_with_config(api, alice, "Old", scenario_id=folder.id, labels={"env": "dev"})
+
+    outcome = patch(api, alice, sim, ["*"], name="renamed")
+
+    assert outcome.ok, outcome.details
+    updated = outcome.response.simulation
+    assert (updated.name, dict(updated.labels), updated.scenario_id) == ("renamed", {}, "")
+    assert count_of(api, alice, folder.id) == 0
+
+
+def test_an_update_of_other_fields_is_not_blocked_by_the_stored_name(api, principals, database):
+    alice = principals["alice"]
+    sim = create_with_config(api, alice, "Legacy")
+
+    def store_legacy_name(uow):
+        # A name stored before names had to be single lines.
+        stored = simulation_steps.load_simulation(uow, alice.tenant_id, sim.id)
+        uow.simulations.update(
+            dataclasses.replace(stored, name="Legacy "), expected_etag=stored.etag
+        )
+
+    database.run(store_legacy_name)
+
+    outcome = patch(api, alice, sim, [], labels={"k": "v"})
+
+    assert outcome.ok, outcome.details
+    assert outcome.response.simulation.name == "Legacy "
+
+
+@pytest.mark.parametrize("name", ["line\nbreak", "bell\u0007", "\u200bzero width", "trailing "])
+def test_a_name_must_be_a_single_trimmed_line(api, principals, name):
+    alice = principals["alice"]
+    created = api.call(
+        "CreateSimulationWithConfig",
+        cpb.CreateSimulationWithConfigRequest(
+            simulation=simulation_pb2.Simulation(name=name), config=valid_config()
+        ),
+        alice,
+    )
+    assert created.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert created.violations == ["simulation.name"]
+
+    sim = create_with_config(api, alice, "Fine")
+    renamed = patch(api, alice, sim, ["name"], name=name)
+    assert renamed.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert renamed.violations == ["simulation.name"]
+
+
+def test_list_with_an_empty_scenario_id_lists_the_unfiled_simulations(api, principals):
+    alice = principals["alice"]
+    folder = scenario(api, alice)
+    create_with_config(api, alice, "filed", scenario_id=folder.id)
+    create_with_config(api, alice, "loose one")
+    create_with_config(api, alice, "loose two", labels={"env": "dev"})
+    create_with_config(api, principals["bob"], "bob's loose")
+
+    assert list_names(api, alice, filter='scenario_id = ""', order_by="name") == [
+        "loose one",
+        "loose two",
+    ]
+    assert list_names(api, alice, filter='scenario_id = "" AND labels.env = "dev"') == ["loose two"]
+    # Conditions are ANDed: two different scenarios match nothing.
+    assert list_names(api, alice, filter=f'scenario_id = "" AND scenario_id = "{folder.id}"') == []

@@ -125,13 +125,16 @@ class ConfigServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def RunArchitect(self, request, context):
-        """Re-runs the architect with new parameters. Queues a durable job and
-        returns at once, or when the job is done if `wait` is set.
+        """Re-runs the architect on the simulation's prompt. Without `parameters`
+        it reuses the simulation's last architect parameters (the engine's
+        defaults if it never had any). Queues a durable job and returns at once,
+        or when the job is done if `wait` is set.
 
         Errors: `INVALID_ARGUMENT` (bad parameters), `NOT_FOUND`, `ABORTED`
-        (stale etag), `FAILED_PRECONDITION` (running, or another architect job
-        in progress), `UNAUTHENTICATED`, `PERMISSION_DENIED`, `UNAVAILABLE`,
-        `UNIMPLEMENTED` (no architect engine configured).
+        (stale etag), `FAILED_PRECONDITION` (running, another architect job in
+        progress, or no prompt: reason NO_PROMPT for a simulation created with
+        a config and no prompt), `UNAUTHENTICATED`, `PERMISSION_DENIED`,
+        `UNAVAILABLE`, `UNIMPLEMENTED` (no architect engine configured).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -143,7 +146,8 @@ class ConfigServiceServicer:
         (origin IMPORT). Retrying with the same `request_id` returns the
         simulation the first call created.
 
-        Errors: `INVALID_ARGUMENT` (every violation in a `BadRequest`),
+        Errors: `INVALID_ARGUMENT` (every violation in a `BadRequest`; or
+        `request_id` reused for a different request, reason REQUEST_ID_REUSED),
         `NOT_FOUND` (no such scenario), `UNAUTHENTICATED`, `PERMISSION_DENIED`,
         `UNAVAILABLE`.
         """

@@ -87,7 +87,8 @@ class ScenarioServiceServicer:
         """Creates a scenario. Retrying with the same `request_id` returns the
         scenario the first call created.
 
-        Errors: `INVALID_ARGUMENT` (bad fields, listed in a `BadRequest`),
+        Errors: `INVALID_ARGUMENT` (bad fields, listed in a `BadRequest`; or
+        `request_id` reused for a different request, reason REQUEST_ID_REUSED),
         `ALREADY_EXISTS` (a live scenario has that display name),
         `UNAUTHENTICATED`, `PERMISSION_DENIED`, `UNAVAILABLE`.
         """
@@ -130,11 +131,14 @@ class ScenarioServiceServicer:
     def DeleteScenario(self, request, context):
         """Soft-deletes a scenario. A scenario that holds simulations needs
         `force`, which deletes them with it (and undelete brings them back).
+        A scenario with a simulation that is PENDING, GENERATING_CONFIG or
+        RUNNING cannot be deleted, even with `force`.
 
         Errors: `INVALID_ARGUMENT`, `NOT_FOUND` (missing or already deleted),
         `ABORTED` (stale etag), `FAILED_PRECONDITION` (holds simulations and
-        `force` is not set), `UNAUTHENTICATED`, `PERMISSION_DENIED`,
-        `UNAVAILABLE`.
+        `force` is not set; or a simulation is busy, each listed in a
+        `PreconditionFailure` as `simulations/ID`), `UNAUTHENTICATED`,
+        `PERMISSION_DENIED`, `UNAVAILABLE`.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

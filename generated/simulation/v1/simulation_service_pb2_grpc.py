@@ -107,9 +107,10 @@ class SimulationServiceServicer:
         `wait` is set. Retrying with the same `request_id` returns the
         simulation the first call created.
 
-        Errors: `INVALID_ARGUMENT` (bad fields or parameters), `NOT_FOUND` (no
-        such scenario), `UNAUTHENTICATED`, `PERMISSION_DENIED`, `UNAVAILABLE`,
-        `UNIMPLEMENTED` (no architect engine configured).
+        Errors: `INVALID_ARGUMENT` (bad fields or parameters; or `request_id`
+        reused for a different request, reason REQUEST_ID_REUSED), `NOT_FOUND`
+        (no such scenario), `UNAUTHENTICATED`, `PERMISSION_DENIED`,
+        `UNAVAILABLE`, `UNIMPLEMENTED` (no architect engine configured).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
