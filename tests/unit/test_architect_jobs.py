@@ -665,8 +665,10 @@ def test_wait_on_a_real_server_answers_before_the_calls_deadline(database, tmp_p
     finally:
         server.stop(0)
 
+    # It answered (a missed deadline would have raised DEADLINE_EXCEEDED), still PENDING,
+    # after waiting most of the budget rather than returning at once.
     assert response.simulation.status == simulation_pb2.Simulation.PENDING
-    assert 0.8 < elapsed < 1.5
+    assert elapsed > 0.8
 
 
 # -- review fixes --------------------------------------------------------------------------------
