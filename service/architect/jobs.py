@@ -13,9 +13,10 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from simulation.v1 import config_pb2, config_service_pb2, simulation_service_pb2
+from simulation.v1 import config_pb2
 
 import storage
 from service import errors, lifecycle
@@ -123,6 +124,27 @@ class JobWaiter:
             raise errors.NotFound("simulation", simulation_id) from None
 
 
+@dataclass(frozen=True)
+class PromptedSimulation:
+    """What CreateSimulation asks for, in the use case's terms."""
+
+    simulation: SimulationInput
+    parameters: config_pb2.ArchitectParameters
+    request_id: str = ""
+    validate_only: bool = False
+    wait: bool = False
+
+
+@dataclass(frozen=True)
+class ArchitectRerun:
+    """What RunArchitect asks for; ``parameters`` None means "the last ones again"."""
+
+    simulation_id: str
+    parameters: config_pb2.ArchitectParameters | None = None
+    etag: str = ""
+    wait: bool = False
+
+
 class ArchitectOperations:
     """The ``CreateSimulation`` and ``RunArchitect`` use cases over a :class:`storage.Database`."""
 
@@ -150,7 +172,7 @@ class ArchitectOperations:
     def create_simulation(
         self,
         principal: Principal,
-        request: simulation_service_pb2.CreateSimulationRequest,
+        request: PromptedSimulation,
         *,
         wait_timeout: float | None = None,
     ) -> storage.Simulation:
@@ -160,15 +182,13 @@ class ArchitectOperations:
         created (and queues nothing); with other arguments it is ``INVALID_ARGUMENT``. With
         ``wait`` it returns once the job is done or the wait budget is spent.
         """
-        given = request.simulation
-        parameters = request.parameters
-        values = SimulationInput(given.name, dict(given.labels), given.scenario_id, given.prompt)
+        values, parameters = request.simulation, request.parameters
         violations = [
             *check_input(values),
             # check_input checks the prompt's length; here the architect needs one at all.
             *(
                 []
-                if given.prompt.strip()
+                if values.prompt.strip()
                 else check_text("", "simulation.prompt", max_length=PROMPT_MAX, required=True)
             ),
             *_violations(self._validator.validate_parameters(parameters)),
@@ -205,7 +225,7 @@ class ArchitectOperations:
     def run_architect(
         self,
         principal: Principal,
-        request: config_service_pb2.RunArchitectRequest,
+        request: ArchitectRerun,
         *,
         wait_timeout: float | None = None,
     ) -> storage.Simulation:
@@ -218,13 +238,13 @@ class ArchitectOperations:
         """
         simulation_id = request.simulation_id
         require_id(simulation_id, "simulation_id")
-        violations = _violations(self._validator.validate_parameters(request.parameters))
-        if violations:
-            raise errors.InvalidArgument(violations)
+        given_parameters = None
+        if request.parameters is not None:
+            violations = _violations(self._validator.validate_parameters(request.parameters))
+            if violations:
+                raise errors.InvalidArgument(violations)
+            given_parameters = parameters_to_document(request.parameters)
         tenant_id, actor = principal.tenant_id, principal.key_id
-        given_parameters = (
-            parameters_to_document(request.parameters) if request.HasField("parameters") else None
-        )
 
         def rerun(uow: storage.UnitOfWork) -> storage.Simulation:
             current = load_simulation(uow, tenant_id, simulation_id)

@@ -7,6 +7,7 @@ from simulation.v1 import config_service_pb2 as pb
 
 import storage
 from service import errors
+from service.architect.jobs import ArchitectRerun
 from service.config_codec import config_from_document, sources_from_documents
 from service.configs import ConfigOperations, ConfigView
 from service.converters import timestamp
@@ -95,7 +96,15 @@ class ConfigServicer(config_service_pb2_grpc.ConfigServiceServicer):
         if self._architect is None:
             raise errors.NotImplementedYet("no architect engine is configured on this server")
         principal = self._principal_of(context)
-        simulation = self._architect.run_architect(principal, request)
+        simulation = self._architect.run_architect(
+            principal,
+            ArchitectRerun(
+                simulation_id=request.simulation_id,
+                parameters=request.parameters if request.HasField("parameters") else None,
+                etag=request.etag,
+                wait=request.wait,
+            ),
+        )
         sources = None
         if request.wait:
             # The job may have written a revision: answer as GetSimulation would.

@@ -11,6 +11,7 @@ from simulation.v1 import simulation_service_pb2 as pb
 
 import storage
 from service import errors
+from service.architect.jobs import ArchitectRerun, PromptedSimulation
 from service.auth import Principal
 from service.config_codec import parameters_from_document, sources_from_documents
 from service.converters import struct, struct_to_dict, timestamp
@@ -29,11 +30,13 @@ class Architect(Protocol):
     """What the servicers need from the architect: the CreateSimulation and RunArchitect use
     cases (:class:`service.architect.jobs.ArchitectOperations`, which queue durable jobs)."""
 
-    def create_simulation(self, principal: Principal, request) -> storage.Simulation:
-        """Handles a ``CreateSimulationRequest``; returns the simulation as stored."""
+    def create_simulation(
+        self, principal: Principal, request: PromptedSimulation
+    ) -> storage.Simulation:
+        """Stores a simulation and queues its architect job; returns the simulation."""
 
-    def run_architect(self, principal: Principal, request) -> storage.Simulation:
-        """Handles a ``RunArchitectRequest``; returns the simulation as stored."""
+    def run_architect(self, principal: Principal, request: ArchitectRerun) -> storage.Simulation:
+        """Queues a re-run of the architect; returns the simulation."""
 
 
 def status_value(name: str | None) -> int:
@@ -116,7 +119,22 @@ class SimulationServicer(simulation_service_pb2_grpc.SimulationServiceServicer):
         if self._architect is None:
             raise errors.NotImplementedYet("no architect engine is configured on this server")
         principal = self._principal_of(context)
-        simulation = self._architect.create_simulation(principal, request)
+        given = request.simulation
+        simulation = self._architect.create_simulation(
+            principal,
+            PromptedSimulation(
+                simulation=SimulationInput(
+                    name=given.name,
+                    labels=dict(given.labels),
+                    scenario_id=given.scenario_id,
+                    prompt=given.prompt,
+                ),
+                parameters=request.parameters,
+                request_id=request.request_id,
+                validate_only=request.validate_only,
+                wait=request.wait,
+            ),
+        )
         sources = None
         if request.wait and not request.validate_only:
             # The job may have written a revision: answer as GetSimulation would.

@@ -22,9 +22,16 @@ from service.architect import (
     BuiltinArchitectEngine,
     GeneratedConfig,
 )
-from service.architect.jobs import ArchitectOperations, JobWaiter, wait_budget
+from service.architect.jobs import (
+    ArchitectOperations,
+    ArchitectRerun,
+    JobWaiter,
+    PromptedSimulation,
+    wait_budget,
+)
 from service.architect.worker import ArchitectWorker, ArchitectWorkerPool
 from service.config_codec import config_from_document, parameters_from_document
+from service.simulation_steps import SimulationInput
 from service.simulations import SimulationOperations
 from service.validation import ConfigValidator
 from tests.unit.simulation_api import make_harness
@@ -109,14 +116,12 @@ def alice(principals):
     return principals["alice"]
 
 
-def create_request(
-    prompt=PROMPT, params=PARAMS, **fields
-) -> simulation_service_pb2.CreateSimulationRequest:
+def create_request(prompt=PROMPT, params=PARAMS, **fields) -> PromptedSimulation:
     name = fields.pop("name", "Rent cap")
     labels = fields.pop("labels", {})
     scenario_id = fields.pop("scenario_id", "")
-    return simulation_service_pb2.CreateSimulationRequest(
-        simulation=simulation_pb2.Simulation(
+    return PromptedSimulation(
+        simulation=SimulationInput(
             name=name, prompt=prompt, labels=labels, scenario_id=scenario_id
         ),
         parameters=params,
@@ -124,7 +129,24 @@ def create_request(
     )
 
 
-def rerun_request(simulation_id, params=PARAMS, **fields) -> config_service_pb2.RunArchitectRequest:
+def rerun_request(simulation_id, params=PARAMS, **fields) -> ArchitectRerun:
+    return ArchitectRerun(simulation_id=simulation_id, parameters=params, **fields)
+
+
+def create_rpc(
+    prompt=PROMPT, params=PARAMS, **fields
+) -> simulation_service_pb2.CreateSimulationRequest:
+    """The CreateSimulation request message, for calls through the servicer."""
+    name = fields.pop("name", "Rent cap")
+    return simulation_service_pb2.CreateSimulationRequest(
+        simulation=simulation_pb2.Simulation(name=name, prompt=prompt),
+        parameters=params,
+        **fields,
+    )
+
+
+def rerun_rpc(simulation_id, params=PARAMS, **fields) -> config_service_pb2.RunArchitectRequest:
+    """The RunArchitect request message, for calls through the servicer."""
     return config_service_pb2.RunArchitectRequest(
         simulation_id=simulation_id, parameters=params, **fields
     )
@@ -618,14 +640,14 @@ def api(database, principals, ops):
 
 
 def test_create_simulation_rpc_answers_pending_and_names_bad_fields(api, alice):
-    outcome = api.call("CreateSimulation", create_request(), alice)
+    outcome = api.call("CreateSimulation", create_rpc(), alice)
     assert outcome.ok, outcome.details
     assert outcome.response.simulation.status == simulation_pb2.Simulation.PENDING
     assert outcome.response.simulation.architect_parameters == PARAMS
 
     bad = api.call(
         "CreateSimulation",
-        create_request(params=config_pb2.ArchitectParameters(num_agents=900)),
+        create_rpc(params=config_pb2.ArchitectParameters(num_agents=900)),
         alice,
     )
     assert bad.code == grpc.StatusCode.INVALID_ARGUMENT
@@ -633,9 +655,9 @@ def test_create_simulation_rpc_answers_pending_and_names_bad_fields(api, alice):
 
 
 def test_run_architect_rpc_is_failed_precondition_while_a_job_is_queued(api, alice):
-    created = api.call("CreateSimulation", create_request(), alice).response.simulation
+    created = api.call("CreateSimulation", create_rpc(), alice).response.simulation
 
-    outcome = api.call("RunArchitect", rerun_request(created.id), alice)
+    outcome = api.call("RunArchitect", rerun_rpc(created.id), alice)
 
     assert outcome.code == grpc.StatusCode.FAILED_PRECONDITION
     assert outcome.reason == "ARCHITECT_JOB_IN_PROGRESS"
@@ -659,7 +681,7 @@ def test_wait_on_a_real_server_answers_before_the_calls_deadline(database, tmp_p
             stub = simulation_service_pb2_grpc.SimulationServiceStub(channel)
             started = time.monotonic()
             response = stub.CreateSimulation(
-                create_request(wait=True), metadata=(("x-api-key", key),), timeout=1.5
+                create_rpc(wait=True), metadata=(("x-api-key", key),), timeout=1.5
             )
             elapsed = time.monotonic() - started
     finally:
@@ -782,9 +804,7 @@ def test_a_rerun_without_parameters_reuses_the_last_ones(ops, database, alice, m
     simulation = ops.create_simulation(alice, create_request())
     make_worker().run_once()
 
-    queued = ops.run_architect(
-        alice, config_service_pb2.RunArchitectRequest(simulation_id=simulation.id)
-    )
+    queued = ops.run_architect(alice, ArchitectRerun(simulation_id=simulation.id))
 
     assert parameters_from_document(queued.architect_parameters) == PARAMS
     newest_job = jobs_of(database, simulation)[-1]
@@ -824,9 +844,7 @@ def test_a_simulation_created_with_a_config_and_a_prompt_reruns_with_engine_defa
 ):
     simulation = _with_config(database, alice, prompt=PROMPT)
 
-    queued = ops.run_architect(
-        alice, config_service_pb2.RunArchitectRequest(simulation_id=simulation.id)
-    )
+    queued = ops.run_architect(alice, ArchitectRerun(simulation_id=simulation.id))
 
     assert queued.status == "PENDING"
     assert parameters_from_document(queued.architect_parameters) == config_pb2.ArchitectParameters()
@@ -850,7 +868,7 @@ def test_wait_replies_carry_the_sources_get_simulation_shows(database, validator
     )
     pool.start()
     try:
-        created = api.call("CreateSimulation", create_request(wait=True), alice)
+        created = api.call("CreateSimulation", create_rpc(wait=True), alice)
         assert created.ok, created.details
         simulation = created.response.simulation
         assert simulation.status == simulation_pb2.Simulation.COMPLETED_CONFIG
@@ -858,7 +876,7 @@ def test_wait_replies_carry_the_sources_get_simulation_shows(database, validator
         assert simulation == get_simulation(api, alice, simulation.id)
 
         other = config_pb2.ArchitectParameters(num_agents=6, seed=3)
-        rerun = api.call("RunArchitect", rerun_request(simulation.id, other, wait=True), alice)
+        rerun = api.call("RunArchitect", rerun_rpc(simulation.id, other, wait=True), alice)
         assert rerun.ok, rerun.details
         again = rerun.response.simulation
         assert again.config_revision == 2 and again.sources
