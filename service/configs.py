@@ -25,7 +25,7 @@ from service.config_codec import (
     sources_from_documents,
     sources_to_documents,
 )
-from service.fields import check_request_id, check_text
+from service.fields import check_request_id, check_text, require_id, utc_now
 from service.pagination import IntRange, Page, PageRequest
 from service.simulation_steps import (
     SimulationInput,
@@ -34,9 +34,7 @@ from service.simulation_steps import (
     load_simulation,
     load_with_sources,
     record_event,
-    require_id,
     run_write,
-    utc_now,
     write_revision,
 )
 from service.validation import ConfigValidator

@@ -9,8 +9,9 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Collection, Mapping
+from datetime import UTC, datetime
 
-from service.errors import FieldViolation, InvalidArgument
+from service.errors import EtagMismatch, FieldViolation, InvalidArgument
 
 MAX_LABELS = 32
 _LABEL_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
@@ -116,3 +117,22 @@ def check_mask(
     if unknown:
         raise InvalidArgument(unknown, reason="UPDATE_MASK_INVALID")
     return sorted(set(paths))
+
+
+def require_id(value: str, field: str) -> None:
+    """An id field must be present and of sane length (``INVALID_ARGUMENT`` otherwise)."""
+    if not value:
+        raise InvalidArgument([FieldViolation(field, "is required")])
+    if len(value) > 100:
+        raise InvalidArgument([FieldViolation(field, "must be at most 100 characters")])
+
+
+def check_etag(given: str, stored: str, resource: str, resource_id: str) -> None:
+    """A non-empty etag must match the stored one (``ABORTED`` otherwise)."""
+    if given and given != stored:
+        raise EtagMismatch(resource, resource_id)
+
+
+def utc_now() -> datetime:
+    """The current time, timezone-aware UTC: the one clock every use case reads."""
+    return datetime.now(UTC)

@@ -47,6 +47,11 @@ _current_principal: contextvars.ContextVar[Principal | None] = contextvars.Conte
 )
 
 
+# How a servicer learns who is calling: the interceptor's principal in production, a lookup
+# table in servicer tests (grpcio-testing runs no interceptors).
+PrincipalResolver = Callable[[grpc.ServicerContext], Principal]
+
+
 def current_principal(context: grpc.ServicerContext) -> Principal:
     """The principal the tenant interceptor resolved for the running call."""
     principal = _current_principal.get()

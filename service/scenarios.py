@@ -9,12 +9,20 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import storage
 from service import errors, lifecycle
 from service.auth import Principal
-from service.fields import check_labels, check_mask, check_request_id, check_text
+from service.fields import (
+    check_etag,
+    check_labels,
+    check_mask,
+    check_request_id,
+    check_text,
+    require_id,
+    utc_now,
+)
 from service.filters import parse_filter, parse_order_by
 from service.pagination import Page, PageRequest
 
@@ -54,10 +62,6 @@ def _check_input(values: ScenarioInput, prefix: str = "scenario") -> list[errors
     ]
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 class ScenarioOperations:
     """The scenario use cases over a :class:`storage.Database`."""
 
@@ -84,7 +88,7 @@ class ScenarioOperations:
                 existing = uow.scenarios.get_by_request_id(tenant_id, request_id)
                 if existing is not None:
                     return _same_request(existing, values)
-            now = _now()
+            now = utc_now()
             scenario = storage.Scenario(
                 id=str(uuid.uuid4()),
                 tenant_id=tenant_id,
@@ -122,7 +126,7 @@ class ScenarioOperations:
 
     def get(self, principal: Principal, scenario_id: str) -> storage.Scenario:
         """Returns a scenario, live or soft-deleted."""
-        _require_id(scenario_id, "scenario_id")
+        require_id(scenario_id, "scenario_id")
         try:
             return self._database.run(
                 lambda uow: uow.scenarios.get(
@@ -189,7 +193,7 @@ class ScenarioOperations:
 
         An empty mask changes the fields ``values`` sets; ``*`` replaces all three.
         """
-        _require_id(scenario_id, "scenario.id")
+        require_id(scenario_id, "scenario.id")
         paths = check_mask(mask, UPDATABLE_FIELDS, values.populated())
 
         def update(uow: storage.UnitOfWork) -> storage.Scenario:
@@ -200,7 +204,7 @@ class ScenarioOperations:
                     [errors.PreconditionViolation("STATE", f"scenarios/{scenario_id}", "deleted")],
                     reason="SCENARIO_DELETED",
                 )
-            _check_etag(etag, current.etag, "scenario", scenario_id)
+            check_etag(etag, current.etag, "scenario", scenario_id)
             if not paths:
                 return current
             changed = dataclasses.replace(
@@ -210,7 +214,7 @@ class ScenarioOperations:
                 else current.display_name,
                 description=values.description if "description" in paths else current.description,
                 labels=dict(values.labels) if "labels" in paths else current.labels,
-                update_time=_now(),
+                update_time=utc_now(),
             )
             # Only the changed fields: a stored value that predates a rule does not block edits
             # of the others.
@@ -234,12 +238,12 @@ class ScenarioOperations:
         self, principal: Principal, scenario_id: str, *, etag: str = "", force: bool = False
     ) -> storage.Scenario:
         """Soft-deletes a scenario; one holding simulations needs ``force``."""
-        _require_id(scenario_id, "scenario_id")
+        require_id(scenario_id, "scenario_id")
 
         def delete(uow: storage.UnitOfWork) -> storage.Scenario:
             # Locked first: simulations being added to the scenario commit before the count.
             current = self._load(uow, principal.tenant_id, scenario_id, lock="update")
-            _check_etag(etag, current.etag, "scenario", scenario_id)
+            check_etag(etag, current.etag, "scenario", scenario_id)
             _ensure_none_busy(uow, principal.tenant_id, scenario_id)
             count = uow.simulations.count_in_scenario(principal.tenant_id, scenario_id)
             if count and not force:
@@ -255,7 +259,7 @@ class ScenarioOperations:
                     ],
                     reason="SCENARIO_NOT_EMPTY",
                 )
-            now = _now()
+            now = utc_now()
             if count:
                 uow.simulations.soft_delete_in_scenario(principal.tenant_id, scenario_id, now)
             deleted = dataclasses.replace(
@@ -269,7 +273,7 @@ class ScenarioOperations:
         self, principal: Principal, scenario_id: str, *, etag: str = ""
     ) -> storage.Scenario:
         """Restores a soft-deleted scenario and the simulations deleted with it."""
-        _require_id(scenario_id, "scenario_id")
+        require_id(scenario_id, "scenario_id")
 
         def undelete(uow: storage.UnitOfWork) -> storage.Scenario:
             current = self._load(
@@ -281,10 +285,10 @@ class ScenarioOperations:
                     [errors.PreconditionViolation("STATE", f"scenarios/{scenario_id}", "live")],
                     reason="SCENARIO_NOT_DELETED",
                 )
-            now = _now()
+            now = utc_now()
             if current.purge_time is not None and current.purge_time <= now:
                 raise errors.NotFound("scenario", scenario_id)
-            _check_etag(etag, current.etag, "scenario", scenario_id)
+            check_etag(etag, current.etag, "scenario", scenario_id)
             restored = dataclasses.replace(
                 current, delete_time=None, purge_time=None, update_time=now
             )
@@ -299,7 +303,7 @@ class ScenarioOperations:
 
     def purge_expired(self) -> int:
         """Hard-deletes scenarios whose retention period is over."""
-        return self._database.run(lambda uow: uow.scenarios.purge_expired(_now()))
+        return self._database.run(lambda uow: uow.scenarios.purge_expired(utc_now()))
 
     def _run_write(self, fn, scenario_id: str, display_name: str = ""):
         try:
@@ -365,15 +369,3 @@ def _ensure_none_busy(uow: storage.UnitOfWork, tenant_id: str, scenario_id: str)
 def _field_of(violation: errors.FieldViolation) -> str:
     """``display_name`` of ``scenario.display_name``, ``labels`` of ``scenario.labels['k']``."""
     return violation.field.split(".", 1)[1].split("[", 1)[0]
-
-
-def _require_id(value: str, field: str) -> None:
-    if not value:
-        raise errors.InvalidArgument.field(field, "is required")
-    if len(value) > 100:
-        raise errors.InvalidArgument.field(field, "must be at most 100 characters")
-
-
-def _check_etag(given: str, stored: str, resource: str, resource_id: str) -> None:
-    if given and given != stored:
-        raise errors.EtagMismatch(resource, resource_id)

@@ -13,15 +13,15 @@ import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 
 from simulation.v1 import config_pb2
 
 import storage
-from service import errors, lifecycle
+from service import errors, fields, lifecycle
 from service.config_codec import config_to_document, sources_to_documents
-from service.fields import check_labels, check_text
+from service.fields import check_labels, check_text, utc_now
 
 T = TypeVar("T")
 
@@ -42,11 +42,6 @@ class SimulationInput:
     def populated(self) -> set[str]:
         """The updatable fields this input sets: what an empty update mask changes."""
         return {name for name in ("name", "labels", "scenario_id") if getattr(self, name)}
-
-
-def utc_now() -> datetime:
-    """The current time, timezone-aware UTC."""
-    return datetime.now(UTC)
 
 
 def record_event(
@@ -191,18 +186,9 @@ def load_simulation(uow: storage.UnitOfWork, tenant_id: str, simulation_id: str)
         raise errors.NotFound("simulation", simulation_id) from None
 
 
-def require_id(value: str, field: str) -> None:
-    """An id field must be present and of sane length."""
-    if not value:
-        raise errors.InvalidArgument.field(field, "is required")
-    if len(value) > 100:
-        raise errors.InvalidArgument.field(field, "must be at most 100 characters")
-
-
 def check_etag(given: str, stored: str, simulation_id: str) -> None:
-    """A non-empty etag must match the stored one (``ABORTED`` otherwise)."""
-    if given and given != stored:
-        raise errors.EtagMismatch("simulation", simulation_id)
+    """A non-empty etag must match the simulation's stored one (``ABORTED`` otherwise)."""
+    fields.check_etag(given, stored, "simulation", simulation_id)
 
 
 def run_write(

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import storage
 from service import errors, lifecycle
 from service.auth import Principal
-from service.fields import check_mask, check_text
+from service.fields import check_mask, check_text, require_id, utc_now
 from service.filters import parse_filter, parse_order_by
 from service.pagination import IntRange, Page, PageRequest
 from service.simulation_steps import (
@@ -25,10 +25,8 @@ from service.simulation_steps import (
     load_simulation,
     load_with_sources,
     record_event,
-    require_id,
     run_write,
     transition,
-    utc_now,
 )
 
 T = TypeVar("T")

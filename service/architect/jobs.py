@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from simulation.v1 import config_pb2
 
@@ -23,7 +23,7 @@ from service import errors, lifecycle
 from service.architect.deadline import call_time_remaining
 from service.auth import Principal
 from service.config_codec import parameters_to_document
-from service.fields import check_request_id, check_text
+from service.fields import check_request_id, check_text, require_id, utc_now
 from service.simulation_steps import (
     SimulationInput,
     check_etag,
@@ -31,7 +31,6 @@ from service.simulation_steps import (
     create_simulation,
     load_simulation,
     record_event,
-    require_id,
     run_write,
     transition,
 )
@@ -45,10 +44,6 @@ MAX_WAIT_SECONDS = 300.0
 _DEADLINE_MARGIN_SECONDS = 0.25
 # Statuses in which an architect job is still to finish.
 BUSY_STATUSES = frozenset({lifecycle.PENDING, lifecycle.GENERATING_CONFIG})
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _violations(found) -> list[errors.FieldViolation]:
@@ -259,7 +254,7 @@ class ArchitectOperations:
                 parameters_document = current.architect_parameters or parameters_to_document(
                     config_pb2.ArchitectParameters()
                 )
-            now = _now()
+            now = utc_now()
             queued = transition(
                 uow,
                 current,

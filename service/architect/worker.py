@@ -31,13 +31,14 @@ import threading
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import storage
 from service import lifecycle
 from service.architect.engine import ArchitectEngine, ArchitectError, GeneratedConfig
 from service.config_codec import parameters_from_document
+from service.fields import utc_now
 from service.simulation_steps import record_event, transition, write_revision
 from service.validation import ConfigValidator
 
@@ -51,10 +52,6 @@ MAX_RETRY_BACKOFF_SECONDS = 30.0
 MAX_IDLE_BACKOFF_SECONDS = 30.0
 # A concurrent simulation update (rename, relabel) between read and write is retried this often.
 _APPLY_ATTEMPTS = 5
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def new_worker_id(index: int = 0) -> str:
@@ -116,7 +113,7 @@ class _Heartbeat:
             self._thread.join()
 
     def _renew(self, uow: storage.UnitOfWork) -> bool:
-        until = _now() + timedelta(seconds=self._lease)
+        until = utc_now() + timedelta(seconds=self._lease)
         return uow.jobs.renew_lease(self._job_id, self._worker_id, until)
 
     def _run(self) -> None:
@@ -203,7 +200,7 @@ class ArchitectWorker:
 
     def _hand_back(self, job: storage.ArchitectJob) -> None:
         try:
-            self._database.run(lambda uow: uow.jobs.renew_lease(job.id, self.worker_id, _now()))
+            self._database.run(lambda uow: uow.jobs.renew_lease(job.id, self.worker_id, utc_now()))
             log.info("handed architect job %s back to the queue at shutdown", job.id)
         except storage.StorageError:
             log.warning("could not hand back architect job %s", job.id, exc_info=True)
@@ -249,7 +246,7 @@ class ArchitectWorker:
     def fail_exhausted(self) -> int:
         """Fails the jobs whose workers died on their last attempt; returns how many."""
         failed = 0
-        for job in self._database.run(lambda uow: uow.jobs.list_exhausted(_now())):
+        for job in self._database.run(lambda uow: uow.jobs.list_exhausted(utc_now())):
             outcome = _Outcome(
                 FAILED,
                 "ARCHITECT_ABANDONED",
@@ -275,7 +272,7 @@ class ArchitectWorker:
     def _claim(
         self, uow: storage.UnitOfWork
     ) -> tuple[storage.ArchitectJob, storage.Simulation] | None:
-        now = _now()
+        now = utc_now()
         job = uow.jobs.claim_next(self.worker_id, now, self._lease)
         if job is None:
             return None
@@ -372,7 +369,7 @@ class ArchitectWorker:
     ):
         if retryable and job.attempts < job.max_attempts:
             backoff = min(self._lease, 2.0**job.attempts, MAX_RETRY_BACKOFF_SECONDS)
-            until = _now() + timedelta(seconds=backoff)
+            until = utc_now() + timedelta(seconds=backoff)
             self._database.run(lambda uow: uow.jobs.renew_lease(job.id, self.worker_id, until))
             log.info("architect job %s will be retried in %.1fs", job.id, backoff)
             return
@@ -409,7 +406,7 @@ class ArchitectWorker:
         owner: str,
         generated: GeneratedConfig | None,
     ) -> None:
-        now = _now()
+        now = utc_now()
         try:
             simulation = uow.simulations.get(job.tenant_id, job.simulation_id)
         except storage.NotFound:

@@ -11,9 +11,9 @@ from service.architect.jobs import ArchitectRerun
 from service.config_codec import config_from_document, sources_from_documents
 from service.configs import ConfigOperations, ConfigView
 from service.converters import timestamp
-from service.interceptors import current_principal
+from service.interceptors import PrincipalResolver, current_principal
 from service.servicers.paging import fit_to_budget
-from service.servicers.simulations import Architect, PrincipalResolver, simulation_to_proto
+from service.servicers.simulations import Architect, simulation_to_proto
 from service.simulation_steps import SimulationInput
 from service.status import handles_errors
 

@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-import grpc
 from simulation.v1 import scenario_pb2, scenario_service_pb2, scenario_service_pb2_grpc
 
 import storage
-from service.auth import Principal
 from service.converters import timestamp
-from service.interceptors import current_principal
+from service.interceptors import PrincipalResolver, current_principal
 from service.scenarios import ScenarioInput, ScenarioOperations
 from service.servicers.paging import fit_to_budget
 from service.status import handles_errors
-
-PrincipalResolver = Callable[[grpc.ServicerContext], Principal]
 
 
 def scenario_to_proto(record: storage.Scenario) -> scenario_pb2.Scenario:

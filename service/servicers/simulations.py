@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, Protocol
 
-import grpc
 from simulation.v1 import simulation_pb2, simulation_service_pb2_grpc
 from simulation.v1 import simulation_service_pb2 as pb
 
@@ -15,13 +13,12 @@ from service.architect.jobs import ArchitectRerun, PromptedSimulation
 from service.auth import Principal
 from service.config_codec import parameters_from_document, sources_from_documents
 from service.converters import struct, struct_to_dict, timestamp
-from service.interceptors import current_principal
+from service.interceptors import PrincipalResolver, current_principal
 from service.servicers.paging import fit_to_budget
 from service.simulation_steps import SimulationInput
 from service.simulations import SimulationOperations
 from service.status import handles_errors
 
-PrincipalResolver = Callable[[grpc.ServicerContext], Principal]
 _Status = simulation_pb2.Simulation.Status
 _Kind = simulation_pb2.SimulationEvent.Kind
 

@@ -16,6 +16,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.processes import free_port  # noqa: F401 - the gateway tests use it from here
+
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
 START_TIMEOUT = 30.0
@@ -35,13 +37,6 @@ def envoy_binary() -> str | None:
     except OSError:
         return None
     return candidate if probe.returncode == 0 else None
-
-
-def free_port() -> int:
-    """A port that was free a moment ago (the OS may hand it out again, rarely)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
