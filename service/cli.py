@@ -150,6 +150,7 @@ def _serve(settings: Settings, *, migrate: bool) -> int:
     database = open_database(settings)
     if migrate:
         database.migrate()
+        log.info("database schema at revision %s", database.current_revision())
     if not database.schema_is_current():
         print(
             f"simconfig: the database schema is at {database.current_revision() or 'nothing'}, "

@@ -325,7 +325,7 @@ class ConfigOperations:
 
     def _editable(self, uow, principal: Principal, simulation_id: str, etag: str):
         """The simulation and its current revision, once etag and status allow an edit."""
-        current = load_simulation(uow, principal.tenant_id, simulation_id)
+        current = load_simulation(uow, principal.tenant_id, simulation_id, for_update=True)
         if etag and etag != config_etag(simulation_id, current.current_revision):
             raise errors.EtagMismatch("config", simulation_id)
         lifecycle.check_config_edit(current.status, simulation_id=simulation_id)

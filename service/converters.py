@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from google.protobuf import json_format, struct_pb2, timestamp_pb2
+from google.protobuf import struct_pb2, timestamp_pb2
 
 
 def timestamp(value: datetime | None) -> timestamp_pb2.Timestamp | None:
@@ -27,5 +27,20 @@ def struct(value: dict[str, Any] | None) -> struct_pb2.Struct | None:
 
 
 def struct_to_dict(message: struct_pb2.Struct) -> dict[str, Any]:
-    """The JSON object held by a ``Struct``."""
-    return json_format.MessageToDict(message)
+    """The object held by a ``Struct``, as plain Python values.
+
+    Unlike ``json_format`` it never raises: a NaN or infinite number stays a float, so the use
+    case can reject it as a bad field (``check_json_values``) instead of the call failing.
+    """
+    return {key: _value(value) for key, value in message.fields.items()}
+
+
+def _value(value: struct_pb2.Value) -> Any:
+    kind = value.WhichOneof("kind")
+    if kind == "struct_value":
+        return struct_to_dict(value.struct_value)
+    if kind == "list_value":
+        return [_value(item) for item in value.list_value.values]
+    if kind in ("number_value", "string_value", "bool_value"):
+        return getattr(value, kind)
+    return None

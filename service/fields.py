@@ -6,14 +6,17 @@ with several problems reports all of them in one ``BadRequest``.
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 from service.errors import EtagMismatch, FieldViolation, InvalidArgument
 
 MAX_LABELS = 32
+_PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _LABEL_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 _LABEL_VALUE = re.compile(r"^[a-z0-9_-]{0,63}$")
 MAX_REQUEST_ID = 100
@@ -125,6 +128,8 @@ def require_id(value: str, field: str) -> None:
         raise InvalidArgument([FieldViolation(field, "is required")])
     if len(value) > 100:
         raise InvalidArgument([FieldViolation(field, "must be at most 100 characters")])
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise InvalidArgument([FieldViolation(field, "must not contain control characters")])
 
 
 def check_etag(given: str, stored: str, resource: str, resource_id: str) -> None:
@@ -136,3 +141,32 @@ def check_etag(given: str, stored: str, resource: str, resource_id: str) -> None
 def utc_now() -> datetime:
     """The current time, timezone-aware UTC: the one clock every use case reads."""
     return datetime.now(UTC)
+
+
+def check_json_values(value: Any, field: str, *, limit: int = 20) -> list[FieldViolation]:
+    """Values both databases can store as JSON: finite numbers, no NUL in keys or strings.
+
+    Paths name the offending place (``results.scores[2]``, ``analysis["a\\u0000b"]``); at most
+    ``limit`` are reported.
+    """
+    found: list[FieldViolation] = []
+
+    def walk(item: Any, path: str) -> None:
+        if len(found) >= limit:
+            return
+        if isinstance(item, dict):
+            for key, child in item.items():
+                child_path = f"{path}.{key}" if _PLAIN_KEY.match(key) else f"{path}[{key!r}]"
+                if "\x00" in key:
+                    found.append(FieldViolation(child_path, "keys must not contain NUL characters"))
+                walk(child, child_path)
+        elif isinstance(item, list):
+            for index, child in enumerate(item):
+                walk(child, f"{path}[{index}]")
+        elif isinstance(item, str) and "\x00" in item:
+            found.append(FieldViolation(path, "must not contain NUL characters"))
+        elif isinstance(item, float) and not math.isfinite(item):
+            found.append(FieldViolation(path, f"must be a finite number; got {item}"))
+
+    walk(value, field)
+    return found

@@ -58,6 +58,8 @@ def parse_filter(text: str, fields: set[str]) -> list[Condition]:
     """Parses ``text``; ``fields`` are the plain field names allowed (``labels.*`` always is)."""
     if len(text) > 2000:
         raise _error("must be at most 2000 characters")
+    if "\x00" in text:
+        raise _error("must not contain NUL characters")
     tokens = _tokens(text)
     conditions: list[Condition] = []
     index = 0

@@ -197,7 +197,10 @@ class ScenarioOperations:
         paths = check_mask(mask, UPDATABLE_FIELDS, values.populated())
 
         def update(uow: storage.UnitOfWork) -> storage.Scenario:
-            current = self._load(uow, principal.tenant_id, scenario_id, include_deleted=True)
+            # Locked: writers without an etag take turns instead of failing each other.
+            current = self._load(
+                uow, principal.tenant_id, scenario_id, include_deleted=True, lock="update"
+            )
             if current.delete_time is not None:
                 raise errors.FailedPrecondition(
                     f"scenario {scenario_id!r} is deleted; undelete it first",

@@ -184,3 +184,7 @@ def configure_logging(level: str) -> None:
         level=getattr(logging, level),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if level != "DEBUG":
+        # Alembic narrates every connection at INFO ("Context impl ..."), which would clutter
+        # every CLI command; its warnings and errors still show.
+        logging.getLogger("alembic").setLevel(logging.WARNING)

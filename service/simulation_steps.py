@@ -178,10 +178,16 @@ def write_revision(
     return updated, revision
 
 
-def load_simulation(uow: storage.UnitOfWork, tenant_id: str, simulation_id: str):
-    """The caller's live simulation; ``errors.NotFound`` otherwise."""
+def load_simulation(
+    uow: storage.UnitOfWork, tenant_id: str, simulation_id: str, *, for_update: bool = False
+) -> storage.Simulation:
+    """The caller's live simulation; ``errors.NotFound`` otherwise.
+
+    Writers pass ``for_update``: the row stays locked until they commit, so a write that sent
+    no etag waits its turn instead of losing a compare-and-swap race to another writer.
+    """
     try:
-        return uow.simulations.get(tenant_id, simulation_id)
+        return uow.simulations.get(tenant_id, simulation_id, for_update=for_update)
     except storage.NotFound:
         raise errors.NotFound("simulation", simulation_id) from None
 

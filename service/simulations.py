@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import storage
 from service import errors, lifecycle
 from service.auth import Principal
-from service.fields import check_mask, check_text, require_id, utc_now
+from service.fields import check_json_values, check_mask, check_text, require_id, utc_now
 from service.filters import parse_filter, parse_order_by
 from service.pagination import IntRange, Page, PageRequest
 from service.simulation_steps import (
@@ -106,7 +106,7 @@ class SimulationOperations:
         paths = check_mask(mask, UPDATABLE_FIELDS, values.populated())
 
         def update(uow: storage.UnitOfWork) -> storage.Simulation:
-            current = load_simulation(uow, principal.tenant_id, simulation_id)
+            current = load_simulation(uow, principal.tenant_id, simulation_id, for_update=True)
             check_etag(etag, current.etag, simulation_id)
             changed = dataclasses.replace(
                 current,
@@ -164,7 +164,7 @@ class SimulationOperations:
         require_id(simulation_id, "simulation_id")
 
         def delete(uow: storage.UnitOfWork) -> None:
-            current = load_simulation(uow, principal.tenant_id, simulation_id)
+            current = load_simulation(uow, principal.tenant_id, simulation_id, for_update=True)
             check_etag(etag, current.etag, simulation_id)
             lifecycle.check_deletable(current.status, simulation_id=simulation_id)
             # Compare-and-swap: a run started since the read must not be deleted under it.
@@ -230,7 +230,7 @@ class SimulationOperations:
         _check_struct_size(analysis, "analysis")
 
         def attach(uow: storage.UnitOfWork) -> storage.Simulation:
-            current = load_simulation(uow, principal.tenant_id, simulation_id)
+            current = load_simulation(uow, principal.tenant_id, simulation_id, for_update=True)
             check_etag(etag, current.etag, simulation_id)
             if current.status != lifecycle.COMPLETED:
                 raise errors.FailedPrecondition(
@@ -294,7 +294,7 @@ class SimulationOperations:
         require_id(simulation_id, "simulation_id")
 
         def move(uow: storage.UnitOfWork) -> storage.Simulation:
-            current = load_simulation(uow, principal.tenant_id, simulation_id)
+            current = load_simulation(uow, principal.tenant_id, simulation_id, for_update=True)
             check_etag(etag, current.etag, simulation_id)
             return transition(uow, current, target, principal.key_id, utc_now(), reason, **changes)
 
@@ -302,7 +302,12 @@ class SimulationOperations:
 
 
 def _check_struct_size(value: dict[str, Any] | None, field_name: str) -> None:
-    if value is not None and json_size(value) > MAX_STRUCT_BYTES:
+    if value is None:
+        return
+    violations = check_json_values(value, field_name)
+    if violations:
+        raise errors.InvalidArgument(violations, reason="JSON_VALUE_INVALID")
+    if json_size(value) > MAX_STRUCT_BYTES:
         raise errors.InvalidArgument.field(
             field_name,
             f"must be at most {MAX_STRUCT_BYTES} bytes serialised; got {json_size(value)}",

@@ -242,7 +242,7 @@ class ArchitectOperations:
         tenant_id, actor = principal.tenant_id, principal.key_id
 
         def rerun(uow: storage.UnitOfWork) -> storage.Simulation:
-            current = load_simulation(uow, tenant_id, simulation_id)
+            current = load_simulation(uow, tenant_id, simulation_id, for_update=True)
             check_etag(request.etag, current.etag, simulation_id)
             if not current.prompt.strip():
                 raise _no_prompt(current)

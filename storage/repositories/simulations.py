@@ -46,13 +46,19 @@ class SimulationRepository(SqlRepository):
         )
         return self.get(sim.tenant_id, sim.id)
 
-    def get(self, tenant_id: str, simulation_id: str) -> Simulation:
-        """Return the live simulation; NotFound when missing or soft-deleted."""
-        row = self._execute(
-            select(simulations).where(
-                simulations.c.tenant_id == tenant_id, simulations.c.id == simulation_id, _LIVE
-            )
-        ).first()
+    def get(self, tenant_id: str, simulation_id: str, *, for_update: bool = False) -> Simulation:
+        """Return the live simulation; NotFound when missing or soft-deleted.
+
+        ``for_update`` locks the row until the transaction ends, so concurrent writers of one
+        simulation take turns on PostgreSQL instead of failing each other's compare-and-swap
+        (SQLite's write lock already makes them take turns).
+        """
+        statement = select(simulations).where(
+            simulations.c.tenant_id == tenant_id, simulations.c.id == simulation_id, _LIVE
+        )
+        if for_update:
+            statement = statement.with_for_update()
+        row = self._execute(statement).first()
         if row is None:
             raise NotFound("simulation", simulation_id)
         return Simulation(**row._mapping)

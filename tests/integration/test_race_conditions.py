@@ -7,6 +7,7 @@ test pauses one transaction at the dangerous point while another commits.
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 
 import pytest
@@ -57,30 +58,47 @@ def in_thread(fn):
     return join
 
 
-def test_a_delete_that_read_before_a_run_started_does_not_delete_the_running_simulation(
+def test_a_run_cannot_start_between_a_deletes_check_and_its_delete(
     database, principal, monkeypatch
 ):
     configs = ConfigOperations(database, ConfigValidator())
     simulations = SimulationOperations(database)
     sim = configs.create_with_config(principal, SimulationInput(name="race"), valid_config())
-    read, started = threading.Event(), threading.Event()
+    checked, release = threading.Event(), threading.Event()
     real_check = lifecycle.check_deletable
 
     def check_then_pause(status, *, simulation_id):
         real_check(status, simulation_id=simulation_id)
-        if not read.is_set():  # only the first attempt pauses
-            read.set()
-            assert started.wait(10)
+        checked.set()
+        assert release.wait(10)
 
     monkeypatch.setattr(lifecycle, "check_deletable", check_then_pause)
-    join = in_thread(lambda: simulations.delete(principal, sim.id))
-    assert read.wait(10)
-    simulations.start_run(principal, sim.id)  # commits while the delete is paused
-    started.set()
-    outcome = join()
+    join_delete = in_thread(lambda: simulations.delete(principal, sim.id))
+    assert checked.wait(10)  # the delete has read COMPLETED_CONFIG and holds the row
+    join_start = in_thread(lambda: simulations.start_run(principal, sim.id))
+    time.sleep(0.5)
+    release.set()
+    deleted, started = join_delete(), join_start()
 
-    # The delete's compare-and-swap missed; its retry saw RUNNING and refused.
-    assert isinstance(outcome.get("error"), errors.FailedPrecondition), outcome
+    # The start waited for the delete, then found nothing: never a run on a deleted row.
+    assert "error" not in deleted, deleted
+    assert isinstance(started.get("error"), errors.NotFound), started
+
+
+def test_a_delete_with_a_stale_read_never_removes_a_running_simulation(database, principal):
+    """The storage compare-and-swap behind the row lock: a delete by an old etag misses."""
+    configs = ConfigOperations(database, ConfigValidator())
+    simulations = SimulationOperations(database)
+    sim = configs.create_with_config(principal, SimulationInput(name="stale"), valid_config())
+    stale_etag = simulations.get(principal, sim.id).etag
+    simulations.start_run(principal, sim.id)
+
+    with pytest.raises(storage.Conflict):
+        database.run(
+            lambda uow: uow.simulations.delete(
+                principal.tenant_id, sim.id, expected_etag=stale_etag
+            )
+        )
     assert simulations.get(principal, sim.id).status == lifecycle.RUNNING
 
 
@@ -114,3 +132,31 @@ def test_a_simulation_added_while_its_scenario_is_deleted_is_never_orphaned(
     assert isinstance(deleted.get("error"), errors.FailedPrecondition), deleted
     live = scenarios.get(principal, scenario.id)
     assert live.delete_time is None and live.simulation_count == 1
+
+
+def test_writers_without_an_etag_take_turns_and_all_succeed(database, principal):
+    from concurrent.futures import ThreadPoolExecutor
+
+    configs = ConfigOperations(database, ConfigValidator())
+    scenarios = ScenarioOperations(database)
+    sim = configs.create_with_config(principal, SimulationInput(name="busy"), valid_config())
+    scenario = scenarios.create(principal, ScenarioInput(display_name="busy scenario"))
+
+    def edit_config(i: int):
+        config = valid_config(title=f"edit {i}")
+        return configs.update_config(principal, sim.id, config, mask=["title"])
+
+    def edit_scenario(i: int):
+        return scenarios.update(
+            principal, scenario.id, ScenarioInput(description=f"edit {i}"), mask=["description"]
+        )
+
+    with ThreadPoolExecutor(6) as pool:
+        config_results = list(pool.map(edit_config, range(30)))
+        scenario_results = list(pool.map(edit_scenario, range(30)))
+
+    assert len(config_results) == 30 and len(scenario_results) == 30
+    revisions = database.run(
+        lambda uow: uow.revisions.list(principal.tenant_id, sim.id, before_revision=None, limit=100)
+    )
+    assert len(revisions) == 31  # the import plus one revision per edit, none lost

@@ -183,7 +183,7 @@ def test_database_down_is_unavailable_without_internals(tmp_path):
     try:
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
             with pytest.raises(grpc.RpcError) as caught:
-                list_scenarios(channel, "sck_000000000000_whatever")
+                list_scenarios(channel, "sck_0000000000000000_whatever")
             assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
             assert "psycopg" not in caught.value.details()
     finally:

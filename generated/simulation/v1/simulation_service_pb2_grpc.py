@@ -152,8 +152,8 @@ class SimulationServiceServicer:
         """Deletes a simulation with its revisions and audit trail.
 
         Errors: `INVALID_ARGUMENT`, `NOT_FOUND`, `ABORTED` (stale etag),
-        `FAILED_PRECONDITION` (a run is in progress), `UNAUTHENTICATED`,
-        `PERMISSION_DENIED`, `UNAVAILABLE`.
+        `FAILED_PRECONDITION` (busy: PENDING, GENERATING_CONFIG or RUNNING),
+        `UNAUTHENTICATED`, `PERMISSION_DENIED`, `UNAVAILABLE`.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
