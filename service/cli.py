@@ -6,7 +6,7 @@ import argparse
 import logging
 import signal
 import sys
-import threading
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -168,23 +168,25 @@ def _serve(settings: Settings, *, migrate: bool) -> int:
     # Only once the port is ours: a key printed for a server that cannot start is lost.
     if settings.uses_embedded_database and settings.demo_tenant:
         _create_demo_tenant(database, settings, port)
-    stopped = threading.Event()
+    # The handler only records the signal: taking a lock in a signal handler (Event.set,
+    # logging) can deadlock against the main thread holding that same lock.
+    received: list[int] = []
 
     def shut_down(signum, _frame):
-        if not stopped.is_set():
-            log.info(
-                "received %s, shutting down (grace %.1fs)",
-                signal.Signals(signum).name,
-                settings.grace_period,
-            )
-        stopped.set()
+        received.append(signum)
 
     signal.signal(signal.SIGTERM, shut_down)
     signal.signal(signal.SIGINT, shut_down)
     server.start()
     where = "embedded SQLite" if settings.uses_embedded_database else database.dialect
     log.info("simconfig listening on %s:%d (database: %s)", settings.host, port, where)
-    stopped.wait()
+    while not received:
+        time.sleep(0.2)
+    log.info(
+        "received %s, shutting down (grace %.1fs)",
+        signal.Signals(received[0]).name,
+        settings.grace_period,
+    )
     server.stop(settings.grace_period)
     log.info("simconfig stopped")
     return 0

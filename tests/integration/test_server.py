@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import signal
+import subprocess
 import threading
 import time
 
@@ -58,7 +59,12 @@ def test_sigint_stops_the_server_cleanly(tmp_path):
     process = ServerProcess(environment(tmp_path, 0, SIMCONFIG_DEMO_TENANT="false"))
     process.wait_ready()
     process.process.send_signal(signal.SIGINT)
-    assert process.process.wait(15) == 0
+    try:
+        code = process.process.wait(15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        raise AssertionError("no exit 15 s after SIGINT:\n" + process.output) from None
+    assert code == 0, process.output
     assert "SIGINT" in process.output
 
 
