@@ -52,7 +52,7 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
-_KEY_ID = re.compile(r"^[0-9a-f]{16}$")
+_KEY_ID = re.compile(r"^[0-9a-f]{16}\Z")
 
 
 def _split(key: str) -> str | None:

@@ -25,7 +25,7 @@ from service.config_codec import (
     sources_from_documents,
     sources_to_documents,
 )
-from service.fields import check_request_id, check_text, require_id, utc_now
+from service.fields import check_request_id, check_text, request_fingerprint, require_id, utc_now
 from service.pagination import IntRange, Page, PageRequest
 from service.simulation_steps import (
     SimulationInput,
@@ -277,12 +277,22 @@ class ConfigOperations:
             )
             return created
 
+        fingerprint = request_fingerprint(
+            rpc="CreateSimulationWithConfig",
+            name=values.name,
+            prompt=values.prompt,
+            labels=dict(values.labels),
+            scenario_id=values.scenario_id,
+            config=config_to_document(config),
+            sources=sources_to_documents(sources),
+        )
         return create_simulation(
             self._database,
             principal.tenant_id,
             values,
             with_config=True,
             request_id=request_id,
+            fingerprint=fingerprint,
             validate_only=validate_only,
             store=store,
         )

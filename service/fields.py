@@ -6,6 +6,8 @@ with several problems reports all of them in one ``BadRequest``.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import re
 import unicodedata
@@ -16,9 +18,9 @@ from typing import Any
 from service.errors import EtagMismatch, FieldViolation, InvalidArgument
 
 MAX_LABELS = 32
-_PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_LABEL_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
-_LABEL_VALUE = re.compile(r"^[a-z0-9_-]{0,63}$")
+_PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
+_LABEL_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,62}\Z")
+_LABEL_VALUE = re.compile(r"^[a-z0-9_-]{0,63}\Z")
 MAX_REQUEST_ID = 100
 
 
@@ -170,3 +172,15 @@ def check_json_values(value: Any, field: str, *, limit: int = 20) -> list[FieldV
 
     walk(value, field)
     return found
+
+
+def request_fingerprint(**arguments: Any) -> str:
+    """A hash of a create request's arguments, kept with what it created.
+
+    A retry with the same ``request_id`` must send the same arguments (AIP-155); comparing
+    fingerprints, rather than the resource as it is now, keeps a late retry valid after the
+    resource was edited and catches a reuse that differs only in what is not stored on it
+    (architect parameters, the imported config).
+    """
+    canonical = json.dumps(arguments, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()

@@ -21,7 +21,7 @@ _TOKEN = re.compile(
     )""",
     re.VERBOSE,
 )
-_LABEL_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+_LABEL_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,62}\Z")
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,8 @@ CONFIG_EDITABLE = frozenset({COMPLETED_CONFIG, COMPLETED, FAILED})
 # Statuses from which the architect may be (re-)queued; the simulation goes to PENDING.
 ARCHITECT_QUEUEABLE = frozenset({PENDING, COMPLETED_CONFIG, COMPLETED, FAILED})
 # Work is in progress: the simulation must not be deleted under it.
-BUSY = frozenset({GENERATING_CONFIG, RUNNING})
+# Someone is working on it: an architect job is queued or running, or a simulator runs it.
+BUSY = frozenset({PENDING, GENERATING_CONFIG, RUNNING})
 
 _FORWARD = {
     PENDING: {GENERATING_CONFIG},

@@ -20,6 +20,7 @@ from service.fields import (
     check_mask,
     check_request_id,
     check_text,
+    request_fingerprint,
     require_id,
     utc_now,
 )
@@ -83,11 +84,18 @@ class ScenarioOperations:
             raise errors.InvalidArgument(violations)
         tenant_id = principal.tenant_id
 
+        fingerprint = request_fingerprint(
+            rpc="CreateScenario",
+            display_name=values.display_name,
+            description=values.description,
+            labels=dict(values.labels),
+        )
+
         def create(uow: storage.UnitOfWork) -> storage.Scenario:
             if request_id:
                 existing = uow.scenarios.get_by_request_id(tenant_id, request_id)
                 if existing is not None:
-                    return _same_request(existing, values)
+                    return _same_request(existing, values, fingerprint)
             now = utc_now()
             scenario = storage.Scenario(
                 id=str(uuid.uuid4()),
@@ -98,6 +106,7 @@ class ScenarioOperations:
                 create_time=now,
                 update_time=now,
                 request_id=request_id or None,
+                request_fingerprint=fingerprint if request_id else None,
             )
             if validate_only:
                 self._ensure_name_free(uow, tenant_id, values.display_name)
@@ -113,7 +122,7 @@ class ScenarioOperations:
                     lambda uow: uow.scenarios.get_by_request_id(tenant_id, request_id)
                 )
                 if found is not None:
-                    return _same_request(found, values)
+                    return _same_request(found, values, fingerprint)
             raise errors.AlreadyExists("scenario", "display_name", values.display_name) from None
 
     @staticmethod
@@ -199,7 +208,11 @@ class ScenarioOperations:
         def update(uow: storage.UnitOfWork) -> storage.Scenario:
             # Locked: writers without an etag take turns instead of failing each other.
             current = self._load(
-                uow, principal.tenant_id, scenario_id, include_deleted=True, lock="update"
+                uow,
+                principal.tenant_id,
+                scenario_id,
+                include_deleted=True,
+                lock=None if validate_only else "edit",
             )
             if current.delete_time is not None:
                 raise errors.FailedPrecondition(
@@ -247,8 +260,11 @@ class ScenarioOperations:
             # Locked first: simulations being added to the scenario commit before the count.
             current = self._load(uow, principal.tenant_id, scenario_id, lock="update")
             check_etag(etag, current.etag, "scenario", scenario_id)
-            _ensure_none_busy(uow, principal.tenant_id, scenario_id)
-            count = uow.simulations.count_in_scenario(principal.tenant_id, scenario_id)
+            # Then its simulations, in one order: statuses read from locked rows cannot change
+            # under us (a run starting now waits for this delete).
+            members = uow.simulations.lock_in_scenario(principal.tenant_id, scenario_id)
+            _ensure_none_busy(scenario_id, members)
+            count = len(members)
             if count and not force:
                 raise errors.FailedPrecondition(
                     f"scenario {scenario_id!r} holds {count} simulation(s); "
@@ -333,13 +349,19 @@ class ScenarioOperations:
             raise errors.NotFound("scenario", scenario_id) from None
 
 
-def _same_request(existing: storage.Scenario, values: ScenarioInput) -> storage.Scenario:
-    """``existing`` when it is what ``values`` would create; a reused request id otherwise."""
-    if (existing.display_name, existing.description, existing.labels) != (
-        values.display_name,
-        values.description,
-        dict(values.labels),
-    ):
+def _same_request(
+    existing: storage.Scenario, values: ScenarioInput, fingerprint: str
+) -> storage.Scenario:
+    """``existing`` when the request that created it is this one; a reused request id otherwise."""
+    if existing.request_fingerprint:
+        same = existing.request_fingerprint == fingerprint
+    else:  # created before fingerprints were kept: compare what is stored
+        same = (existing.display_name, existing.description, existing.labels) == (
+            values.display_name,
+            values.description,
+            dict(values.labels),
+        )
+    if not same:
         raise errors.InvalidArgument.field(
             "request_id",
             "was already used for a different request; send a new request_id for a new "
@@ -349,17 +371,12 @@ def _same_request(existing: storage.Scenario, values: ScenarioInput) -> storage.
     return existing
 
 
-def _ensure_none_busy(uow: storage.UnitOfWork, tenant_id: str, scenario_id: str) -> None:
+def _ensure_none_busy(scenario_id: str, members: list[storage.Simulation]) -> None:
     """A scenario whose simulations are being generated or run cannot be deleted, even by force.
 
     Deleting would strand their architect jobs and runs on simulations nobody can see.
     """
-    busy = uow.simulations.list(
-        tenant_id,
-        storage.SimulationQuery(
-            limit=_BUSY_REPORTED, scenario_id=scenario_id, statuses=list(_BUSY_STATUSES)
-        ),
-    )
+    busy = [s for s in members if s.status in _BUSY_STATUSES][:_BUSY_REPORTED]
     if busy:
         raise errors.FailedPrecondition(
             f"scenario {scenario_id!r} holds simulations that are being generated or run; "

@@ -126,8 +126,10 @@ def create_server(
     scenarios = ScenarioOperations(
         database, retention=timedelta(days=settings.scenario_retention_days)
     )
+    # List responses stay well under the send limit (headers and envelope need room too).
+    budget = settings.max_message_bytes * 3 // 4
     scenario_service_pb2_grpc.add_ScenarioServiceServicer_to_server(
-        ScenarioServicer(scenarios), server
+        ScenarioServicer(scenarios, response_budget=budget), server
     )
     validator = ConfigValidator()
     # -- architect: durable jobs queued by the API, run by worker threads in every replica --
@@ -156,10 +158,16 @@ def create_server(
     )
     # -- end architect --
     config_service_pb2_grpc.add_ConfigServiceServicer_to_server(
-        ConfigServicer(ConfigOperations(database, validator), architect=architect), server
+        ConfigServicer(
+            ConfigOperations(database, validator), architect=architect, response_budget=budget
+        ),
+        server,
     )
     simulation_service_pb2_grpc.add_SimulationServiceServicer_to_server(
-        SimulationServicer(SimulationOperations(database), architect=architect), server
+        SimulationServicer(
+            SimulationOperations(database), architect=architect, response_budget=budget
+        ),
+        server,
     )
 
     health_servicer = health.HealthServicer()

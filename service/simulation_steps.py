@@ -259,6 +259,7 @@ def create_simulation(
     *,
     with_config: bool,
     request_id: str = "",
+    fingerprint: str = "",
     architect_parameters: dict[str, Any] | None = None,
     validate_only: bool = False,
     store: Callable[[storage.UnitOfWork, storage.Simulation, datetime], storage.Simulation],
@@ -270,8 +271,9 @@ def create_simulation(
     transaction that added the simulation and writes what comes with it (events, the first
     revision or the architect job); it returns the simulation as it then is.
 
-    A ``request_id`` used before returns the simulation it created when the request is the same,
-    and is ``INVALID_ARGUMENT`` (reason REQUEST_ID_REUSED) when it is not. With
+    A ``request_id`` used before returns the simulation it created when the request is the same
+    (same ``fingerprint``, see :func:`service.fields.request_fingerprint`), and is
+    ``INVALID_ARGUMENT`` (reason REQUEST_ID_REUSED) when it is not. With
     ``validate_only`` the would-be simulation is returned and nothing is stored.
     """
 
@@ -279,7 +281,7 @@ def create_simulation(
         if request_id:
             existing = uow.simulations.get_by_request_id(tenant_id, request_id)
             if existing is not None:
-                return _same_request(uow, existing, values, with_config)
+                return _same_request(uow, existing, values, with_config, fingerprint)
         if values.scenario_id:
             ensure_scenario(uow, tenant_id, values.scenario_id)
         now = utc_now()
@@ -299,6 +301,7 @@ def create_simulation(
             create_time=now,
             update_time=now,
             request_id=request_id or None,
+            request_fingerprint=fingerprint if request_id else None,
         )
         if validate_only:
             return dataclasses.replace(simulation, id="", current_revision=int(with_config))
@@ -306,7 +309,9 @@ def create_simulation(
 
     def first_result(uow: storage.UnitOfWork) -> storage.Simulation | None:
         found = uow.simulations.get_by_request_id(tenant_id, request_id)
-        return None if found is None else _same_request(uow, found, values, with_config)
+        return (
+            None if found is None else _same_request(uow, found, values, with_config, fingerprint)
+        )
 
     try:
         return database.run(create)
@@ -327,16 +332,21 @@ def _same_request(
     existing: storage.Simulation,
     values: SimulationInput,
     with_config: bool,
+    fingerprint: str,
 ) -> storage.Simulation:
     """``existing`` when the request that created it had these arguments; otherwise the
     request id was reused for a different request (``INVALID_ARGUMENT``)."""
-    same = (
-        existing.name,
-        existing.prompt,
-        existing.labels,
-        existing.scenario_id or "",
-    ) == (values.name, values.prompt, dict(values.labels), values.scenario_id)
-    if not same or _made_with_config(uow, existing) != with_config:
+    if existing.request_fingerprint:
+        same = existing.request_fingerprint == fingerprint
+    else:  # created before fingerprints were kept: compare what is stored
+        same = (
+            existing.name,
+            existing.prompt,
+            existing.labels,
+            existing.scenario_id or "",
+        ) == (values.name, values.prompt, dict(values.labels), values.scenario_id)
+        same = same and _made_with_config(uow, existing) == with_config
+    if not same:
         raise errors.InvalidArgument.field(
             "request_id",
             "was already used for a different request; send a new request_id for a new "

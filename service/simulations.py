@@ -106,6 +106,9 @@ class SimulationOperations:
         paths = check_mask(mask, UPDATABLE_FIELDS, values.populated())
 
         def update(uow: storage.UnitOfWork) -> storage.Simulation:
+            if "scenario_id" in paths and values.scenario_id:
+                # Scenario before simulation, the order DeleteScenario locks in too.
+                ensure_scenario(uow, principal.tenant_id, values.scenario_id)
             current = load_simulation(uow, principal.tenant_id, simulation_id, for_update=True)
             check_etag(etag, current.etag, simulation_id)
             changed = dataclasses.replace(
@@ -132,8 +135,6 @@ class SimulationOperations:
             ]
             if not fields:
                 return current
-            if "scenario_id" in fields and changed.scenario_id:
-                ensure_scenario(uow, principal.tenant_id, changed.scenario_id)
             now = utc_now()
             updated = uow.simulations.update(
                 dataclasses.replace(changed, update_time=now), expected_etag=current.etag

@@ -7,7 +7,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-import psycopg
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -15,8 +14,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from storage.errors import CommitOutcomeUnknown
-from storage.retry import RetryPolicy, is_lost_connection
+from storage.retry import RetryPolicy
 from storage.translate import driver_errors
 from storage.unit_of_work import SqlUnitOfWork, UnitOfWork
 
@@ -95,15 +93,7 @@ class Database:
         def attempt() -> T:
             with self.unit_of_work() as uow:
                 result = fn(uow)
-                try:
-                    uow.commit()
-                except (SQLAlchemyError, psycopg.Error) as exc:
-                    if is_lost_connection(exc):
-                        raise CommitOutcomeUnknown(
-                            "the database connection failed while committing; "
-                            "the outcome is unknown"
-                        ) from exc
-                    raise
+                uow.commit()  # CommitOutcomeUnknown is not transient: never retried
                 return result
 
         with driver_errors():

@@ -49,6 +49,7 @@ class Scenario:
     etag: str = ""
     request_id: str | None = None
     simulation_count: int = 0
+    request_fingerprint: str | None = None
 
 
 @dataclass
@@ -72,6 +73,7 @@ class Simulation:
     delete_time: datetime | None = None
     etag: str = ""
     request_id: str | None = None
+    request_fingerprint: str | None = None
 
 
 @dataclass

@@ -64,6 +64,8 @@ scenarios = Table(
     Column("purge_time", UtcDateTime, nullable=True),
     Column("etag", String(64), nullable=False),
     Column("request_id", String(128), nullable=True),
+    # A hash of the create request that used request_id: a retry must match it.
+    Column("request_fingerprint", String(64), nullable=True),
     UniqueConstraint("tenant_id", "request_id", name="uq_scenarios_tenant_request_id"),
     # Display names are unique among LIVE scenarios only, so a deleted name can be reused.
     Index(
@@ -100,6 +102,7 @@ simulations = Table(
     Column("delete_time", UtcDateTime, nullable=True),
     Column("etag", String(64), nullable=False),
     Column("request_id", String(128), nullable=True),
+    Column("request_fingerprint", String(64), nullable=True),
     UniqueConstraint("tenant_id", "request_id", name="uq_simulations_tenant_request_id"),
     Index("ix_simulations_tenant_create_time", "tenant_id", "create_time", "id"),
     Index("ix_simulations_tenant_name", "tenant_id", "name", "id"),

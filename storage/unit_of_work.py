@@ -7,9 +7,11 @@ import logging
 from types import TracebackType
 from typing import Self
 
+import psycopg
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from storage.errors import CommitOutcomeUnknown
 from storage.repositories import (
     ApiKeyRepository,
     ArchitectJobRepository,
@@ -19,7 +21,8 @@ from storage.repositories import (
     SimulationRepository,
     TenantRepository,
 )
-from storage.translate import driver_errors
+from storage.retry import is_lost_connection
+from storage.translate import driver_errors, translate
 
 logger = logging.getLogger(__name__)
 
@@ -102,9 +105,20 @@ class SqlUnitOfWork(UnitOfWork):
             connection.close()
 
     def commit(self) -> None:
-        """Commit the current transaction; Unavailable/StorageError if the database fails."""
-        with driver_errors():
+        """Commit the current transaction; Unavailable/StorageError if the database fails.
+
+        A connection lost during the COMMIT raises :class:`CommitOutcomeUnknown`: the server
+        may have committed before the connection broke, so the transaction must not be run
+        again blindly.
+        """
+        try:
             self._active().commit()
+        except (SQLAlchemyError, psycopg.Error) as exc:
+            if is_lost_connection(exc):
+                raise CommitOutcomeUnknown(
+                    "the database connection failed while committing; the outcome is unknown"
+                ) from exc
+            raise translate(exc) from exc
 
     def rollback(self) -> None:
         """Roll back the current transaction, if any."""

@@ -23,7 +23,7 @@ from service import errors, lifecycle
 from service.architect.deadline import call_time_remaining
 from service.auth import Principal
 from service.config_codec import parameters_to_document
-from service.fields import check_request_id, check_text, require_id, utc_now
+from service.fields import check_request_id, check_text, request_fingerprint, require_id, utc_now
 from service.simulation_steps import (
     SimulationInput,
     check_etag,
@@ -199,12 +199,21 @@ class ArchitectOperations:
             self._queue(uow, added, parameters_document, actor, now)
             return added
 
+        fingerprint = request_fingerprint(
+            rpc="CreateSimulation",
+            name=values.name,
+            prompt=values.prompt,
+            labels=dict(values.labels),
+            scenario_id=values.scenario_id,
+            parameters=parameters_document,
+        )
         simulation = create_simulation(
             self._database,
             tenant_id,
             values,
             with_config=False,
             request_id=request.request_id,
+            fingerprint=fingerprint,
             architect_parameters=parameters_document,
             validate_only=request.validate_only,
             store=store,

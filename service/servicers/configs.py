@@ -12,6 +12,7 @@ from service.config_codec import config_from_document, sources_from_documents
 from service.configs import ConfigOperations, ConfigView
 from service.converters import timestamp
 from service.interceptors import PrincipalResolver, current_principal
+from service.pagination import RESPONSE_BUDGET_BYTES
 from service.servicers.paging import fit_to_budget
 from service.servicers.simulations import Architect, simulation_to_proto
 from service.simulation_steps import SimulationInput
@@ -59,7 +60,10 @@ class ConfigServicer(config_service_pb2_grpc.ConfigServiceServicer):
         principal_of: PrincipalResolver = current_principal,
         *,
         architect: Architect | None = None,
+        response_budget: int = RESPONSE_BUDGET_BYTES,
     ):
+        # Largest list response, in bytes; lists are cut shorter to stay under it.
+        self._response_budget = response_budget
         self._ops = operations
         self._principal_of = principal_of
         self._architect = architect
@@ -137,7 +141,9 @@ class ConfigServicer(config_service_pb2_grpc.ConfigServiceServicer):
             page_size=request.page_size,
             page_token=request.page_token,
         )
-        revisions, next_page_token = fit_to_budget(page, map(revision_to_proto, page.items))
+        revisions, next_page_token = fit_to_budget(
+            page, map(revision_to_proto, page.items), self._response_budget
+        )
         return pb.ListConfigRevisionsResponse(revisions=revisions, next_page_token=next_page_token)
 
     @handles_errors

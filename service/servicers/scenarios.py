@@ -7,6 +7,7 @@ from simulation.v1 import scenario_pb2, scenario_service_pb2, scenario_service_p
 import storage
 from service.converters import timestamp
 from service.interceptors import PrincipalResolver, current_principal
+from service.pagination import RESPONSE_BUDGET_BYTES
 from service.scenarios import ScenarioInput, ScenarioOperations
 from service.servicers.paging import fit_to_budget
 from service.status import handles_errors
@@ -40,8 +41,14 @@ class ScenarioServicer(scenario_service_pb2_grpc.ScenarioServiceServicer):
     """Implements ``simulation.v1.ScenarioService``."""
 
     def __init__(
-        self, operations: ScenarioOperations, principal_of: PrincipalResolver = current_principal
+        self,
+        operations: ScenarioOperations,
+        principal_of: PrincipalResolver = current_principal,
+        *,
+        response_budget: int = RESPONSE_BUDGET_BYTES,
     ):
+        # Largest list response, in bytes; lists are cut shorter to stay under it.
+        self._response_budget = response_budget
         self._ops = operations
         self._principal_of = principal_of
 
@@ -70,7 +77,9 @@ class ScenarioServicer(scenario_service_pb2_grpc.ScenarioServiceServicer):
             order_by=request.order_by,
             show_deleted=request.show_deleted,
         )
-        scenarios, next_page_token = fit_to_budget(page, map(scenario_to_proto, page.items))
+        scenarios, next_page_token = fit_to_budget(
+            page, map(scenario_to_proto, page.items), self._response_budget
+        )
         return scenario_service_pb2.ListScenariosResponse(
             scenarios=scenarios, next_page_token=next_page_token
         )

@@ -14,6 +14,7 @@ from service.auth import Principal
 from service.config_codec import parameters_from_document, sources_from_documents
 from service.converters import struct, struct_to_dict, timestamp
 from service.interceptors import PrincipalResolver, current_principal
+from service.pagination import RESPONSE_BUDGET_BYTES
 from service.servicers.paging import fit_to_budget
 from service.simulation_steps import SimulationInput
 from service.simulations import SimulationOperations
@@ -106,7 +107,10 @@ class SimulationServicer(simulation_service_pb2_grpc.SimulationServiceServicer):
         principal_of: PrincipalResolver = current_principal,
         *,
         architect: Architect | None = None,
+        response_budget: int = RESPONSE_BUDGET_BYTES,
     ):
+        # Largest list response, in bytes; lists are cut shorter to stay under it.
+        self._response_budget = response_budget
         self._ops = operations
         self._principal_of = principal_of
         self._architect = architect
@@ -154,7 +158,9 @@ class SimulationServicer(simulation_service_pb2_grpc.SimulationServiceServicer):
             filter_text=request.filter,
             order_by=request.order_by,
         )
-        simulations, next_page_token = fit_to_budget(page, map(simulation_to_proto, page.items))
+        simulations, next_page_token = fit_to_budget(
+            page, map(simulation_to_proto, page.items), self._response_budget
+        )
         return pb.ListSimulationsResponse(simulations=simulations, next_page_token=next_page_token)
 
     @handles_errors
@@ -221,5 +227,7 @@ class SimulationServicer(simulation_service_pb2_grpc.SimulationServiceServicer):
             page_size=request.page_size,
             page_token=request.page_token,
         )
-        events, next_page_token = fit_to_budget(page, map(event_to_proto, page.items))
+        events, next_page_token = fit_to_budget(
+            page, map(event_to_proto, page.items), self._response_budget
+        )
         return pb.ListSimulationEventsResponse(events=events, next_page_token=next_page_token)

@@ -83,8 +83,10 @@ class ScenarioRepository(SqlRepository):
 
         ``lock="share"`` holds the row against deletion until the transaction ends (taken by
         writes that put a simulation into the scenario); ``lock="update"`` holds it exclusively
-        (taken by delete and undelete, so they count simulations no one is adding). PostgreSQL
-        locks the row; SQLite's write lock already serialises these transactions.
+        (taken by delete and undelete, so they count simulations no one is adding);
+        ``lock="edit"`` (``FOR NO KEY UPDATE``) serialises editors of its fields without
+        blocking simulations being added. PostgreSQL locks the row; SQLite's write lock already
+        serialises these transactions.
         """
         statement = _select_with_count().where(
             scenarios.c.tenant_id == tenant_id, scenarios.c.id == scenario_id
@@ -95,6 +97,8 @@ class ScenarioRepository(SqlRepository):
             statement = statement.with_for_update(read=True, of=scenarios)
         elif lock == "update":
             statement = statement.with_for_update(of=scenarios)
+        elif lock == "edit":
+            statement = statement.with_for_update(key_share=True, of=scenarios)
         elif lock is not None:
             raise ValueError(f"unknown lock {lock!r}")
         row = self._execute(statement).first()

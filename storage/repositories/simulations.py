@@ -184,6 +184,24 @@ class SimulationRepository(SqlRepository):
         )
         return result.rowcount
 
+    def lock_in_scenario(self, tenant_id: str, scenario_id: str) -> list[Simulation]:
+        """Lock and return the scenario's live simulations (by id, so locks come in one order).
+
+        Taken by DeleteScenario after it locked the scenario: a run or architect job that starts
+        on one of them afterwards waits for the delete, and one that started before is seen.
+        """
+        rows = self._execute(
+            select(simulations)
+            .where(
+                simulations.c.tenant_id == tenant_id,
+                simulations.c.scenario_id == scenario_id,
+                _LIVE,
+            )
+            .order_by(simulations.c.id)
+            .with_for_update()
+        ).all()
+        return [Simulation(**row._mapping) for row in rows]
+
     def count_in_scenario(self, tenant_id: str, scenario_id: str) -> int:
         """Return the number of live simulations in the scenario."""
         return self._execute(

@@ -160,3 +160,36 @@ def test_writers_without_an_etag_take_turns_and_all_succeed(database, principal)
         lambda uow: uow.revisions.list(principal.tenant_id, sim.id, before_revision=None, limit=100)
     )
     assert len(revisions) == 31  # the import plus one revision per edit, none lost
+
+
+def test_a_run_starting_while_its_scenario_is_force_deleted_blocks_the_delete(
+    database, principal, monkeypatch
+):
+    scenarios = ScenarioOperations(database)
+    configs = ConfigOperations(database, ConfigValidator())
+    simulations = SimulationOperations(database)
+    scenario = scenarios.create(principal, ScenarioInput(display_name="force race"))
+    sim = configs.create_with_config(
+        principal, SimulationInput(name="member", scenario_id=scenario.id), valid_config()
+    )
+    moved, release = threading.Event(), threading.Event()
+    real_transition = simulation_steps.transition
+
+    def transition_then_pause(*args, **kwargs):
+        result = real_transition(*args, **kwargs)
+        moved.set()  # RUNNING is written, not yet committed; the row stays locked
+        assert release.wait(10)
+        return result
+
+    monkeypatch.setattr("service.simulations.transition", transition_then_pause)
+    join_start = in_thread(lambda: simulations.start_run(principal, sim.id))
+    assert moved.wait(10)
+    join_delete = in_thread(lambda: scenarios.delete(principal, scenario.id, force=True))
+    time.sleep(0.5)
+    release.set()
+    started, deleted = join_start(), join_delete()
+
+    assert "error" not in started, started
+    assert isinstance(deleted.get("error"), errors.FailedPrecondition), deleted
+    assert simulations.get(principal, sim.id).status == lifecycle.RUNNING
+    assert scenarios.get(principal, scenario.id).delete_time is None

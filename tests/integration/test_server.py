@@ -105,3 +105,42 @@ def test_stop_lets_in_flight_calls_finish_within_the_grace_period(tmp_path):
         caller.join(20)
     assert "error" not in result, result.get("error")
     assert list(result["response"].scenarios) == []
+
+
+def test_lists_fit_a_lowered_message_limit_by_cutting_pages(tmp_path):
+    database = storage.Database(storage.sqlite_url_for(tmp_path))
+    database.migrate()
+    tenant = auth.new_tenant(database, "budget")
+    key = auth.issue_key(database, tenant.id).secret
+    server, port = create_server(
+        Settings(port=0, data_dir=tmp_path, max_message_bytes=64 * 1024), database=database
+    )
+    server.start()
+    metadata = (("x-api-key", key),)
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = scenario_service_pb2_grpc.ScenarioServiceStub(channel)
+            for i in range(40):  # 40 x ~4 KB of description: more than 64 KiB in one page
+                stub.CreateScenario(
+                    pb.CreateScenarioRequest(
+                        scenario=scenario_pb2.Scenario(
+                            display_name=f"s{i:02d}", description="d" * 3900
+                        )
+                    ),
+                    metadata=metadata,
+                    timeout=10,
+                )
+            seen, token, pages = [], "", 0
+            while True:
+                page = stub.ListScenarios(
+                    pb.ListScenariosRequest(page_token=token), metadata=metadata, timeout=10
+                )
+                pages += 1
+                seen += [s.display_name for s in page.scenarios]
+                token = page.next_page_token
+                if not token:
+                    break
+        assert pages > 1
+        assert sorted(seen) == [f"s{i:02d}" for i in range(40)]
+    finally:
+        server.stop(0)

@@ -170,23 +170,36 @@ def test_a_pool_timeout_is_transient():
 
 
 def test_a_lost_connection_during_commit_is_not_retried(database, make, monkeypatch):
-    """The commit may have landed: running the transaction again could apply it twice."""
-    from storage import CommitOutcomeUnknown
-    from storage.unit_of_work import SqlUnitOfWork
+    """The commit may have landed: running the transaction again could apply it twice.
 
-    def failing_commit(self):
+    The fault is injected below the unit of work, on the SQLAlchemy connection, so the
+    whole real path (unit of work, error translation, retry policy) is exercised: the
+    commit really happens, then the "connection" fails.
+    """
+    from sqlalchemy.engine import Connection
+
+    from storage import CommitOutcomeUnknown
+
+    real_commit = Connection.commit
+
+    def commit_then_lose_the_connection(self):
+        real_commit(self)
         raise connection_lost()
 
-    monkeypatch.setattr(SqlUnitOfWork, "commit", failing_commit)
+    monkeypatch.setattr(Connection, "commit", commit_then_lose_the_connection)
     attempts = []
+    name = f"c-{uuid.uuid4().hex}"
 
     def create(uow):
         attempts.append(uow)
-        return uow.tenants.add(Tenant(str(uuid.uuid4()), f"c-{uuid.uuid4().hex}", make.now))
+        return uow.tenants.add(Tenant(str(uuid.uuid4()), name, make.now))
 
     with pytest.raises(CommitOutcomeUnknown):
         database.run(create)
+    monkeypatch.undo()
     assert len(attempts) == 1
+    landed = [t for t in database.run(lambda uow: uow.tenants.list()) if t.name == name]
+    assert len(landed) == 1  # applied once, never twice
 
 
 def test_a_serialization_failure_during_commit_is_retried(database, make, monkeypatch):

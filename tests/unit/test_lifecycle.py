@@ -81,3 +81,14 @@ def test_busy_simulations_cannot_be_deleted(status):
     with pytest.raises(errors.FailedPrecondition, match=status):
         lifecycle.check_deletable(status, simulation_id="s1")
     lifecycle.check_deletable("COMPLETED", simulation_id="s1")
+
+
+@pytest.mark.parametrize("status", ["PENDING", "GENERATING_CONFIG", "RUNNING"])
+def test_a_busy_simulation_cannot_be_deleted(status):
+    with pytest.raises(errors.FailedPrecondition):
+        lifecycle.check_deletable(status, simulation_id="s")
+
+
+@pytest.mark.parametrize("status", ["COMPLETED_CONFIG", "COMPLETED", "FAILED"])
+def test_an_idle_simulation_can_be_deleted(status):
+    lifecycle.check_deletable(status, simulation_id="s")
