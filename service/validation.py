@@ -174,6 +174,38 @@ class _Collector:
             return False
         return True
 
+    def identifier(
+        self,
+        path: str,
+        value: str,
+        *,
+        index: int,
+        seen: dict[str, int],
+        collection: str,
+        attribute: str,
+        max_chars: int,
+        pattern: re.Pattern[str],
+        pattern_text: str,
+    ) -> None:
+        """Check a required, patterned identifier that must be unique within ``collection``.
+
+        ``seen`` maps each valid identifier to the index that first used it; a later duplicate
+        is reported naming that index.
+        """
+        if not value:
+            self.add(path, "is required")
+        elif self.text(
+            path, value, max_chars=max_chars, pattern=pattern, pattern_text=pattern_text
+        ):
+            if value in seen:
+                self.add(
+                    path,
+                    f"must be unique; {_quote(value)} is already the {attribute} of "
+                    f"{collection}[{seen[value]}]",
+                )
+            else:
+                seen[value] = index
+
     def count(
         self, path: str, items: Collection[object], *, maximum: int, noun: str, minimum: int = 0
     ) -> None:
@@ -338,23 +370,17 @@ class ConfigValidator:
         first_index: dict[str, int] = {}
         for i, agent in enumerate(agents):
             path = f"agents[{i}]"
-            if not agent.id:
-                out.add(f"{path}.id", "is required")
-            elif out.text(
+            out.identifier(
                 f"{path}.id",
                 agent.id,
+                index=i,
+                seen=first_index,
+                collection="agents",
+                attribute="id",
                 max_chars=limits.agent_id_max_chars,
                 pattern=self._agent_id_re,
                 pattern_text=limits.agent_id_pattern,
-            ):
-                if agent.id in first_index:
-                    out.add(
-                        f"{path}.id",
-                        f"must be unique; {_quote(agent.id)} is already the id of "
-                        f"agents[{first_index[agent.id]}]",
-                    )
-                else:
-                    first_index[agent.id] = i
+            )
             out.text(
                 f"{path}.name", agent.name, max_chars=limits.agent_name_max_chars, required=True
             )
@@ -452,23 +478,17 @@ class ConfigValidator:
         first_index: dict[str, int] = {}
         for i, metric in enumerate(metrics):
             path = f"metrics[{i}]"
-            if not metric.name:
-                out.add(f"{path}.name", "is required")
-            elif out.text(
+            out.identifier(
                 f"{path}.name",
                 metric.name,
+                index=i,
+                seen=first_index,
+                collection="metrics",
+                attribute="name",
                 max_chars=limits.metric_name_max_chars,
                 pattern=self._metric_name_re,
                 pattern_text=limits.metric_name_pattern,
-            ):
-                if metric.name in first_index:
-                    out.add(
-                        f"{path}.name",
-                        f"must be unique; {_quote(metric.name)} is already the name of "
-                        f"metrics[{first_index[metric.name]}]",
-                    )
-                else:
-                    first_index[metric.name] = i
+            )
             out.text(
                 f"{path}.description",
                 metric.description,
