@@ -81,9 +81,13 @@ def transition(
     actor: str,
     now: datetime,
     reason: str = "",
+    *,
+    details: dict[str, Any] | None = None,
     **changes: Any,
 ) -> storage.Simulation:
     """Moves ``simulation`` to ``target`` (with ``changes`` to other fields) and records it.
+
+    ``details`` go into the STATUS_CHANGED event (e.g. the violations of rejected output).
 
     Raises ``errors.FailedPrecondition`` for an illegal transition and ``storage.Conflict``
     when the simulation changed since it was read (compare-and-swap on its etag).
@@ -101,6 +105,7 @@ def transition(
             from_status=simulation.status,
             to_status=target,
             reason=reason,
+            details=details,
         )
     return updated
 

@@ -23,7 +23,6 @@ lease expired with no attempts left (their workers died) fail with ``ARCHITECT_A
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import socket
@@ -39,7 +38,7 @@ from service import lifecycle
 from service.architect.engine import ArchitectEngine, ArchitectError, GeneratedConfig
 from service.config_codec import parameters_from_document
 from service.fields import utc_now
-from service.simulation_steps import record_event, transition, write_revision
+from service.simulation_steps import transition, write_revision
 from service.validation import ConfigValidator
 
 log = logging.getLogger(__name__)
@@ -444,24 +443,15 @@ class ArchitectWorker:
             "message": outcome.message,
             "violations": list(outcome.violations),
         }
-        # transition() records no details, and the violations belong in the trail: spelled out.
-        lifecycle.check_transition(simulation.status, lifecycle.FAILED, simulation_id=simulation.id)
-        failed = uow.simulations.update(
-            dataclasses.replace(
-                simulation, status=lifecycle.FAILED, last_error=last_error, update_time=now
-            ),
-            expected_etag=simulation.etag,
-        )
-        record_event(
+        transition(
             uow,
-            failed,
-            "STATUS_CHANGED",
+            simulation,
+            lifecycle.FAILED,
             ACTOR,
             now,
-            from_status=simulation.status,
-            to_status=lifecycle.FAILED,
-            reason=outcome.message,
+            outcome.message,
             details={"job_id": job.id, "attempts": job.attempts, **last_error},
+            last_error=last_error,
         )
 
     def _notify(self) -> None:
