@@ -95,7 +95,7 @@ class ScenarioOperations:
             if request_id:
                 existing = uow.scenarios.get_by_request_id(tenant_id, request_id)
                 if existing is not None:
-                    return _same_request(existing, values, fingerprint)
+                    return _same_request(existing, fingerprint)
             now = utc_now()
             scenario = storage.Scenario(
                 id=str(uuid.uuid4()),
@@ -122,7 +122,7 @@ class ScenarioOperations:
                     lambda uow: uow.scenarios.get_by_request_id(tenant_id, request_id)
                 )
                 if found is not None:
-                    return _same_request(found, values, fingerprint)
+                    return _same_request(found, fingerprint)
             raise errors.AlreadyExists("scenario", "display_name", values.display_name) from None
 
     @staticmethod
@@ -349,19 +349,9 @@ class ScenarioOperations:
             raise errors.NotFound("scenario", scenario_id) from None
 
 
-def _same_request(
-    existing: storage.Scenario, values: ScenarioInput, fingerprint: str
-) -> storage.Scenario:
+def _same_request(existing: storage.Scenario, fingerprint: str) -> storage.Scenario:
     """``existing`` when the request that created it is this one; a reused request id otherwise."""
-    if existing.request_fingerprint:
-        same = existing.request_fingerprint == fingerprint
-    else:  # created before fingerprints were kept: compare what is stored
-        same = (existing.display_name, existing.description, existing.labels) == (
-            values.display_name,
-            values.description,
-            dict(values.labels),
-        )
-    if not same:
+    if existing.request_fingerprint != fingerprint:
         raise errors.InvalidArgument.field(
             "request_id",
             "was already used for a different request; send a new request_id for a new "

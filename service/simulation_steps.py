@@ -286,7 +286,7 @@ def create_simulation(
         if request_id:
             existing = uow.simulations.get_by_request_id(tenant_id, request_id)
             if existing is not None:
-                return _same_request(uow, existing, values, with_config, fingerprint)
+                return _same_request(existing, fingerprint)
         if values.scenario_id:
             ensure_scenario(uow, tenant_id, values.scenario_id)
         now = utc_now()
@@ -314,9 +314,7 @@ def create_simulation(
 
     def first_result(uow: storage.UnitOfWork) -> storage.Simulation | None:
         found = uow.simulations.get_by_request_id(tenant_id, request_id)
-        return (
-            None if found is None else _same_request(uow, found, values, with_config, fingerprint)
-        )
+        return None if found is None else _same_request(found, fingerprint)
 
     try:
         return database.run(create)
@@ -332,26 +330,10 @@ def create_simulation(
         raise errors.NotFound(exc.entity, exc.id) from None
 
 
-def _same_request(
-    uow: storage.UnitOfWork,
-    existing: storage.Simulation,
-    values: SimulationInput,
-    with_config: bool,
-    fingerprint: str,
-) -> storage.Simulation:
+def _same_request(existing: storage.Simulation, fingerprint: str) -> storage.Simulation:
     """``existing`` when the request that created it had these arguments; otherwise the
     request id was reused for a different request (``INVALID_ARGUMENT``)."""
-    if existing.request_fingerprint:
-        same = existing.request_fingerprint == fingerprint
-    else:  # created before fingerprints were kept: compare what is stored
-        same = (
-            existing.name,
-            existing.prompt,
-            existing.labels,
-            existing.scenario_id or "",
-        ) == (values.name, values.prompt, dict(values.labels), values.scenario_id)
-        same = same and _made_with_config(uow, existing) == with_config
-    if not same:
+    if existing.request_fingerprint != fingerprint:
         raise errors.InvalidArgument.field(
             "request_id",
             "was already used for a different request; send a new request_id for a new "
@@ -359,18 +341,3 @@ def _same_request(
             reason="REQUEST_ID_REUSED",
         )
     return existing
-
-
-def _made_with_config(uow: storage.UnitOfWork, simulation: storage.Simulation) -> bool:
-    """True for a simulation made by CreateSimulationWithConfig.
-
-    That RPC writes revision 1 (origin IMPORT) in the transaction that creates the simulation;
-    CreateSimulation's revision 1 comes later, from the architect or an edit, never an import.
-    """
-    if not simulation.current_revision:
-        return False
-    try:
-        first = uow.revisions.get(simulation.tenant_id, simulation.id, 1)
-    except storage.NotFound:
-        return False
-    return first.origin == "IMPORT"

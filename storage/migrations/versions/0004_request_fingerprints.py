@@ -17,7 +17,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    # Nullable: rows created without a request id, or before this migration, have none.
+    # Nullable: rows created without a request id have none.
     op.add_column("scenarios", sa.Column("request_fingerprint", sa.String(64), nullable=True))
     op.add_column("simulations", sa.Column("request_fingerprint", sa.String(64), nullable=True))
 
