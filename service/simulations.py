@@ -189,7 +189,7 @@ class SimulationOperations:
     ) -> storage.Simulation:
         """RUNNING -> COMPLETED, storing ``results`` (at most 1 MiB)."""
         require_id(simulation_id, "simulation_id")
-        _check_struct_size(results, "results")
+        _check_json_field(results, "results")
         return self._transition(
             principal,
             simulation_id,
@@ -228,7 +228,7 @@ class SimulationOperations:
         require_id(simulation_id, "simulation_id")
         if analysis is None:
             raise errors.InvalidArgument.field("analysis", "is required")
-        _check_struct_size(analysis, "analysis")
+        _check_json_field(analysis, "analysis")
 
         def attach(uow: storage.UnitOfWork) -> storage.Simulation:
             current = load_simulation(uow, principal.tenant_id, simulation_id, for_update=True)
@@ -302,7 +302,8 @@ class SimulationOperations:
         return run_write(self._database, move, simulation_id, etag)
 
 
-def _check_struct_size(value: dict[str, Any] | None, field_name: str) -> None:
+def _check_json_field(value: dict[str, Any] | None, field_name: str) -> None:
+    """Results and analysis: storable values on both engines, and at most 1 MiB."""
     if value is None:
         return
     violations = check_json_values(value, field_name)
