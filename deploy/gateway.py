@@ -10,13 +10,16 @@ Commands::
 
     python deploy/gateway.py             # build the descriptor if stale, exec Envoy
     python deploy/gateway.py descriptor  # (re)build the descriptor set only
-    python deploy/gateway.py render      # print the rendered Envoy config
+    python deploy/gateway.py render [FILE]  # print (or write) the rendered Envoy config
     python deploy/gateway.py check       # build, render and `envoy --mode validate`
 
 Settings (environment): ``SIMCONFIG_GATEWAY_HOST`` (default 127.0.0.1),
-``SIMCONFIG_GATEWAY_PORT`` (8080), ``SIMCONFIG_HOST`` (127.0.0.1) and
-``SIMCONFIG_PORT`` (50051) of the gRPC server, ``SIMCONFIG_ENVOY_BIN`` to use
-another Envoy binary, ``SIMCONFIG_GATEWAY_LOG_LEVEL`` (warning).
+``SIMCONFIG_GATEWAY_PORT`` (8080), ``SIMCONFIG_GATEWAY_ADMIN_PORT`` (9901, on
+127.0.0.1 only), ``SIMCONFIG_GATEWAY_ACCESS_LOG`` (/dev/stdout),
+``SIMCONFIG_HOST`` (127.0.0.1) and ``SIMCONFIG_PORT`` (50051) of the gRPC server,
+``SIMCONFIG_GATEWAY_DESCRIPTOR`` (where Envoy reads the descriptor set; default
+the one this script builds), ``SIMCONFIG_ENVOY_BIN`` to use another Envoy
+binary, ``SIMCONFIG_GATEWAY_LOG_LEVEL`` (warning).
 """
 
 from __future__ import annotations
@@ -48,19 +51,43 @@ class GatewaySettings:
 
     listen_host: str
     listen_port: int
+    admin_port: int
+    access_log: str
     upstream_host: str
     upstream_port: int
+    # Where Envoy reads the descriptor set; None: the one this script builds.
+    descriptor: str | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> GatewaySettings:
         """Read the settings, failing with the name of the first bad variable."""
         env = dict(os.environ if env is None else env)
-        return cls(
+        settings = cls(
             listen_host=env.get("SIMCONFIG_GATEWAY_HOST", "127.0.0.1"),
             listen_port=_port(env, "SIMCONFIG_GATEWAY_PORT", 8080),
+            admin_port=_port(env, "SIMCONFIG_GATEWAY_ADMIN_PORT", 9901),
+            access_log=env.get("SIMCONFIG_GATEWAY_ACCESS_LOG", "/dev/stdout"),
             upstream_host=env.get("SIMCONFIG_HOST", "127.0.0.1"),
             upstream_port=_port(env, "SIMCONFIG_PORT", 50051),
+            descriptor=env.get("SIMCONFIG_GATEWAY_DESCRIPTOR") or None,
         )
+        if settings.admin_port == settings.listen_port:
+            raise SystemExit(
+                "SIMCONFIG_GATEWAY_ADMIN_PORT must differ from SIMCONFIG_GATEWAY_PORT: "
+                "the admin interface never shares the public listener"
+            )
+        if not settings.access_log.strip():
+            raise SystemExit("SIMCONFIG_GATEWAY_ACCESS_LOG must be a file path, e.g. /dev/stdout")
+        return settings
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write-then-rename: a reader never sees half a config."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
 
 
 def _port(env: dict[str, str], name: str, default: int) -> int:
@@ -134,17 +161,25 @@ def render_config(settings: GatewaySettings, descriptor: Path = DESCRIPTOR) -> s
     return string.Template(TEMPLATE.read_text()).substitute(
         LISTEN_HOST=settings.listen_host,
         LISTEN_PORT=settings.listen_port,
+        ADMIN_PORT=settings.admin_port,
+        ACCESS_LOG=settings.access_log,
         UPSTREAM_HOST=settings.upstream_host,
         UPSTREAM_PORT=settings.upstream_port,
-        DESCRIPTOR=descriptor,
+        DESCRIPTOR=settings.descriptor or descriptor,
     )
 
 
+# Envoy's flags besides the config and the log level, also given to the Envoy
+# of deploy/compose.yaml. Hot restart is off so several gateways can share a
+# host; access log lines are written within a second, not Envoy's default 10 s.
+ENVOY_FLAGS = ("--disable-hot-restart", "--file-flush-interval-msec", "1000")
+
+
 def envoy_command(config_yaml: str, *extra: str) -> list[str]:
-    """Envoy's argv. Hot restart is off so several gateways can share a host."""
+    """Envoy's argv."""
     level = os.environ.get("SIMCONFIG_GATEWAY_LOG_LEVEL", "warning")
     envoy = _tool("envoy", os.environ.get("SIMCONFIG_ENVOY_BIN"))
-    return [envoy, "--config-yaml", config_yaml, "--disable-hot-restart", "-l", level, *extra]
+    return [envoy, "--config-yaml", config_yaml, *ENVOY_FLAGS, "-l", level, *extra]
 
 
 def main(argv: list[str]) -> None:
@@ -153,15 +188,21 @@ def main(argv: list[str]) -> None:
         print(f"wrote {build_descriptor().relative_to(ROOT)}")
         return
     settings = GatewaySettings.from_env()
+    # Our descriptor set is kept fresh either way: SIMCONFIG_GATEWAY_DESCRIPTOR only
+    # changes the path written into the config (where a container mounts it).
     config = render_config(settings, ensure_descriptor())
     if command == "render":
-        print(config)
+        if len(argv) > 1:
+            _write_atomically(Path(argv[1]), config)
+        else:
+            print(config)
     elif command == "check":
         subprocess.run(envoy_command(config, "--mode", "validate"), check=True)
     elif command == "serve":
         print(
             f"REST gateway listening on http://{settings.listen_host}:{settings.listen_port}"
-            f" -> grpc {settings.upstream_host}:{settings.upstream_port}",
+            f" -> grpc {settings.upstream_host}:{settings.upstream_port}"
+            f" (admin on http://127.0.0.1:{settings.admin_port})",
             flush=True,
         )
         cmd = envoy_command(config)

@@ -1,0 +1,71 @@
+"""deploy/gateway.py's settings and what they put in the Envoy config."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from tests.e2e import gateway_stack
+
+gateway = gateway_stack.gateway_module()
+
+
+def rendered(env: dict[str, str]) -> dict:
+    settings = gateway.GatewaySettings.from_env(env)
+    return yaml.safe_load(gateway.render_config(settings, gateway.DESCRIPTOR))
+
+
+def connection_manager(config: dict) -> dict:
+    return config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0][
+        "typed_config"
+    ]
+
+
+def transcoder(config: dict) -> dict:
+    (found,) = [
+        f["typed_config"]
+        for f in connection_manager(config)["http_filters"]
+        if f["name"] == "envoy.filters.http.grpc_json_transcoder"
+    ]
+    return found
+
+
+def test_the_defaults_are_a_local_gateway_logging_to_standard_output():
+    settings = gateway.GatewaySettings.from_env({})
+    assert (settings.listen_host, settings.listen_port) == ("127.0.0.1", 8080)
+    assert (settings.admin_port, settings.access_log) == (9901, "/dev/stdout")
+    assert (settings.upstream_host, settings.upstream_port) == ("127.0.0.1", 50051)
+    config = rendered({})
+    assert connection_manager(config)["access_log"][0]["typed_config"]["path"] == "/dev/stdout"
+    assert transcoder(config)["proto_descriptor"] == str(gateway.DESCRIPTOR)
+
+
+@pytest.mark.parametrize("listen_host", ["127.0.0.1", "0.0.0.0", "10.0.0.7"])
+def test_the_admin_interface_is_on_the_loopback_address_wherever_envoy_listens(listen_host):
+    config = rendered(
+        {"SIMCONFIG_GATEWAY_HOST": listen_host, "SIMCONFIG_GATEWAY_ADMIN_PORT": "9911"}
+    )
+    assert config["admin"]["address"]["socket_address"] == {
+        "address": "127.0.0.1",
+        "port_value": 9911,
+    }
+    listener = config["static_resources"]["listeners"][0]["address"]["socket_address"]
+    assert listener["address"] == listen_host
+
+
+def test_the_admin_interface_never_shares_the_public_port():
+    with pytest.raises(SystemExit, match="SIMCONFIG_GATEWAY_ADMIN_PORT"):
+        gateway.GatewaySettings.from_env(
+            {"SIMCONFIG_GATEWAY_PORT": "8080", "SIMCONFIG_GATEWAY_ADMIN_PORT": "8080"}
+        )
+
+
+@pytest.mark.parametrize("value", ["0", "70000", "http"])
+def test_a_bad_admin_port_names_the_variable(value):
+    with pytest.raises(SystemExit, match="SIMCONFIG_GATEWAY_ADMIN_PORT"):
+        gateway.GatewaySettings.from_env({"SIMCONFIG_GATEWAY_ADMIN_PORT": value})
+
+
+def test_a_descriptor_path_is_written_into_the_config_as_given():
+    config = rendered({"SIMCONFIG_GATEWAY_DESCRIPTOR": "/etc/envoy/simconfig.binpb"})
+    assert transcoder(config)["proto_descriptor"] == "/etc/envoy/simconfig.binpb"
