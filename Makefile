@@ -5,14 +5,17 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.installed-bench
 PROTO_FILES := $(wildcard protos/simulation/v1/*.proto)
 GRPC_TOOLS_INCLUDE = $(shell $(BIN)/python -c "import grpc_tools, os; print(os.path.join(os.path.dirname(grpc_tools.__file__), '_proto'))")
 
-.PHONY: help install run test lint generate check-generated descriptor openapi check-openapi gateway migrate docker-lint buf-lint buf-breaking clean
+.PHONY: help install run test bench mutate lint generate check-generated descriptor openapi check-openapi gateway compose-config migrate docker-lint buf-lint buf-breaking clean
 
 help:
 	@echo "make run        start the server (embedded SQLite by default)"
 	@echo "make test       run the whole test suite"
+	@echo "make bench      measure the server against a bare grpcio server (minutes)"
+	@echo "make mutate     mutation checks of auth, pagination, repositories, lifecycle, retry (slow)"
 	@echo "make lint       ruff, buf lint, hadolint"
 	@echo "make generate   regenerate generated/ from protos/"
 	@echo "make gateway    start the Envoy REST gateway in front of the server"
@@ -33,6 +36,26 @@ migrate: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# The benchmark's extra dependency (matplotlib, for the plot); `make install` stays lean.
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
+# Not part of `make test`: it takes minutes and loads a million rows. PostgreSQL when
+# SIMCONFIG_DATABASE_URL is set, embedded SQLite otherwise; needs h2load
+# (.ci/install-system-packages). Options go in BENCH_ARGS, e.g. BENCH_ARGS=--quick.
+bench: $(BENCH_STAMP)
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+# Mutation checks of the modules where a silent bug costs most (docs/testing.md): mutmut runs
+# the fast tests against every mutant, then the survivors and the kill rate are printed. Takes
+# 15 minutes to an hour on 2 cores and needs PostgreSQL, so neither `make test` nor CI runs it.
+mutate: $(STAMP)
+	rm -rf mutants
+	SIMCONFIG_REQUIRE_POSTGRES=1 $(BIN)/mutmut run --max-children 2
+	@echo "Mutants the tests did not kill (docs/testing.md says why each one is equivalent):"
+	@$(BIN)/mutmut results
+	@$(BIN)/mutmut results --all true | $(BIN)/python tools/mutation_summary.py
 
 lint: $(STAMP) buf-lint docker-lint
 	$(BIN)/ruff check .
@@ -67,7 +90,7 @@ check-generated: generate
 	fi
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache mutants
 
 # --- REST gateway (Envoy grpc_json_transcoder), see deploy/README.md --------
 # The descriptor set Envoy transcodes with is derived from protos/, so it is
@@ -77,6 +100,13 @@ descriptor: $(STAMP)
 
 gateway: $(STAMP)
 	$(BIN)/python deploy/gateway.py
+
+# What the gateway of deploy/compose.yaml mounts: the descriptor set, and the Envoy config rendered
+# with deploy/compose.gateway.env (both ignored by git, like the descriptor).
+compose-config: $(STAMP)
+	set -a && . deploy/compose.gateway.env && set +a && \
+		$(BIN)/python deploy/gateway.py render deploy/envoy.compose.yaml
+	@echo "wrote deploy/simconfig.binpb and deploy/envoy.compose.yaml for deploy/compose.yaml"
 
 # docs/openapi/ is generated from protos/ by protoc-gen-swagger (Debian package
 # golang-grpc-gateway) and committed, like generated/; CI proves it is fresh.

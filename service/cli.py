@@ -8,10 +8,11 @@ import signal
 import sys
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
 
 import storage
-from service import auth, errors
+from service.app import tenants
+from service.domain import errors
+from service.processes import Supervisor, reserve_port
 from service.server import create_server, open_database
 from service.settings import Settings, SettingsError, configure_logging
 
@@ -29,10 +30,17 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--no-migrate", action="store_true", help="do not apply migrations at start-up"
     )
+    serve.add_argument(
+        "--processes",
+        type=int,
+        metavar="N",
+        help="server processes on the one port (default: SIMCONFIG_PROCESSES, or one per CPU "
+        "on PostgreSQL and one on the embedded database)",
+    )
     commands.add_parser("migrate", help="apply database migrations and exit")
 
-    tenants = commands.add_parser("tenants", help="manage tenants")
-    tenant_commands = tenants.add_subparsers(dest="action", required=True, metavar="ACTION")
+    tenant_parser = commands.add_parser("tenants", help="manage tenants")
+    tenant_commands = tenant_parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     create_tenant = tenant_commands.add_parser("create", help="create a tenant, print its id")
     create_tenant.add_argument("name")
     tenant_commands.add_parser("list", help="list tenants")
@@ -41,7 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     key_commands = keys.add_subparsers(dest="action", required=True, metavar="ACTION")
     create_key = key_commands.add_parser("create", help="create a key, print it once")
     create_key.add_argument("--tenant", required=True, help="tenant id")
-    create_key.add_argument("--scope", choices=auth.SCOPES, default="write")
+    create_key.add_argument("--scope", choices=tenants.SCOPES, default="write")
     create_key.add_argument("--description", default="")
     list_keys = key_commands.add_parser("list", help="list a tenant's keys")
     list_keys.add_argument("--tenant", required=True, help="tenant id")
@@ -71,6 +79,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
     try:
         if args.command == "serve":
+            if args.processes is not None:
+                if not 1 <= args.processes <= 64:
+                    print("simconfig: --processes must be from 1 to 64", file=sys.stderr)
+                    return 2
+                settings = settings.replace(processes=args.processes)
             return _serve(settings, migrate=not args.no_migrate and settings.migrate_on_start)
         database = open_database(settings)
         try:
@@ -93,6 +106,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except storage.NotFound as exc:
         print(f"simconfig: {exc.entity} {exc.id!r} not found", file=sys.stderr)
         return 1
+    except storage.AlreadyExists as exc:
+        print(
+            f"simconfig: a {exc.entity} with {exc.field} {exc.value!r} already exists",
+            file=sys.stderr,
+        )
+        return 1
     except storage.Unavailable as exc:
         print(f"simconfig: database unavailable: {exc}", file=sys.stderr)
         return 1
@@ -103,37 +122,36 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _admin(database: storage.Database, args) -> int:
     if args.command == "tenants" and args.action == "create":
-        tenant = auth.new_tenant(database, args.name)
+        tenant = tenants.new_tenant(database, args.name)
         print(tenant.id)
     elif args.command == "tenants" and args.action == "list":
-        for tenant in database.run(lambda uow: uow.tenants.list()):
+        for tenant in tenants.list_tenants(database):
             print(f"{tenant.id}\t{tenant.name}\t{tenant.create_time.isoformat()}")
     elif args.command == "keys" and args.action == "create":
-        issued = auth.issue_key(database, args.tenant, args.scope, args.description)
+        issued = tenants.issue_key(database, args.tenant, args.scope, args.description)
         print(
             f"key id {issued.record.id} (scope {issued.record.scope}); the key is shown only once:",
             file=sys.stderr,
         )
         print(issued.secret)
     elif args.command == "keys" and args.action == "list":
-        database.run(lambda uow: uow.tenants.get(args.tenant))
-        for key in database.run(lambda uow: uow.api_keys.list_for_tenant(args.tenant)):
+        for key in tenants.list_keys(database, args.tenant):
             state = "revoked" if key.revoke_time else "active"
             print(
                 f"{key.id}\t{key.scope}\t{state}\t{key.create_time.isoformat()}\t{key.description}"
             )
     elif args.command == "keys" and args.action == "revoke":
-        key = database.run(lambda uow: uow.api_keys.revoke(args.key_id, datetime.now(UTC)))
+        key = tenants.revoke_key(database, args.key_id)
         print(f"revoked {key.id}")
     return 0
 
 
 def _create_demo_tenant(database: storage.Database, settings: Settings, port: int) -> None:
     """On an empty embedded database, creates a demo tenant and prints its key once."""
-    if database.run(lambda uow: uow.tenants.count()) > 0:
+    if tenants.count_tenants(database) > 0:
         return
-    tenant = auth.new_tenant(database, "demo")
-    issued = auth.issue_key(database, tenant.id, "write", "demo key")
+    tenant = tenants.new_tenant(database, "demo")
+    issued = tenants.issue_key(database, tenant.id, "write", "demo key")
     address = f"{settings.host}:{port}"
     print(
         "\n"
@@ -159,6 +177,12 @@ def _serve(settings: Settings, *, migrate: bool) -> int:
         )
         database.dispose()
         return 1
+    if settings.process_count == 1:
+        return _serve_in_this_process(settings, database)
+    return _serve_in_processes(settings, database)
+
+
+def _serve_in_this_process(settings: Settings, database: storage.Database) -> int:
     try:
         server, port = create_server(settings, database=database)
     except OSError as exc:
@@ -168,6 +192,63 @@ def _serve(settings: Settings, *, migrate: bool) -> int:
     # Only once the port is ours: a key printed for a server that cannot start is lost.
     if settings.uses_embedded_database and settings.demo_tenant:
         _create_demo_tenant(database, settings, port)
+    received = _record_stop_signals()
+    server.start()
+    log.info("simconfig listening on %s:%d (database: %s)", settings.host, port, _where(settings))
+    _stop_when_signalled(server, settings, received)
+    log.info("simconfig stopped")
+    return 0
+
+
+def _serve_in_processes(settings: Settings, database: storage.Database) -> int:
+    count = settings.process_count
+    try:
+        held, port = reserve_port(settings.host, settings.port)
+    except OSError as exc:
+        print(f"simconfig: {exc}", file=sys.stderr)
+        database.dispose()
+        return 1
+    if settings.uses_embedded_database and settings.demo_tenant:
+        _create_demo_tenant(database, settings, port)
+    # Children open their own pools: no connection may cross the fork.
+    database.dispose()
+    settings = settings.replace(port=port)
+
+    def child(index: int, report_ready) -> int:
+        child_database = open_database(settings)
+        server, _ = create_server(settings, database=child_database, share_port=True)
+        received = _record_stop_signals()
+        server.start()
+        report_ready()
+        _stop_when_signalled(server, settings, received)
+        return 0
+
+    def announce() -> None:
+        log.info(
+            "simconfig listening on %s:%d (database: %s, %d processes)",
+            settings.host,
+            port,
+            _where(settings),
+            count,
+        )
+
+    try:
+        code = Supervisor(count, child, grace_period=settings.grace_period, held_port=held).run(
+            on_ready=announce
+        )
+    finally:
+        held.close()
+    log.info("simconfig stopped")
+    return code
+
+
+def _where(settings: Settings) -> str:
+    if settings.uses_embedded_database:
+        return "embedded SQLite"
+    return "postgresql"
+
+
+def _record_stop_signals() -> list[int]:
     # The handler only records the signal: taking a lock in a signal handler (Event.set,
     # logging) can deadlock against the main thread holding that same lock.
     received: list[int] = []
@@ -177,9 +258,10 @@ def _serve(settings: Settings, *, migrate: bool) -> int:
 
     signal.signal(signal.SIGTERM, shut_down)
     signal.signal(signal.SIGINT, shut_down)
-    server.start()
-    where = "embedded SQLite" if settings.uses_embedded_database else database.dialect
-    log.info("simconfig listening on %s:%d (database: %s)", settings.host, port, where)
+    return received
+
+
+def _stop_when_signalled(server, settings: Settings, received: list[int]) -> None:
     while not received:
         time.sleep(0.2)
     log.info(
@@ -188,8 +270,6 @@ def _serve(settings: Settings, *, migrate: bool) -> int:
         settings.grace_period,
     )
     server.stop(settings.grace_period)
-    log.info("simconfig stopped")
-    return 0
 
 
 if __name__ == "__main__":

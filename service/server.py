@@ -19,30 +19,40 @@ from simulation.v1 import (
 )
 
 import storage
+from service.api.config_service import ConfigServicer
+from service.api.interceptors import ErrorInterceptor, TenantInterceptor
+from service.api.read_only import read_only_methods
+from service.api.scenario_service import ScenarioServicer
+from service.api.simulation_service import SimulationServicer
+from service.app.authentication import ApiKeyCache, Authenticator
+from service.app.configs import ConfigOperations
+from service.app.scenarios import ScenarioOperations
+from service.app.simulations import SimulationOperations
 from service.architect import create_engine
-from service.architect.deadline import WAITING_METHODS, CallDeadlineInterceptor
 from service.architect.jobs import ArchitectOperations, JobWaiter
 from service.architect.worker import ArchitectWorkerPool
-from service.auth import Authenticator
 from service.background import PeriodicTask
-from service.configs import ConfigOperations
-from service.interceptors import TenantInterceptor
-from service.scenarios import ScenarioOperations
-from service.servicers.configs import ConfigServicer
-from service.servicers.scenarios import ScenarioServicer
-from service.servicers.simulations import SimulationServicer
+from service.domain.validation import ConfigValidator
 from service.settings import Settings
-from service.simulations import SimulationOperations
-from service.validation import ConfigValidator
 
 log = logging.getLogger(__name__)
 
-SERVICE_NAMES = (
-    scenario_service_pb2.DESCRIPTOR.services_by_name["ScenarioService"].full_name,
-    config_service_pb2.DESCRIPTOR.services_by_name["ConfigService"].full_name,
-    simulation_service_pb2.DESCRIPTOR.services_by_name["SimulationService"].full_name,
+SERVICES = (
+    scenario_service_pb2.DESCRIPTOR.services_by_name["ScenarioService"],
+    config_service_pb2.DESCRIPTOR.services_by_name["ConfigService"],
+    simulation_service_pb2.DESCRIPTOR.services_by_name["SimulationService"],
 )
-PURGE_INTERVAL_SECONDS = 300.0
+SERVICE_NAMES = tuple(service.full_name for service in SERVICES)
+# How often each process checks whether the purge is due; the purge itself runs once per
+# scenarios.PURGE_INTERVAL across all processes and replicas.
+PURGE_CHECK_SECONDS = 60.0
+# How long a cached API key row is trusted: while PostgreSQL's change feed delivers, a
+# revoked key is dropped at once and the expiry is only a safety net; without it (SQLite, or
+# the feed reconnecting) the expiry alone bounds how long a revoked key keeps working.
+API_KEY_CACHE_SECONDS_WITH_FEED = 30.0
+API_KEY_CACHE_SECONDS = 1.0
+# How long start-up waits for the change feed before serving with the short expiry instead.
+CHANGE_FEED_START_SECONDS = 5.0
 
 
 def open_database(settings: Settings) -> storage.Database:
@@ -65,10 +75,17 @@ class ServiceServer:
         self._on_stop = list(on_stop)
 
     def start(self) -> None:
-        """Starts serving and the background tasks."""
-        self.grpc_server.start()
+        """Starts the background tasks, then serving.
+
+        The database change feed gets a moment to connect first, so that cached API keys
+        are dropped on revocation from the first call on.
+        """
         for task in self._tasks:
-            task.start()
+            if isinstance(task, storage.NotificationListener):
+                task.start(wait=CHANGE_FEED_START_SECONDS)
+            else:
+                task.start()
+        self.grpc_server.start()
 
     def stop(self, grace: float | None = None) -> None:
         """Stops accepting calls, waits up to ``grace`` seconds for in-flight ones."""
@@ -98,24 +115,30 @@ def _bind(server: grpc.Server, address: str) -> int:
 
 
 def create_server(
-    settings: Settings, *, database: storage.Database | None = None
+    settings: Settings, *, database: storage.Database | None = None, share_port: bool = False
 ) -> tuple[ServiceServer, int]:
     """Creates the server bound to ``settings.address``; returns it (not started) and its port.
 
     A taken port fails loudly: ``grpc.so_reuseport`` is off, so two servers never
-    silently share one.
+    silently share one. ``share_port`` turns it on for the processes of one ``serve``
+    (see :mod:`service.processes`), whose parent made sure the port was free.
     """
     database = database or open_database(settings)
+    key_cache = ApiKeyCache(
+        ttl=API_KEY_CACHE_SECONDS_WITH_FEED,
+        fallback_ttl=API_KEY_CACHE_SECONDS,
+        max_entries=settings.api_key_cache_size,
+    )
     server = grpc.server(
         futures.ThreadPoolExecutor(
             max_workers=settings.worker_threads, thread_name_prefix="simconfig-rpc"
         ),
         interceptors=[
-            TenantInterceptor(Authenticator(database)),
-            CallDeadlineInterceptor(WAITING_METHODS),  # architect: `wait` honours deadlines
+            TenantInterceptor(Authenticator(database, key_cache), read_only_methods(SERVICES)),
+            ErrorInterceptor(),
         ],
         options=[
-            ("grpc.so_reuseport", 0),
+            ("grpc.so_reuseport", 1 if share_port else 0),
             ("grpc.max_receive_message_length", settings.max_message_bytes),
             ("grpc.max_send_message_length", settings.max_message_bytes),
         ],
@@ -157,16 +180,18 @@ def create_server(
         on_queued=architect_workers.wake,
     )
     # -- end architect --
+    simulations = SimulationOperations(database)
     config_service_pb2_grpc.add_ConfigServiceServicer_to_server(
         ConfigServicer(
-            ConfigOperations(database, validator), architect=architect, response_budget=budget
+            ConfigOperations(database, validator),
+            simulations,
+            architect=architect,
+            response_budget=budget,
         ),
         server,
     )
     simulation_service_pb2_grpc.add_SimulationServiceServicer_to_server(
-        SimulationServicer(
-            SimulationOperations(database), architect=architect, response_budget=budget
-        ),
+        SimulationServicer(simulations, architect=architect, response_budget=budget),
         server,
     )
 
@@ -185,9 +210,14 @@ def create_server(
         for name in ("", *SERVICE_NAMES):
             health_servicer.set(name, status)
 
+    # Revoked keys are dropped from memory the moment PostgreSQL says so (None on SQLite).
+    key_changes = database.listener(
+        {storage.API_KEYS_CHANNEL: key_cache.evict}, on_sync=key_cache.set_synced
+    )
     tasks = [
+        *([key_changes] if key_changes is not None else []),
         PeriodicTask("health-probe", settings.health_check_interval, probe_database),
-        PeriodicTask("scenario-purge", PURGE_INTERVAL_SECONDS, scenarios.purge_expired),
+        PeriodicTask("scenario-purge", PURGE_CHECK_SECONDS, scenarios.purge_expired),
         # Stopped before the database is disposed; a worker stuck in a slow engine call is
         # waited for briefly, then its job is handed back to the queue for another replica.
         architect_workers,

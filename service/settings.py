@@ -1,17 +1,19 @@
-"""Typed settings read from ``SIMCONFIG_*`` environment variables.
+"""Typed settings read from ``SIMCONFIG_*`` environment variables (pydantic-settings).
 
-Everything is validated once, at start-up, with a message that names the bad
-variable, so a misconfigured deployment fails fast instead of at the first call.
+Everything is validated once, at start-up, with a message that names the bad variable, so a
+misconfigured deployment fails fast instead of at the first call.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PREFIX = "SIMCONFIG_"
 
@@ -20,111 +22,101 @@ class SettingsError(ValueError):
     """A setting is missing or malformed; the message names the variable."""
 
 
-def _int_in(low: int, high: int) -> Callable[[str, str], int]:
-    def parse(name: str, raw: str) -> int:
-        try:
-            value = int(raw)
-        except ValueError:
-            raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
-        if not low <= value <= high:
-            raise SettingsError(f"{name} must be from {low} to {high}, got {value}")
-        return value
-
-    return parse
+def _lower(value: Any) -> Any:
+    return value.strip().lower() if isinstance(value, str) else value
 
 
-def _float_in(low: float, high: float) -> Callable[[str, str], float]:
-    def parse(name: str, raw: str) -> float:
-        try:
-            value = float(raw)
-        except ValueError:
-            raise SettingsError(f"{name} must be a number, got {raw!r}") from None
-        if not low <= value <= high:
-            raise SettingsError(f"{name} must be from {low} to {high}, got {value}")
-        return value
-
-    return parse
+def _stripped(value: Any) -> Any:
+    return value.strip() if isinstance(value, str) else value
 
 
-def _bool(name: str, raw: str) -> bool:
-    lowered = raw.strip().lower()
-    if lowered in {"1", "true", "yes", "on"}:
-        return True
-    if lowered in {"0", "false", "no", "off"}:
-        return False
-    raise SettingsError(f"{name} must be true or false, got {raw!r}")
+_Text = Annotated[str, BeforeValidator(_stripped)]
 
 
-def _database_url(name: str, raw: str) -> str | None:
-    value = raw.strip()
-    if not value:
-        return None
-    if not (value.startswith("postgresql+psycopg://") or value.startswith("sqlite:///")):
-        raise SettingsError(
-            f"{name} must start with postgresql+psycopg:// or sqlite:///, got {value.split(':')[0]!r}"
-        )
-    return value
-
-
-def _log_level(name: str, raw: str) -> str:
-    value = raw.strip().upper()
-    if value not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
-        raise SettingsError(f"{name} must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
-    return value
-
-
-def _one_of(*choices: str) -> Callable[[str, str], str]:
-    def parse(name: str, raw: str) -> str:
-        value = raw.strip().lower()
-        if value not in choices:
-            raise SettingsError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
-        return value
-
-    return parse
-
-
-def _text(name: str, raw: str) -> str:
-    return raw.strip()
-
-
-def _path(name: str, raw: str) -> Path:
-    if not raw.strip():
-        raise SettingsError(f"{name} must not be empty")
-    return Path(raw.strip())
-
-
-@dataclass(frozen=True)
-class Settings:
+class Settings(BaseSettings):
     """Every setting of the server, with its default.
 
-    Build it with :meth:`from_env`; each field is read from ``SIMCONFIG_<FIELD>``.
+    Each field is read from ``SIMCONFIG_<FIELD>``; build it with :meth:`from_env`, which turns
+    validation errors into a :class:`SettingsError` naming the variable.
     """
 
+    model_config = SettingsConfigDict(env_prefix=PREFIX, frozen=True, extra="ignore")
+
     database_url: str | None = None
-    host: str = "127.0.0.1"
-    port: int = 50051
+    host: _Text = "127.0.0.1"
+    port: int = Field(50051, ge=0, le=65535)
     data_dir: Path = Path("data")
-    worker_threads: int = 16
-    grace_period: float = 10.0
-    log_level: str = "INFO"
-    max_message_bytes: int = 4 * 1024 * 1024
-    db_pool_size: int = 10
+    # Per process. Python runs one thread at a time: a few threads keep the process busy while
+    # others wait on the database; more only queue for the interpreter lock. Measured on two
+    # cores, 4 threads per process served GetScenario ~75% faster than 16.
+    worker_threads: int = Field(4, ge=1, le=1024)
+    grace_period: float = Field(10.0, ge=0, le=3600)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    max_message_bytes: int = Field(4 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    db_pool_size: int = Field(10, ge=1, le=200)
     migrate_on_start: bool = True
     demo_tenant: bool = True
-    scenario_retention_days: int = 30
-    health_check_interval: float = 2.0
-    architect_engine: str = "builtin"
-    architect_address: str = ""
-    architect_timeout: float = 30.0
-    architect_workers: int = 2
-    architect_lease_seconds: float = 30.0
-    architect_max_attempts: int = 3
-    architect_poll_seconds: float = 1.0
+    scenario_retention_days: int = Field(30, ge=1, le=3650)
+    health_check_interval: float = Field(2.0, ge=0.1, le=300)
+    architect_engine: Annotated[Literal["builtin", "remote"], BeforeValidator(_lower)] = "builtin"
+    architect_address: _Text = ""
+    architect_timeout: float = Field(30.0, ge=0.1, le=3600)
+    architect_workers: int = Field(2, ge=0, le=64)
+    architect_lease_seconds: float = Field(30.0, ge=1, le=3600)
+    architect_max_attempts: int = Field(3, ge=1, le=100)
+    architect_poll_seconds: float = Field(1.0, ge=0.05, le=60)
+    # 0: one process per CPU on PostgreSQL, one on the embedded SQLite database.
+    processes: int = Field(0, ge=0, le=64)
+    api_key_cache_size: int = Field(10_000, ge=100, le=10_000_000)
+
+    @field_validator("database_url", mode="before")
+    @classmethod
+    def _database_url(cls, value: Any) -> str | None:
+        if value is None:
+            return None
+        value = str(value).strip()
+        if not value:
+            return None
+        if not (value.startswith("postgresql+psycopg://") or value.startswith("sqlite:///")):
+            raise ValueError("must start with postgresql+psycopg:// or sqlite:///")
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _log_level(cls, value: Any) -> Any:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("data_dir", mode="before")
+    @classmethod
+    def _data_dir(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            if not value.strip():
+                raise ValueError("must not be empty")
+            return value.strip()
+        return value
+
+    @model_validator(mode="after")
+    def _verify(self) -> Settings:
+        """Rules that span several settings."""
+        if self.architect_engine == "remote" and not self.architect_address:
+            raise ValueError(
+                "SIMCONFIG_ARCHITECT_ADDRESS must be set when SIMCONFIG_ARCHITECT_ENGINE=remote"
+            )
+        if not self.host:
+            raise ValueError("SIMCONFIG_HOST must not be empty")
+        return self
 
     @property
     def uses_embedded_database(self) -> bool:
         """True when no database URL is configured and the SQLite default is used."""
         return self.database_url is None
+
+    @property
+    def process_count(self) -> int:
+        """How many server processes ``serve`` runs on the one port."""
+        if self.processes:
+            return self.processes
+        return 1 if self.uses_embedded_database else max(1, os.cpu_count() or 1)
 
     @property
     def address(self) -> str:
@@ -133,49 +125,42 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """Reads and validates the settings; raises :class:`SettingsError` naming the variable."""
-        environ = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
-        for field in fields(cls):
-            name = PREFIX + field.name.upper()
-            if name in environ:
-                values[field.name] = _PARSERS[field.name](name, environ[name])
-        settings = cls(**values)
-        settings.verify()
-        return settings
+        """Reads and validates the settings; raises :class:`SettingsError` naming the variable.
 
-    def verify(self) -> None:
-        """Checks rules that span several settings."""
-        if self.architect_engine == "remote" and not self.architect_address:
-            raise SettingsError(
-                "SIMCONFIG_ARCHITECT_ADDRESS must be set when SIMCONFIG_ARCHITECT_ENGINE=remote"
-            )
-        if not self.host:
-            raise SettingsError("SIMCONFIG_HOST must not be empty")
+        ``environ`` (default: the process environment) is read alone: nothing else leaks in.
+        """
+        try:
+            if environ is None:
+                return cls()
+            values = {
+                name: environ[PREFIX + name.upper()]
+                for name in cls.model_fields
+                if PREFIX + name.upper() in environ
+            }
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            raise SettingsError(_describe(exc)) from None
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with ``changes`` applied and validated."""
+        return type(self).model_validate(self.model_dump() | changes)
 
 
-_PARSERS: dict[str, Callable[[str, str], Any]] = {
-    "database_url": _database_url,
-    "host": _text,
-    "port": _int_in(0, 65535),
-    "data_dir": _path,
-    "worker_threads": _int_in(1, 1024),
-    "grace_period": _float_in(0, 3600),
-    "log_level": _log_level,
-    "max_message_bytes": _int_in(1024, 64 * 1024 * 1024),
-    "db_pool_size": _int_in(1, 200),
-    "migrate_on_start": _bool,
-    "demo_tenant": _bool,
-    "scenario_retention_days": _int_in(1, 3650),
-    "health_check_interval": _float_in(0.1, 300),
-    "architect_engine": _one_of("builtin", "remote"),
-    "architect_address": _text,
-    "architect_timeout": _float_in(0.1, 3600),
-    "architect_workers": _int_in(0, 64),
-    "architect_lease_seconds": _float_in(1, 3600),
-    "architect_max_attempts": _int_in(1, 100),
-    "architect_poll_seconds": _float_in(0.05, 60),
-}
+def _describe(exc: ValidationError) -> str:
+    """One line per problem, each naming the variable and the value it had."""
+    lines = []
+    for error in exc.errors():
+        location = [str(part) for part in error["loc"]]
+        message = error["msg"].removeprefix("Value error, ")
+        if not location:  # a rule across settings: the message names its variables
+            lines.append(message)
+            continue
+        variable = PREFIX + location[0].upper()
+        given = error.get("input")
+        if location[0] == "database_url" and isinstance(given, str):
+            given = given.split(":", 1)[0] + ":..."  # a URL may carry a password
+        lines.append(f"{variable}: {message[:1].lower()}{message[1:]} (got {given!r})")
+    return "; ".join(lines)
 
 
 def configure_logging(level: str) -> None:

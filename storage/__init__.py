@@ -13,6 +13,7 @@ from storage.errors import (
     StorageError,
     Unavailable,
 )
+from storage.notifications import API_KEYS_CHANNEL, NotificationListener
 from storage.records import (
     ApiKey,
     ArchitectJob,
@@ -36,9 +37,11 @@ from storage.repositories import (
     TenantRepository,
 )
 from storage.retry import RetryPolicy, is_transient
-from storage.unit_of_work import SqlUnitOfWork, UnitOfWork
+from storage.unit_of_work import ReadUnitOfWork, SqlUnitOfWork, UnitOfWork
 
 __all__ = [
+    "API_KEYS_CHANNEL",
+    "NotificationListener",
     "AlreadyExists",
     "ApiKey",
     "ApiKeyRepository",
@@ -50,6 +53,7 @@ __all__ = [
     "Database",
     "LabelFilter",
     "NotFound",
+    "ReadUnitOfWork",
     "RetryPolicy",
     "Scenario",
     "ScenarioQuery",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -14,9 +14,10 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from storage.notifications import NotificationListener
 from storage.retry import RetryPolicy
 from storage.translate import driver_errors
-from storage.unit_of_work import SqlUnitOfWork, UnitOfWork
+from storage.unit_of_work import ReadUnitOfWork, SqlUnitOfWork, UnitOfWork
 
 logger = logging.getLogger(__name__)
 
@@ -53,15 +54,22 @@ class Database:
         self._retry = retry or RetryPolicy()
         parsed = make_url(url)
         if parsed.get_backend_name() == "sqlite":
-            self._engine = _sqlite_engine(url, echo=echo)
+            self._engine = _sqlite_engine(url, echo=echo, writes=True)
+            self._read_engine = _sqlite_engine(url, echo=echo, writes=False)
         else:
-            self._engine = create_engine(
-                url,
-                echo=echo,
-                pool_size=pool_size,
-                # Connections dropped by a failover or idle timeout are replaced before use.
-                pool_pre_ping=True,
-                connect_args={"connect_timeout": POSTGRES_CONNECT_TIMEOUT_S},
+            # No pre-ping: it would cost a round trip per checkout. A connection found dead
+            # fails its first statement instead, and the retry policy runs the whole
+            # transaction (or read) again on a fresh one.
+            options: dict[str, Any] = {
+                "echo": echo,
+                "pool_size": pool_size,
+                "connect_args": {"connect_timeout": POSTGRES_CONNECT_TIMEOUT_S},
+            }
+            self._engine = create_engine(url, **options)
+            # Reads run in autocommit: one statement, no BEGIN or COMMIT around it, and
+            # nothing to roll back when the connection goes back to the pool.
+            self._read_engine = create_engine(
+                url, isolation_level="AUTOCOMMIT", pool_reset_on_return=None, **options
             )
 
     @property
@@ -74,9 +82,38 @@ class Database:
         """The SQLAlchemy engine, for tests and tooling; services use units of work."""
         return self._engine
 
+    @property
+    def engines(self) -> tuple[Engine, Engine]:
+        """The engine of transactions and the autocommit engine of reads (tests, tooling)."""
+        return self._engine, self._read_engine
+
+    @property
+    def retry(self) -> RetryPolicy:
+        """The one retry policy: whole transactions, transient failures only, bounded."""
+        return self._retry
+
     def unit_of_work(self) -> UnitOfWork:
         """Return a new unit of work; use it as a context manager and call ``commit()``."""
         return SqlUnitOfWork(self._engine)
+
+    def read_unit_of_work(self) -> ReadUnitOfWork:
+        """Return a new read-only unit of work: autocommit, one round trip per statement."""
+        return ReadUnitOfWork(self._read_engine)
+
+    def read(self, fn: Callable[[ReadUnitOfWork], T]) -> T:
+        """Run the read-only ``fn`` on an autocommit connection, retrying transient failures.
+
+        Each statement ``fn`` sends is its own implicit transaction: no BEGIN, no COMMIT, so a
+        single-statement read costs exactly one round trip. A connection found dead is
+        replaced and ``fn`` runs again (reads are safe to repeat). ``fn`` must not write.
+        """
+
+        def attempt() -> T:
+            with ReadUnitOfWork(self._read_engine) as uow:
+                return fn(uow)
+
+        with driver_errors():
+            return self._retry.run(attempt)
 
     def run(self, fn: Callable[[UnitOfWork], T]) -> T:
         """Run ``fn`` in a fresh unit of work and commit, retrying the whole transaction.
@@ -98,6 +135,24 @@ class Database:
 
         with driver_errors():
             return self._retry.run(attempt)
+
+    def listener(
+        self,
+        handlers: Mapping[str, Callable[[str], None]],
+        on_sync: Callable[[bool], None] = lambda _synced: None,
+    ) -> NotificationListener | None:
+        """A (not yet started) listener for the channels of ``handlers``; None on SQLite.
+
+        See :mod:`storage.notifications` for the channels the schema's triggers notify.
+        """
+        if self.dialect != "postgresql":
+            return None
+        conninfo = self._engine.url.set(drivername="postgresql").render_as_string(
+            hide_password=False
+        )
+        return NotificationListener(
+            conninfo, handlers, on_sync, connect_timeout=POSTGRES_CONNECT_TIMEOUT_S
+        )
 
     def ping(self) -> bool:
         """Return True when the database answers ``SELECT 1``; False (not an error) otherwise."""
@@ -140,6 +195,7 @@ class Database:
     def dispose(self) -> None:
         """Close every pooled connection (at shutdown, or in tests between databases)."""
         self._engine.dispose()
+        self._read_engine.dispose()
 
 
 def _advisory(connection: Connection, function: str) -> None:
@@ -160,10 +216,13 @@ def _alembic_config() -> Config:
     return config
 
 
-def _sqlite_engine(url: str, *, echo: bool) -> Engine:
+def _sqlite_engine(url: str, *, echo: bool, writes: bool) -> Engine:
     engine = create_engine(
         url,
         echo=echo,
+        # Reads run in autocommit: each statement is its own deferred transaction, which WAL
+        # lets run beside the one writer instead of queueing behind it.
+        **({} if writes else {"isolation_level": "AUTOCOMMIT"}),
         # The pool hands connections to worker threads; each is used by one thread at a time.
         connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
     )
@@ -182,6 +241,9 @@ def _sqlite_engine(url: str, *, echo: bool) -> Engine:
             cursor.execute("PRAGMA foreign_keys=ON")
         finally:
             cursor.close()
+
+    if not writes:
+        return engine
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import random
 import sqlite3
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -94,24 +96,54 @@ class RetryPolicy:
     initial_backoff: float = 0.02
     max_backoff: float = 1.0
 
-    def run(self, fn: Callable[[], T]) -> T:
-        """Call ``fn`` until it succeeds, fails permanently, or the retry budget is spent."""
+    def run(self, fn: Callable[[], T], *, also: tuple[type[Exception], ...] = ()) -> T:
+        """Call ``fn`` until it succeeds, fails permanently, or the retry budget is spent.
+
+        ``also`` names further errors worth a fresh attempt (a use case passes Conflict: a
+        lost compare-and-swap race is retried on fresh data); exhausted, they are re-raised.
+        """
+
+        def retryable(exc: BaseException) -> bool:
+            return is_transient(exc) or isinstance(exc, also)
+
+        started = time.monotonic()
+        try:
+            # The first attempt runs without the retry machinery: almost every call succeeds
+            # at once, and building a Retrying per call is measurable on the hot path.
+            return fn()
+        except Exception as exc:
+            if not retryable(exc):
+                raise
+            failure: Exception = exc
+        remaining = self.max_seconds - (time.monotonic() - started)
+        if self.max_attempts <= 1 or remaining <= 0:
+            exhausted = _exhausted(failure)
+            if exhausted is failure:
+                raise failure
+            raise exhausted from failure
         retrying = Retrying(
-            stop=stop_after_attempt(self.max_attempts) | stop_after_delay(self.max_seconds),
-            wait=wait_random_exponential(multiplier=self.initial_backoff, max=self.max_backoff),
-            retry=retry_if_exception(is_transient),
+            stop=stop_after_attempt(self.max_attempts - 1) | stop_after_delay(remaining),
+            # Attempt 1 of these is the second in all: its wait is the second step of the
+            # exponential backoff.
+            wait=wait_random_exponential(multiplier=self.initial_backoff * 2, max=self.max_backoff),
+            retry=retry_if_exception(retryable),
             reraise=True,
         )
+        time.sleep(random.uniform(0, min(self.initial_backoff, self.max_backoff)))
         try:
             return retrying(fn)
         except Unavailable:
             raise
         except Exception as exc:
-            # Only reached with a transient error when the budget ran out: permanent errors
-            # are re-raised unchanged so the caller can translate or report them.
+            # Only reached with a retryable error when the budget ran out: permanent errors
+            # (and exhausted ``also`` ones) are re-raised unchanged for the caller to report.
             if is_transient(exc):
-                # The message names only the error type: driver messages can carry SQL.
-                raise Unavailable(
-                    f"database unavailable after retries ({type(exc).__name__})"
-                ) from exc
+                raise _exhausted(exc) from exc
             raise
+
+
+def _exhausted(exc: Exception) -> Exception:
+    if isinstance(exc, Unavailable) or not is_transient(exc):
+        return exc
+    # The message names only the error type: driver messages can carry SQL.
+    return Unavailable(f"database unavailable after retries ({type(exc).__name__})")

@@ -66,6 +66,8 @@ scenarios = Table(
     Column("request_id", String(128), nullable=True),
     # A hash of the create request that used request_id: a retry must match it.
     Column("request_fingerprint", String(64), nullable=True),
+    # Live simulations in the scenario; maintained by triggers on simulations (migration 0005).
+    Column("simulation_count", Integer, nullable=False, server_default=text("0")),
     UniqueConstraint("tenant_id", "request_id", name="uq_scenarios_tenant_request_id"),
     # Display names are unique among LIVE scenarios only, so a deleted name can be reused.
     Index(
@@ -182,4 +184,12 @@ architect_jobs = Table(
     Index("ix_architect_jobs_tenant_simulation_state", "tenant_id", "simulation_id", "state"),
     # Workers claim across tenants, oldest first.
     Index("ix_architect_jobs_state_create_time", "state", "create_time"),
+)
+
+periodic_runs = Table(
+    "periodic_runs",
+    metadata,
+    # Not tenant data: when each server-wide periodic task is next due.
+    Column("name", String(64), primary_key=True),
+    Column("next_run_time", UtcDateTime, nullable=False),
 )

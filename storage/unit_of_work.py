@@ -16,6 +16,7 @@ from storage.repositories import (
     ApiKeyRepository,
     ArchitectJobRepository,
     ConfigRevisionRepository,
+    PeriodicRunRepository,
     ScenarioRepository,
     SimulationEventRepository,
     SimulationRepository,
@@ -27,11 +28,8 @@ from storage.translate import driver_errors, translate
 logger = logging.getLogger(__name__)
 
 
-class UnitOfWork(abc.ABC):
-    """An atomic group of repository calls; rolled back on exit unless committed.
-
-    Services depend on this abstract class, so their tests can pass a fake subclass.
-    """
+class Repositories:
+    """The repositories a unit of work offers, all on the same connection."""
 
     tenants: TenantRepository
     api_keys: ApiKeyRepository
@@ -40,6 +38,14 @@ class UnitOfWork(abc.ABC):
     revisions: ConfigRevisionRepository
     events: SimulationEventRepository
     jobs: ArchitectJobRepository
+    periodic_runs: PeriodicRunRepository
+
+
+class UnitOfWork(Repositories, abc.ABC):
+    """An atomic group of repository calls; rolled back on exit unless committed.
+
+    Services depend on this abstract class, so their tests can pass a fake subclass.
+    """
 
     def __enter__(self) -> Self:
         return self
@@ -61,6 +67,46 @@ class UnitOfWork(abc.ABC):
         """Discard every change since the last commit (a no-op when there is none)."""
 
 
+class ReadUnitOfWork(Repositories):
+    """Repositories over one autocommit connection: for reads, with no transaction around them.
+
+    Every statement is its own implicit transaction, so nothing is sent but the statements
+    themselves (no BEGIN, no COMMIT). There is nothing to commit or roll back; repositories'
+    write methods must not be called through it.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._connection: Connection | None = None
+
+    def __enter__(self) -> Self:
+        with driver_errors():
+            self._connection = self._engine.connect()
+        _attach_repositories(self, self._connection)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            connection.close()
+
+
+def _attach_repositories(uow: Repositories, connection: Connection) -> None:
+    uow.tenants = TenantRepository(connection)
+    uow.api_keys = ApiKeyRepository(connection)
+    uow.scenarios = ScenarioRepository(connection)
+    uow.simulations = SimulationRepository(connection)
+    uow.revisions = ConfigRevisionRepository(connection)
+    uow.events = SimulationEventRepository(connection)
+    uow.jobs = ArchitectJobRepository(connection)
+    uow.periodic_runs = PeriodicRunRepository(connection)
+
+
 class SqlUnitOfWork(UnitOfWork):
     """A unit of work over one SQLAlchemy connection taken from the engine's pool.
 
@@ -75,14 +121,7 @@ class SqlUnitOfWork(UnitOfWork):
     def __enter__(self) -> Self:
         with driver_errors():
             self._connection = self._engine.connect()
-        connection = self._connection
-        self.tenants = TenantRepository(connection)
-        self.api_keys = ApiKeyRepository(connection)
-        self.scenarios = ScenarioRepository(connection)
-        self.simulations = SimulationRepository(connection)
-        self.revisions = ConfigRevisionRepository(connection)
-        self.events = SimulationEventRepository(connection)
-        self.jobs = ArchitectJobRepository(connection)
+        _attach_repositories(self, self._connection)
         return self
 
     def __exit__(

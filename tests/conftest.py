@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, make_url, text
@@ -14,6 +16,45 @@ from sqlalchemy.pool import NullPool
 
 # The server CI provides; override with SIMCONFIG_TEST_POSTGRES_ADMIN_URL to use another one.
 DEFAULT_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+@pytest.fixture(autouse=True)
+def _no_settings_from_the_developers_shell(monkeypatch):
+    """Settings built in a test read only what the test gives them.
+
+    ``Settings(...)`` also reads ``SIMCONFIG_*`` variables (pydantic-settings); one exported in
+    the shell running the tests (a database URL, say) must not change what a test runs against.
+    """
+    from service.settings import PREFIX, Settings
+
+    for name in Settings.model_fields:
+        monkeypatch.delenv(PREFIX + name.upper(), raising=False)
+
+
+@pytest.fixture(scope="session")
+def _migrated_sqlite_template(tmp_path_factory) -> Path:
+    """An embedded database migrated once per test session, to copy for each test."""
+    import storage
+
+    directory = tmp_path_factory.mktemp("migrated-sqlite")
+    database = storage.Database(storage.sqlite_url_for(directory))
+    database.migrate()
+    database.dispose()
+    return directory / "simconfig.db"
+
+
+@pytest.fixture
+def migrated_sqlite_url(tmp_path, _migrated_sqlite_template) -> str:
+    """The URL of this test's own embedded database, already migrated.
+
+    Migrating takes seconds and every test of the in-process server needs a database: the
+    schema is built once per session and its file copied.
+    """
+    import storage
+
+    url = storage.sqlite_url_for(tmp_path)
+    shutil.copyfile(_migrated_sqlite_template, tmp_path / "simconfig.db")
+    return url
 
 
 @contextmanager

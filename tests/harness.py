@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import grpc
 import grpc_testing
 from google.rpc import error_details_pb2, status_pb2
-from grpc_testing._server import _rpc as _testing_rpc
 
-from service.auth import Principal
-
-
-def _abort_keeping_trailing_metadata(self, code, details):
-    # grpcio-testing drops the trailing metadata set before context.abort(),
-    # where a real server sends it; rich error details travel there, so keep them.
-    trailing = self._pending_trailing_metadata or ()
-    self._terminate(trailing, code, details)
-
-
-_testing_rpc.Rpc._abort = _abort_keeping_trailing_metadata
+from service.api.error_status import status_for
+from service.api.interceptors import calling_as
+from service.app.authentication import Principal
 
 
 def rich_status(trailing_metadata) -> status_pb2.Status | None:
@@ -74,38 +68,98 @@ class Outcome:
 class ServicerHarness:
     """Calls servicers through grpcio-testing as a given principal.
 
-    grpcio-testing runs no interceptors, so the principal is picked from the
-    ``x-api-key`` metadata by a resolver handed to the servicer.
+    grpcio-testing runs no interceptors, so the harness does their two jobs itself, around
+    each servicer method: it makes the caller's principal the current one (as the tenant
+    interceptor does, with the same :func:`calling_as`), and it turns what the method raised
+    into the status the error interceptor would send (:func:`status_for`). What the servicers
+    translate is tested here; the interceptors themselves are tested on a real server.
     """
 
     def __init__(self, service_descriptors_to_servicers: dict):
+        self._raised: list[BaseException] = []
         self._server = grpc_testing.server_from_dictionary(
-            service_descriptors_to_servicers, grpc_testing.strict_real_time()
+            {
+                descriptor: _Calling(servicer, self._raised)
+                for descriptor, servicer in service_descriptors_to_servicers.items()
+            },
+            grpc_testing.strict_real_time(),
         )
         self._methods = {
             method.name: method
             for descriptor in service_descriptors_to_servicers
             for method in descriptor.methods
         }
+        self._lock = threading.Lock()
 
     def call(self, method: str, request, principal: Principal) -> Outcome:
-        rpc = self._server.invoke_unary_unary(
-            self._methods[method], (("x-api-key", principal.key_id),), request, 10
-        )
-        response, trailing, code, details = rpc.termination()
+        with self._lock:  # one call at a time: the raised exception is found by the call
+            rpc = self._server.invoke_unary_unary(
+                self._methods[method], _principal_metadata(principal), request, 10
+            )
+            response, trailing, code, details = rpc.termination()
+            raised = self._raised.pop() if self._raised else None
+        if raised is not None:
+            status = status_for(raised)
+            return Outcome(None, _code_of(status.code), status.message, status)
         return Outcome(response, code, details, rich_status(trailing))
 
 
-class PrincipalDirectory:
-    """Maps the key id sent as ``x-api-key`` back to a principal (for grpcio-testing)."""
+_PRINCIPALS: dict[str, Principal] = {}
 
-    def __init__(self):
-        self._by_key: dict[str, Principal] = {}
 
-    def add(self, principal: Principal) -> Principal:
-        self._by_key[principal.key_id] = principal
-        return principal
+def _principal_metadata(principal: Principal) -> tuple:
+    _PRINCIPALS[principal.key_id] = principal
+    return (("x-api-key", principal.key_id),)
 
-    def __call__(self, context) -> Principal:
-        metadata = dict(context.invocation_metadata())
-        return self._by_key[metadata["x-api-key"]]
+
+def _code_of(value: int) -> grpc.StatusCode:
+    return next(code for code in grpc.StatusCode if code.value[0] == value)
+
+
+class _Calling:
+    """A servicer whose methods run as the principal named in the call's metadata."""
+
+    def __init__(self, servicer, raised: list[BaseException]):
+        self._servicer = servicer
+        self._raised = raised
+
+    def __getattr__(self, name: str):
+        method = getattr(self._servicer, name)
+
+        def run(request, context):
+            principal = _PRINCIPALS[dict(context.invocation_metadata())["x-api-key"]]
+            try:
+                with calling_as(principal):
+                    return method(request, context)
+            except Exception as exc:  # noqa: BLE001 - reported as the error interceptor would
+                self._raised.append(exc)
+                context.abort(grpc.StatusCode.UNKNOWN, "raised; see the harness")
+
+        return run
+
+
+@dataclass
+class Raised:
+    """What a :func:`raises_status` block raised, and the status the client gets for it."""
+
+    value: BaseException | None = None
+    status: status_pb2.Status | None = None
+
+
+@contextmanager
+def raises_status(code: grpc.StatusCode) -> Iterator[Raised]:
+    """The block must raise what the API edge answers with ``code`` (as :func:`status_for` maps it).
+
+    Use cases raise domain errors and leave storage errors (a missing row, a taken name) to the
+    edge; either way the client sees one status, and that is what is asserted.
+    """
+    raised = Raised()
+    try:
+        yield raised
+    except Exception as exc:  # noqa: BLE001 - mapped below, as the error interceptor would
+        raised.value, raised.status = exc, status_for(exc)
+        assert raised.status.code == code.value[0], (
+            f"{exc!r} answers {raised.status.code}, not {code.name}"
+        )
+        return
+    raise AssertionError(f"nothing raised; expected {code.name}")

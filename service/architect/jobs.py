@@ -19,22 +19,18 @@ from datetime import datetime
 from simulation.v1 import config_pb2
 
 import storage
-from service import errors, lifecycle
-from service.architect.deadline import call_time_remaining
-from service.auth import Principal
-from service.config_codec import parameters_to_document
-from service.fields import check_request_id, check_text, request_fingerprint, require_id, utc_now
-from service.simulation_steps import (
+from service.app.authentication import Principal
+from service.app.conventions import check_etag, fingerprint, utc_now
+from service.app.simulation_writes import (
     SimulationInput,
-    check_etag,
-    check_input,
     create_simulation,
-    load_simulation,
     record_event,
-    run_write,
     transition,
 )
-from service.validation import ConfigValidator
+from service.app.transactions import transactional
+from service.domain import errors, lifecycle
+from service.domain.config_codec import parameters_to_document
+from service.domain.validation import ConfigValidator, check_request_id, check_text, require_id
 
 PROMPT_MAX = 10_000
 DEFAULT_WAIT_SECONDS = 30.0
@@ -46,17 +42,11 @@ _DEADLINE_MARGIN_SECONDS = 0.25
 BUSY_STATUSES = frozenset({lifecycle.PENDING, lifecycle.GENERATING_CONFIG})
 
 
-def _violations(found) -> list[errors.FieldViolation]:
-    return [errors.FieldViolation(v.field, v.description) for v in found]
-
-
 def wait_budget(wait_timeout: float | None) -> float:
     """Seconds a ``wait: true`` call may block: the caller's time left, at most 300 s.
 
-    ``None`` means the running gRPC call's time left; outside a call, the default 30 s.
+    ``None`` (a call without a deadline) means the default 30 s.
     """
-    if wait_timeout is None:
-        wait_timeout = call_time_remaining()
     if wait_timeout is None:
         return DEFAULT_WAIT_SECONDS
     return max(0.0, min(wait_timeout - _DEADLINE_MARGIN_SECONDS, MAX_WAIT_SECONDS))
@@ -75,7 +65,11 @@ class JobWaiter:
     """
 
     def __init__(
-        self, database: storage.Database, *, poll_interval: float = 0.1, max_waiters: int = 8
+        self,
+        database: storage.Database,
+        *,
+        poll_interval: float = 0.1,
+        max_waiters: int = 8,
     ):
         self._database = database
         self._poll_interval = poll_interval
@@ -113,10 +107,7 @@ class JobWaiter:
             self._slots.release()
 
     def _read(self, tenant_id: str, simulation_id: str) -> storage.Simulation:
-        try:
-            return self._database.run(lambda uow: uow.simulations.get(tenant_id, simulation_id))
-        except storage.NotFound:
-            raise errors.NotFound("simulation", simulation_id) from None
+        return self._database.read(lambda uow: uow.simulations.get(tenant_id, simulation_id))
 
 
 @dataclass(frozen=True)
@@ -179,14 +170,14 @@ class ArchitectOperations:
         """
         values, parameters = request.simulation, request.parameters
         violations = [
-            *check_input(values),
+            *values.violations(),
             # check_input checks the prompt's length; here the architect needs one at all.
             *(
                 []
                 if values.prompt.strip()
                 else check_text("", "simulation.prompt", max_length=PROMPT_MAX, required=True)
             ),
-            *_violations(self._validator.validate_parameters(parameters)),
+            *self._validator.validate_parameters(parameters),
             *check_request_id(request.request_id),
         ]
         if violations:
@@ -199,7 +190,7 @@ class ArchitectOperations:
             self._queue(uow, added, parameters_document, actor, now)
             return added
 
-        fingerprint = request_fingerprint(
+        request_fingerprint = fingerprint(
             rpc="CreateSimulation",
             name=values.name,
             prompt=values.prompt,
@@ -207,14 +198,12 @@ class ArchitectOperations:
             scenario_id=values.scenario_id,
             parameters=parameters_document,
         )
-        simulation = create_simulation(
-            self._database,
+        simulation = self._store_new(
             tenant_id,
             values,
-            with_config=False,
             request_id=request.request_id,
-            fingerprint=fingerprint,
-            architect_parameters=parameters_document,
+            fingerprint=request_fingerprint,
+            parameters=parameters_document,
             validate_only=request.validate_only,
             store=store,
         )
@@ -223,6 +212,31 @@ class ArchitectOperations:
         if request.wait and not request.validate_only:
             return self._waiter.wait(tenant_id, simulation.id, wait_budget(wait_timeout))
         return simulation
+
+    @transactional
+    def _store_new(
+        self,
+        tenant_id: str,
+        values: SimulationInput,
+        *,
+        request_id: str,
+        fingerprint: str,
+        parameters: dict,
+        validate_only: bool,
+        store,
+    ) -> storage.Simulation:
+        # The transaction alone, so that a retry never repeats the wake-up or the wait.
+        return create_simulation(
+            self._database,
+            tenant_id,
+            values,
+            with_config=False,
+            request_id=request_id,
+            fingerprint=fingerprint,
+            architect_parameters=parameters,
+            validate_only=validate_only,
+            store=store,
+        )
 
     # -- RunArchitect ------------------------------------------------------------------------------
 
@@ -244,15 +258,31 @@ class ArchitectOperations:
         require_id(simulation_id, "simulation_id")
         given_parameters = None
         if request.parameters is not None:
-            violations = _violations(self._validator.validate_parameters(request.parameters))
+            violations = self._validator.validate_parameters(request.parameters)
             if violations:
                 raise errors.InvalidArgument(violations)
             given_parameters = parameters_to_document(request.parameters)
-        tenant_id, actor = principal.tenant_id, principal.key_id
+        tenant_id = principal.tenant_id
 
-        def rerun(uow: storage.UnitOfWork) -> storage.Simulation:
-            current = load_simulation(uow, tenant_id, simulation_id, for_update=True)
-            check_etag(request.etag, current.etag, simulation_id)
+        simulation = self._queue_rerun(principal, request, given_parameters)
+        self._on_queued()
+        if request.wait:
+            return self._waiter.wait(tenant_id, simulation.id, wait_budget(wait_timeout))
+        return simulation
+
+    @transactional
+    def _queue_rerun(
+        self, principal: Principal, request: ArchitectRerun, given_parameters: dict | None
+    ) -> storage.Simulation:
+        # The transaction alone, so that a retry never repeats the wake-up or the wait.
+        tenant_id, actor, simulation_id = (
+            principal.tenant_id,
+            principal.key_id,
+            request.simulation_id,
+        )
+        with self._database.unit_of_work() as uow:
+            current = uow.simulations.get(tenant_id, simulation_id, for_update=True)
+            check_etag(request.etag, current.etag, "simulation", simulation_id)
             if not current.prompt.strip():
                 raise _no_prompt(current)
             active = uow.jobs.find_active(tenant_id, simulation_id)
@@ -274,13 +304,8 @@ class ArchitectOperations:
                 architect_parameters=parameters_document,
             )
             self._queue(uow, queued, parameters_document, actor, now)
-            return queued
-
-        simulation = run_write(self._database, rerun, simulation_id, request.etag)
-        self._on_queued()
-        if request.wait:
-            return self._waiter.wait(tenant_id, simulation.id, wait_budget(wait_timeout))
-        return simulation
+            uow.commit()
+        return queued
 
     # -- shared ------------------------------------------------------------------------------------
 

@@ -34,12 +34,12 @@ from datetime import timedelta
 from typing import Any
 
 import storage
-from service import lifecycle
+from service.app.conventions import utc_now
+from service.app.simulation_writes import transition, write_revision
 from service.architect.engine import ArchitectEngine, ArchitectError, GeneratedConfig
-from service.config_codec import parameters_from_document
-from service.fields import utc_now
-from service.simulation_steps import transition, write_revision
-from service.validation import ConfigValidator
+from service.domain import lifecycle
+from service.domain.config_codec import parameters_from_document
+from service.domain.validation import ConfigValidator
 
 log = logging.getLogger(__name__)
 

@@ -3,6 +3,7 @@
 from storage.repositories.api_keys import ApiKeyRepository
 from storage.repositories.events import SimulationEventRepository
 from storage.repositories.jobs import ArchitectJobRepository
+from storage.repositories.periodic_runs import PeriodicRunRepository
 from storage.repositories.revisions import ConfigRevisionRepository
 from storage.repositories.scenarios import ScenarioRepository
 from storage.repositories.simulations import SimulationRepository
@@ -12,6 +13,7 @@ __all__ = [
     "ApiKeyRepository",
     "ArchitectJobRepository",
     "ConfigRevisionRepository",
+    "PeriodicRunRepository",
     "ScenarioRepository",
     "SimulationEventRepository",
     "SimulationRepository",

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from datetime import datetime
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, select, update
 
 from storage.errors import NotFound
+from storage.queries import Query
 from storage.records import ApiKey
-from storage.repositories.base import SqlRepository
+from storage.repositories.base import RecordTable, SqlRepository
 from storage.schema import api_keys
 from storage.translate import UniqueRule
+
+# Compiled once: every call whose key is not in memory yet reads it.
+_GET = Query(select(api_keys).where(api_keys.c.id == bindparam("key_id")))
+
+
+# The record is the column list.
+COLUMNS = RecordTable(ApiKey, api_keys, keys=("id",))
 
 
 class ApiKeyRepository(SqlRepository):
@@ -20,7 +27,8 @@ class ApiKeyRepository(SqlRepository):
     def add(self, key: ApiKey) -> ApiKey:
         """Store a new key; AlreadyExists when the id is taken."""
         self._execute_guarded(
-            insert(api_keys).values(**asdict(key)),
+            COLUMNS.insert.statement,
+            COLUMNS.insert_values(key),
             entity="api_key",
             uniques=(UniqueRule("api_keys_pkey", ("id",), "id", key.id),),
         )
@@ -28,10 +36,10 @@ class ApiKeyRepository(SqlRepository):
 
     def get(self, key_id: str) -> ApiKey:
         """Return the key by id across tenants (authentication has no tenant yet); NotFound."""
-        row = self._execute(select(api_keys).where(api_keys.c.id == key_id)).first()
+        row = self._first(_GET, {"key_id": key_id})
         if row is None:
             raise NotFound("api_key", key_id)
-        return ApiKey(**row._mapping)
+        return ApiKey(**row)
 
     def list_for_tenant(self, tenant_id: str) -> list[ApiKey]:
         """Return the tenant's keys, revoked ones included, oldest first."""

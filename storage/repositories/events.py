@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, replace
+from dataclasses import replace
 from datetime import UTC
 
-from sqlalchemy import insert, select
+from sqlalchemy import and_, select
 
+from storage.errors import NotFound
 from storage.records import SimulationEvent
-from storage.repositories.base import SqlRepository
-from storage.schema import simulation_events
+from storage.repositories.base import RecordTable, SqlRepository
+from storage.schema import simulation_events, simulations
 from storage.translate import UniqueRule
 
 _table = simulation_events
+# The record is the column list; the database numbers the events (monotonic ids).
+COLUMNS = RecordTable(SimulationEvent, _table, keys=("id",), computed=("id",))
 
 
 class SimulationEventRepository(SqlRepository):
@@ -23,19 +26,48 @@ class SimulationEventRepository(SqlRepository):
 
         NotFound when the simulation does not exist.
         """
-        values = asdict(event)
-        del values["id"]
-        result = self._execute_guarded(
-            insert(_table).values(**values),
+        row = self._write(
+            COLUMNS.insert,
+            COLUMNS.insert_values(event),
             entity="simulation_event",
             uniques=(UniqueRule("simulation_events_pkey", ("id",), "id", ""),),
             parent=("simulation", event.simulation_id),
+            returning=True,
         )
         return replace(
             event,
-            id=result.inserted_primary_key[0],
+            id=row["id"],
             create_time=event.create_time.astimezone(UTC),
         )
+
+    def list_of_live_simulation(
+        self, tenant_id: str, simulation_id: str, *, after_id: int | None, limit: int
+    ) -> list[SimulationEvent]:
+        """Like :meth:`list`, but NotFound("simulation") unless the simulation is live.
+
+        One statement: the simulation joined with its events.
+        """
+        condition = and_(
+            _table.c.tenant_id == simulations.c.tenant_id,
+            _table.c.simulation_id == simulations.c.id,
+        )
+        if after_id is not None:
+            condition = and_(condition, _table.c.id > after_id)
+        rows = self._execute(
+            select(*_table.c)
+            .select_from(simulations.outerjoin(_table, condition))
+            .where(
+                simulations.c.tenant_id == tenant_id,
+                simulations.c.id == simulation_id,
+                simulations.c.delete_time.is_(None),
+            )
+            # Only a simulation without (matching) events yields the all-NULL row.
+            .order_by(_table.c.id)
+            .limit(limit)
+        ).all()
+        if not rows:
+            raise NotFound("simulation", simulation_id)
+        return [SimulationEvent(**row._mapping) for row in rows if row.id is not None]
 
     def list(
         self, tenant_id: str, simulation_id: str, *, after_id: int | None, limit: int

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import and_, or_, select, update
 
 from storage.errors import NotFound
 from storage.records import ArchitectJob
-from storage.repositories.base import SqlRepository
+from storage.repositories.base import RecordTable, SqlRepository
 from storage.schema import architect_jobs
 from storage.translate import UniqueRule
 
 _table = architect_jobs
 QUEUED, RUNNING = "QUEUED", "RUNNING"
+# The record is the column list; claims and outcomes update the row by their own statements.
+COLUMNS = RecordTable(ArchitectJob, _table, keys=("id",))
 
 
 class ArchitectJobRepository(SqlRepository):
@@ -26,13 +27,15 @@ class ArchitectJobRepository(SqlRepository):
 
     def add(self, job: ArchitectJob) -> ArchitectJob:
         """Queue a job; NotFound when its simulation does not exist."""
-        self._execute_guarded(
-            insert(_table).values(**asdict(job)),
+        self._write(
+            COLUMNS.insert,
+            COLUMNS.insert_values(job),
             entity="architect_job",
             uniques=(UniqueRule("architect_jobs_pkey", ("id",), "id", job.id),),
             parent=("simulation", job.simulation_id),
         )
-        return self.get(job.id)
+        # Nothing in a new job is computed by the database: it is stored as given.
+        return job
 
     def get(self, job_id: str) -> ArchitectJob:
         """Return the job by id (workers run across tenants); NotFound otherwise."""

@@ -2,17 +2,98 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+import functools
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from datetime import UTC
+from typing import Any
+from uuid import uuid4
 
-from sqlalchemy import insert, select
+from sqlalchemy import Integer, and_, bindparam, select
+from sqlalchemy.exc import IntegrityError
 
-from storage.errors import NotFound
-from storage.records import ConfigRevision
-from storage.repositories.base import SqlRepository
-from storage.schema import config_revisions
-from storage.translate import UniqueRule
+from storage.errors import AlreadyExists, Conflict, NotFound
+from storage.queries import Query, run_together
+from storage.records import ConfigRevision, Simulation, SimulationEvent
+from storage.repositories.base import RecordTable, SqlRepository
+from storage.repositories.events import COLUMNS as event_columns
+from storage.repositories.simulations import COLUMNS as simulation_columns
+from storage.schema import config_revisions, simulations
+from storage.translate import UniqueRule, driver_errors, integrity_error
 
 _table = config_revisions
+_REVISION_COLUMNS = [column.name for column in _table.c]
+_GET = Query(
+    select(_table).where(
+        _table.c.tenant_id == bindparam("tenant_id"),
+        _table.c.simulation_id == bindparam("simulation_id"),
+        _table.c.revision == bindparam("revision"),
+    )
+)
+_SIMULATION_COLUMNS = [column.name for column in simulations.c]
+# The simulation (locked) and its current revision, as each table's columns under a prefix.
+_LOCKED_WITH_CURRENT = Query(
+    select(
+        *(column.label(column.name) for column in simulations.c),
+        *(column.label(f"revision_{column.name}") for column in _table.c),
+    )
+    .select_from(
+        simulations.outerjoin(
+            _table,
+            and_(
+                _table.c.tenant_id == simulations.c.tenant_id,
+                _table.c.simulation_id == simulations.c.id,
+                _table.c.revision == simulations.c.current_revision,
+            ),
+        )
+    )
+    .where(
+        simulations.c.tenant_id == bindparam("tenant_id"),
+        simulations.c.id == bindparam("simulation_id"),
+        simulations.c.delete_time.is_(None),
+    )
+    .with_for_update(of=simulations)
+)
+# The record is the column list (revisions are never updated).
+COLUMNS = RecordTable(ConfigRevision, _table, keys=("tenant_id", "simulation_id", "revision"))
+
+
+def _revision_of(row: Mapping[str, Any], prefix: str = "") -> ConfigRevision | None:
+    """The revision in a row of ``simulations LEFT JOIN config_revisions``, if any."""
+    values = {name: row[prefix + name] for name in _REVISION_COLUMNS}
+    return None if values["revision"] is None else ConfigRevision(**values)
+
+
+def _live_simulation(tenant_id: str, simulation_id: str):
+    return (
+        simulations.c.tenant_id == tenant_id,
+        simulations.c.id == simulation_id,
+        simulations.c.delete_time.is_(None),
+    )
+
+
+@functools.cache
+def _revision_of_live_simulation(numbered: bool) -> Query:
+    # Compiled once: GetConfig is a hot read. ``numbered``: a given revision, else the current.
+    wanted = bindparam("revision", type_=Integer) if numbered else simulations.c.current_revision
+    return Query(
+        select(simulations.c.current_revision.label("current"), *_table.c)
+        .select_from(
+            simulations.outerjoin(
+                _table,
+                and_(
+                    _table.c.tenant_id == simulations.c.tenant_id,
+                    _table.c.simulation_id == simulations.c.id,
+                    _table.c.revision == wanted,
+                ),
+            )
+        )
+        .where(
+            simulations.c.tenant_id == bindparam("tenant_id"),
+            simulations.c.id == bindparam("simulation_id"),
+            simulations.c.delete_time.is_(None),
+        )
+    )
 
 
 class ConfigRevisionRepository(SqlRepository):
@@ -25,8 +106,9 @@ class ConfigRevisionRepository(SqlRepository):
         guard against two writers both computing "current + 1". NotFound when the simulation
         does not exist.
         """
-        self._execute_guarded(
-            insert(_table).values(**asdict(rev)),
+        self._write(
+            COLUMNS.insert,
+            COLUMNS.insert_values(rev),
             entity="config_revision",
             uniques=(
                 UniqueRule(
@@ -38,20 +120,129 @@ class ConfigRevisionRepository(SqlRepository):
             ),
             parent=("simulation", rev.simulation_id),
         )
-        return self.get(rev.tenant_id, rev.simulation_id, rev.revision)
+        # Nothing in a revision is computed by the database: it is stored as given.
+        return rev
+
+    def add_current(
+        self,
+        simulation: Simulation,
+        expected_etag: str,
+        revision: ConfigRevision,
+        events: Sequence[SimulationEvent],
+    ) -> tuple[Simulation, list[SimulationEvent]]:
+        """Store a new revision together with the simulation update that makes it current.
+
+        ``simulation`` is written with compare-and-swap on ``expected_etag`` (Conflict when it
+        changed, NotFound when it is gone), and the revision and ``events`` are appended, in
+        one round trip where the driver can send the statements together. Returns the
+        simulation and the events as stored.
+        """
+        written = replace(simulation, etag=uuid4().hex)
+        writes = [
+            (simulation_columns.update, simulation_columns.update_values(written, expected_etag)),
+            (COLUMNS.insert, COLUMNS.insert_values(revision)),
+            *((event_columns.insert, event_columns.insert_values(event)) for event in events),
+        ]
+        with driver_errors():
+            try:
+                results = run_together(self._connection, writes)
+            except IntegrityError as exc:
+                rule = UniqueRule(
+                    "pk_config_revisions",
+                    ("simulation_id", "revision"),
+                    "revision",
+                    str(revision.revision),
+                )
+                error = integrity_error(
+                    exc, "config_revision", (rule,), ("simulation", revision.simulation_id)
+                )
+                if isinstance(error, AlreadyExists):
+                    # The number is taken: another writer made a revision first. The statements
+                    # went out together, so this is what a lost compare-and-swap looks like.
+                    raise Conflict("simulation", simulation.id) from exc
+                raise error from exc
+        if results[0][0] == 0:
+            # Nothing was written but inserts that the rollback discards.
+            raise Conflict("simulation", simulation.id)
+        stored = [
+            replace(event, id=rows[0]["id"], create_time=event.create_time.astimezone(UTC))
+            for event, (_, rows) in zip(events, results[2:], strict=True)
+        ]
+        return written, stored
 
     def get(self, tenant_id: str, simulation_id: str, revision: int) -> ConfigRevision:
         """Return one revision; NotFound otherwise."""
-        row = self._execute(
-            select(_table).where(
-                _table.c.tenant_id == tenant_id,
-                _table.c.simulation_id == simulation_id,
-                _table.c.revision == revision,
-            )
-        ).first()
+        row = self._first(
+            _GET, {"tenant_id": tenant_id, "simulation_id": simulation_id, "revision": revision}
+        )
         if row is None:
             raise NotFound("config_revision", f"{simulation_id}@{revision}")
-        return ConfigRevision(**row._mapping)
+        return ConfigRevision(**row)
+
+    def lock_simulation_with_current(
+        self, tenant_id: str, simulation_id: str
+    ) -> tuple[Simulation, ConfigRevision | None]:
+        """Lock the live simulation and read its current revision (None without one).
+
+        Usually one statement, the simulation joined with its revision. A statement that
+        waited for the lock sees the simulation as the other writer left it but the joined
+        revision as of before it (PostgreSQL, READ COMMITTED), so when the two disagree the
+        revision is read again by a statement of its own. NotFound when missing or deleted.
+        """
+        row = self._first(
+            _LOCKED_WITH_CURRENT, {"tenant_id": tenant_id, "simulation_id": simulation_id}
+        )
+        if row is None:
+            raise NotFound("simulation", simulation_id)
+        revision = _revision_of(row, prefix="revision_")
+        simulation = Simulation(**{name: row[name] for name in _SIMULATION_COLUMNS})
+        number = simulation.current_revision
+        if number and (revision is None or revision.revision != number):
+            revision = self.get(tenant_id, simulation_id, number)
+        return simulation, revision
+
+    def get_of_live_simulation(
+        self, tenant_id: str, simulation_id: str, revision: int = 0
+    ) -> tuple[int, ConfigRevision | None]:
+        """Return the live simulation's current revision number and revision ``revision``.
+
+        ``revision`` 0 means the current one; the revision is None when the simulation has
+        none by that number. NotFound("simulation") when the simulation is missing or deleted.
+        One statement: the simulation joined with the revision.
+        """
+        parameters = {"tenant_id": tenant_id, "simulation_id": simulation_id}
+        if revision:
+            parameters["revision"] = revision
+        row = self._first(_revision_of_live_simulation(bool(revision)), parameters)
+        if row is None:
+            raise NotFound("simulation", simulation_id)
+        return row["current"], _revision_of(row)
+
+    def list_of_live_simulation(
+        self, tenant_id: str, simulation_id: str, *, before_revision: int | None, limit: int
+    ) -> list[ConfigRevision]:
+        """Like :meth:`list`, but NotFound("simulation") unless the simulation is live.
+
+        One statement: the simulation joined with its revisions.
+        """
+        condition = and_(
+            _table.c.tenant_id == simulations.c.tenant_id,
+            _table.c.simulation_id == simulations.c.id,
+        )
+        if before_revision is not None:
+            condition = and_(condition, _table.c.revision < before_revision)
+        rows = self._execute(
+            select(*_table.c)
+            .select_from(simulations.outerjoin(_table, condition))
+            .where(*_live_simulation(tenant_id, simulation_id))
+            # Only a simulation without (matching) revisions yields the all-NULL row.
+            .order_by(_table.c.revision.desc())
+            .limit(limit)
+        ).all()
+        if not rows:
+            raise NotFound("simulation", simulation_id)
+        revisions = (_revision_of(row._mapping) for row in rows)
+        return [revision for revision in revisions if revision is not None]
 
     def list(
         self, tenant_id: str, simulation_id: str, *, before_revision: int | None, limit: int

@@ -2,21 +2,30 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+import functools
+from dataclasses import replace
 from datetime import datetime
-from typing import Any
 from uuid import uuid4
 
-from sqlalchemy import Select, delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, select
 
 from storage.errors import Conflict, NotFound
+from storage.queries import Query
 from storage.records import Scenario, ScenarioQuery
-from storage.repositories.base import SqlRepository
-from storage.repositories.paging import contains, keyset_page, label_conditions, sort_column
+from storage.repositories.base import RecordTable, SqlRepository
+from storage.repositories.keyset import contains, keyset_page, label_conditions, sort_column
 from storage.schema import scenarios, simulations
 from storage.translate import UniqueRule
 
 _ORDERINGS = ("create_time", "display_name")
+# The record is the column list: see RecordTable.
+COLUMNS = RecordTable(
+    Scenario,
+    scenarios,
+    keys=("tenant_id", "id"),
+    fixed=("create_time", "request_id", "request_fingerprint"),
+    computed=("simulation_count",),  # maintained by triggers (migration 0005)
+)
 
 
 def _display_name_rule(scenario: Scenario) -> UniqueRule:
@@ -28,19 +37,23 @@ def _display_name_rule(scenario: Scenario) -> UniqueRule:
     )
 
 
-def _select_with_count() -> Select[Any]:
-    live_simulations = (
-        select(func.count())
-        .select_from(simulations)
-        .where(
-            simulations.c.tenant_id == scenarios.c.tenant_id,
-            simulations.c.scenario_id == scenarios.c.id,
-            simulations.c.delete_time.is_(None),
-        )
-        .correlate(scenarios)
-        .scalar_subquery()
+@functools.cache
+def _get_query(include_deleted: bool, lock: str | None) -> Query:
+    # Compiled once per variant: GetScenario is the hottest read.
+    statement = select(scenarios).where(
+        scenarios.c.tenant_id == bindparam("tenant_id"), scenarios.c.id == bindparam("scenario_id")
     )
-    return select(scenarios, live_simulations.label("simulation_count"))
+    if not include_deleted:
+        statement = statement.where(scenarios.c.delete_time.is_(None))
+    if lock == "share":
+        statement = statement.with_for_update(read=True, key_share=True, of=scenarios)
+    elif lock == "update":
+        statement = statement.with_for_update(of=scenarios)
+    elif lock == "edit":
+        statement = statement.with_for_update(key_share=True, of=scenarios)
+    elif lock is not None:
+        raise ValueError(f"unknown lock {lock!r}")
+    return Query(statement)
 
 
 class ScenarioRepository(SqlRepository):
@@ -52,11 +65,9 @@ class ScenarioRepository(SqlRepository):
         AlreadyExists(field="display_name") when a live scenario of the tenant has the name,
         AlreadyExists(field="request_id") when the request id was used before.
         """
-        values = asdict(scenario)
-        del values["simulation_count"]
-        values["etag"] = uuid4().hex
-        self._execute_guarded(
-            insert(scenarios).values(**values),
+        result = self._write(
+            COLUMNS.insert,
+            COLUMNS.insert_values(replace(scenario, etag=uuid4().hex)),
             entity="scenario",
             uniques=(
                 _display_name_rule(scenario),
@@ -68,8 +79,10 @@ class ScenarioRepository(SqlRepository):
                 ),
                 UniqueRule("scenarios_pkey", ("id",), "id", scenario.id),
             ),
+            returning=True,
+            savepoint=True,
         )
-        return self.get(scenario.tenant_id, scenario.id, include_deleted=True)
+        return Scenario(**result)
 
     def get(
         self,
@@ -79,32 +92,23 @@ class ScenarioRepository(SqlRepository):
         include_deleted: bool = False,
         lock: str | None = None,
     ) -> Scenario:
-        """Return the scenario with its live simulation count; NotFound otherwise.
+        """Return the scenario (with its live simulation count); NotFound otherwise.
 
-        ``lock="share"`` holds the row against deletion until the transaction ends (taken by
-        writes that put a simulation into the scenario); ``lock="update"`` holds it exclusively
-        (taken by delete and undelete, so they count simulations no one is adding);
+        ``lock="share"`` (``FOR KEY SHARE``) holds the row against deletion until the
+        transaction ends (taken by writes that put a simulation into the scenario; it lets
+        them update the stored count without deadlocking each other); ``lock="update"`` holds
+        it exclusively (taken by delete and undelete, so they count simulations no one is
+        adding);
         ``lock="edit"`` (``FOR NO KEY UPDATE``) serialises editors of its fields without
         blocking simulations being added. PostgreSQL locks the row; SQLite's write lock already
         serialises these transactions.
         """
-        statement = _select_with_count().where(
-            scenarios.c.tenant_id == tenant_id, scenarios.c.id == scenario_id
+        row = self._first(
+            _get_query(include_deleted, lock), {"tenant_id": tenant_id, "scenario_id": scenario_id}
         )
-        if not include_deleted:
-            statement = statement.where(scenarios.c.delete_time.is_(None))
-        if lock == "share":
-            statement = statement.with_for_update(read=True, of=scenarios)
-        elif lock == "update":
-            statement = statement.with_for_update(of=scenarios)
-        elif lock == "edit":
-            statement = statement.with_for_update(key_share=True, of=scenarios)
-        elif lock is not None:
-            raise ValueError(f"unknown lock {lock!r}")
-        row = self._execute(statement).first()
         if row is None:
             raise NotFound("scenario", scenario_id)
-        return Scenario(**row._mapping)
+        return Scenario(**row)
 
     def get_by_request_id(self, tenant_id: str, request_id: str) -> Scenario | None:
         """Return the scenario created by ``request_id``, if any (for idempotent creates).
@@ -113,7 +117,7 @@ class ScenarioRepository(SqlRepository):
         must get the first result rather than a clash with its own request id.
         """
         row = self._execute(
-            _select_with_count().where(
+            select(scenarios).where(
                 scenarios.c.tenant_id == tenant_id, scenarios.c.request_id == request_id
             )
         ).first()
@@ -121,7 +125,7 @@ class ScenarioRepository(SqlRepository):
 
     def list(self, tenant_id: str, query: ScenarioQuery) -> list[Scenario]:
         """Return one keyset page of the tenant's scenarios matching ``query``."""
-        statement = _select_with_count().where(scenarios.c.tenant_id == tenant_id)
+        statement = select(scenarios).where(scenarios.c.tenant_id == tenant_id)
         if not query.show_deleted:
             statement = statement.where(scenarios.c.delete_time.is_(None))
         if query.display_name_equals is not None:
@@ -147,29 +151,19 @@ class ScenarioRepository(SqlRepository):
         Conflict when the etag differs, NotFound when the row is missing, AlreadyExists when
         the new display name clashes with another live scenario.
         """
-        result = self._execute_guarded(
-            update(scenarios)
-            .where(
-                scenarios.c.tenant_id == scenario.tenant_id,
-                scenarios.c.id == scenario.id,
-                scenarios.c.etag == expected_etag,
-            )
-            .values(
-                display_name=scenario.display_name,
-                description=scenario.description,
-                labels=scenario.labels,
-                update_time=scenario.update_time,
-                delete_time=scenario.delete_time,
-                purge_time=scenario.purge_time,
-                etag=uuid4().hex,
-            ),
+        fresh = replace(scenario, etag=uuid4().hex)
+        row = self._write(
+            COLUMNS.update,
+            COLUMNS.update_values(fresh, expected_etag),
             entity="scenario",
             uniques=(_display_name_rule(scenario),),
+            returning=True,
+            savepoint=True,
         )
-        if result.rowcount == 0:
+        if row is None:
             self.get(scenario.tenant_id, scenario.id, include_deleted=True)
             raise Conflict("scenario", scenario.id)
-        return self.get(scenario.tenant_id, scenario.id, include_deleted=True)
+        return Scenario(**row)
 
     def purge_expired(self, now: datetime) -> int:
         """Hard-delete soft-deleted scenarios whose purge_time has passed, in every tenant.

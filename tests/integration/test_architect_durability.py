@@ -164,9 +164,10 @@ def test_a_job_survives_a_killed_server_and_finishes_once_on_another(
 
 def test_two_servers_sharing_the_queue_never_run_a_job_twice(start_backend, start_server, database):
     backend = start_backend("--delay", "0.3")
+    # One process each, so the lease owners (worker process ids) name the two servers.
     servers = [
-        start_server(backend, SIMCONFIG_ARCHITECT_WORKERS="3"),
-        start_server(backend, SIMCONFIG_ARCHITECT_WORKERS="3"),
+        start_server(backend, SIMCONFIG_ARCHITECT_WORKERS="3", SIMCONFIG_PROCESSES="1"),
+        start_server(backend, SIMCONFIG_ARCHITECT_WORKERS="3", SIMCONFIG_PROCESSES="1"),
     ]
     tenant_id, key = create_tenant_key(servers[0].env, f"shared-{os.getpid()}-{time.time_ns()}")
     clients = [Client(server.address, key) for server in servers]

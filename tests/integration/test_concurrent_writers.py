@@ -17,11 +17,13 @@ from simulation.v1 import config_service_pb2 as cpb
 from simulation.v1 import config_service_pb2_grpc, simulation_pb2
 
 import storage
-from service import auth, errors
-from service.configs import ConfigOperations
-from service.simulation_steps import SimulationInput
-from service.simulations import SimulationOperations
-from service.validation import ConfigValidator
+from service.app import authentication as auth
+from service.app import tenants
+from service.app.configs import ConfigOperations
+from service.app.simulation_writes import SimulationInput
+from service.app.simulations import SimulationOperations
+from service.domain import errors
+from service.domain.validation import ConfigValidator
 from tests.processes import ServerProcess, create_tenant_key, environment, free_port
 from tests.unit.simulation_api import valid_config
 
@@ -38,8 +40,8 @@ def database(postgres_url):
 
 @pytest.fixture(scope="module")
 def principal(database):
-    tenant = auth.new_tenant(database, "concurrency-threads")
-    issued = auth.issue_key(database, tenant.id, "write")
+    tenant = tenants.new_tenant(database, "concurrency-threads")
+    issued = tenants.issue_key(database, tenant.id, "write")
     return auth.Principal(tenant.id, issued.record.id, "write")
 
 

@@ -21,7 +21,7 @@ from simulation.v1 import (
 )
 
 import storage
-from service import auth
+from service.app import tenants
 from service.server import create_server
 from service.settings import Settings
 from tests.unit.simulation_api import valid_config
@@ -35,8 +35,8 @@ def api(request, tmp_path):
         url = storage.sqlite_url_for(tmp_path)
     database = storage.Database(url)
     database.migrate()
-    tenant = auth.new_tenant(database, f"hostile-{tmp_path.name}")
-    key = auth.issue_key(database, tenant.id).secret
+    tenant = tenants.new_tenant(database, f"hostile-{tmp_path.name}")
+    key = tenants.issue_key(database, tenant.id).secret
     server, port = create_server(
         Settings(port=0, data_dir=tmp_path, architect_workers=0), database=database
     )

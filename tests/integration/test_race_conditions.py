@@ -1,7 +1,9 @@
 """Interleavings that only a real multi-writer database shows, forced on PostgreSQL.
 
 SQLite serialises these transactions with its write lock; PostgreSQL runs them at once, so each
-test pauses one transaction at the dangerous point while another commits.
+test pauses one transaction at the dangerous point, starts a second one, and resumes the first
+only once the second is seen waiting on a lock (or has finished, which is what a missing lock
+looks like: the test's assertions then fail).
 """
 
 from __future__ import annotations
@@ -10,15 +12,21 @@ import threading
 import time
 import uuid
 
+import grpc
 import pytest
+from sqlalchemy import text
 
 import storage
-from service import auth, errors, lifecycle, simulation_steps
-from service.configs import ConfigOperations
-from service.scenarios import ScenarioInput, ScenarioOperations
-from service.simulation_steps import SimulationInput
-from service.simulations import SimulationOperations
-from service.validation import ConfigValidator
+from service.api.error_status import status_for
+from service.app import authentication as auth
+from service.app import simulation_writes as simulation_steps
+from service.app import tenants
+from service.app.configs import ConfigOperations
+from service.app.scenarios import ScenarioInput, ScenarioOperations
+from service.app.simulation_writes import SimulationInput
+from service.app.simulations import SimulationOperations
+from service.domain import errors, lifecycle
+from service.domain.validation import ConfigValidator
 from tests.unit.simulation_api import valid_config
 
 
@@ -32,30 +40,62 @@ def database(postgres_url):
 
 @pytest.fixture
 def principal(database):
-    tenant = auth.new_tenant(database, f"races-{uuid.uuid4().hex[:8]}")
-    issued = auth.issue_key(database, tenant.id, "write")
+    tenant = tenants.new_tenant(database, f"races-{uuid.uuid4().hex[:8]}")
+    issued = tenants.issue_key(database, tenant.id, "write")
     return auth.Principal(tenant.id, issued.record.id, "write")
 
 
-def in_thread(fn):
-    """Runs ``fn`` on a thread; returns a join function giving its result or exception."""
-    box = {}
+class Worker:
+    """Runs ``fn`` on a thread and keeps its result or exception for the test to assert on."""
 
-    def run():
+    def __init__(self, fn):
+        self.finished = threading.Event()
+        self._box = {}
+        self._thread = threading.Thread(target=self._run, args=(fn,))
+        self._thread.start()
+
+    def _run(self, fn):
         try:
-            box["result"] = fn()
+            self._box["result"] = fn()
         except Exception as exc:  # noqa: BLE001 - handed to the test to assert on
-            box["error"] = exc
+            self._box["error"] = exc
+        finally:
+            self.finished.set()
 
-    thread = threading.Thread(target=run)
-    thread.start()
+    def join(self) -> dict:
+        """Waits for the thread; returns {"result": ...} or {"error": ...}."""
+        self._thread.join(30)
+        assert not self._thread.is_alive(), "thread did not finish"
+        return self._box
 
-    def join():
-        thread.join(30)
-        assert not thread.is_alive(), "thread did not finish"
-        return box
 
-    return join
+def in_thread(fn) -> Worker:
+    """Starts ``fn`` on a thread."""
+    return Worker(fn)
+
+
+def blocked_backends(database) -> int:
+    """How many sessions of the test database wait for a lock another session holds."""
+    with database.engine.connect() as connection:
+        return connection.execute(
+            text(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND cardinality(pg_blocking_pids(pid)) > 0"
+            )
+        ).scalar_one()
+
+
+def wait_until_blocked_or_finished(database, worker: Worker, timeout: float = 30) -> None:
+    """Returns once ``worker``'s transaction waits on a lock, or once it has finished.
+
+    The paused transaction holds the lock under test; the worker must queue behind it. A
+    worker that finishes instead never met the lock, and the test's assertions say so.
+    """
+    deadline = time.monotonic() + timeout
+    while not worker.finished.wait(0.02):
+        if blocked_backends(database):
+            return
+        assert time.monotonic() < deadline, "the second transaction neither blocked nor finished"
 
 
 def test_a_run_cannot_start_between_a_deletes_check_and_its_delete(
@@ -73,16 +113,16 @@ def test_a_run_cannot_start_between_a_deletes_check_and_its_delete(
         assert release.wait(10)
 
     monkeypatch.setattr(lifecycle, "check_deletable", check_then_pause)
-    join_delete = in_thread(lambda: simulations.delete(principal, sim.id))
+    delete = in_thread(lambda: simulations.delete(principal, sim.id))
     assert checked.wait(10)  # the delete has read COMPLETED_CONFIG and holds the row
-    join_start = in_thread(lambda: simulations.start_run(principal, sim.id))
-    time.sleep(0.5)
+    start = in_thread(lambda: simulations.start_run(principal, sim.id))
+    wait_until_blocked_or_finished(database, start)
     release.set()
-    deleted, started = join_delete(), join_start()
+    deleted, started = delete.join(), start.join()
 
     # The start waited for the delete, then found nothing: never a run on a deleted row.
     assert "error" not in deleted, deleted
-    assert isinstance(started.get("error"), errors.NotFound), started
+    assert status_for(started["error"]).code == grpc.StatusCode.NOT_FOUND.value[0], started
 
 
 def test_a_delete_with_a_stale_read_never_removes_a_running_simulation(database, principal):
@@ -116,17 +156,18 @@ def test_a_simulation_added_while_its_scenario_is_deleted_is_never_orphaned(
         locked.set()
         assert release.wait(10)
 
-    monkeypatch.setattr("service.simulation_steps.ensure_scenario", ensure_then_pause)
-    join_create = in_thread(
+    monkeypatch.setattr("service.app.simulation_writes.ensure_scenario", ensure_then_pause)
+    create = in_thread(
         lambda: configs.create_with_config(
             principal, SimulationInput(name="late", scenario_id=scenario.id), valid_config()
         )
     )
-    assert locked.wait(10)
-    join_delete = in_thread(lambda: scenarios.delete(principal, scenario.id))
-    # The delete must now be blocked on the scenario row, not counting it empty.
+    assert locked.wait(10)  # the create holds the scenario row and has not added its simulation
+    delete = in_thread(lambda: scenarios.delete(principal, scenario.id))
+    # The delete must queue behind the create's lock, not count the scenario empty now.
+    wait_until_blocked_or_finished(database, delete)
     release.set()
-    created, deleted = join_create(), join_delete()
+    created, deleted = create.join(), delete.join()
 
     assert "error" not in created, created
     assert isinstance(deleted.get("error"), errors.FailedPrecondition), deleted
@@ -181,13 +222,13 @@ def test_a_run_starting_while_its_scenario_is_force_deleted_blocks_the_delete(
         assert release.wait(10)
         return result
 
-    monkeypatch.setattr("service.simulations.transition", transition_then_pause)
-    join_start = in_thread(lambda: simulations.start_run(principal, sim.id))
+    monkeypatch.setattr("service.app.simulations.transition", transition_then_pause)
+    start = in_thread(lambda: simulations.start_run(principal, sim.id))
     assert moved.wait(10)
-    join_delete = in_thread(lambda: scenarios.delete(principal, scenario.id, force=True))
-    time.sleep(0.5)
+    delete = in_thread(lambda: scenarios.delete(principal, scenario.id, force=True))
+    wait_until_blocked_or_finished(database, delete)
     release.set()
-    started, deleted = join_start(), join_delete()
+    started, deleted = start.join(), delete.join()
 
     assert "error" not in started, started
     assert isinstance(deleted.get("error"), errors.FailedPrecondition), deleted

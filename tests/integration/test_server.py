@@ -6,7 +6,6 @@ import re
 import signal
 import subprocess
 import threading
-import time
 
 import grpc
 import pytest
@@ -14,17 +13,17 @@ from simulation.v1 import scenario_pb2, scenario_service_pb2_grpc
 from simulation.v1 import scenario_service_pb2 as pb
 
 import storage
-from service import auth
+from service.app import tenants
+from service.app.scenarios import ScenarioOperations
 from service.server import create_server
 from service.settings import Settings
 from tests.processes import ServerProcess, environment
 
 
-def test_messages_over_the_limit_are_refused(tmp_path):
-    database = storage.Database(storage.sqlite_url_for(tmp_path))
-    database.migrate()
-    tenant = auth.new_tenant(database, "acme")
-    key = auth.issue_key(database, tenant.id).secret
+def test_messages_over_the_limit_are_refused(tmp_path, migrated_sqlite_url):
+    database = storage.Database(migrated_sqlite_url)
+    tenant = tenants.new_tenant(database, "acme")
+    key = tenants.issue_key(database, tenant.id).secret
     server, port = create_server(
         Settings(port=0, data_dir=tmp_path, max_message_bytes=2048), database=database
     )
@@ -68,23 +67,29 @@ def test_sigint_stops_the_server_cleanly(tmp_path):
     assert "SIGINT" in process.output
 
 
-def test_stop_lets_in_flight_calls_finish_within_the_grace_period(tmp_path):
-    database = storage.Database(storage.sqlite_url_for(tmp_path))
-    database.migrate()
-    tenant = auth.new_tenant(database, "acme")
-    key = auth.issue_key(database, tenant.id).secret
+def test_stop_lets_in_flight_calls_finish_within_the_grace_period(
+    tmp_path, migrated_sqlite_url, monkeypatch
+):
+    database = storage.Database(migrated_sqlite_url)
+    tenant = tenants.new_tenant(database, "acme")
+    key = tenants.issue_key(database, tenant.id).secret
     server, port = create_server(Settings(port=0, data_dir=tmp_path), database=database)
-    # Slow every database transaction down so a call is still in flight when
-    # the server is asked to stop.
-    started = threading.Event()
-    original_run = database.run
+    # Hold the call inside its handler until the stop has begun, then let it finish.
+    in_flight, stopping, release = threading.Event(), threading.Event(), threading.Event()
+    original_list, original_stop = ScenarioOperations.list, server.grpc_server.stop
 
-    def slow_run(fn):
-        started.set()
-        time.sleep(1.0)
-        return original_run(fn)
+    def held_list(self, *args, **kwargs):
+        in_flight.set()
+        assert release.wait(20), "the test never released the call"
+        return original_list(self, *args, **kwargs)
 
-    database.run = slow_run
+    def stop_then_tell(grace):
+        stopped = original_stop(grace)  # returns at once; the grace period runs in the background
+        stopping.set()
+        return stopped
+
+    monkeypatch.setattr(ScenarioOperations, "list", held_list)
+    server.grpc_server.stop = stop_then_tell
     server.start()
     result = {}
     with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
@@ -100,18 +105,22 @@ def test_stop_lets_in_flight_calls_finish_within_the_grace_period(tmp_path):
 
         caller = threading.Thread(target=call)
         caller.start()
-        assert started.wait(10)
-        server.stop(grace=10)
+        assert in_flight.wait(10)
+        stopper = threading.Thread(target=server.stop, kwargs={"grace": 10})
+        stopper.start()
+        assert stopping.wait(10)
+        release.set()
         caller.join(20)
+        stopper.join(20)
+    assert not stopper.is_alive()
     assert "error" not in result, result.get("error")
     assert list(result["response"].scenarios) == []
 
 
-def test_lists_fit_a_lowered_message_limit_by_cutting_pages(tmp_path):
-    database = storage.Database(storage.sqlite_url_for(tmp_path))
-    database.migrate()
-    tenant = auth.new_tenant(database, "budget")
-    key = auth.issue_key(database, tenant.id).secret
+def test_lists_fit_a_lowered_message_limit_by_cutting_pages(tmp_path, migrated_sqlite_url):
+    database = storage.Database(migrated_sqlite_url)
+    tenant = tenants.new_tenant(database, "budget")
+    key = tenants.issue_key(database, tenant.id).secret
     server, port = create_server(
         Settings(port=0, data_dir=tmp_path, max_message_bytes=64 * 1024), database=database
     )

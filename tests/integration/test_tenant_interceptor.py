@@ -2,25 +2,30 @@
 
 from __future__ import annotations
 
+import time
+from concurrent import futures
 from datetime import UTC, datetime
 
 import grpc
 import pytest
+from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from simulation.v1 import scenario_pb2, scenario_service_pb2_grpc
 from simulation.v1 import scenario_service_pb2 as pb
 
 import storage
-from service import auth
-from service.server import create_server
+from service.api import interceptors
+from service.app import authentication as auth
+from service.app import tenants
+from service.domain import errors
+from service.server import API_KEY_CACHE_SECONDS, create_server
 from service.settings import Settings
 from tests.harness import detail, rich_status
 
 
 @pytest.fixture
-def running(tmp_path):
-    database = storage.Database(storage.sqlite_url_for(tmp_path))
-    database.migrate()
+def running(tmp_path, migrated_sqlite_url):
+    database = storage.Database(migrated_sqlite_url)
     server, port = create_server(Settings(port=0, data_dir=tmp_path), database=database)
     server.start()
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")
@@ -30,10 +35,10 @@ def running(tmp_path):
 
 
 def keys_for(database):
-    tenant = auth.new_tenant(database, "acme")
+    tenant = tenants.new_tenant(database, "acme")
     return (
-        auth.issue_key(database, tenant.id, "write"),
-        auth.issue_key(database, tenant.id, "read"),
+        tenants.issue_key(database, tenant.id, "write"),
+        tenants.issue_key(database, tenant.id, "read"),
     )
 
 
@@ -57,6 +62,7 @@ def test_missing_key_is_unauthenticated(running):
     with pytest.raises(grpc.RpcError) as caught:
         list_scenarios(channel)
     assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert caught.value.details() == "missing x-api-key metadata"
 
 
 @pytest.mark.parametrize("key", ["", "garbage", "sck_abc_def", "sck_000000000000_" + "x" * 43])
@@ -77,11 +83,13 @@ def test_wrong_secret_for_a_real_key_id_is_unauthenticated(running):
     assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
 
 
-def test_revoked_key_is_unauthenticated(running):
+def test_a_revoked_key_is_unauthenticated_once_the_cached_row_expires(running):
     database, channel = running
     write, _ = keys_for(database)
     assert list_scenarios(channel, write.secret) is not None
     database.run(lambda uow: uow.api_keys.revoke(write.record.id, datetime.now(UTC)))
+    # SQLite has no change feed: the key row is trusted from memory for this long at most.
+    time.sleep(API_KEY_CACHE_SECONDS + 0.2)
     with pytest.raises(grpc.RpcError) as caught:
         list_scenarios(channel, write.secret)
     assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
@@ -94,6 +102,9 @@ def test_read_key_can_read_but_not_mutate(running):
     with pytest.raises(grpc.RpcError) as caught:
         create_scenario(channel, read.secret)
     assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert caught.value.details() == (
+        "a read-only API key cannot call /simulation.v1.ScenarioService/CreateScenario"
+    )
     status = rich_status(caught.value.trailing_metadata())
     assert status is not None and status.code == grpc.StatusCode.PERMISSION_DENIED.value[0]
     assert (
@@ -214,6 +225,7 @@ def test_two_api_keys_are_refused_whatever_their_order(running):
         with pytest.raises(grpc.RpcError) as caught:
             stub.ListScenarios(pb.ListScenariosRequest(), metadata=metadata, timeout=10)
         assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        assert caught.value.details() == "send exactly one x-api-key metadata entry"
 
 
 def _raw_call(channel, method, payload, key=None):
@@ -230,6 +242,13 @@ def test_undecodable_requests_are_invalid_argument_after_authentication(running)
     with pytest.raises(grpc.RpcError) as caught:
         _raw_call(channel, "/simulation.v1.ScenarioService/GetScenario", bad_utf8, write.secret)
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    status = rich_status(caught.value.trailing_metadata())
+    assert detail(status, error_details_pb2.ErrorInfo).reason == "REQUEST_UNDECODABLE"
+    [violation] = detail(status, error_details_pb2.BadRequest).field_violations
+    assert (violation.field, violation.description) == (
+        "request",
+        "is not a valid message: strings must be UTF-8 and Structs at most about 30 levels deep",
+    )
     with pytest.raises(grpc.RpcError) as caught:
         _raw_call(channel, "/simulation.v1.ScenarioService/GetScenario", bad_utf8)
     assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
@@ -262,3 +281,83 @@ def test_a_struct_nested_too_deeply_is_invalid_argument(running):
     with pytest.raises(grpc.RpcError) as caught:
         _raw_call(channel, "/simulation.v1.SimulationService/CompleteRun", request, write.secret)
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_a_call_that_bypassed_the_interceptor_has_no_principal():
+    with pytest.raises(errors.Unauthenticated) as raised:
+        interceptors.current_principal()
+
+    assert raised.value.message == "no authenticated principal for this call"
+
+
+STREAMING = "/simulation.v1.StreamingProbe/"
+
+
+def _streaming_server(database):
+    """A server with the tenant interceptor and one method of each streaming kind.
+
+    The API has only unary methods today; streaming ones (WatchEvents) must be guarded too.
+    """
+
+    def principal_of(context):
+        return interceptors.current_principal().tenant_id.encode()
+
+    handlers = {
+        "UnaryStream": grpc.unary_stream_rpc_method_handler(
+            lambda request, context: iter([principal_of(context)])
+        ),
+        "StreamUnary": grpc.stream_unary_rpc_method_handler(
+            lambda requests, context: principal_of(context) + b"".join(requests)
+        ),
+        # Answered as lists: the principal is bound while the handler runs, not while gRPC
+        # iterates what it returned.
+        "StreamStream": grpc.stream_stream_rpc_method_handler(
+            lambda requests, context: iter([principal_of(context) + r for r in requests])
+        ),
+    }
+    server = grpc.server(
+        futures.ThreadPoolExecutor(4),
+        interceptors=[interceptors.TenantInterceptor(auth.Authenticator(database), frozenset())],
+    )
+    server.add_generic_rpc_handlers(
+        [grpc.method_handlers_generic_handler("simulation.v1.StreamingProbe", handlers)]
+    )
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    return server, port
+
+
+def test_streaming_methods_need_a_key_and_run_as_its_tenant(tmp_path, migrated_sqlite_url):
+    database = storage.Database(migrated_sqlite_url)
+    write, _ = keys_for(database)
+    tenant = write.record.tenant_id.encode()
+    server, port = _streaming_server(database)
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            calls = {
+                "UnaryStream": lambda md: list(
+                    channel.unary_stream(STREAMING + "UnaryStream")(b"", metadata=md, timeout=10)
+                ),
+                "StreamUnary": lambda md: channel.stream_unary(STREAMING + "StreamUnary")(
+                    iter([b"!"]), metadata=md, timeout=10
+                ),
+                "StreamStream": lambda md: list(
+                    channel.stream_stream(STREAMING + "StreamStream")(
+                        iter([b"!"]), metadata=md, timeout=10
+                    )
+                ),
+            }
+            answers = {name: call((("x-api-key", write.secret),)) for name, call in calls.items()}
+            for name, call in calls.items():
+                with pytest.raises(grpc.RpcError) as caught:
+                    call(())
+                assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED, name
+    finally:
+        server.stop(0)
+        database.dispose()
+
+    assert answers == {
+        "UnaryStream": [tenant],
+        "StreamUnary": tenant + b"!",
+        "StreamStream": [tenant + b"!"],
+    }

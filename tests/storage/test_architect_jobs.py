@@ -132,11 +132,12 @@ def test_concurrent_claimers_never_get_the_same_job(clean_database, make, sim):
     def work(index: int) -> None:
         try:
             barrier.wait(timeout=10)
-            while True:
+            for _ in range(len(jobs) + 1):  # no worker can claim more jobs than there are
                 job = db.run(lambda uow: uow.jobs.claim_next(f"w{index}", T0, 60))
                 if job is None:
                     return
                 claims.append(job.id)
+            raise AssertionError(f"worker {index} claimed more jobs than there are")
         except BaseException as exc:  # noqa: BLE001 - surfaced by the assertion below
             errors.append(exc)
 
@@ -148,3 +149,69 @@ def test_concurrent_claimers_never_get_the_same_job(clean_database, make, sim):
 
     assert errors == []
     assert sorted(claims) == sorted(jobs)
+
+
+def test_the_oldest_active_job_is_found_first_whatever_the_ids(clean_database, make, sim):
+    # Ids sort the other way round from creation, so only create_time gives this order.
+    older = make.job(sim, id="zzzz-older", create_time=T0)
+    make.job(sim, id="aaaa-newer", create_time=T0 + timedelta(seconds=1))
+
+    found = clean_database.run(lambda uow: uow.jobs.find_active(sim.tenant_id, sim.id))
+
+    assert found.id == older.id
+
+
+def test_exhausted_jobs_are_listed_oldest_first_whatever_the_ids(clean_database, make, sim):
+    spent = {"state": "RUNNING", "attempts": 3, "max_attempts": 3, "lease_expire_time": T0}
+    older = make.job(sim, id="zzzz-older", create_time=T0, **spent)
+    newer = make.job(sim, id="aaaa-newer", create_time=T0 + timedelta(seconds=1), **spent)
+
+    listed = clean_database.run(lambda uow: uow.jobs.list_exhausted(T0 + timedelta(minutes=1)))
+
+    assert [j.id for j in listed] == [older.id, newer.id]
+
+
+def test_a_lease_ending_exactly_now_has_not_expired_yet(clean_database, make, sim):
+    running = {"state": "RUNNING", "lease_owner": "worker-a", "lease_expire_time": T0}
+    make.job(sim, attempts=1, **running)
+    make.job(sim, attempts=3, max_attempts=3, **running)
+
+    assert clean_database.run(lambda uow: uow.jobs.claim_next("worker-b", T0, 30)) is None
+    assert clean_database.run(lambda uow: uow.jobs.list_exhausted(T0)) == []
+
+
+def test_only_running_jobs_out_of_attempts_are_exhausted(clean_database, make, sim):
+    expired = {"lease_owner": "worker-a", "lease_expire_time": T0}
+    make.job(sim, state="SUCCEEDED", attempts=3, max_attempts=3, **expired)
+    make.job(sim, state="RUNNING", attempts=1, max_attempts=3, **expired)
+    spent = make.job(sim, state="RUNNING", attempts=3, max_attempts=3, **expired)
+
+    listed = clean_database.run(lambda uow: uow.jobs.list_exhausted(T0 + timedelta(minutes=1)))
+
+    assert [j.id for j in listed] == [spent.id]
+
+
+def test_jobs_created_together_are_claimed_in_id_order(clean_database, make, sim):
+    second = make.job(sim, id="job-b", create_time=T0)
+    first = make.job(sim, id="job-a", create_time=T0)
+    now = T0 + timedelta(minutes=1)
+
+    claimed = [clean_database.run(lambda uow: uow.jobs.claim_next("w", now, 30)).id for _ in "ab"]
+
+    assert claimed == [first.id, second.id]
+
+
+def test_among_jobs_created_together_the_lowest_id_is_found_and_listed_first(
+    clean_database, make, sim
+):
+    spent = {"state": "RUNNING", "attempts": 3, "max_attempts": 3, "lease_expire_time": T0}
+    make.job(sim, id="job-b", create_time=T0, **spent)
+    make.job(sim, id="job-a", create_time=T0, **spent)
+    make.job(sim, id="job-d", create_time=T0)
+    make.job(sim, id="job-c", create_time=T0)
+
+    active = clean_database.run(lambda uow: uow.jobs.find_active(sim.tenant_id, sim.id))
+    listed = clean_database.run(lambda uow: uow.jobs.list_exhausted(T0 + timedelta(minutes=1)))
+
+    assert active.id == "job-a"
+    assert [j.id for j in listed] == ["job-a", "job-b"]

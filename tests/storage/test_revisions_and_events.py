@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from datetime import datetime, timedelta, timezone
+
 import pytest
 
 from storage import AlreadyExists, ConfigRevision, NotFound, SimulationEvent
@@ -129,3 +132,115 @@ def test_a_rolled_back_unit_of_work_stores_nothing(database, make, tenant_id):
     assert (
         database.run(lambda uow: uow.events.list(tenant_id, sim.id, after_id=None, limit=5)) == []
     )
+
+
+def test_an_added_event_comes_back_in_utc_as_it_is_stored(database, make, tenant_id, monkeypatch):
+    sim = make.simulation(tenant_id)
+    moment = datetime(2026, 1, 2, 8, 0, tzinfo=timezone(timedelta(hours=5)))
+    monkeypatch.setenv("TZ", "Asia/Kolkata")  # a local zone that is neither UTC nor +05:00
+    time.tzset()
+    try:
+        added = make.event(sim, create_time=moment)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+    [stored] = database.run(lambda uow: uow.events.list(tenant_id, sim.id, after_id=None, limit=10))
+    assert added.create_time == moment and added.create_time.utcoffset() == timedelta(0)
+    assert added == stored
+
+
+def _revision(make, sim, number: int):
+    from storage import ConfigRevision
+
+    return ConfigRevision(
+        tenant_id=sim.tenant_id,
+        simulation_id=sim.id,
+        revision=number,
+        config={"title": f"r{number}"},
+        sources=[],
+        create_time=make.now,
+        actor="key",
+        origin="EDIT",
+    )
+
+
+def _changed_event(make, sim, number: int):
+    from storage import SimulationEvent
+
+    return SimulationEvent(
+        tenant_id=sim.tenant_id,
+        simulation_id=sim.id,
+        kind="CONFIG_CHANGED",
+        actor="key",
+        create_time=make.now,
+        revision=number,
+    )
+
+
+def test_a_current_revision_is_stored_with_its_update_and_events(database, make, tenant_id):
+    from dataclasses import replace
+
+    sim = make.simulation(tenant_id)
+    changed = replace(sim, current_revision=1, status="COMPLETED_CONFIG")
+
+    updated, events = database.run(
+        lambda uow: uow.revisions.add_current(
+            changed, sim.etag, _revision(make, sim, 1), [_changed_event(make, sim, 1)]
+        )
+    )
+
+    stored = database.run(lambda uow: uow.simulations.get(tenant_id, sim.id))
+    assert stored == updated and stored.current_revision == 1 and stored.etag != sim.etag
+    assert database.run(lambda uow: uow.revisions.get(tenant_id, sim.id, 1)).config == {
+        "title": "r1"
+    }
+    listed = database.run(lambda uow: uow.events.list(tenant_id, sim.id, after_id=None, limit=10))
+    assert [event.id for event in listed] == [event.id for event in events]
+
+
+def test_a_current_revision_on_a_stale_etag_is_a_conflict_and_stores_nothing(
+    database, make, tenant_id
+):
+    from dataclasses import replace
+
+    from storage import Conflict
+
+    sim = make.simulation(tenant_id)
+
+    with pytest.raises(Conflict):
+        database.run(
+            lambda uow: uow.revisions.add_current(
+                replace(sim, current_revision=1),
+                "stale",
+                _revision(make, sim, 1),
+                [_changed_event(make, sim, 1)],
+            )
+        )
+
+    assert database.run(lambda uow: uow.simulations.get(tenant_id, sim.id)) == sim
+    assert (
+        database.run(
+            lambda uow: uow.revisions.list(tenant_id, sim.id, before_revision=None, limit=10)
+        )
+        == []
+    )
+    assert (
+        database.run(lambda uow: uow.events.list(tenant_id, sim.id, after_id=None, limit=10)) == []
+    )
+
+
+def test_a_revision_number_taken_by_another_writer_is_a_conflict(database, make, tenant_id):
+    from dataclasses import replace
+
+    from storage import Conflict
+
+    sim = make.simulation(tenant_id)
+    database.run(lambda uow: uow.revisions.add(_revision(make, sim, 1)))
+
+    with pytest.raises(Conflict):
+        database.run(
+            lambda uow: uow.revisions.add_current(
+                replace(sim, current_revision=1), sim.etag, _revision(make, sim, 1), []
+            )
+        )

@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import threading
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from storage import AlreadyExists, Conflict, LabelFilter, NotFound, ScenarioQuery, cursor_of
+from storage import (
+    AlreadyExists,
+    Conflict,
+    LabelFilter,
+    NotFound,
+    ScenarioQuery,
+    SimulationQuery,
+    cursor_of,
+)
+from tests.storage.row_locks import SQLITE_WRITE_LOCK, refused_row_locks
 
 
 def test_added_scenario_gets_an_etag_and_reads_back_unchanged(database, make, tenant_id):
@@ -70,7 +79,7 @@ def test_adding_a_duplicate_request_id_raises_already_exists(database, make, ten
     with pytest.raises(AlreadyExists) as raised:
         make.scenario(tenant_id, request_id="req-7")
 
-    assert raised.value.field == "request_id"
+    assert (raised.value.field, raised.value.value) == ("request_id", "req-7")
     found = database.run(lambda uow: uow.scenarios.get_by_request_id(tenant_id, "req-7"))
     assert found == first
     assert database.run(lambda uow: uow.scenarios.get_by_request_id(tenant_id, "other")) is None
@@ -173,7 +182,8 @@ def test_renaming_to_a_taken_display_name_raises_already_exists(database, make, 
                 replace(scenario, display_name="Taken"), expected_etag=scenario.etag
             )
         )
-    assert raised.value.field == "display_name"
+    error = raised.value
+    assert (error.entity, error.field, error.value) == ("scenario", "display_name", "Taken")
 
 
 def test_concurrent_updates_with_the_same_etag_have_exactly_one_winner(database, make, tenant_id):
@@ -305,9 +315,10 @@ def _list(database, tenant_id, query):
     return database.run(lambda uow: uow.scenarios.list(tenant_id, query))
 
 
-def _pages(database, tenant_id, order_by, descending, *, page_size):
+def _pages(database, tenant_id, order_by, descending, *, page_size, at_most=50):
+    """Every page of the tenant's scenarios; fails (rather than loops) past ``at_most`` pages."""
     pages, after = [], None
-    while True:
+    while len(pages) <= at_most:
         query = ScenarioQuery(
             limit=page_size, order_by=order_by, descending=descending, after=after
         )
@@ -316,10 +327,116 @@ def _pages(database, tenant_id, order_by, descending, *, page_size):
             return pages
         pages.append(page)
         after = cursor_of(page[-1], order_by)
+    raise AssertionError(f"paging never ended: a cursor repeats its own row ({pages[-1]})")
 
 
-@pytest.mark.parametrize("lock", ["share", "update"])
-def test_get_can_lock_the_row_for_the_transaction(database, make, tenant_id, lock):
+@pytest.mark.parametrize(
+    ("lock", "refused"),
+    [
+        (None, set()),
+        # FOR KEY SHARE: blocks a delete, not the count updates of other adding writers.
+        ("share", {"UPDATE"}),
+        ("edit", {"SHARE", "NO KEY UPDATE", "UPDATE"}),
+        ("update", {"KEY SHARE", "SHARE", "NO KEY UPDATE", "UPDATE"}),
+    ],
+)
+def test_get_holds_the_row_lock_it_is_asked_for_until_the_transaction_ends(
+    database, make, tenant_id, lock, refused
+):
     scenario = make.scenario(tenant_id)
-    found = database.run(lambda uow: uow.scenarios.get(tenant_id, scenario.id, lock=lock))
+
+    with database.unit_of_work() as uow:
+        found = uow.scenarios.get(tenant_id, scenario.id, lock=lock)
+        held = refused_row_locks(database, "scenarios", scenario.id)
+    after = refused_row_locks(database, "scenarios", scenario.id)
+
     assert found.id == scenario.id and found.simulation_count == 0
+    if database.dialect == "sqlite":
+        # One writer at a time: the transaction holds the database's write lock whatever it read.
+        assert held == {SQLITE_WRITE_LOCK}
+    else:
+        assert held == refused
+    assert after == set()
+
+
+def test_get_refuses_an_unknown_lock(database, make, tenant_id):
+    scenario = make.scenario(tenant_id)
+
+    with pytest.raises(ValueError, match="exclusive"):
+        database.run(lambda uow: uow.scenarios.get(tenant_id, scenario.id, lock="exclusive"))
+
+
+def test_a_cursor_time_in_another_zone_pages_like_the_same_instant_in_utc(
+    database, make, tenant_id
+):
+    base = datetime(2024, 3, 1, tzinfo=UTC)
+    rows = [make.scenario(tenant_id, create_time=base + timedelta(hours=i)) for i in range(4)]
+    second = rows[1]
+    elsewhere = second.create_time.astimezone(timezone(timedelta(hours=5)))
+
+    after = database.run(
+        lambda uow: uow.scenarios.list(
+            tenant_id,
+            ScenarioQuery(limit=10, order_by="create_time", after=(elsewhere, second.id)),
+        )
+    )
+
+    assert [s.id for s in after] == [s.id for s in rows[2:]]
+
+
+def test_adding_a_scenario_with_a_taken_id_already_exists_naming_it(database, make, tenant_id):
+    first = make.scenario(tenant_id)
+
+    with pytest.raises(AlreadyExists) as raised:
+        make.scenario(tenant_id, id=first.id)
+
+    assert (raised.value.entity, raised.value.field, raised.value.value) == (
+        "scenario",
+        "id",
+        first.id,
+    )
+
+
+def test_add_returns_the_row_as_stored_even_when_it_is_deleted(database, make, tenant_id):
+    # Rows are added deleted when they are imported with their history.
+    record = make.scenario_record(tenant_id, delete_time=make.now)
+
+    stored = database.run(lambda uow: uow.scenarios.add(record))
+
+    assert stored.id == record.id and stored.delete_time == make.now
+
+
+def test_a_missing_scenario_is_not_found_naming_it(database, tenant_id):
+    with pytest.raises(NotFound) as raised:
+        database.run(lambda uow: uow.scenarios.get(tenant_id, "no-such-scenario"))
+
+    assert (raised.value.entity, raised.value.id) == ("scenario", "no-such-scenario")
+
+
+def test_simulation_count_counts_the_scenarios_live_simulations_of_its_tenant_only(
+    database, make, tenant_id, other_tenant_id
+):
+    scenario = make.scenario(tenant_id)
+    gone = make.simulation(tenant_id, scenario_id=scenario.id)
+    database.run(
+        lambda uow: uow.simulations.soft_delete_in_scenario(tenant_id, scenario.id, make.now)
+    )
+    assert _simulation_ids(database, tenant_id) == set()  # the first member is deleted
+    make.simulation(tenant_id, scenario_id=scenario.id)  # the one live member
+    make.simulation(tenant_id)  # unfiled
+    make.simulation(tenant_id, scenario_id=make.scenario(tenant_id).id)  # another scenario
+    make.simulation(other_tenant_id, scenario_id=scenario.id)  # another tenant's row
+
+    counted = database.run(lambda uow: uow.scenarios.get(tenant_id, scenario.id))
+
+    assert gone.id not in _simulation_ids(database, tenant_id)
+    assert counted.simulation_count == 1
+
+
+def _simulation_ids(database, tenant_id) -> set[str]:
+    return {
+        s.id
+        for s in database.run(
+            lambda uow: uow.simulations.list(tenant_id, SimulationQuery(limit=100))
+        )
+    }

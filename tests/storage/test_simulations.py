@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from storage import AlreadyExists, Conflict, LabelFilter, NotFound, SimulationQuery, cursor_of
+from tests.storage.conftest import new_id
+from tests.storage.row_locks import ROW_LOCK_MODES, SQLITE_WRITE_LOCK, refused_row_locks
 
 
 def test_added_simulation_reads_back_with_json_fields_intact(database, make, tenant_id):
@@ -296,7 +298,7 @@ def test_keyset_pages_cover_every_row_once_despite_ties(
     expected = sorted(everything, key=lambda s: cursor_of(s, order_by), reverse=descending)
 
     seen, after = [], None
-    while True:
+    for _ in range(20):  # 3 pages are enough; a cursor that repeats its row would go on forever
         query = SimulationQuery(limit=4, order_by=order_by, descending=descending, after=after)
         page = _list(database, tenant_id, query)
         if not page:
@@ -332,3 +334,55 @@ def test_delete_with_a_stale_etag_raises_conflict_and_keeps_the_simulation(
     database.run(lambda uow: uow.simulations.delete(tenant_id, sim.id, expected_etag=changed.etag))
     with pytest.raises(NotFound):
         database.run(lambda uow: uow.simulations.get(tenant_id, sim.id))
+
+
+@pytest.mark.parametrize(
+    ("options", "refused"),
+    [({}, set()), ({"for_update": False}, set()), ({"for_update": True}, set(ROW_LOCK_MODES))],
+    ids=["plain", "no-lock", "for-update"],
+)
+def test_get_for_update_locks_the_row_until_the_transaction_ends(
+    database, make, tenant_id, options, refused
+):
+    sim = make.simulation(tenant_id)
+
+    with database.unit_of_work() as uow:
+        found = uow.simulations.get(tenant_id, sim.id, **options)
+        held = refused_row_locks(database, "simulations", sim.id)
+
+    assert found == sim
+    assert held == ({SQLITE_WRITE_LOCK} if database.dialect == "sqlite" else refused)
+    assert refused_row_locks(database, "simulations", sim.id) == set()
+
+
+def test_lock_in_scenario_locks_every_live_member_and_nothing_else(
+    database, make, tenant_id, other_tenant_id
+):
+    scenario = make.scenario(tenant_id)
+    gone = make.simulation(tenant_id, scenario_id=scenario.id)
+    database.run(
+        lambda uow: uow.simulations.soft_delete_in_scenario(tenant_id, scenario.id, make.now)
+    )
+    # Added in descending id order: only an ORDER BY id returns them ascending.
+    high, low = sorted((new_id() for _ in range(2)), reverse=True)
+    members = [make.simulation(tenant_id, id=i, scenario_id=scenario.id) for i in (high, low)]
+    outsider = make.simulation(tenant_id)
+    foreign = make.simulation(other_tenant_id, scenario_id=make.scenario(other_tenant_id).id)
+
+    with database.unit_of_work() as uow:
+        locked = uow.simulations.lock_in_scenario(tenant_id, scenario.id)
+        held = {
+            sim.id: refused_row_locks(database, "simulations", sim.id)
+            for sim in [*members, gone, outsider, foreign]
+        }
+
+    assert [s.id for s in locked] == [low, high]
+    if database.dialect == "sqlite":
+        assert all(modes == {SQLITE_WRITE_LOCK} for modes in held.values())
+    else:
+        assert held == {
+            **{sim.id: set(ROW_LOCK_MODES) for sim in members},
+            gone.id: set(),
+            outsider.id: set(),
+            foreign.id: set(),
+        }

@@ -117,3 +117,47 @@ def test_revoking_a_key_records_the_first_revoke_time(database, tenant_id):
 def test_revoking_a_missing_key_raises_not_found(database):
     with pytest.raises(NotFound):
         database.run(lambda uow: uow.api_keys.revoke("missing", datetime.now(UTC)))
+
+
+def _two_key_ids() -> tuple[str, str]:
+    """Two fresh key ids, lower first (key ids are unique across tenants)."""
+    low, high = sorted(uuid.uuid4().hex[:16] for _ in range(2))
+    return low, high
+
+
+def test_a_tenants_keys_are_listed_oldest_first_whatever_their_ids(database, tenant_id):
+    now = datetime.now(UTC)
+    low, high = _two_key_ids()
+    newer = _key(tenant_id, id=low, create_time=now)
+    older = _key(tenant_id, id=high, create_time=now - timedelta(hours=1))
+    for key in (newer, older):
+        database.run(lambda uow, key=key: uow.api_keys.add(key))
+
+    listed = database.run(lambda uow: uow.api_keys.list_for_tenant(tenant_id))
+
+    assert [k.id for k in listed] == [older.id, newer.id]
+
+
+def test_keys_created_together_are_listed_in_id_order(database, tenant_id):
+    now = datetime.now(UTC)
+    low, high = _two_key_ids()
+    for key_id in (high, low):
+        key = _key(tenant_id, id=key_id, create_time=now)
+        database.run(lambda uow, key=key: uow.api_keys.add(key))
+
+    listed = database.run(lambda uow: uow.api_keys.list_for_tenant(tenant_id))
+
+    assert [k.id for k in listed] == [low, high]
+
+
+def test_adding_a_tenant_with_a_taken_id_raises_already_exists_naming_it(database, make):
+    tenant_id = str(uuid.uuid4())
+    database.run(lambda uow: uow.tenants.add(Tenant(tenant_id, f"t-{uuid.uuid4().hex}", make.now)))
+
+    with pytest.raises(AlreadyExists) as raised:
+        database.run(
+            lambda uow: uow.tenants.add(Tenant(tenant_id, f"t-{uuid.uuid4().hex}", make.now))
+        )
+
+    error = raised.value
+    assert (error.entity, error.field, error.value) == ("tenant", "id", tenant_id)

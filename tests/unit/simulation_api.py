@@ -14,13 +14,13 @@ from simulation.v1 import (
     simulation_service_pb2 as spb,
 )
 
-from service.configs import ConfigOperations
-from service.scenarios import ScenarioOperations
-from service.servicers.configs import ConfigServicer
-from service.servicers.scenarios import ScenarioServicer
-from service.servicers.simulations import SimulationServicer
-from service.simulations import SimulationOperations
-from service.validation import ConfigValidator
+from service.api.config_service import ConfigServicer
+from service.api.scenario_service import ScenarioServicer
+from service.api.simulation_service import SimulationServicer
+from service.app.configs import ConfigOperations
+from service.app.scenarios import ScenarioOperations
+from service.app.simulations import SimulationOperations
+from service.domain.validation import ConfigValidator
 from tests.harness import ServicerHarness
 
 CONFIG_SERVICE = cpb.DESCRIPTOR.services_by_name["ConfigService"]
@@ -29,18 +29,17 @@ SCENARIO_SERVICE = scpb.DESCRIPTOR.services_by_name["ScenarioService"]
 Status = simulation_pb2.Simulation.Status
 
 
-def make_harness(database, directory, architect=None) -> ServicerHarness:
-    """All three services over one database, principals resolved by ``directory``."""
+def make_harness(database, architect=None) -> ServicerHarness:
+    """All three services over one database."""
     validator = ConfigValidator()
+    simulations = SimulationOperations(database)
     return ServicerHarness(
         {
             CONFIG_SERVICE: ConfigServicer(
-                ConfigOperations(database, validator), directory, architect=architect
+                ConfigOperations(database, validator), simulations, architect=architect
             ),
-            SIMULATION_SERVICE: SimulationServicer(
-                SimulationOperations(database), directory, architect=architect
-            ),
-            SCENARIO_SERVICE: ScenarioServicer(ScenarioOperations(database), directory),
+            SIMULATION_SERVICE: SimulationServicer(simulations, architect=architect),
+            SCENARIO_SERVICE: ScenarioServicer(ScenarioOperations(database)),
         }
     )
 

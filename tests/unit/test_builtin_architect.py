@@ -25,7 +25,7 @@ from service.architect.builtin import (
     DEFAULT_NUM_AGENTS,
     DEFAULT_TEMPERATURE,
 )
-from service.validation import ConfigValidator
+from service.domain.validation import ConfigValidator
 
 PROMPT = "A city council debates a housing tax while inflation squeezes local businesses"
 AGENT_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from simulation.v1 import config_pb2
 
-from service.config_codec import (
+from service.domain.config_codec import (
     CURRENT_SCHEMA_VERSION,
     config_from_document,
     config_to_document,

@@ -12,9 +12,10 @@ from simulation.v1 import config_service_pb2 as cpb
 from simulation.v1 import simulation_service_pb2 as spb
 
 import storage
-from service.configs import ConfigOperations
-from service.servicers.configs import ConfigServicer
-from service.validation import ConfigLimits, ConfigValidator
+from service.api.config_service import ConfigServicer
+from service.app.configs import ConfigOperations
+from service.app.simulations import SimulationOperations
+from service.domain.validation import ConfigLimits, ConfigValidator
 from tests.harness import ServicerHarness
 from tests.unit.simulation_api import (
     CONFIG_SERVICE,
@@ -34,7 +35,7 @@ Origin = config_pb2.ConfigRevision.Origin
 
 @pytest.fixture
 def api(database, principals):
-    return make_harness(database, principals["directory"])
+    return make_harness(database)
 
 
 def update(api, who, simulation_id, config, **fields):
@@ -452,13 +453,13 @@ def test_rollback_to_a_bad_revision_fails(api, principals, revision, code):
 
 def test_rollback_to_a_config_that_no_longer_validates_is_invalid(database, principals):
     alice = principals["alice"]
-    lenient = make_harness(database, principals["directory"])
+    lenient = make_harness(database)
     sim = create_with_config(lenient, alice)  # three words in the title are fine here
     strict = ServicerHarness(
         {
             CONFIG_SERVICE: ConfigServicer(
                 ConfigOperations(database, ConfigValidator(ConfigLimits(title_max_chars=3))),
-                principals["directory"],
+                SimulationOperations(database),
             )
         }
     )
@@ -486,14 +487,14 @@ def test_run_architect_delegates_to_the_architect(database, principals):
         def __init__(self):
             self.calls = []
 
-        def run_architect(self, principal, request):
+        def run_architect(self, principal, request, *, wait_timeout=None):
             self.calls.append((principal, request.simulation_id))
             return database.run(
                 lambda uow: uow.simulations.get(principal.tenant_id, request.simulation_id)
             )
 
     architect = FakeArchitect()
-    api = make_harness(database, principals["directory"], architect=architect)
+    api = make_harness(database, architect=architect)
     sim = create_with_config(api, principals["alice"])
     outcome = api.call(
         "RunArchitect", cpb.RunArchitectRequest(simulation_id=sim.id), principals["alice"]
@@ -534,7 +535,7 @@ def test_another_tenants_simulation_is_not_found_and_unchanged(api, principals, 
 
 
 def test_the_stored_config_reads_back_exactly(database, principals):
-    api = make_harness(database, principals["directory"])
+    api = make_harness(database)
     config = valid_config()
     config.temperature = 0.25
     config.seed = -(2**63)

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from simulation.v1 import config_pb2
 
-from service.validation import WHOLE_CONFIG_PATH, ConfigLimits, ConfigValidator, Violation
+from service.domain.validation import WHOLE_CONFIG_PATH, ConfigLimits, ConfigValidator, Violation
 from tests.unit.config_strategies import (
     config_with_every_metric_kind,
     copy_config,

@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from service import errors
-from service.fields import check_json_values, check_labels, require_id
+from service.domain import errors
+from service.domain.validation import check_json_values, check_labels, require_id
 
 
 @pytest.mark.parametrize(

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from service import errors
-from service.filters import Condition, parse_filter, parse_order_by
-from service.pagination import (
+from service.api.response_budget import fit_to_budget
+from service.app.list_filters import Condition, parse_filter, parse_order_by
+from service.app.page_tokens import (
     IntRange,
     Page,
     PageRequest,
@@ -20,7 +21,7 @@ from service.pagination import (
     query_fingerprint,
     tenant_tag,
 )
-from service.servicers.paging import fit_to_budget
+from service.domain import errors
 
 
 def test_filter_parses_conditions_joined_by_and():
@@ -165,3 +166,172 @@ def test_fit_to_budget_keeps_what_fits_and_at_least_one_item():
     kept, token = fit_to_budget(page, protos, budget=10_000)
     assert kept == protos and token == ""
     assert fit_to_budget(make_page(0, 4), [], budget=10) == ([], "")
+
+
+# -- the edges of page tokens ---------------------------------------------------------------------
+
+
+def forged_token(payload) -> str:
+    """A token a client made by hand: any JSON, encoded as the service encodes its own."""
+    raw = json.dumps(payload).encode("utf-8")
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def invalid_token_violation(token: str, types, tenant="tenant", query="query"):
+    with pytest.raises(errors.InvalidArgument) as caught:
+        decode_page_token(token, tenant, query, cursor_types=types)
+    assert caught.value.reason == "PAGE_TOKEN_INVALID"
+    [violation] = caught.value.violations
+    return violation
+
+
+@pytest.mark.parametrize("requested", [-1, -1000])
+def test_a_negative_page_size_names_its_field_and_the_value(requested):
+    with pytest.raises(errors.InvalidArgument) as caught:
+        page_size_of(requested)
+    [violation] = caught.value.violations
+    assert (violation.field, violation.description) == (
+        "page_size",
+        f"must not be negative, got {requested}",
+    )
+
+    with pytest.raises(errors.InvalidArgument) as caught:
+        page_size_of(requested, "revisions_page_size")
+    assert caught.value.violations[0].field == "revisions_page_size"
+
+
+def test_the_query_fingerprint_ignores_argument_order_and_takes_any_value():
+    moment = datetime(2026, 1, 2, tzinfo=UTC)
+
+    assert query_fingerprint(filter="a", order_by="b") == query_fingerprint(
+        order_by="b", filter="a"
+    )
+    assert query_fingerprint(after=moment) == query_fingerprint(after=moment)
+    assert query_fingerprint(after=moment) != query_fingerprint(after=moment + timedelta(days=1))
+
+
+def test_page_tokens_use_only_url_safe_characters_and_round_trip():
+    # They travel in REST query strings (?page_token=...): no padding, no "+" or "/".
+    for size in range(1, 40):
+        cursor = ("x" * size,)
+        token = encode_page_token("tenant", "query", cursor)
+        assert token.strip("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") == ""
+        assert decode_page_token(token, "tenant", "query", cursor_types=(str,)) == cursor
+
+
+def test_an_invalid_token_says_it_was_not_issued_here():
+    violation = invalid_token_violation("not-a-token", (str,))
+    assert (violation.field, violation.description) == (
+        "page_token",
+        "is not a page token issued by this service",
+    )
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        [2, "tag", "query", ["x"]],  # a list where the token has an object
+        {"v": 2, "t": tenant_tag("tenant"), "q": "query", "c": {"a": 1}},  # cursor not a list
+    ],
+    ids=["payload-list", "cursor-object"],
+)
+def test_a_token_of_the_wrong_shape_is_invalid_not_internal(payload):
+    invalid_token_violation(forged_token(payload), (str,))
+
+
+def test_the_lowest_value_of_an_integer_range_is_a_valid_cursor():
+    token = encode_page_token("tenant", "query", (1,))
+
+    assert decode_page_token(token, "tenant", "query", cursor_types=(IntRange(1, 10),)) == (1,)
+
+
+def test_cursor_strings_and_timestamps_may_reach_their_limits_but_not_pass_them():
+    longest = "y" * 1000
+    token = encode_page_token("tenant", "query", (longest,))
+    assert decode_page_token(token, "tenant", "query", cursor_types=(str,)) == (longest,)
+
+    # fromisoformat takes any number of fraction digits; the cursor takes 64 characters.
+    at_limit = "2024-01-01T00:00:00." + "1" * 38 + "+00:00"
+    over = "2024-01-01T00:00:00." + "1" * 39 + "+00:00"
+    assert (len(at_limit), len(over)) == (64, 65)
+    header = {"v": 2, "t": tenant_tag("tenant"), "q": "query"}
+    (moment,) = decode_page_token(
+        forged_token({**header, "c": [{"dt": at_limit}]}),
+        "tenant",
+        "query",
+        cursor_types=(datetime,),
+    )
+    assert moment == datetime(2024, 1, 1, 0, 0, 0, 111111, tzinfo=UTC)
+    invalid_token_violation(forged_token({**header, "c": [{"dt": over}]}), (datetime,))
+
+
+def test_a_token_may_be_64_kib_long_but_no_longer():
+    limit = 64 * 1024
+    types = (str,) * 49
+    header = {"v": 2, "t": tenant_tag("tenant"), "q": "query"}
+
+    def token_of_length(length: int) -> str:
+        # Grow the last cursor string until the token is exactly ``length`` characters.
+        values = ["y" * 1000] * 48
+        low, high = 0, 1000
+        while low <= high:
+            middle = (low + high) // 2
+            token = forged_token({**header, "c": [*values, "z" * middle]})
+            if len(token) == length:
+                return token
+            low, high = (middle + 1, high) if len(token) < length else (low, middle - 1)
+        raise AssertionError(f"no token of length {length}")
+
+    at_limit = token_of_length(limit)
+    assert len(decode_page_token(at_limit, "tenant", "query", cursor_types=types)) == 49
+    invalid_token_violation(token_of_length(limit + 4), types)
+
+
+def test_a_cut_page_can_be_cut_again():
+    page = make_page(10, 8)
+
+    twice = page.cut(6).cut(3)
+
+    assert twice.items == [0, 1, 2] and resumes_after(twice.next_page_token) == 2
+
+
+def test_a_token_reused_with_other_arguments_says_to_keep_them():
+    token = encode_page_token("tenant", "query", ("x",))
+
+    with pytest.raises(errors.InvalidArgument) as caught:
+        decode_page_token(
+            token, "tenant", "other-query", "revisions_page_token", cursor_types=(str,)
+        )
+
+    assert caught.value.reason == "PAGE_TOKEN_MISMATCH"
+    [violation] = caught.value.violations
+    assert violation.field == "revisions_page_token"
+    assert violation.description == (
+        "was issued for a request with different arguments; "
+        "keep filter, order_by and the other arguments the same while paging"
+    )
+
+
+@pytest.mark.parametrize(
+    "header",
+    [{"t": 7, "q": "query"}, {"t": "tag", "q": 7}],
+    ids=["tenant-tag-not-text", "query-not-text"],
+)
+def test_a_token_header_that_is_not_text_is_invalid_not_internal(header):
+    invalid_token_violation(forged_token({"v": 2, **header, "c": ["x"]}), (str,))
+
+
+def test_a_cursor_timestamp_comes_back_in_utc_whatever_the_local_zone(monkeypatch):
+    monkeypatch.setenv("TZ", "Asia/Kolkata")
+    time.tzset()
+    try:
+        moment = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone(timedelta(hours=5)))
+        token = encode_page_token("tenant", "query", (moment, "id"))
+        decoded_moment, _ = decode_page_token(
+            token, "tenant", "query", cursor_types=(datetime, str)
+        )
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+    assert decoded_moment == moment and decoded_moment.utcoffset() == timedelta(0)

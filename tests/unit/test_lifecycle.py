@@ -7,7 +7,7 @@ import itertools
 import pytest
 from simulation.v1 import simulation_pb2
 
-from service import errors, lifecycle
+from service.domain import errors, lifecycle
 
 LEGAL = {
     ("PENDING", "GENERATING_CONFIG"),
@@ -50,6 +50,7 @@ def test_illegal_transitions_are_failed_preconditions_naming_the_current_status(
         lifecycle.check_transition(current, target, simulation_id="s1")
     error = raised.value
     assert error.reason == "ILLEGAL_TRANSITION" and current in error.message
+    assert error.metadata == {"status": current}
     assert [(v.type, v.subject, v.description) for v in error.violations] == [
         ("STATUS", "simulations/s1", current)
     ]
@@ -65,10 +66,16 @@ def test_config_edits_are_allowed_only_after_generation_and_outside_runs(status)
     editable = status in {"COMPLETED_CONFIG", "COMPLETED", "FAILED"}
     assert lifecycle.can_edit_config(status) is editable
     if editable:
-        lifecycle.check_config_edit(status, simulation_id="s1")
+        assert lifecycle.check_config_edit(status, simulation_id="s1") is None
     else:
-        with pytest.raises(errors.FailedPrecondition, match=status):
+        with pytest.raises(errors.FailedPrecondition, match=status) as raised:
             lifecycle.check_config_edit(status, simulation_id="s1")
+        error = raised.value
+        assert "COMPLETED, COMPLETED_CONFIG, FAILED" in error.message
+        assert (error.reason, error.metadata) == ("ILLEGAL_TRANSITION", {"status": status})
+        assert [(v.type, v.subject, v.description) for v in error.violations] == [
+            ("STATUS", "simulations/s1", status)
+        ]
 
 
 @pytest.mark.parametrize("status", lifecycle.STATUSES)
@@ -76,19 +83,27 @@ def test_the_architect_can_be_queued_unless_it_or_a_run_is_working(status):
     assert lifecycle.can_queue_architect(status) is (status not in {"GENERATING_CONFIG", "RUNNING"})
 
 
-@pytest.mark.parametrize("status", ["GENERATING_CONFIG", "RUNNING"])
-def test_busy_simulations_cannot_be_deleted(status):
-    with pytest.raises(errors.FailedPrecondition, match=status):
-        lifecycle.check_deletable(status, simulation_id="s1")
-    lifecycle.check_deletable("COMPLETED", simulation_id="s1")
+BUSY = {"PENDING", "GENERATING_CONFIG", "RUNNING"}
 
 
-@pytest.mark.parametrize("status", ["PENDING", "GENERATING_CONFIG", "RUNNING"])
+@pytest.mark.parametrize("status", sorted(BUSY))
 def test_a_busy_simulation_cannot_be_deleted(status):
-    with pytest.raises(errors.FailedPrecondition):
-        lifecycle.check_deletable(status, simulation_id="s")
+    with pytest.raises(errors.FailedPrecondition) as raised:
+        lifecycle.check_deletable(status, simulation_id="s1")
+    error = raised.value
+    assert error.reason == "ILLEGAL_TRANSITION" and status in error.message
+    assert error.metadata == {"status": status}
+    assert [(v.type, v.subject, v.description) for v in error.violations] == [
+        ("STATUS", "simulations/s1", status)
+    ]
 
 
-@pytest.mark.parametrize("status", ["COMPLETED_CONFIG", "COMPLETED", "FAILED"])
+@pytest.mark.parametrize("status", sorted(set(lifecycle.STATUSES) - BUSY))
 def test_an_idle_simulation_can_be_deleted(status):
-    lifecycle.check_deletable(status, simulation_id="s")
+    # check_deletable answers by raising or not; returning is the "yes".
+    assert lifecycle.check_deletable(status, simulation_id="s1") is None
+
+
+def test_a_status_the_machine_does_not_know_can_move_nowhere():
+    assert lifecycle.allowed_targets("ARCHIVED") == frozenset()
+    assert not lifecycle.is_legal("ARCHIVED", "PENDING")

@@ -67,7 +67,7 @@ def with_cursor(token: str, raw_cursor: str) -> str:
 
 @pytest.fixture
 def api(database, principals):
-    return make_harness(database, principals["directory"])
+    return make_harness(database)
 
 
 @pytest.fixture

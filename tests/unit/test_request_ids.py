@@ -10,12 +10,12 @@ from __future__ import annotations
 import pytest
 from simulation.v1 import config_pb2
 
-from service import errors
+from service.app.configs import ConfigOperations
+from service.app.scenarios import ScenarioInput, ScenarioOperations
+from service.app.simulation_writes import SimulationInput
 from service.architect.jobs import ArchitectOperations, PromptedSimulation
-from service.configs import ConfigOperations
-from service.scenarios import ScenarioInput, ScenarioOperations
-from service.simulation_steps import SimulationInput
-from service.validation import ConfigValidator
+from service.domain import errors
+from service.domain.validation import ConfigValidator
 from tests.unit.simulation_api import valid_config
 
 

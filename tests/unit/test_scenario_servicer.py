@@ -9,8 +9,8 @@ from simulation.v1 import scenario_pb2
 from simulation.v1 import scenario_service_pb2 as pb
 
 import storage
-from service.scenarios import ScenarioOperations
-from service.servicers.scenarios import ScenarioServicer
+from service.api.scenario_service import ScenarioServicer
+from service.app.scenarios import ScenarioOperations
 from tests.harness import ServicerHarness
 
 DESCRIPTOR = pb.DESCRIPTOR.services_by_name["ScenarioService"]
@@ -18,7 +18,7 @@ DESCRIPTOR = pb.DESCRIPTOR.services_by_name["ScenarioService"]
 
 @pytest.fixture
 def api(database, principals):
-    servicer = ScenarioServicer(ScenarioOperations(database), principals["directory"])
+    servicer = ScenarioServicer(ScenarioOperations(database))
     harness = ServicerHarness({DESCRIPTOR: servicer})
     return harness
 

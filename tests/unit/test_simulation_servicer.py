@@ -8,12 +8,17 @@ from datetime import UTC, datetime
 import grpc
 import pytest
 from google.protobuf import field_mask_pb2, struct_pb2
+from simulation.v1 import config_pb2, scenario_pb2, simulation_pb2
 from simulation.v1 import config_service_pb2 as cpb
-from simulation.v1 import scenario_pb2, simulation_pb2
 from simulation.v1 import scenario_service_pb2 as scpb
 from simulation.v1 import simulation_service_pb2 as spb
 
-from service import errors, simulation_steps
+from service.app import simulation_writes as simulation_steps
+from service.architect import BuiltinArchitectEngine
+from service.architect.jobs import ArchitectOperations
+from service.architect.worker import ArchitectWorker
+from service.domain import errors
+from service.domain.validation import ConfigValidator
 from tests.unit.simulation_api import (
     Status,
     create_with_config,
@@ -29,7 +34,7 @@ from tests.unit.simulation_api import (
 
 @pytest.fixture
 def api(database, principals):
-    return make_harness(database, principals["directory"])
+    return make_harness(database)
 
 
 def scenario(api, who, name="Folder"):
@@ -78,12 +83,12 @@ def test_create_simulation_is_unimplemented_without_an_architect(api, principals
 
 def test_create_simulation_delegates_to_the_architect(database, principals):
     class FakeArchitect:
-        def create_simulation(self, principal, request):
-            api_ = make_harness(database, principals["directory"])
+        def create_simulation(self, principal, request, *, wait_timeout=None):
+            api_ = make_harness(database)
             made = create_with_config(api_, principal, request.simulation.name)
             return database.run(lambda uow: uow.simulations.get(principal.tenant_id, made.id))
 
-    api = make_harness(database, principals["directory"], architect=FakeArchitect())
+    api = make_harness(database, architect=FakeArchitect())
     outcome = api.call(
         "CreateSimulation",
         spb.CreateSimulationRequest(simulation=simulation_pb2.Simulation(name="Gen", prompt="p")),
@@ -404,7 +409,7 @@ def test_events_are_paged_oldest_first(api, principals):
 
 def test_write_revision_lets_the_architect_finish_from_generating_config(database, principals):
     alice = principals["alice"]
-    api = make_harness(database, principals["directory"])
+    api = make_harness(database)
     sim = create_with_config(api, alice)
     now = datetime.now(UTC)
 
@@ -439,7 +444,7 @@ def test_write_revision_lets_the_architect_finish_from_generating_config(databas
 
 def test_transition_refuses_an_illegal_move(database, principals):
     alice = principals["alice"]
-    api = make_harness(database, principals["directory"])
+    api = make_harness(database)
     sim = create_with_config(api, alice)
 
     def illegal(uow):
@@ -467,25 +472,56 @@ FOREIGN_CALLS = {
 }
 
 
+@pytest.fixture
+def architect_api(database, principals):
+    """The services with the real architect use cases, and a worker running the built-in engine.
+
+    Calls that reach the architect (RunArchitect) then run the code a server runs: a
+    tenant check missing there would queue a job on another tenant's simulation.
+    """
+    validator = ConfigValidator()
+    worker = ArchitectWorker(
+        database, BuiltinArchitectEngine(), validator, worker_id="w1", lease_seconds=30
+    )
+    operations = ArchitectOperations(database, validator)
+    return make_harness(database, architect=operations), worker
+
+
+def create_from_prompt(api, worker, who, name="Generated"):
+    """A simulation made by the architect from a prompt, in COMPLETED_CONFIG at revision 1."""
+    outcome = api.call(
+        "CreateSimulation",
+        spb.CreateSimulationRequest(
+            simulation=simulation_pb2.Simulation(
+                name=name, prompt="Three bakeries share one street and compete for regulars"
+            ),
+            parameters=config_pb2.ArchitectParameters(max_turns=8, num_agents=3, seed=5),
+        ),
+        who,
+    )
+    assert outcome.ok, (outcome.details, outcome.violations)
+    assert worker.run_once(), "the architect job was not claimable"
+    generated = get_simulation(api, who, outcome.response.simulation.id)
+    assert generated.status == Status.COMPLETED_CONFIG, generated
+    return generated
+
+
 @pytest.mark.parametrize("method", sorted(FOREIGN_CALLS))
 @pytest.mark.parametrize("status", ["COMPLETED_CONFIG", "RUNNING", "COMPLETED"])
 def test_another_tenants_simulation_is_not_found_and_unchanged(
-    database, principals, method, status
+    architect_api, principals, method, status
 ):
-    class RefusingArchitect:
-        def run_architect(self, principal, request):
-            # What the real one must do: look the simulation up in the caller's tenant.
-            raise errors.NotFound("simulation", request.simulation_id)
-
-    api = make_harness(database, principals["directory"], architect=RefusingArchitect())
+    api, worker = architect_api
     alice, bob = principals["alice"], principals["bob"]
-    sim = create_with_config(api, alice)
+    # Made from a prompt, so that RunArchitect would have something to re-run.
+    sim = create_from_prompt(api, worker, alice)
     if status != "COMPLETED_CONFIG":
         run_to(api, alice, sim.id, status)
     before = get_simulation(api, alice, sim.id)
     events_before = events_of(api, alice, sim.id)
     outcome = api.call(method, FOREIGN_CALLS[method](before), bob)
-    assert outcome.code == grpc.StatusCode.NOT_FOUND
+    assert outcome.code == grpc.StatusCode.NOT_FOUND, outcome.details
+    assert not worker.run_once(), "a job was queued on another tenant's simulation"
     assert get_simulation(api, alice, sim.id) == before
     assert events_of(api, alice, sim.id) == events_before
     assert get_config(api, alice, sim.id).revision == 1
@@ -534,7 +570,7 @@ def test_an_update_of_other_fields_is_not_blocked_by_the_stored_name(api, princi
 
     def store_legacy_name(uow):
         # A name stored before names had to be single lines.
-        stored = simulation_steps.load_simulation(uow, alice.tenant_id, sim.id)
+        stored = uow.simulations.get(alice.tenant_id, sim.id)
         uow.simulations.update(
             dataclasses.replace(stored, name="Legacy "), expected_etag=stored.etag
         )

@@ -1,0 +1,129 @@
+"""The one place where errors become gRPC statuses (AIP-193).
+
+Domain errors (:mod:`service.domain.errors`) and storage errors (:mod:`storage.errors`)
+map to a status code plus rich details: ``ErrorInfo`` always, ``BadRequest`` for
+field violations, ``PreconditionFailure`` for state problems. Anything else is a
+bug: it becomes ``INTERNAL`` with a request id, and the cause is logged, never
+sent.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+import storage
+from service.domain import errors
+
+log = logging.getLogger(__name__)
+
+ERROR_DOMAIN = "simconfig.simulation.v1"
+
+
+def _pack(message) -> any_pb2.Any:
+    packed = any_pb2.Any()
+    packed.Pack(message)
+    return packed
+
+
+def _status(code: int, message: str, reason: str, metadata=None, extra=()) -> status_pb2.Status:
+    info = error_details_pb2.ErrorInfo(
+        reason=reason,
+        domain=ERROR_DOMAIN,
+        metadata={k: str(v) for k, v in (metadata or {}).items()},
+    )
+    return status_pb2.Status(
+        code=code, message=message, details=[_pack(info), *(_pack(e) for e in extra)]
+    )
+
+
+def status_for(exc: BaseException) -> status_pb2.Status:
+    """Returns the ``google.rpc.Status`` a client sees for ``exc``."""
+    if isinstance(exc, errors.InvalidArgument):
+        bad_request = error_details_pb2.BadRequest(
+            field_violations=[
+                error_details_pb2.BadRequest.FieldViolation(
+                    field=v.field, description=v.description
+                )
+                for v in exc.violations
+            ]
+        )
+        return _status(
+            code_pb2.INVALID_ARGUMENT, exc.message, exc.reason, exc.metadata, [bad_request]
+        )
+    if isinstance(exc, errors.FailedPrecondition):
+        extra = []
+        if exc.violations:
+            extra.append(
+                error_details_pb2.PreconditionFailure(
+                    violations=[
+                        error_details_pb2.PreconditionFailure.Violation(
+                            type=v.type, subject=v.subject, description=v.description
+                        )
+                        for v in exc.violations
+                    ]
+                )
+            )
+        return _status(code_pb2.FAILED_PRECONDITION, exc.message, exc.reason, exc.metadata, extra)
+    if isinstance(exc, errors.EtagMismatch):
+        failure = error_details_pb2.PreconditionFailure(
+            violations=[
+                error_details_pb2.PreconditionFailure.Violation(
+                    type="ETAG",
+                    subject=f"{exc.resource}/{exc.resource_id}",
+                    description="the etag does not match the stored one",
+                )
+            ]
+        )
+        return _status(code_pb2.ABORTED, exc.message, exc.reason, exc.metadata, [failure])
+    simple = {
+        errors.NotFound: code_pb2.NOT_FOUND,
+        errors.AlreadyExists: code_pb2.ALREADY_EXISTS,
+        errors.Unauthenticated: code_pb2.UNAUTHENTICATED,
+        errors.PermissionDenied: code_pb2.PERMISSION_DENIED,
+        errors.ServiceUnavailable: code_pb2.UNAVAILABLE,
+        errors.NotImplementedYet: code_pb2.UNIMPLEMENTED,
+    }
+    for error_type, code in simple.items():
+        if isinstance(exc, error_type):
+            return _status(code, exc.message, exc.reason, exc.metadata)
+    if isinstance(exc, storage.Unavailable):
+        log.warning("database unavailable: %s", exc)
+        return _status(
+            code_pb2.UNAVAILABLE,
+            "the database is unavailable; retry later",
+            "DATABASE_UNAVAILABLE",
+        )
+    # Storage errors that reach this point were not translated by a use case:
+    # still answer with the honest code rather than INTERNAL.
+    if isinstance(exc, storage.NotFound):
+        return status_for(errors.NotFound(exc.entity, exc.id))
+    if isinstance(exc, storage.AlreadyExists):
+        return status_for(errors.AlreadyExists(exc.entity, exc.field, exc.value))
+    if isinstance(exc, storage.Conflict):
+        return status_for(errors.EtagMismatch(exc.entity, exc.id))
+    request_id = uuid.uuid4().hex
+    log.error("internal error, request_id=%s", request_id, exc_info=exc)
+    info = error_details_pb2.RequestInfo(request_id=request_id)
+    return _status(
+        code_pb2.INTERNAL,
+        f"internal error; quote request id {request_id} when reporting it",
+        "INTERNAL",
+        {"request_id": request_id},
+        [info],
+    )
+
+
+def abort_with(context: grpc.ServicerContext, exc: BaseException):
+    """Ends the call with the status for ``exc`` (rich details in trailing metadata)."""
+    context.abort_with_status(rpc_status.to_status(status_for(exc)))
+
+
+def is_abort(exc: BaseException) -> bool:
+    """True for what ``context.abort()`` raises to unwind a handler: let it through."""
+    return type(exc) is Exception and not exc.args

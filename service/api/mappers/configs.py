@@ -1,0 +1,42 @@
+"""Config revisions and the config view: stored records <-> ``simulation.v1`` messages."""
+
+from __future__ import annotations
+
+from simulation.v1 import config_pb2
+
+import storage
+from service.api.proto_values import timestamp
+from service.app.configs import ConfigView
+from service.domain.config_codec import sources_from_documents
+
+_Origin = config_pb2.ConfigRevision.Origin
+
+
+def revision_to_proto(
+    record: storage.ConfigRevision, config: config_pb2.SimulationConfig
+) -> config_pb2.ConfigRevision:
+    """The API form of a stored config revision (``config``: its decoded config)."""
+    return config_pb2.ConfigRevision(
+        simulation_id=record.simulation_id,
+        revision=record.revision,
+        config=config,
+        sources=sources_from_documents(record.sources),
+        create_time=timestamp(record.create_time),
+        actor=record.actor,
+        origin=_Origin.Value(record.origin),
+        description=record.description,
+    )
+
+
+def config_view_fields(view: ConfigView) -> dict:
+    """The fields of GetConfig's, UpdateConfig's and RollbackConfig's responses."""
+    revision = view.revision
+    return {
+        "simulation_id": view.simulation_id,
+        "revision": revision.revision,
+        "config": view.config,
+        "sources": sources_from_documents(revision.sources),
+        "etag": view.etag,
+        "update_time": timestamp(revision.create_time),
+        "origin": _Origin.Value(revision.origin),
+    }

@@ -1,0 +1,83 @@
+"""Simulation: the stored record <-> ``simulation.v1.Simulation``; audit events too."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from simulation.v1 import simulation_pb2
+
+import storage
+from service.api.proto_values import struct, struct_to_dict, timestamp
+from service.app.simulation_writes import SimulationInput
+from service.domain.config_codec import parameters_from_document, sources_from_documents
+
+_Status = simulation_pb2.Simulation.Status
+_Kind = simulation_pb2.SimulationEvent.Kind
+
+
+def status_value(name: str | None) -> int:
+    """The ``Simulation.Status`` number of a stored status name (unset for None)."""
+    return _Status.Value(name) if name else _Status.STATUS_UNSPECIFIED
+
+
+def simulation_to_proto(
+    record: storage.Simulation, sources: list[dict[str, Any]] | None = None
+) -> simulation_pb2.Simulation:
+    """The API form of a stored simulation; ``sources`` are its current revision's, if known."""
+    message = simulation_pb2.Simulation(
+        id=record.id,
+        scenario_id=record.scenario_id or "",
+        name=record.name,
+        prompt=record.prompt,
+        labels=record.labels,
+        status=status_value(record.status),
+        config_revision=record.current_revision,
+        results=struct(record.results),
+        analysis=struct(record.analysis),
+        create_time=timestamp(record.create_time),
+        update_time=timestamp(record.update_time),
+        etag=record.etag,
+        sources=sources_from_documents(sources),
+    )
+    if record.architect_parameters is not None:
+        message.architect_parameters.CopyFrom(parameters_from_document(record.architect_parameters))
+    if record.last_error:
+        error = record.last_error
+        message.last_error.reason = error.get("reason", "")
+        message.last_error.message = error.get("message", "")
+        for violation in error.get("violations") or ():
+            message.last_error.violations.add(
+                field=violation.get("field", ""), description=violation.get("description", "")
+            )
+    return message
+
+
+def event_to_proto(event: storage.SimulationEvent) -> simulation_pb2.SimulationEvent:
+    """The API form of an audit-trail event."""
+    return simulation_pb2.SimulationEvent(
+        id=event.id,
+        simulation_id=event.simulation_id,
+        kind=_Kind.Value(event.kind),
+        from_status=status_value(event.from_status),
+        to_status=status_value(event.to_status),
+        revision=event.revision or 0,
+        actor=event.actor,
+        reason=event.reason,
+        details=struct(event.details),
+        create_time=timestamp(event.create_time),
+    )
+
+
+def optional_struct(request, name: str) -> dict[str, Any] | None:
+    """The JSON object in a request's Struct field, None when the field is unset."""
+    return struct_to_dict(getattr(request, name)) if request.HasField(name) else None
+
+
+def simulation_input(message: simulation_pb2.Simulation) -> SimulationInput:
+    """The caller-writable fields a request's simulation carries."""
+    return SimulationInput(
+        name=message.name,
+        labels=dict(message.labels),
+        scenario_id=message.scenario_id,
+        prompt=message.prompt,
+    )

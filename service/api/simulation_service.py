@@ -1,0 +1,160 @@
+"""SimulationService: proto requests in, use cases called, proto responses out."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from simulation.v1 import simulation_service_pb2 as pb
+from simulation.v1 import simulation_service_pb2_grpc
+
+import storage
+from service.api.interceptors import current_principal
+from service.api.mappers.simulations import (
+    event_to_proto,
+    optional_struct,
+    simulation_input,
+    simulation_to_proto,
+)
+from service.api.response_budget import fit_to_budget
+from service.app.authentication import Principal
+from service.app.page_tokens import RESPONSE_BUDGET_BYTES
+from service.app.simulation_writes import SimulationInput
+from service.app.simulations import SimulationOperations
+from service.architect.jobs import ArchitectRerun, PromptedSimulation
+from service.domain import errors
+
+
+class Architect(Protocol):
+    """What the servicers need from the architect: the CreateSimulation and RunArchitect use
+    cases (:class:`service.architect.jobs.ArchitectOperations`, which queue durable jobs)."""
+
+    def create_simulation(
+        self,
+        principal: Principal,
+        request: PromptedSimulation,
+        *,
+        wait_timeout: float | None = None,
+    ) -> storage.Simulation:
+        """Stores a simulation and queues its architect job; returns the simulation."""
+
+    def run_architect(
+        self, principal: Principal, request: ArchitectRerun, *, wait_timeout: float | None = None
+    ) -> storage.Simulation:
+        """Queues a re-run of the architect; returns the simulation."""
+
+
+class SimulationServicer(simulation_service_pb2_grpc.SimulationServiceServicer):
+    """Implements ``simulation.v1.SimulationService``; errors are mapped by the ErrorInterceptor.
+
+    ``architect`` handles CreateSimulation; without one the RPC is ``UNIMPLEMENTED``.
+    """
+
+    def __init__(
+        self,
+        operations: SimulationOperations,
+        *,
+        architect: Architect | None = None,
+        response_budget: int = RESPONSE_BUDGET_BYTES,
+    ):
+        self._ops = operations
+        self._architect = architect
+        # Largest list response, in bytes; lists are cut shorter to stay under it.
+        self._response_budget = response_budget
+
+    def CreateSimulation(self, request, context):
+        if self._architect is None:
+            raise errors.NotImplementedYet("no architect engine is configured on this server")
+        principal = current_principal()
+        simulation = self._architect.create_simulation(
+            principal,
+            PromptedSimulation(
+                simulation=simulation_input(request.simulation),
+                parameters=request.parameters,
+                request_id=request.request_id,
+                validate_only=request.validate_only,
+                wait=request.wait,
+            ),
+            # `wait` answers before the call's deadline passes.
+            wait_timeout=context.time_remaining(),
+        )
+        sources = None
+        if request.wait and not request.validate_only:
+            # The job may have written a revision: answer as GetSimulation would.
+            simulation, sources = self._ops.get_with_sources(principal, simulation.id)
+        return pb.CreateSimulationResponse(simulation=simulation_to_proto(simulation, sources))
+
+    def GetSimulation(self, request, context):
+        simulation, sources = self._ops.get_with_sources(current_principal(), request.simulation_id)
+        return pb.GetSimulationResponse(simulation=simulation_to_proto(simulation, sources))
+
+    def ListSimulations(self, request, context):
+        page = self._ops.list(
+            current_principal(),
+            page_size=request.page_size,
+            page_token=request.page_token,
+            filter_text=request.filter,
+            order_by=request.order_by,
+        )
+        simulations, next_page_token = fit_to_budget(
+            page, map(simulation_to_proto, page.items), self._response_budget
+        )
+        return pb.ListSimulationsResponse(simulations=simulations, next_page_token=next_page_token)
+
+    def UpdateSimulation(self, request, context):
+        given = request.simulation
+        simulation = self._ops.update(
+            current_principal(),
+            given.id,
+            SimulationInput(
+                name=given.name, labels=dict(given.labels), scenario_id=given.scenario_id
+            ),
+            mask=list(request.update_mask.paths),
+            etag=given.etag,
+        )
+        return pb.UpdateSimulationResponse(simulation=simulation_to_proto(simulation))
+
+    def DeleteSimulation(self, request, context):
+        self._ops.delete(current_principal(), request.simulation_id, etag=request.etag)
+        return pb.DeleteSimulationResponse()
+
+    def StartRun(self, request, context):
+        simulation = self._ops.start_run(
+            current_principal(), request.simulation_id, etag=request.etag
+        )
+        return pb.StartRunResponse(simulation=simulation_to_proto(simulation))
+
+    def CompleteRun(self, request, context):
+        simulation = self._ops.complete_run(
+            current_principal(),
+            request.simulation_id,
+            results=optional_struct(request, "results"),
+            etag=request.etag,
+        )
+        return pb.CompleteRunResponse(simulation=simulation_to_proto(simulation))
+
+    def FailRun(self, request, context):
+        simulation = self._ops.fail_run(
+            current_principal(), request.simulation_id, error=request.error, etag=request.etag
+        )
+        return pb.FailRunResponse(simulation=simulation_to_proto(simulation))
+
+    def AttachAnalysis(self, request, context):
+        simulation = self._ops.attach_analysis(
+            current_principal(),
+            request.simulation_id,
+            analysis=optional_struct(request, "analysis"),
+            etag=request.etag,
+        )
+        return pb.AttachAnalysisResponse(simulation=simulation_to_proto(simulation))
+
+    def ListSimulationEvents(self, request, context):
+        page = self._ops.list_events(
+            current_principal(),
+            request.simulation_id,
+            page_size=request.page_size,
+            page_token=request.page_token,
+        )
+        events, next_page_token = fit_to_budget(
+            page, map(event_to_proto, page.items), self._response_budget
+        )
+        return pb.ListSimulationEventsResponse(events=events, next_page_token=next_page_token)

@@ -1,0 +1,330 @@
+"""Scenario use cases: create, read, list, update, soft delete, undelete and purge.
+
+Every operation takes the caller's :class:`~service.app.authentication.Principal`; writes run
+as whole transactions retried by :func:`~service.app.transactions.transactional`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import storage
+from service.app.authentication import Principal
+from service.app.conventions import check_etag, check_mask, fingerprint, first_result, utc_now
+from service.app.list_filters import parse_filter, parse_order_by
+from service.app.page_tokens import Page, PageRequest
+from service.app.transactions import transactional
+from service.domain import errors, lifecycle
+from service.domain.validation import check_labels, check_request_id, check_text, require_id
+
+FILTER_FIELDS = {"display_name"}
+ORDER_FIELDS = {"create_time", "display_name"}
+# How often soft-deleted scenarios past their retention are purged, across all servers.
+PURGE_INTERVAL = timedelta(minutes=5)
+# How many busy simulations a refused DeleteScenario names.
+_BUSY_REPORTED = 20
+
+
+@dataclass(frozen=True)
+class ScenarioInput:
+    """The caller-writable fields of a scenario: what a request may set, and nothing else.
+
+    The one list of them: update masks, request fingerprints and validation derive from it.
+    """
+
+    display_name: str = ""
+    description: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def fields(cls) -> set[str]:
+        """The names of the writable fields (what an update mask may name)."""
+        return {f.name for f in dataclasses.fields(cls)}
+
+    def populated(self) -> set[str]:
+        """The fields this input sets: what an empty update mask changes."""
+        return {name for name in self.fields() if getattr(self, name)}
+
+    def violations(self, prefix: str = "scenario") -> list[errors.Violation]:
+        """Every rule the fields break, with paths under ``prefix``."""
+        return [
+            *check_text(
+                self.display_name,
+                f"{prefix}.display_name",
+                max_length=200,
+                required=True,
+                single_line=True,
+            ),
+            *check_text(self.description, f"{prefix}.description", max_length=4000),
+            *check_labels(self.labels, f"{prefix}.labels"),
+        ]
+
+
+class ScenarioOperations:
+    """The scenario use cases over a :class:`storage.Database`."""
+
+    def __init__(self, database: storage.Database, *, retention: timedelta = timedelta(days=30)):
+        self._database = database
+        self._retention = retention
+
+    @transactional
+    def create(
+        self,
+        principal: Principal,
+        values: ScenarioInput,
+        *,
+        request_id: str = "",
+        validate_only: bool = False,
+    ) -> storage.Scenario:
+        """Creates a scenario; the same ``request_id`` returns the first result (AIP-155)."""
+        violations = [*values.violations(), *check_request_id(request_id)]
+        if violations:
+            raise errors.InvalidArgument(violations)
+        tenant_id = principal.tenant_id
+        request = fingerprint(rpc="CreateScenario", **dataclasses.asdict(values))
+        now = utc_now()
+        scenario = storage.Scenario(
+            id=str(uuid.uuid4()),
+            tenant_id=tenant_id,
+            **dataclasses.asdict(values),
+            create_time=now,
+            update_time=now,
+            request_id=request_id or None,
+            request_fingerprint=request if request_id else None,
+        )
+        try:
+            with self._database.unit_of_work() as uow:
+                if request_id:
+                    existing = uow.scenarios.get_by_request_id(tenant_id, request_id)
+                    if existing is not None:
+                        return first_result(
+                            existing, existing.request_fingerprint, request, "scenario"
+                        )
+                if validate_only:
+                    _ensure_name_free(uow, tenant_id, values.display_name)
+                    return dataclasses.replace(scenario, id="")
+                created = uow.scenarios.add(scenario)
+                uow.commit()
+                return created
+        except storage.AlreadyExists as exc:
+            if exc.field != "request_id":
+                raise
+        # A concurrent retry with the same request id won the race: answer with its result.
+        with self._database.read_unit_of_work() as reader:
+            existing = reader.scenarios.get_by_request_id(tenant_id, request_id)
+        if existing is None:
+            raise storage.AlreadyExists("scenario", "request_id", request_id)
+        return first_result(existing, existing.request_fingerprint, request, "scenario")
+
+    @transactional
+    def get(self, principal: Principal, scenario_id: str) -> storage.Scenario:
+        """Returns a scenario, live or soft-deleted."""
+        require_id(scenario_id, "scenario_id")
+        with self._database.read_unit_of_work() as uow:
+            return uow.scenarios.get(principal.tenant_id, scenario_id, include_deleted=True)
+
+    @transactional
+    def list(
+        self,
+        principal: Principal,
+        *,
+        page_size: int = 0,
+        page_token: str = "",
+        filter_text: str = "",
+        order_by: str = "",
+        show_deleted: bool = False,
+    ) -> Page:
+        """Lists scenarios one keyset page at a time."""
+        conditions = parse_filter(filter_text, FILTER_FIELDS)
+        sort_field, descending = parse_order_by(order_by, ORDER_FIELDS)
+        paging = PageRequest(
+            principal.tenant_id,
+            page_size,
+            page_token,
+            cursor_types=(datetime if sort_field == "create_time" else str, str),
+            kind="scenarios",
+            filter=filter_text,
+            order_by=order_by,
+            show_deleted=show_deleted,
+        )
+        query = storage.ScenarioQuery(
+            limit=paging.limit,
+            order_by=sort_field,
+            descending=descending,
+            after=paging.after,
+            show_deleted=show_deleted,
+        )
+        for condition in conditions:
+            if condition.field == "display_name":
+                if condition.op == "=":
+                    query.display_name_equals = condition.value
+                else:
+                    query.display_name_contains = condition.value
+            else:
+                query.labels.append(
+                    storage.LabelFilter(condition.field.removeprefix("labels."), condition.value)
+                )
+        with self._database.read_unit_of_work() as uow:
+            rows = uow.scenarios.list(principal.tenant_id, query)
+        return paging.page(rows, lambda row: storage.cursor_of(row, sort_field))
+
+    @transactional
+    def update(
+        self,
+        principal: Principal,
+        scenario_id: str,
+        values: ScenarioInput,
+        *,
+        mask: list[str],
+        etag: str = "",
+        validate_only: bool = False,
+    ) -> storage.Scenario:
+        """Changes the masked fields; a stale ``etag`` is ``ABORTED``.
+
+        An empty mask changes the fields ``values`` sets; ``*`` replaces all of them.
+        """
+        require_id(scenario_id, "scenario.id")
+        paths = check_mask(mask, ScenarioInput.fields(), values.populated())
+        with self._database.unit_of_work() as uow:
+            # Locked: writers without an etag take turns instead of failing each other.
+            current = uow.scenarios.get(
+                principal.tenant_id,
+                scenario_id,
+                include_deleted=True,
+                lock=None if validate_only else "edit",
+            )
+            if current.delete_time is not None:
+                raise errors.FailedPrecondition(
+                    f"scenario {scenario_id!r} is deleted; undelete it first",
+                    [errors.PreconditionViolation("STATE", f"scenarios/{scenario_id}", "deleted")],
+                    reason="SCENARIO_DELETED",
+                )
+            check_etag(etag, current.etag, "scenario", scenario_id)
+            if not paths:
+                return current
+            edits = {name: getattr(values, name) for name in paths}
+            changed = dataclasses.replace(current, **edits, update_time=utc_now())
+            # Only the changed fields: a stored value that predates a rule does not block edits
+            # of the others.
+            now_values = ScenarioInput(**{n: getattr(changed, n) for n in ScenarioInput.fields()})
+            violations = [v for v in now_values.violations() if _field_of(v) in paths]
+            if violations:
+                raise errors.InvalidArgument(violations)
+            if validate_only:
+                _ensure_name_free(uow, principal.tenant_id, changed.display_name, current.id)
+                return changed
+            updated = uow.scenarios.update(changed, expected_etag=current.etag)
+            uow.commit()
+        return updated
+
+    @transactional
+    def delete(
+        self, principal: Principal, scenario_id: str, *, etag: str = "", force: bool = False
+    ) -> storage.Scenario:
+        """Soft-deletes a scenario; one holding simulations needs ``force``."""
+        require_id(scenario_id, "scenario_id")
+        tenant_id = principal.tenant_id
+        with self._database.unit_of_work() as uow:
+            # Locked first: simulations being added to the scenario commit before the count.
+            current = uow.scenarios.get(tenant_id, scenario_id, lock="update")
+            check_etag(etag, current.etag, "scenario", scenario_id)
+            # Then its simulations, in one order: statuses read from locked rows cannot change
+            # under us (a run starting now waits for this delete).
+            members = uow.simulations.lock_in_scenario(tenant_id, scenario_id)
+            _ensure_none_busy(scenario_id, members)
+            count = len(members)
+            if count and not force:
+                raise errors.FailedPrecondition(
+                    f"scenario {scenario_id!r} holds {count} simulation(s); "
+                    "set force to delete them with it",
+                    [
+                        errors.PreconditionViolation(
+                            "NOT_EMPTY", f"scenarios/{scenario_id}", f"holds {count} simulation(s)"
+                        )
+                    ],
+                    reason="SCENARIO_NOT_EMPTY",
+                )
+            now = utc_now()
+            if count:
+                uow.simulations.soft_delete_in_scenario(tenant_id, scenario_id, now)
+            deleted = uow.scenarios.update(
+                dataclasses.replace(
+                    current, delete_time=now, purge_time=now + self._retention, update_time=now
+                ),
+                expected_etag=current.etag,
+            )
+            uow.commit()
+        return deleted
+
+    @transactional
+    def undelete(
+        self, principal: Principal, scenario_id: str, *, etag: str = ""
+    ) -> storage.Scenario:
+        """Restores a soft-deleted scenario and the simulations deleted with it."""
+        require_id(scenario_id, "scenario_id")
+        tenant_id = principal.tenant_id
+        with self._database.unit_of_work() as uow:
+            current = uow.scenarios.get(tenant_id, scenario_id, include_deleted=True, lock="update")
+            if current.delete_time is None:
+                raise errors.FailedPrecondition(
+                    f"scenario {scenario_id!r} is not deleted",
+                    [errors.PreconditionViolation("STATE", f"scenarios/{scenario_id}", "live")],
+                    reason="SCENARIO_NOT_DELETED",
+                )
+            now = utc_now()
+            if current.purge_time is not None and current.purge_time <= now:
+                raise storage.NotFound("scenario", scenario_id)
+            check_etag(etag, current.etag, "scenario", scenario_id)
+            uow.scenarios.update(
+                dataclasses.replace(current, delete_time=None, purge_time=None, update_time=now),
+                expected_etag=current.etag,
+            )
+            uow.simulations.restore_in_scenario(tenant_id, scenario_id, current.delete_time)
+            # Read back: the database counted the restored simulations.
+            restored = uow.scenarios.get(tenant_id, scenario_id)
+            uow.commit()
+        return restored
+
+    @transactional
+    def purge_expired(self) -> int:
+        """Hard-deletes scenarios whose retention period is over; at most once per interval.
+
+        Every server process calls this on a timer; the claim makes one of them, across all
+        processes and replicas, do the work each ``PURGE_INTERVAL``.
+        """
+        with self._database.unit_of_work() as uow:
+            now = utc_now()
+            if not uow.periodic_runs.claim("scenario-purge", now, PURGE_INTERVAL):
+                return 0
+            purged = uow.scenarios.purge_expired(now)
+            uow.commit()
+        return purged
+
+
+def _ensure_name_free(uow: storage.UnitOfWork, tenant_id: str, name: str, own_id: str = ""):
+    clash = uow.scenarios.list(tenant_id, storage.ScenarioQuery(limit=2, display_name_equals=name))
+    if any(s.id != own_id for s in clash):
+        raise storage.AlreadyExists("scenario", "display_name", name)
+
+
+def _ensure_none_busy(scenario_id: str, members: list[storage.Simulation]) -> None:
+    """A scenario whose simulations are being generated or run cannot be deleted, even by force.
+
+    Deleting would strand their architect jobs and runs on simulations nobody can see.
+    """
+    busy = [s for s in members if s.status in lifecycle.BUSY][:_BUSY_REPORTED]
+    if busy:
+        raise errors.FailedPrecondition(
+            f"scenario {scenario_id!r} holds simulations that are being generated or run; "
+            "wait until they finish (or fail them) before deleting it",
+            [errors.PreconditionViolation("STATUS", f"simulations/{s.id}", s.status) for s in busy],
+            reason="SIMULATIONS_BUSY",
+        )
+
+
+def _field_of(violation: errors.Violation) -> str:
+    """``display_name`` of ``scenario.display_name``, ``labels`` of ``scenario.labels['k']``."""
+    return violation.field.split(".", 1)[1].split("[", 1)[0]

@@ -1,1 +1,0 @@
-"""gRPC servicers: they only translate proto -> use case -> proto."""

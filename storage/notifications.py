@@ -1,0 +1,105 @@
+"""Change notifications from PostgreSQL (``LISTEN``/``NOTIFY``) on a connection of their own.
+
+Triggers created by the migrations ``NOTIFY`` a channel when a row changes (e.g. an API key is
+revoked); a :class:`NotificationListener` in every server process hears it within milliseconds
+and calls back. The listener cannot know what it missed while its connection was down, so it
+reports that with ``on_sync(False)`` and, once listening again, ``on_sync(True)``: subscribers
+then treat everything they cached as stale.
+
+SQLite has no notifications; there :meth:`storage.Database.listener` returns ``None`` and
+callers fall back to short expiry times.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping
+
+import psycopg
+from psycopg import sql
+
+logger = logging.getLogger(__name__)
+
+# Channels the migrations' triggers notify; the payload names the changed row.
+API_KEYS_CHANNEL = "simconfig_api_keys"
+
+_RECONNECT_MIN_S = 0.1
+_RECONNECT_MAX_S = 2.0
+# How often the loop wakes without a notification, to notice a stop request.
+_POLL_S = 0.5
+
+
+class NotificationListener:
+    """Calls ``handlers[channel](payload)`` for each notification on the listened channels.
+
+    Runs on a daemon thread with its own autocommit connection, reconnecting with a capped
+    backoff when it is lost. ``on_sync(True)`` is called each time listening (re)starts and
+    ``on_sync(False)`` each time the connection is lost: between the two, notifications may be
+    missed. Callbacks run on the listener thread and must be quick.
+    """
+
+    def __init__(
+        self,
+        conninfo: str,
+        handlers: Mapping[str, Callable[[str], None]],
+        on_sync: Callable[[bool], None] = lambda _synced: None,
+        *,
+        connect_timeout: float = 5.0,
+    ) -> None:
+        self._conninfo = conninfo
+        self._handlers = dict(handlers)
+        self._on_sync = on_sync
+        self._connect_timeout = connect_timeout
+        self._stop = threading.Event()
+        self._listening = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="db-notifications", daemon=True)
+        self._connection: psycopg.Connection | None = None
+
+    def start(self, wait: float = 0.0) -> bool:
+        """Start listening on the background thread; True once it listens.
+
+        ``wait`` seconds at most are spent waiting for the first ``LISTEN`` to succeed, so a
+        server can start with its caches' change feed already delivering.
+        """
+        self._thread.start()
+        return self._listening.wait(wait)
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Stop listening and close the connection."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def _loop(self) -> None:
+        delay = _RECONNECT_MIN_S
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(
+                    self._conninfo, autocommit=True, connect_timeout=self._connect_timeout
+                ) as connection:
+                    for channel in self._handlers:
+                        connection.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+                    delay = _RECONNECT_MIN_S
+                    self._on_sync(True)
+                    self._listening.set()
+                    try:
+                        self._receive(connection)
+                    finally:
+                        self._on_sync(False)
+            except psycopg.Error as exc:
+                if self._stop.is_set():
+                    return
+                logger.warning("database notifications interrupted (%s); reconnecting", exc)
+                self._stop.wait(delay)
+                delay = min(delay * 2, _RECONNECT_MAX_S)
+
+    def _receive(self, connection: psycopg.Connection) -> None:
+        while not self._stop.is_set():
+            for notify in connection.notifies(timeout=_POLL_S):
+                handler = self._handlers.get(notify.channel)
+                if handler is not None:
+                    try:
+                        handler(notify.payload)
+                    except Exception:  # noqa: BLE001 - a bad callback must not stop the feed
+                        logger.exception("notification handler for %s failed", notify.channel)

@@ -1,0 +1,70 @@
+"""Migrations that carry data: the stored simulation counts are backfilled exactly."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from alembic import command
+from sqlalchemy import text
+
+from storage import Database, sqlite_url_for
+from storage.database import _alembic_config
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def fresh(request, tmp_path):
+    if request.param == "sqlite":
+        url = sqlite_url_for(tmp_path)
+    else:
+        url = request.getfixturevalue("empty_postgres_url")
+    database = Database(url)
+    yield database
+    database.dispose()
+
+
+def _upgrade(database: Database, revision: str) -> None:
+    config = _alembic_config()
+    with database.engine.connect() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+        connection.commit()
+
+
+def test_upgrading_backfills_each_scenarios_live_simulation_count(fresh):
+    _upgrade(fresh, "0004")
+    now = datetime.now(UTC)
+    scenario_ids = [str(uuid.uuid4()) for _ in range(2)]
+    with fresh.engine.begin() as connection:
+        for index, scenario_id in enumerate(scenario_ids):
+            connection.execute(
+                text(
+                    "INSERT INTO scenarios (id, tenant_id, display_name, description, labels, "
+                    "create_time, update_time, etag) VALUES (:id, 't', :name, '', '{}', :now, "
+                    ":now, 'e')"
+                ),
+                {"id": scenario_id, "name": f"s{index}", "now": now},
+            )
+        # Three live simulations in the first scenario, one deleted, none in the second.
+        for deleted in (None, None, None, now):
+            connection.execute(
+                text(
+                    "INSERT INTO simulations (id, tenant_id, scenario_id, name, prompt, labels, "
+                    "status, current_revision, create_time, update_time, delete_time, etag) "
+                    "VALUES (:id, 't', :scenario, 'n', '', '{}', 'PENDING', 0, :now, :now, "
+                    ":deleted, 'e')"
+                ),
+                {
+                    "id": str(uuid.uuid4()),
+                    "scenario": scenario_ids[0],
+                    "now": now,
+                    "deleted": deleted,
+                },
+            )
+
+    fresh.migrate()
+
+    with fresh.engine.connect() as connection:
+        counts = dict(connection.execute(text("SELECT id, simulation_count FROM scenarios")).all())
+    assert counts == {scenario_ids[0]: 3, scenario_ids[1]: 0}

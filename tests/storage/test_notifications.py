@@ -1,0 +1,81 @@
+"""Change notifications: PostgreSQL tells listeners about API-key changes as they commit."""
+
+from __future__ import annotations
+
+import queue
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import text
+
+from storage import API_KEYS_CHANNEL, ApiKey
+
+
+def _key(tenant_id: str) -> ApiKey:
+    return ApiKey(
+        id=uuid.uuid4().hex[:16],
+        tenant_id=tenant_id,
+        scope="write",
+        key_hash="sha256:" + uuid.uuid4().hex,
+        create_time=datetime.now(UTC),
+    )
+
+
+def test_sqlite_has_no_change_feed(database):
+    if database.dialect != "sqlite":
+        pytest.skip("SQLite only")
+    assert database.listener({API_KEYS_CHANNEL: print}) is None
+
+
+@pytest.fixture
+def feed(database):
+    if database.dialect != "postgresql":
+        pytest.skip("PostgreSQL only: SQLite has no notifications")
+    payloads: queue.Queue[str] = queue.Queue()
+    syncs: queue.Queue[bool] = queue.Queue()
+    listener = database.listener({API_KEYS_CHANNEL: payloads.put}, on_sync=syncs.put)
+    assert listener.start(wait=10)
+    yield payloads, syncs
+    listener.stop()
+
+
+def test_adding_and_revoking_a_key_notify_its_id(database, make, feed):
+    payloads, syncs = feed
+    assert syncs.get(timeout=5) is True
+    key = _key(make.tenant())
+
+    database.run(lambda uow: uow.api_keys.add(key))
+    assert payloads.get(timeout=5) == key.id
+    database.run(lambda uow: uow.api_keys.revoke(key.id, datetime.now(UTC)))
+    assert payloads.get(timeout=5) == key.id
+
+
+def test_a_rolled_back_change_notifies_nobody(database, make, feed):
+    payloads, _ = feed
+    key = _key(make.tenant())
+    with database.unit_of_work() as uow:
+        uow.api_keys.add(key)
+        uow.rollback()
+
+    with pytest.raises(queue.Empty):
+        payloads.get(timeout=1)
+
+
+def test_a_lost_connection_is_reported_and_listening_resumes(database, make, feed):
+    payloads, syncs = feed
+    assert syncs.get(timeout=5) is True
+    with database.engine.connect() as connection:
+        connection.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND query LIKE 'LISTEN%'"
+            )
+        )
+        connection.commit()
+
+    assert syncs.get(timeout=10) is False  # callers must treat what they cached as stale
+    assert syncs.get(timeout=10) is True
+    key = _key(make.tenant())
+    database.run(lambda uow: uow.api_keys.add(key))
+    assert payloads.get(timeout=5) == key.id
