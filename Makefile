@@ -16,7 +16,7 @@ help:
 	@echo "make test       run the whole test suite"
 	@echo "make bench      measure the server against a bare grpcio server (minutes)"
 	@echo "make mutate     mutation checks of auth, pagination, repositories, lifecycle, retry (slow)"
-	@echo "make lint       ruff, buf lint, hadolint"
+	@echo "make lint       ruff, mypy, buf lint, hadolint"
 	@echo "make generate   regenerate generated/ from protos/"
 	@echo "make gateway    start the Envoy REST gateway in front of the server"
 
@@ -60,6 +60,7 @@ mutate: $(STAMP)
 lint: $(STAMP) buf-lint docker-lint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 buf-lint: $(STAMP)
 	$(BIN)/buf lint
@@ -90,7 +91,7 @@ check-generated: generate
 	fi
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache mutants
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .mypy_cache mutants
 
 # --- REST gateway (Envoy grpc_json_transcoder), see deploy/README.md --------
 # The descriptor set Envoy transcodes with is derived from protos/, so it is

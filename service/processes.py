@@ -159,7 +159,11 @@ class Supervisor:
 
     def _await_ready(self) -> bool:
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        waiting = {child.ready_pipe: child for child in self._children.values()}
+        waiting = {
+            child.ready_pipe: child
+            for child in self._children.values()
+            if child.ready_pipe is not None
+        }
         while waiting:
             if self._received:
                 return False

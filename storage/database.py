@@ -206,7 +206,10 @@ def _advisory(connection: Connection, function: str) -> None:
 
 def head_revision() -> str:
     """The newest migration this code ships."""
-    return ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    if head is None:
+        raise RuntimeError("storage/migrations/versions holds no migration")
+    return head
 
 
 def _alembic_config() -> Config:

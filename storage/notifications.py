@@ -36,7 +36,8 @@ class NotificationListener:
     Runs on a daemon thread with its own autocommit connection, reconnecting with a capped
     backoff when it is lost. ``on_sync(True)`` is called each time listening (re)starts and
     ``on_sync(False)`` each time the connection is lost: between the two, notifications may be
-    missed. Callbacks run on the listener thread and must be quick.
+    missed. Callbacks run on the listener thread and must be quick. ``connect_timeout`` is in
+    whole seconds, as libpq takes it.
     """
 
     def __init__(
@@ -45,7 +46,7 @@ class NotificationListener:
         handlers: Mapping[str, Callable[[str], None]],
         on_sync: Callable[[bool], None] = lambda _synced: None,
         *,
-        connect_timeout: float = 5.0,
+        connect_timeout: int = 5,
     ) -> None:
         self._conninfo = conninfo
         self._handlers = dict(handlers)

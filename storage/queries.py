@@ -15,15 +15,18 @@ so that the pool replaces it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Connection
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.sql.expression import Executable
+from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.exc import DBAPIError, ResourceClosedError
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.dml import UpdateBase
+from sqlalchemy.sql.expression import ReturnsRows
 
 
 @dataclass(frozen=True)
@@ -31,20 +34,23 @@ class _Plan:
     sql: str
     # Positional drivers (SQLite) take a tuple in this order; named ones (psycopg) a dict.
     positions: tuple[str, ...] | None
-    bind_processors: dict[str, Callable[[Any], Any]]
+    bind_processors: Mapping[str, Callable[[Any], Any]]
     names: tuple[str, ...]
     result_processors: tuple[Callable[[Any], Any] | None, ...]
 
 
-class _Compiled:
+_Statement = TypeVar("_Statement", bound=ReturnsRows)
+
+
+class _Compiled(Generic[_Statement]):
     """A statement with named bind parameters and its per-dialect plans."""
 
-    def __init__(self, statement: Executable) -> None:
+    def __init__(self, statement: _Statement) -> None:
         self._statement = statement
         self._plans: dict[str, _Plan] = {}
 
     @property
-    def statement(self) -> Executable:
+    def statement(self) -> _Statement:
         """The Core statement (for tests and EXPLAIN)."""
         return self._statement
 
@@ -64,7 +70,7 @@ class _Compiled:
             # What SQLAlchemy's autobegin does before its own first statement: a write unit of
             # work's transaction (SQLite's BEGIN IMMEDIATE included) starts before this one.
             connection.begin()
-        dbapi_connection = connection.connection.dbapi_connection
+        dbapi_connection = _driver_connection(connection)
         dispatch = connection.dispatch
         # Listeners (counters, tracing) may keep per-statement state on the context.
         context = SimpleNamespace()
@@ -100,7 +106,7 @@ class _Compiled:
             cursor.close()
 
 
-class Query(_Compiled):
+class Query(_Compiled[ReturnsRows]):
     """A SELECT with named bind parameters, run with :meth:`all` or :meth:`first`."""
 
     def all(self, connection: Connection, parameters: dict[str, Any]) -> list[dict[str, Any]]:
@@ -114,7 +120,7 @@ class Query(_Compiled):
         return _row(plan, rows[0]) if rows else None
 
 
-class Write(_Compiled):
+class Write(_Compiled[UpdateBase]):
     """An INSERT, UPDATE or DELETE whose every value is a named bind parameter.
 
     Build the statement with explicit ``bindparam``s (``insert(t).values(c=bindparam("c"))``):
@@ -144,10 +150,10 @@ def run_together(
     and RETURNING rows, in order. The first failure is raised (as SQLAlchemy's error) and the
     transaction must then be rolled back.
     """
-    dbapi_connection = connection.connection.dbapi_connection
+    dbapi_connection = _driver_connection(connection)
     pipeline = getattr(dbapi_connection, "pipeline", None)
     if pipeline is None or not connection.in_transaction():
-        results = []
+        results: list[tuple[int, list[dict[str, Any]]]] = []
         for write, parameters in writes:
             plan, count, rows = write._run(connection, parameters, None)
             results.append((count, [_row(plan, row) for row in rows]))
@@ -169,8 +175,8 @@ def run_together(
                 sent.append((plan, driver_parameters, context))
         results = []
         for cursor, (plan, driver_parameters, context) in zip(cursors, sent, strict=True):
-            rows = [_row(plan, row) for row in cursor.fetchall()] if plan.names else []
-            results.append((cursor.rowcount, rows))
+            returned = [_row(plan, row) for row in cursor.fetchall()] if plan.names else []
+            results.append((cursor.rowcount, returned))
             for listener in dispatch.after_cursor_execute:
                 listener(connection, cursor, plan.sql, driver_parameters, context, False)
         return results
@@ -192,6 +198,15 @@ def run_together(
             cursor.close()
 
 
+def _driver_connection(connection: Connection) -> DBAPIConnection:
+    """The driver's connection under ``connection``."""
+    dbapi_connection = connection.connection.dbapi_connection
+    if dbapi_connection is None:
+        # Only a pooled connection that was invalidated and not checked out again has none.
+        raise ResourceClosedError("the database connection was invalidated")
+    return dbapi_connection
+
+
 def _driver_parameters(plan: _Plan, parameters: dict[str, Any]) -> Any:
     processors = plan.bind_processors
     values = {
@@ -203,14 +218,17 @@ def _driver_parameters(plan: _Plan, parameters: dict[str, Any]) -> Any:
     return values
 
 
-def _compile(statement: Executable, dialect: Dialect) -> _Plan:
+def _compile(statement: ReturnsRows, dialect: Dialect) -> _Plan:
     compiled = statement.compile(dialect=dialect)
+    if not isinstance(compiled, SQLCompiler):
+        raise TypeError(f"{type(statement).__name__} does not compile to SQL")
+    # Tuple-valued binds (with a sequence of processors) are not used by these statements.
     bind_processors = {
         name: processor
         for name, processor in compiled._bind_processors.items()
-        if processor is not None and isinstance(name, str)
+        if isinstance(name, str) and callable(processor)
     }
-    positions = tuple(compiled.positiontup) if compiled.positional else None
+    positions = tuple(compiled.positiontup or ()) if compiled.positional else None
     # What a SELECT selects, or what an INSERT/UPDATE returns (nothing without RETURNING).
     columns = list(statement.exported_columns)
     names = tuple(column.key for column in columns)

@@ -59,13 +59,14 @@ def is_lost_connection(exc: BaseException) -> bool:
     before the connection broke. Serialization failures, deadlocks and SQLite's busy errors
     are reported before anything is committed, so they are not lost connections.
     """
+    cause: BaseException | None = exc
     if isinstance(exc, sa_exc.DBAPIError):
         if exc.connection_invalidated:
             return True
-        exc = exc.orig
-    if isinstance(exc, psycopg.Error):
-        return isinstance(exc, psycopg.OperationalError) and (
-            exc.sqlstate not in _RETRYABLE_SQLSTATES
+        cause = exc.orig
+    if isinstance(cause, psycopg.Error):
+        return isinstance(cause, psycopg.OperationalError) and (
+            cause.sqlstate not in _RETRYABLE_SQLSTATES
         )
     return False
 

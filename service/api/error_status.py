@@ -81,7 +81,7 @@ def status_for(exc: BaseException) -> status_pb2.Status:
             ]
         )
         return _status(code_pb2.ABORTED, exc.message, exc.reason, exc.metadata, [failure])
-    simple = {
+    simple: dict[type[errors.ServiceError], int] = {
         errors.NotFound: code_pb2.NOT_FOUND,
         errors.AlreadyExists: code_pb2.ALREADY_EXISTS,
         errors.Unauthenticated: code_pb2.UNAUTHENTICATED,

@@ -13,6 +13,7 @@ import contextvars
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import grpc
 
@@ -57,7 +58,12 @@ def calling_as(principal: Principal) -> Iterator[None]:
 
 
 def _metadata_values(details: grpc.HandlerCallDetails, name: str) -> list[str]:
-    return [value for key, value in details.invocation_metadata or () if key == name]
+    # Metadata keys not ending in "-bin" carry str values.
+    return [
+        value
+        for key, value in details.invocation_metadata or ()
+        if key == name and isinstance(value, str)
+    ]
 
 
 class _Undecodable:
@@ -165,14 +171,36 @@ def _bound(handler: grpc.RpcMethodHandler, principal: Principal) -> grpc.RpcMeth
 
         return run
 
-    handler = handler._replace(request_deserializer=_tolerant(handler.request_deserializer))
+    return _wrapped(handler, guard, _tolerant(handler.request_deserializer))
+
+
+def _wrapped(
+    handler: grpc.RpcMethodHandler,
+    wrap: Callable[[Callable], Callable],
+    request_deserializer: Callable[[bytes], Any] | None,
+) -> grpc.RpcMethodHandler:
+    """``handler`` with its behaviour passed through ``wrap`` and the given deserializer.
+
+    Rebuilt through grpc's public factories, which make the same kind of handler.
+    """
+    serializer = handler.response_serializer
     if handler.unary_unary:
-        return handler._replace(unary_unary=guard(handler.unary_unary))
+        return grpc.unary_unary_rpc_method_handler(
+            wrap(handler.unary_unary), request_deserializer, serializer
+        )
     if handler.unary_stream:
-        return handler._replace(unary_stream=guard(handler.unary_stream))
+        return grpc.unary_stream_rpc_method_handler(
+            wrap(handler.unary_stream), request_deserializer, serializer
+        )
     if handler.stream_unary:
-        return handler._replace(stream_unary=guard(handler.stream_unary))
-    return handler._replace(stream_stream=guard(handler.stream_stream))
+        return grpc.stream_unary_rpc_method_handler(
+            wrap(handler.stream_unary), request_deserializer, serializer
+        )
+    if handler.stream_stream:
+        return grpc.stream_stream_rpc_method_handler(
+            wrap(handler.stream_stream), request_deserializer, serializer
+        )
+    raise TypeError("a method handler without a behaviour")
 
 
 def _refusing(handler: grpc.RpcMethodHandler, exc: errors.ServiceError) -> grpc.RpcMethodHandler:
@@ -252,13 +280,8 @@ class ErrorInterceptor(grpc.ServerInterceptor):
         handler = continuation(handler_call_details)
         if handler is None:
             return None
-        if handler.unary_unary:
-            return handler._replace(unary_unary=_answering(handler.unary_unary))
-        if handler.unary_stream:
-            return handler._replace(unary_stream=_streaming(handler.unary_stream))
-        if handler.stream_unary:
-            return handler._replace(stream_unary=_answering(handler.stream_unary))
-        return handler._replace(stream_stream=_streaming(handler.stream_stream))
+        wrap = _streaming if handler.response_streaming else _answering
+        return _wrapped(handler, wrap, handler.request_deserializer)
 
 
 def _answering(behavior: Callable) -> Callable:

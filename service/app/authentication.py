@@ -144,7 +144,7 @@ class Authenticator:
         May read the key's row from the database; use :meth:`authenticate_from_memory` where
         blocking is not allowed.
         """
-        key_id = _key_id_of(key)
+        key, key_id = _key_and_id(key)
         found, record = self._remembered(key_id)
         if not found:
             record = self._load(key_id)
@@ -156,7 +156,7 @@ class Authenticator:
         None when the key's row is not in memory: call :meth:`authenticate` on a thread that
         may block. Never touches the database.
         """
-        key_id = _key_id_of(key)
+        key, key_id = _key_and_id(key)
         found, record = self._remembered(key_id)
         if not found:
             return None
@@ -178,7 +178,8 @@ class Authenticator:
         return record
 
 
-def _key_id_of(key: str | None) -> str:
+def _key_and_id(key: str | None) -> tuple[str, str]:
+    """The presented key and the id it names; Unauthenticated when it is missing or malformed."""
     if not key:
         raise errors.Unauthenticated("missing x-api-key metadata")
     key_id = _split(key.strip())
@@ -186,7 +187,7 @@ def _key_id_of(key: str | None) -> str:
         # Malformed keys are never looked up (and so never fill the cache).
         hmac.compare_digest(_DUMMY_HASH, hash_key(key.strip()))
         raise errors.Unauthenticated("the API key is unknown or revoked")
-    return key_id
+    return key, key_id
 
 
 def _verify(key: str, record: storage.ApiKey | None) -> Principal:

@@ -12,6 +12,7 @@ the simulation row, so two writers holding the same config etag never both win.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from simulation.v1 import config_pb2
@@ -191,8 +192,8 @@ class ConfigOperations:
         simulation_id: str,
         config: config_pb2.SimulationConfig,
         *,
-        sources: list[config_pb2.Source] = (),
-        mask: list[str] = (),
+        sources: Sequence[config_pb2.Source] = (),
+        mask: Sequence[str] = (),
         etag: str = "",
         description: str = "",
         validate_only: bool = False,
@@ -263,7 +264,7 @@ class ConfigOperations:
         values: SimulationInput,
         config: config_pb2.SimulationConfig,
         *,
-        sources: list[config_pb2.Source] = (),
+        sources: Sequence[config_pb2.Source] = (),
         request_id: str = "",
         validate_only: bool = False,
     ) -> storage.Simulation:

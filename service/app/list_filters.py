@@ -39,7 +39,9 @@ def _tokens(text: str) -> list[tuple[str, str]]:
     text = text.rstrip()
     while position < len(text):
         match = _TOKEN.match(text, position)
-        if match is None or match.end() == position:
+        # lastgroup is never None for a match (every alternative is a named group); checking it
+        # tells the type checker so.
+        if match is None or match.end() == position or match.lastgroup is None:
             raise _error(f"unexpected character at position {position}: {text[position:][:10]!r}")
         kind = match.lastgroup
         value = match.group(kind)

@@ -6,6 +6,7 @@ as whole transactions retried by :func:`~service.app.transactions.transactional`
 
 from __future__ import annotations
 
+import builtins
 import dataclasses
 import uuid
 from dataclasses import dataclass, field
@@ -178,7 +179,7 @@ class ScenarioOperations:
         scenario_id: str,
         values: ScenarioInput,
         *,
-        mask: list[str],
+        mask: builtins.list[str],
         etag: str = "",
         validate_only: bool = False,
     ) -> storage.Scenario:

@@ -7,6 +7,7 @@ whole transaction retried by :func:`~service.app.transactions.transactional`.
 
 from __future__ import annotations
 
+import builtins
 import dataclasses
 from datetime import datetime
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 import storage
 from service.app.authentication import Principal
 from service.app.conventions import check_etag, check_mask, utc_now
-from service.app.list_filters import parse_filter, parse_order_by
+from service.app.list_filters import Condition, parse_filter, parse_order_by
 from service.app.page_tokens import IntRange, Page, PageRequest
 from service.app.simulation_reads import page_of_simulation, simulation_with_sources
 from service.app.simulation_writes import (
@@ -91,7 +92,7 @@ class SimulationOperations:
         simulation_id: str,
         values: SimulationInput,
         *,
-        mask: list[str],
+        mask: builtins.list[str],
         etag: str = "",
     ) -> storage.Simulation:
         """Changes name, labels or scenario (masked); a stale ``etag`` is ``ABORTED``.
@@ -310,18 +311,16 @@ def _query_of(filter_text: str) -> tuple[storage.SimulationQuery, bool]:
     statuses: set[str] = set()
     for condition in parse_filter(filter_text, FILTER_FIELDS):
         if condition.field == "scenario_id":
-            _require_equals(condition)
-            scenario_ids.add(condition.value)
+            scenario_ids.add(_equals_value(condition))
         elif condition.field == "status":
-            _require_equals(condition)
-            if condition.value not in lifecycle.STATUSES:
+            status = _equals_value(condition)
+            if status not in lifecycle.STATUSES:
                 raise errors.InvalidArgument.field(
                     "filter",
-                    f"unknown status {condition.value!r}; "
-                    f"expected one of {', '.join(lifecycle.STATUSES)}",
+                    f"unknown status {status!r}; expected one of {', '.join(lifecycle.STATUSES)}",
                     reason="FILTER_INVALID",
                 )
-            statuses.add(condition.value)
+            statuses.add(status)
         elif condition.field == "name":
             if condition.op == "=":
                 query.name_equals = condition.value
@@ -341,8 +340,11 @@ def _query_of(filter_text: str) -> tuple[storage.SimulationQuery, bool]:
     return query, False
 
 
-def _require_equals(condition) -> None:
-    if condition.op != "=":
+def _equals_value(condition: Condition) -> str:
+    """The value ``condition`` compares its field to; only '=' is supported for the field."""
+    # Only `labels.KEY : *` has no value, and that is not an '='.
+    if condition.op != "=" or condition.value is None:
         raise errors.InvalidArgument.field(
             "filter", f"{condition.field} supports only '='", reason="FILTER_INVALID"
         )
+    return condition.value

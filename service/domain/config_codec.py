@@ -42,7 +42,7 @@ import math
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, cast
 
 from google.protobuf import descriptor, json_format, message
 from google.protobuf.internal import type_checkers
@@ -239,7 +239,7 @@ def _message_to_dict(msg: message.Message) -> dict[str, Any]:
     is built once per message type from the same descriptors and gives the same document (a
     test compares the two on generated configs).
     """
-    return _encoder(msg.DESCRIPTOR)(msg)
+    return _encoder(_descriptor_of(msg))(msg)
 
 
 def _message_to_dict_by_json_format(msg: message.Message) -> dict[str, Any]:
@@ -249,8 +249,14 @@ def _message_to_dict_by_json_format(msg: message.Message) -> dict[str, Any]:
         preserving_proto_field_name=True,
         always_print_fields_with_no_presence=True,
     )
-    _unquote_int64(msg.DESCRIPTOR, document)
+    _unquote_int64(_descriptor_of(msg), document)
     return document
+
+
+def _descriptor_of(msg: message.Message) -> descriptor.Descriptor:
+    # The stubs type DESCRIPTOR as the Python or the C (upb) descriptor; at run time the upb
+    # one is a descriptor.Descriptor too (its metaclass says so), so no check is paid here.
+    return cast(descriptor.Descriptor, msg.DESCRIPTOR)
 
 
 _Encode = Callable[[Any], Any]
@@ -278,11 +284,11 @@ def _build_encoder(message_type: descriptor.Descriptor) -> Callable[[message.Mes
         if field.message_type is not None and field.message_type.GetOptions().map_entry:
             maps.append(field.name)
             value_encoder = _value_encoder(field.message_type.fields_by_name["value"])
-            encoders[field.number] = lambda m, e=value_encoder: {k: e(v) for k, v in m.items()}
+            encoders[field.number] = _map_encoder(value_encoder)
         elif field.is_repeated:
             lists.append(field.name)
             item_encoder = _value_encoder(field)
-            encoders[field.number] = lambda items, e=item_encoder: [e(i) for i in items]
+            encoders[field.number] = _list_encoder(item_encoder)
         else:
             encoders[field.number] = _value_encoder(field)
             if not field.has_presence:
@@ -305,6 +311,14 @@ def _build_encoder(message_type: descriptor.Descriptor) -> Callable[[message.Mes
 def _in_field_order(document: dict[str, Any], order: list[str]) -> dict[str, Any]:
     # Keys in declaration order, as json_format writes them: the stored JSON text is stable.
     return {name: document[name] for name in order if name in document}
+
+
+def _map_encoder(encode_value: _Encode) -> _Encode:
+    return lambda entries: {key: encode_value(value) for key, value in entries.items()}
+
+
+def _list_encoder(encode_item: _Encode) -> _Encode:
+    return lambda items: [encode_item(item) for item in items]
 
 
 def _value_encoder(field: descriptor.FieldDescriptor) -> _Encode:

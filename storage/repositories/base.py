@@ -147,7 +147,7 @@ class RecordTable:
             insert(table).values(binds_for(table, self.inserted)).returning(*returning)
         )
         # Only resources with an etag are updated (with compare-and-swap) through here.
-        self.update = (
+        self._update = (
             None
             if "etag" not in table.c
             else Write(
@@ -162,6 +162,13 @@ class RecordTable:
             )
         )
         self.keys = keys
+
+    @property
+    def update(self) -> Write:
+        """The compare-and-swap UPDATE; TypeError for a table without an ``etag`` column."""
+        if self._update is None:
+            raise TypeError(f"table {self.table.name} has no etag to update with")
+        return self._update
 
     def insert_values(self, record: Any) -> dict[str, Any]:
         """The INSERT's parameters for ``record``."""

@@ -58,8 +58,11 @@ _LOCKED_WITH_CURRENT = Query(
 COLUMNS = RecordTable(ConfigRevision, _table, keys=("tenant_id", "simulation_id", "revision"))
 
 
-def _revision_of(row: Mapping[str, Any], prefix: str = "") -> ConfigRevision | None:
-    """The revision in a row of ``simulations LEFT JOIN config_revisions``, if any."""
+def _revision_of(row: Mapping[Any, Any], prefix: str = "") -> ConfigRevision | None:
+    """The revision in a row of ``simulations LEFT JOIN config_revisions``, if any.
+
+    ``row`` is a dict of a precompiled read or a SQLAlchemy ``RowMapping`` (keyed by name).
+    """
     values = {name: row[prefix + name] for name in _REVISION_COLUMNS}
     return None if values["revision"] is None else ConfigRevision(**values)
 
@@ -210,7 +213,7 @@ class ConfigRevisionRepository(SqlRepository):
         none by that number. NotFound("simulation") when the simulation is missing or deleted.
         One statement: the simulation joined with the revision.
         """
-        parameters = {"tenant_id": tenant_id, "simulation_id": simulation_id}
+        parameters: dict[str, Any] = {"tenant_id": tenant_id, "simulation_id": simulation_id}
         if revision:
             parameters["revision"] = revision
         row = self._first(_revision_of_live_simulation(bool(revision)), parameters)

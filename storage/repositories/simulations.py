@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -219,7 +220,7 @@ class SimulationRepository(SqlRepository):
         )
         return result.rowcount
 
-    def lock_in_scenario(self, tenant_id: str, scenario_id: str) -> list[Simulation]:
+    def lock_in_scenario(self, tenant_id: str, scenario_id: str) -> builtins.list[Simulation]:
         """Lock and return the scenario's live simulations (by id, so locks come in one order).
 
         Taken by DeleteScenario after it locked the scenario: a run or architect job that starts

@@ -9,7 +9,8 @@ from service.api.proto_values import timestamp
 from service.app.configs import ConfigView
 from service.domain.config_codec import sources_from_documents
 
-_Origin = config_pb2.ConfigRevision.Origin
+# A stored origin is the ``ConfigRevision.Origin`` value's name, and a message's constructor
+# takes an enum field by name.
 
 
 def revision_to_proto(
@@ -23,7 +24,7 @@ def revision_to_proto(
         sources=sources_from_documents(record.sources),
         create_time=timestamp(record.create_time),
         actor=record.actor,
-        origin=_Origin.Value(record.origin),
+        origin=record.origin,
         description=record.description,
     )
 
@@ -38,5 +39,5 @@ def config_view_fields(view: ConfigView) -> dict:
         "sources": sources_from_documents(revision.sources),
         "etag": view.etag,
         "update_time": timestamp(revision.create_time),
-        "origin": _Origin.Value(revision.origin),
+        "origin": revision.origin,
     }

@@ -11,13 +11,13 @@ from service.api.proto_values import struct, struct_to_dict, timestamp
 from service.app.simulation_writes import SimulationInput
 from service.domain.config_codec import parameters_from_document, sources_from_documents
 
-_Status = simulation_pb2.Simulation.Status
-_Kind = simulation_pb2.SimulationEvent.Kind
+# Stored statuses and event kinds are the enums' value names, and a message's
+# constructor takes an enum field by name (ValueError for an unknown one).
 
 
-def status_value(name: str | None) -> int:
-    """The ``Simulation.Status`` number of a stored status name (unset for None)."""
-    return _Status.Value(name) if name else _Status.STATUS_UNSPECIFIED
+def _status_name(name: str | None) -> str:
+    """The ``Simulation.Status`` name of a stored status (unset for None)."""
+    return name or "STATUS_UNSPECIFIED"
 
 
 def simulation_to_proto(
@@ -30,7 +30,7 @@ def simulation_to_proto(
         name=record.name,
         prompt=record.prompt,
         labels=record.labels,
-        status=status_value(record.status),
+        status=_status_name(record.status),
         config_revision=record.current_revision,
         results=struct(record.results),
         analysis=struct(record.analysis),
@@ -57,9 +57,9 @@ def event_to_proto(event: storage.SimulationEvent) -> simulation_pb2.SimulationE
     return simulation_pb2.SimulationEvent(
         id=event.id,
         simulation_id=event.simulation_id,
-        kind=_Kind.Value(event.kind),
-        from_status=status_value(event.from_status),
-        to_status=status_value(event.to_status),
+        kind=event.kind,
+        from_status=_status_name(event.from_status),
+        to_status=_status_name(event.to_status),
         revision=event.revision or 0,
         actor=event.actor,
         reason=event.reason,
