@@ -14,9 +14,9 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from storage.driver_errors import driver_errors
 from storage.notifications import NotificationListener
 from storage.retry import RetryPolicy
-from storage.translate import driver_errors
 from storage.unit_of_work import ReadUnitOfWork, SqlUnitOfWork, UnitOfWork
 
 logger = logging.getLogger(__name__)

@@ -11,6 +11,7 @@ import psycopg
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from storage.driver_errors import driver_errors, translate
 from storage.errors import CommitOutcomeUnknown
 from storage.repositories import (
     ApiKeyRepository,
@@ -23,7 +24,6 @@ from storage.repositories import (
     TenantRepository,
 )
 from storage.retry import is_lost_connection
-from storage.translate import driver_errors, translate
 
 logger = logging.getLogger(__name__)
 

@@ -6,12 +6,12 @@ from datetime import datetime
 
 from sqlalchemy import bindparam, func, select, update
 
+from storage.driver_errors import UniqueRule
 from storage.errors import NotFound
 from storage.queries import Query
 from storage.records import ApiKey
 from storage.repositories.base import RecordTable, SqlRepository
 from storage.schema import api_keys
-from storage.translate import UniqueRule
 
 # Compiled once: every call whose key is not in memory yet reads it.
 _GET = Query(select(api_keys).where(api_keys.c.id == bindparam("key_id")))

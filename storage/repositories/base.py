@@ -20,8 +20,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
+from storage.driver_errors import UniqueRule, driver_errors, integrity_error
 from storage.queries import Query, Write
-from storage.translate import UniqueRule, driver_errors, integrity_error
 
 
 class SqlRepository:

@@ -7,11 +7,11 @@ from datetime import UTC
 
 from sqlalchemy import and_, select
 
+from storage.driver_errors import UniqueRule
 from storage.errors import NotFound
 from storage.records import SimulationEvent
 from storage.repositories.base import RecordTable, SqlRepository
 from storage.schema import simulation_events, simulations
-from storage.translate import UniqueRule
 
 _table = simulation_events
 # The record is the column list; the database numbers the events (monotonic ids).

@@ -6,11 +6,11 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import and_, or_, select, update
 
+from storage.driver_errors import UniqueRule
 from storage.errors import NotFound
 from storage.records import ArchitectJob
 from storage.repositories.base import RecordTable, SqlRepository
 from storage.schema import architect_jobs
-from storage.translate import UniqueRule
 
 _table = architect_jobs
 QUEUED, RUNNING = "QUEUED", "RUNNING"

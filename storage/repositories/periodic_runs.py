@@ -6,10 +6,10 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import insert, update
 
+from storage.driver_errors import UniqueRule
 from storage.errors import AlreadyExists
 from storage.repositories.base import SqlRepository
 from storage.schema import periodic_runs
-from storage.translate import UniqueRule
 
 
 class PeriodicRunRepository(SqlRepository):

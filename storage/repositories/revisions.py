@@ -12,6 +12,7 @@ from uuid import uuid4
 from sqlalchemy import Integer, and_, bindparam, select
 from sqlalchemy.exc import IntegrityError
 
+from storage.driver_errors import UniqueRule, driver_errors, integrity_error
 from storage.errors import AlreadyExists, Conflict, NotFound
 from storage.queries import Query, run_together
 from storage.records import ConfigRevision, Simulation, SimulationEvent
@@ -19,7 +20,6 @@ from storage.repositories.base import RecordTable, SqlRepository
 from storage.repositories.events import COLUMNS as event_columns
 from storage.repositories.simulations import COLUMNS as simulation_columns
 from storage.schema import config_revisions, simulations
-from storage.translate import UniqueRule, driver_errors, integrity_error
 
 _table = config_revisions
 _REVISION_COLUMNS = [column.name for column in _table.c]

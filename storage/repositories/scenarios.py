@@ -9,13 +9,13 @@ from uuid import uuid4
 
 from sqlalchemy import bindparam, delete, select
 
+from storage.driver_errors import UniqueRule
 from storage.errors import Conflict, NotFound
 from storage.queries import Query
 from storage.records import Scenario, ScenarioQuery
 from storage.repositories.base import RecordTable, SqlRepository
 from storage.repositories.keyset import contains, keyset_page, label_conditions, sort_column
 from storage.schema import scenarios, simulations
-from storage.translate import UniqueRule
 
 _ORDERINGS = ("create_time", "display_name")
 # The record is the column list: see RecordTable.

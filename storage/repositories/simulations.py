@@ -10,13 +10,13 @@ from uuid import uuid4
 
 from sqlalchemy import and_, bindparam, delete, func, select, update
 
+from storage.driver_errors import UniqueRule
 from storage.errors import Conflict, NotFound
 from storage.queries import Query
 from storage.records import Simulation, SimulationQuery
 from storage.repositories.base import RecordTable, SqlRepository
 from storage.repositories.keyset import contains, keyset_page, label_conditions, sort_column
 from storage.schema import config_revisions, simulations
-from storage.translate import UniqueRule
 
 _ORDERINGS = ("create_time", "name")
 _LIVE = simulations.c.delete_time.is_(None)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
+from storage.driver_errors import UniqueRule
 from storage.errors import NotFound
 from storage.records import Tenant
 from storage.repositories.base import RecordTable, SqlRepository
 from storage.schema import tenants
-from storage.translate import UniqueRule
 
 # The record is the column list.
 COLUMNS = RecordTable(Tenant, tenants, keys=("id",))

@@ -1,4 +1,4 @@
-"""Translation of driver errors into storage errors, done once at the repository boundary."""
+"""Driver errors (SQLAlchemy, psycopg, sqlite3) mapped to storage errors, at the boundary."""
 
 from __future__ import annotations
 
