@@ -136,6 +136,15 @@ def status_for(exc: BaseException) -> status_pb2.Status:
     for error_type, code in simple.items():
         if isinstance(exc, error_type):
             return _status(code, exc.message, exc.reason, exc.metadata)
+    if isinstance(exc, storage.CommitOutcomeUnknown):
+        log.warning("commit outcome unknown: %s", exc)
+        return _status(
+            code_pb2.UNAVAILABLE,
+            "the database connection was lost while committing, so the change may or may not "
+            "have been applied; retry with the same request_id (or the same etag), which "
+            "applies it at most once",
+            "COMMIT_OUTCOME_UNKNOWN",
+        )
     if isinstance(exc, storage.Unavailable):
         log.warning("database unavailable: %s", exc)
         return _status(

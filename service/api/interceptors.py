@@ -21,6 +21,7 @@ from service.api.error_status import abort_with, is_abort
 from service.api.storable_values import unstorable_values
 from service.app.authentication import Authenticator, Principal
 from service.domain import errors
+from storage.deadlines import bounded_by
 
 log = logging.getLogger(__name__)
 
@@ -148,13 +149,14 @@ def _run_as(principal: Principal, behavior, request, context, streaming: bool):
     """Runs ``behavior`` with ``principal`` as the current one (for a stream: while it yields)."""
     if streaming:
         return _stream_as(principal, behavior, request, context)
-    with calling_as(principal):
+    # The call's deadline bounds its database work, retries included.
+    with calling_as(principal), bounded_by(context.time_remaining()):
         return behavior(request, context)
 
 
 def _stream_as(principal: Principal, behavior, request, context):
     # gRPC pulls the responses on the call's own worker thread, after the handler returned.
-    with calling_as(principal):
+    with calling_as(principal), bounded_by(context.time_remaining()):
         yield from behavior(request, context)
 
 
