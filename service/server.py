@@ -58,7 +58,11 @@ CHANGE_FEED_START_SECONDS = 5.0
 def open_database(settings: Settings) -> storage.Database:
     """The database the settings point at (the embedded SQLite file by default)."""
     url = settings.database_url or storage.sqlite_url_for(settings.data_dir)
-    return storage.Database(url, pool_size=settings.db_pool_size)
+    return storage.Database(
+        url,
+        pool_size=settings.db_pool_size,
+        retry=storage.RetryPolicy(connection_seconds=settings.db_retry_seconds),
+    )
 
 
 class ServiceServer:

@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     max_message_bytes: int = Field(4 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)
     db_pool_size: int = Field(10, ge=1, le=200)
+    # How long a lost or refused database connection is retried, bounded by each call's
+    # deadline: a PostgreSQL restart shorter than this is invisible to clients.
+    db_retry_seconds: float = Field(5.0, ge=0, le=300)
     migrate_on_start: bool = True
     demo_tenant: bool = True
     scenario_retention_days: int = Field(30, ge=1, le=3650)

@@ -14,11 +14,10 @@ from sqlalchemy import exc as sa_exc
 from tenacity import (
     Retrying,
     retry_if_exception,
-    stop_after_attempt,
-    stop_after_delay,
     wait_random_exponential,
 )
 
+from storage.deadlines import time_left
 from storage.errors import CommitOutcomeUnknown, Unavailable
 
 T = TypeVar("T")
@@ -64,9 +63,11 @@ def is_lost_connection(exc: BaseException) -> bool:
         if exc.connection_invalidated:
             return True
         cause = exc.orig
+    if isinstance(cause, Unavailable) and cause.__cause__ is not None:
+        return is_lost_connection(cause.__cause__)
     if isinstance(cause, psycopg.Error):
         return isinstance(cause, psycopg.OperationalError) and (
-            cause.sqlstate not in _RETRYABLE_SQLSTATES
+            cause.sqlstate not in _RETRYABLE_SQLSTATES | _NON_RETRYABLE_SQLSTATES
         )
     return False
 
@@ -88,14 +89,19 @@ def _driver_error_is_transient(exc: BaseException) -> bool:
 class RetryPolicy:
     """Retries a callable on transient database failures with jittered exponential backoff.
 
-    Bounded by ``max_attempts`` and ``max_seconds``, whichever comes first. Permanent failures
+    Conflicts (serialization failures, deadlocks, SQLite's busy lock) are bounded by
+    ``max_attempts`` and ``max_seconds``, whichever comes first. A lost or refused connection
+    is retried for ``connection_seconds`` from the first failure, however many attempts that
+    takes, so a database restart shorter than that is invisible to callers. Every wait ends
+    before the current call's deadline (:mod:`storage.deadlines`). Permanent failures
     propagate after one attempt; exhausted transient failures become :class:`Unavailable`.
     """
 
     max_attempts: int = 5
     max_seconds: float = 10.0
     initial_backoff: float = 0.02
-    max_backoff: float = 1.0
+    max_backoff: float = 0.5
+    connection_seconds: float = 5.0
 
     def run(self, fn: Callable[[], T], *, also: tuple[type[Exception], ...] = ()) -> T:
         """Call ``fn`` until it succeeds, fails permanently, or the retry budget is spent.
@@ -116,21 +122,29 @@ class RetryPolicy:
             if not retryable(exc):
                 raise
             failure: Exception = exc
-        remaining = self.max_seconds - (time.monotonic() - started)
-        if self.max_attempts <= 1 or remaining <= 0:
+        first_wait = random.uniform(0, min(self.initial_backoff, self.max_backoff))
+        if self._give_up(failure, 1, time.monotonic() - started, first_wait):
             exhausted = _exhausted(failure)
             if exhausted is failure:
                 raise failure
             raise exhausted from failure
+        # Attempt 1 of these is the second in all: its wait is the second step of the
+        # exponential backoff.
+        backoff = wait_random_exponential(multiplier=self.initial_backoff * 2, max=self.max_backoff)
+
+        def stop(state) -> bool:
+            elapsed = time.monotonic() - started
+            return self._give_up(
+                state.outcome.exception(), state.attempt_number + 1, elapsed, backoff(state)
+            )
+
         retrying = Retrying(
-            stop=stop_after_attempt(self.max_attempts - 1) | stop_after_delay(remaining),
-            # Attempt 1 of these is the second in all: its wait is the second step of the
-            # exponential backoff.
-            wait=wait_random_exponential(multiplier=self.initial_backoff * 2, max=self.max_backoff),
+            stop=stop,
+            wait=backoff,
             retry=retry_if_exception(retryable),
             reraise=True,
         )
-        time.sleep(random.uniform(0, min(self.initial_backoff, self.max_backoff)))
+        time.sleep(first_wait)
         try:
             return retrying(fn)
         except Unavailable:
@@ -141,6 +155,19 @@ class RetryPolicy:
             if is_transient(exc):
                 raise _exhausted(exc) from exc
             raise
+
+    def _give_up(
+        self, failure: BaseException | None, attempts: int, elapsed: float, next_wait: float
+    ) -> bool:
+        """True when no further attempt fits the budget of ``failure`` or the call's deadline."""
+        left = time_left()
+        # An attempt needs some time of its own: starting one at the deadline only produces a
+        # write the client no longer waits for.
+        if left is not None and left - next_wait < 0.05:
+            return True
+        if failure is not None and is_lost_connection(failure):
+            return elapsed + next_wait > self.connection_seconds
+        return attempts >= self.max_attempts or elapsed + next_wait > self.max_seconds
 
 
 def _exhausted(exc: Exception) -> Exception:

@@ -153,7 +153,7 @@ class SqlUnitOfWork(UnitOfWork):
         try:
             self._active().commit()
         except (SQLAlchemyError, psycopg.Error) as exc:
-            if is_lost_connection(exc):
+            if is_lost_connection(exc) and not _ended_before_commit(exc):
                 raise CommitOutcomeUnknown(
                     "the database connection failed while committing; the outcome is unknown"
                 ) from exc
@@ -170,3 +170,15 @@ class SqlUnitOfWork(UnitOfWork):
         if self._connection is None:
             raise RuntimeError("the unit of work is not open; use it in a `with` block")
         return self._connection
+
+
+# 57P01 admin_shutdown: the server ended the session (a fast shutdown or restart,
+# pg_terminate_backend) while it waited for the client. Had it committed first, the client
+# would have read the COMMIT's success before this error, so the transaction surely rolled
+# back and running it again is safe.
+_SESSION_ENDED_BEFORE_COMMIT = "57P01"
+
+
+def _ended_before_commit(exc: BaseException) -> bool:
+    cause = exc.orig if isinstance(exc, SQLAlchemyError) and hasattr(exc, "orig") else exc
+    return isinstance(cause, psycopg.Error) and cause.sqlstate == _SESSION_ENDED_BEFORE_COMMIT

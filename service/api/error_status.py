@@ -24,6 +24,17 @@ log = logging.getLogger(__name__)
 
 ERROR_DOMAIN = "simconfig.simulation.v1"
 
+# Default gRPC clients refuse responses whose metadata exceeds 8 KiB, and the details travel
+# base64-encoded (4/3 larger) in one trailer beside grpc-message: an error listing thousands of
+# violations would reach the client as RESOURCE_EXHAUSTED instead of INVALID_ARGUMENT. So a
+# BadRequest carries at most MAX_FIELD_VIOLATIONS entries and MAX_BAD_REQUEST_BYTES of them,
+# then one entry counting the rest; long paths and descriptions are shortened.
+MAX_FIELD_VIOLATIONS = 100
+MAX_BAD_REQUEST_BYTES = 3_000
+_MAX_FIELD_CHARS = 200
+_MAX_DESCRIPTION_CHARS = 300
+_MAX_MESSAGE_CHARS = 200
+
 
 def _pack(message) -> any_pb2.Any:
     packed = any_pb2.Any()
@@ -35,26 +46,59 @@ def _status(code: int, message: str, reason: str, metadata=None, extra=()) -> st
     info = error_details_pb2.ErrorInfo(
         reason=reason,
         domain=ERROR_DOMAIN,
-        metadata={k: str(v) for k, v in (metadata or {}).items()},
+        metadata={k: _shorten(str(v), _MAX_FIELD_CHARS) for k, v in (metadata or {}).items()},
     )
     return status_pb2.Status(
-        code=code, message=message, details=[_pack(info), *(_pack(e) for e in extra)]
+        code=code,
+        message=_shorten(message, _MAX_MESSAGE_CHARS),
+        details=[_pack(info), *(_pack(e) for e in extra)],
     )
+
+
+def _shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def bad_request_for(violations) -> error_details_pb2.BadRequest:
+    """The ``BadRequest`` for ``violations``, small enough for any client to receive.
+
+    The first violations are kept in order, up to :data:`MAX_FIELD_VIOLATIONS` and
+    :data:`MAX_BAD_REQUEST_BYTES`; when some are left out, one last entry with the empty
+    path says how many.
+    """
+    bad_request = error_details_pb2.BadRequest()
+    kept = 0
+    for violation in violations:
+        entry = error_details_pb2.BadRequest.FieldViolation(
+            field=_shorten(violation.field, _MAX_FIELD_CHARS),
+            description=_shorten(violation.description, _MAX_DESCRIPTION_CHARS),
+        )
+        if kept == MAX_FIELD_VIOLATIONS or (
+            bad_request.ByteSize() + entry.ByteSize() > MAX_BAD_REQUEST_BYTES
+        ):
+            break
+        bad_request.field_violations.append(entry)
+        kept += 1
+    left_out = len(violations) - kept
+    if left_out:
+        bad_request.field_violations.append(
+            error_details_pb2.BadRequest.FieldViolation(
+                field="",
+                description=f"{left_out} more violations not shown; fix these and retry",
+            )
+        )
+    return bad_request
 
 
 def status_for(exc: BaseException) -> status_pb2.Status:
     """Returns the ``google.rpc.Status`` a client sees for ``exc``."""
     if isinstance(exc, errors.InvalidArgument):
-        bad_request = error_details_pb2.BadRequest(
-            field_violations=[
-                error_details_pb2.BadRequest.FieldViolation(
-                    field=v.field, description=v.description
-                )
-                for v in exc.violations
-            ]
-        )
         return _status(
-            code_pb2.INVALID_ARGUMENT, exc.message, exc.reason, exc.metadata, [bad_request]
+            code_pb2.INVALID_ARGUMENT,
+            exc.message,
+            exc.reason,
+            exc.metadata,
+            [bad_request_for(exc.violations)],
         )
     if isinstance(exc, errors.FailedPrecondition):
         extra = []
@@ -92,6 +136,15 @@ def status_for(exc: BaseException) -> status_pb2.Status:
     for error_type, code in simple.items():
         if isinstance(exc, error_type):
             return _status(code, exc.message, exc.reason, exc.metadata)
+    if isinstance(exc, storage.CommitOutcomeUnknown):
+        log.warning("commit outcome unknown: %s", exc)
+        return _status(
+            code_pb2.UNAVAILABLE,
+            "the database connection was lost while committing, so the change may or may not "
+            "have been applied; retry with the same request_id (or the same etag), which "
+            "applies it at most once",
+            "COMMIT_OUTCOME_UNKNOWN",
+        )
     if isinstance(exc, storage.Unavailable):
         log.warning("database unavailable: %s", exc)
         return _status(

@@ -16,10 +16,13 @@ from contextlib import contextmanager
 from typing import Any
 
 import grpc
+from google.protobuf.message import Message
 
 from service.api.error_status import abort_with, is_abort
+from service.api.storable_values import unstorable_values
 from service.app.authentication import Authenticator, Principal
 from service.domain import errors
+from storage.deadlines import bounded_by
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +136,8 @@ class TenantInterceptor(grpc.ServerInterceptor):
             raise errors.PermissionDenied(f"a read-only API key cannot call {method}")
 
 
-def _refuse_undecodable(request) -> None:
+def _refuse_bad_request(request) -> None:
+    """Refuses a request that did not parse, or that holds values no database can store."""
     if isinstance(request, _Undecodable):
         raise errors.InvalidArgument.field(
             "request",
@@ -141,19 +145,24 @@ def _refuse_undecodable(request) -> None:
             "about 30 levels deep",
             reason="REQUEST_UNDECODABLE",
         )
+    # Checked here, once for every RPC, so no field can carry a NUL to the database.
+    violations = unstorable_values(request) if isinstance(request, Message) else []
+    if violations:
+        raise errors.InvalidArgument(violations, reason="VALUE_NOT_STORABLE")
 
 
 def _run_as(principal: Principal, behavior, request, context, streaming: bool):
     """Runs ``behavior`` with ``principal`` as the current one (for a stream: while it yields)."""
     if streaming:
         return _stream_as(principal, behavior, request, context)
-    with calling_as(principal):
+    # The call's deadline bounds its database work, retries included.
+    with calling_as(principal), bounded_by(context.time_remaining()):
         return behavior(request, context)
 
 
 def _stream_as(principal: Principal, behavior, request, context):
     # gRPC pulls the responses on the call's own worker thread, after the handler returned.
-    with calling_as(principal):
+    with calling_as(principal), bounded_by(context.time_remaining()):
         yield from behavior(request, context)
 
 
@@ -164,7 +173,7 @@ def _bound(handler: grpc.RpcMethodHandler, principal: Principal) -> grpc.RpcMeth
     def guard(behavior):
         def run(request, context):
             try:
-                _refuse_undecodable(request)
+                _refuse_bad_request(request)
             except errors.ServiceError as exc:
                 abort_with(context, exc)
             return _run_as(principal, behavior, request, context, streaming)
@@ -240,7 +249,7 @@ def _authenticating(handler: grpc.RpcMethodHandler, authorize, tolerant):
                 single_request(request_iterator) if unary_request else requests(request_iterator)
             )
             if unary_request:
-                _refuse_undecodable(request)
+                _refuse_bad_request(request)
         except Exception as exc:  # noqa: BLE001 - mapped to a status in one place
             abort_with(context, exc)
         return principal, request

@@ -269,8 +269,9 @@ class _Collector:
         value_max_chars: int,
     ) -> None:
         self.count(path, entries, maximum=max_entries, noun="entry")
-        # Sorted so the order of violations does not depend on map iteration order.
-        for key in sorted(entries):
+        # Sorted so the order of violations does not depend on map iteration order; entries
+        # past the maximum are already reported by the count and are not walked.
+        for key in sorted(entries)[:max_entries]:
             entry_path = _key_path(path, key)
             if not key:
                 self.add(entry_path, "key must not be empty")
@@ -382,7 +383,7 @@ class ConfigValidator:
         limits = self.limits
         out = _Collector()
         out.count(field_prefix, sources, maximum=limits.sources_max, noun="source")
-        for i, source in enumerate(sources):
+        for i, source in enumerate(sources[: limits.sources_max]):
             path = f"{field_prefix}[{i}]"
             out.text(
                 f"{path}.uri", source.uri, max_chars=limits.source_uri_max_chars, required=True
@@ -412,7 +413,9 @@ class ConfigValidator:
             "agents", agents, minimum=limits.agents_min, maximum=limits.agents_max, noun="agent"
         )
         first_index: dict[str, int] = {}
-        for i, agent in enumerate(agents):
+        # Past the maximum, the count above says it all: walking 100,000 agents would only
+        # produce violations no client can receive.
+        for i, agent in enumerate(agents[: limits.agents_max]):
             path = f"agents[{i}]"
             out.identifier(
                 f"{path}.id",
@@ -438,7 +441,7 @@ class ConfigValidator:
                 value_max_chars=limits.attribute_value_max_chars,
             )
             out.count(f"{path}.goals", agent.goals, maximum=limits.agent_goals_max, noun="goal")
-            for j, goal in enumerate(agent.goals):
+            for j, goal in enumerate(agent.goals[: limits.agent_goals_max]):
                 out.text(f"{path}.goals[{j}]", goal, max_chars=limits.goal_max_chars, required=True)
         # Ids that fail their own checks still count as "existing" so an event naming such an
         # agent is not reported twice for the same mistake.
@@ -457,7 +460,7 @@ class ConfigValidator:
             maximum=limits.environment_rules_max,
             noun="rule",
         )
-        for j, rule in enumerate(environment.rules):
+        for j, rule in enumerate(environment.rules[: limits.environment_rules_max]):
             out.text(
                 f"environment.rules[{j}]", rule, max_chars=limits.rule_max_chars, required=True
             )
@@ -479,7 +482,7 @@ class ConfigValidator:
     ) -> None:
         limits = self.limits
         out.count("events", events, maximum=limits.events_max, noun="event")
-        for i, event in enumerate(events):
+        for i, event in enumerate(events[: limits.events_max]):
             path = f"events[{i}]"
             if event.turn < 1:
                 out.add(f"{path}.turn", f"must be at least 1; got {event.turn}")
@@ -494,8 +497,12 @@ class ConfigValidator:
                 max_chars=limits.event_description_max_chars,
                 required=True,
             )
+            # More targets than a config can have agents is reported once, not walked.
+            out.count(
+                f"{path}.agent_ids", event.agent_ids, maximum=limits.agents_max, noun="agent id"
+            )
             seen: dict[str, int] = {}
-            for j, agent_id in enumerate(event.agent_ids):
+            for j, agent_id in enumerate(event.agent_ids[: limits.agents_max]):
                 id_path = f"{path}.agent_ids[{j}]"
                 if agent_id in seen:
                     out.add(
@@ -520,7 +527,7 @@ class ConfigValidator:
         valid_kinds = [name for name in kind_enum.keys() if kind_enum.Value(name) != 0]
         out.count("metrics", metrics, maximum=limits.metrics_max, noun="metric")
         first_index: dict[str, int] = {}
-        for i, metric in enumerate(metrics):
+        for i, metric in enumerate(metrics[: limits.metrics_max]):
             path = f"metrics[{i}]"
             out.identifier(
                 f"{path}.name",
@@ -571,7 +578,8 @@ def check_labels(labels: Mapping[str, str], field: str = "labels") -> list[Viola
         violations.append(
             Violation(field, f"must have at most {MAX_LABELS} entries; got {len(labels)}")
         )
-    for key in sorted(labels):
+    # Keys past the maximum are covered by the count and not walked one by one.
+    for key in sorted(labels)[:MAX_LABELS]:
         if not is_label_key(key):
             violations.append(
                 Violation(

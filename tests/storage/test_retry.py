@@ -12,6 +12,7 @@ from psycopg import errors as pg_errors
 from sqlalchemy import exc as sa_exc
 
 from storage import RetryPolicy, StorageError, Tenant, Unavailable, is_transient
+from storage.deadlines import bounded_by
 from storage.retry import is_lost_connection
 
 FAST = RetryPolicy(max_attempts=5, max_seconds=5, initial_backoff=0.001, max_backoff=0.01)
@@ -269,11 +270,52 @@ def test_an_unavailable_error_is_as_transient_as_its_cause(error, transient):
     assert is_transient(error) is transient
 
 
-def test_the_default_policy_tries_five_times():
-    fn = Flaky(*[connection_refused() for _ in range(10)])
+def test_the_default_policy_tries_a_conflict_five_times():
+    fn = Flaky(*[serialization_failure() for _ in range(10)])
     policy = RetryPolicy(initial_backoff=0, max_backoff=0)  # the default bounds, no waiting
 
     with pytest.raises(Unavailable):
         policy.run(fn)
 
     assert fn.calls == 5 == RetryPolicy().max_attempts
+
+
+def test_a_lost_connection_is_retried_past_five_attempts_while_its_time_lasts():
+    # A restart refuses connections for a while: attempts are not the limit, time is.
+    fn = Flaky(*[connection_refused() for _ in range(30)])
+    policy = RetryPolicy(initial_backoff=0.001, max_backoff=0.001, connection_seconds=30)
+
+    assert policy.run(fn) == "done"
+    assert fn.calls == 31
+
+
+def test_a_lost_connection_is_given_up_after_connection_seconds():
+    fn = Flaky(*[connection_refused() for _ in range(100_000)])
+    policy = RetryPolicy(initial_backoff=0.01, max_backoff=0.01, connection_seconds=0.2)
+
+    started = time.monotonic()
+    with pytest.raises(Unavailable):
+        policy.run(fn)
+
+    assert 5 < fn.calls < 100_000
+    assert time.monotonic() - started < 5
+
+
+def test_no_retry_starts_past_the_calls_deadline():
+    fn = Flaky(*[connection_refused() for _ in range(100_000)])
+    policy = RetryPolicy(initial_backoff=0.01, max_backoff=0.01, connection_seconds=60)
+
+    started = time.monotonic()
+    with bounded_by(0.3), pytest.raises(Unavailable):
+        policy.run(fn)
+
+    assert time.monotonic() - started < 5  # far less than connection_seconds
+
+
+def test_a_call_without_time_left_is_not_retried():
+    fn = Flaky(connection_refused())
+
+    with bounded_by(0.0), pytest.raises(Unavailable):
+        RetryPolicy(initial_backoff=0.001, max_backoff=0.001).run(fn)
+
+    assert fn.calls == 1
