@@ -95,6 +95,8 @@ class RetryPolicy:
     max_seconds: float = 10.0
     initial_backoff: float = 0.02
     max_backoff: float = 1.0
+    # Told the reason of every retry ("connection_lost", "transient" or "conflict"): metrics.
+    on_retry: Callable[[str], None] | None = None
 
     def run(self, fn: Callable[[], T], *, also: tuple[type[Exception], ...] = ()) -> T:
         """Call ``fn`` until it succeeds, fails permanently, or the retry budget is spent.
@@ -121,8 +123,10 @@ class RetryPolicy:
             if exhausted is failure:
                 raise failure
             raise exhausted from failure
+        self._note_retry(failure)
         retrying = Retrying(
             stop=stop_after_attempt(self.max_attempts - 1) | stop_after_delay(remaining),
+            before_sleep=lambda state: self._note_retry(state.outcome.exception()),
             # Attempt 1 of these is the second in all: its wait is the second step of the
             # exponential backoff.
             wait=wait_random_exponential(multiplier=self.initial_backoff * 2, max=self.max_backoff),
@@ -140,6 +144,19 @@ class RetryPolicy:
             if is_transient(exc):
                 raise _exhausted(exc) from exc
             raise
+
+    def _note_retry(self, exc: BaseException | None) -> None:
+        if self.on_retry is not None and exc is not None:
+            self.on_retry(retry_reason(exc))
+
+
+def retry_reason(exc: BaseException) -> str:
+    """Why ``exc`` is retried, as one of a few fixed words (a metric label)."""
+    if is_lost_connection(exc):
+        return "connection_lost"
+    if is_transient(exc):
+        return "transient"
+    return "conflict"
 
 
 def _exhausted(exc: Exception) -> Exception:

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 
 import grpc
 
+from service.api.access import note_principal
 from service.api.error_status import abort_with, is_abort
 from service.app.authentication import Authenticator, Principal
 from service.domain import errors
@@ -49,6 +50,7 @@ def current_principal() -> Principal:
 @contextmanager
 def calling_as(principal: Principal) -> Iterator[None]:
     """Makes ``principal`` the current one on this thread until the block ends."""
+    note_principal(principal)
     token = _current_principal.set(principal)
     try:
         yield
