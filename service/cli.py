@@ -204,7 +204,13 @@ def _serve_in_this_process(settings: Settings, database: storage.Database) -> in
         _create_demo_tenant(database, settings, port)
     received = _record_stop_signals()
     server.start()
-    log.info("simconfig listening on %s:%d (database: %s)", settings.host, port, _where(settings))
+    log.info(
+        "simconfig listening on %s:%d (database: %s%s)",
+        settings.host,
+        port,
+        _where(settings),
+        _security(settings),
+    )
     _stop_when_signalled(server, settings, received)
     if metrics_server is not None:
         metrics_server.shutdown()
@@ -256,11 +262,12 @@ def _serve_in_processes(settings: Settings, database: storage.Database) -> int:
 
     def announce() -> None:
         log.info(
-            "simconfig listening on %s:%d (database: %s, %d processes)",
+            "simconfig listening on %s:%d (database: %s, %d processes%s)",
             settings.host,
             port,
             _where(settings),
             count,
+            _security(settings),
         )
 
     try:
@@ -285,6 +292,12 @@ def _where(settings: Settings) -> str:
     if settings.uses_embedded_database:
         return "embedded SQLite"
     return "postgresql"
+
+
+def _security(settings: Settings) -> str:
+    if settings.tls_client_ca is not None:
+        return ", mutual TLS"
+    return ", TLS" if settings.uses_tls else ", plaintext"
 
 
 def _record_stop_signals() -> list[int]:

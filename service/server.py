@@ -115,10 +115,31 @@ class ServiceServer:
         return self.grpc_server.wait_for_termination(timeout)
 
 
-def _bind(server: grpc.Server, address: str) -> int:
+def server_credentials(settings: Settings) -> grpc.ServerCredentials | None:
+    """TLS credentials from SIMCONFIG_TLS_CERT/KEY (None: plaintext).
+
+    With SIMCONFIG_TLS_CLIENT_CA, a client must present a certificate that CA signed (mutual
+    TLS); without it, any client that trusts the server's certificate may connect.
+    """
+    if settings.tls_cert is None or settings.tls_key is None:
+        return None
+    client_ca = settings.tls_client_ca.read_bytes() if settings.tls_client_ca else None
+    return grpc.ssl_server_credentials(
+        [(settings.tls_key.read_bytes(), settings.tls_cert.read_bytes())],
+        root_certificates=client_ca,
+        require_client_auth=client_ca is not None,
+    )
+
+
+def _bind(
+    server: grpc.Server, address: str, credentials: grpc.ServerCredentials | None = None
+) -> int:
     """Binds ``address``; a taken or invalid address raises OSError and frees the server."""
     try:
-        port = server.add_insecure_port(address)
+        if credentials is None:
+            port = server.add_insecure_port(address)
+        else:
+            port = server.add_secure_port(address, credentials)
     except RuntimeError as exc:
         server.stop(None)
         raise OSError(f"cannot listen on {address}: {exc}") from exc
@@ -169,7 +190,7 @@ def create_server(
     )
     # Bind before building anything that holds resources (engine channel, worker threads),
     # so a taken port leaves nothing behind.
-    port = _bind(server, settings.address)
+    port = _bind(server, settings.address, server_credentials(settings))
     scenarios = ScenarioOperations(
         database, retention=timedelta(days=settings.scenario_retention_days)
     )

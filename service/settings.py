@@ -7,6 +7,7 @@ misconfigured deployment fails fast instead of at the first call.
 from __future__ import annotations
 
 import os
+import ssl
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -122,6 +123,27 @@ class Settings(BaseSettings):
             raise ValueError(
                 "SIMCONFIG_TLS_CLIENT_CA needs SIMCONFIG_TLS_CERT and SIMCONFIG_TLS_KEY"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _tls_files(self) -> Settings:
+        """Loads the TLS files once, so a wrong or mismatched one stops start-up by name."""
+        if self.tls_cert is not None and self.tls_key is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            try:
+                context.load_cert_chain(self.tls_cert, self.tls_key)
+            except (ssl.SSLError, OSError) as exc:
+                raise ValueError(
+                    "SIMCONFIG_TLS_CERT and SIMCONFIG_TLS_KEY must be a PEM certificate chain "
+                    f"and its private key ({exc.__class__.__name__}: {exc.strerror or exc})"
+                ) from None
+        if self.tls_client_ca is not None:
+            try:
+                ssl.create_default_context(cafile=str(self.tls_client_ca))
+            except (ssl.SSLError, OSError) as exc:
+                raise ValueError(
+                    f"SIMCONFIG_TLS_CLIENT_CA must hold PEM CA certificates ({exc})"
+                ) from None
         return self
 
     @field_validator("tls_cert", "tls_key", "tls_client_ca", mode="before")
