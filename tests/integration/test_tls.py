@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import subprocess
+import sys
+from pathlib import Path
 
 import grpc
 import pytest
@@ -13,6 +15,7 @@ from service.settings import Settings, SettingsError
 from tests.certificates import make_certificates
 from tests.processes import GRPCURL, ServerProcess, create_tenant_key, environment, free_port
 
+REPO = Path(__file__).resolve().parents[2]
 LIST = "simulation.v1.ScenarioService/ListScenarios"
 
 
@@ -141,6 +144,28 @@ def test_with_a_client_ca_a_client_with_a_signed_certificate_is_served(mtls_serv
         scenario_service_pb2_grpc.ScenarioServiceStub(channel).ListScenarios(
             pb.ListScenariosRequest(), metadata=(("x-api-key", key),), timeout=10
         )
+
+
+def test_the_image_healthcheck_speaks_tls_to_a_tls_server(tls_server, certificates, tmp_path):
+    server, _ = tls_server
+    full_chain = tmp_path / "fullchain.pem"
+    full_chain.write_bytes(certificates.server_cert.read_bytes() + certificates.ca.read_bytes())
+    env = {
+        **server.env,
+        "SIMCONFIG_TLS_CERT": str(full_chain),
+        "SIMCONFIG_TLS_KEY": str(certificates.server_key),
+    }
+
+    result = subprocess.run(
+        [sys.executable, str(REPO / "deploy" / "healthcheck.py")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "healthy" in result.stdout and "SERVING" in result.stdout
 
 
 def test_a_key_that_does_not_match_the_certificate_stops_start_up(certificates):
