@@ -185,6 +185,7 @@ def _serve(settings: Settings, *, migrate: bool) -> int:
 
 
 def _serve_in_this_process(settings: Settings, database: storage.Database) -> int:
+    tracer_provider = _start_tracing(settings)
     try:
         server, port = create_server(settings, database=database)
     except OSError as exc:
@@ -214,8 +215,21 @@ def _serve_in_this_process(settings: Settings, database: storage.Database) -> in
     _stop_when_signalled(server, settings, received)
     if metrics_server is not None:
         metrics_server.shutdown()
+    if tracer_provider is not None:
+        tracer_provider.shutdown()  # sends the spans still batched
     log.info("simconfig stopped")
     return 0
+
+
+def _start_tracing(settings: Settings):
+    """This process's tracer provider when tracing is on (see service.telemetry.tracing)."""
+    mode = settings.tracing_mode()
+    if mode is None:
+        return None
+    from service.telemetry.tracing import start_tracing
+
+    log.info("tracing on (%s)", mode)
+    return start_tracing(mode)
 
 
 def _serve_metrics(settings: Settings, registry):
@@ -252,12 +266,16 @@ def _serve_in_processes(settings: Settings, database: storage.Database) -> int:
     settings = settings.replace(port=port)
 
     def child(index: int, report_ready) -> int:
+        # After the fork: the exporter's threads and connections are this process's own.
+        tracer_provider = _start_tracing(settings)
         child_database = open_database(settings)
         server, _ = create_server(settings, database=child_database, share_port=True)
         received = _record_stop_signals()
         server.start()
         report_ready()
         _stop_when_signalled(server, settings, received)
+        if tracer_provider is not None:
+            tracer_provider.shutdown()
         return 0
 
     def announce() -> None:

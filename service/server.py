@@ -162,6 +162,17 @@ def create_server(
     metrics = ServerMetrics() if settings.metrics_port else None
     if metrics is not None:
         database.observe_retries(metrics.retried)
+    traced = settings.tracing_mode() is not None
+    # Outermost first: the RPC's span is open while the access line is written, so the line
+    # carries its trace id.
+    interceptors = []
+    observers: list = [metrics] if metrics is not None else []
+    if traced:
+        from service.telemetry import tracing  # imports OpenTelemetry: only when tracing
+
+        interceptors.append(tracing.rpc_interceptor())
+        observers.append(tracing.SpanStatusObserver())
+        database.trace_statements(tracing.trace.get_tracer_provider())
     key_cache = ApiKeyCache(
         ttl=API_KEY_CACHE_SECONDS_WITH_FEED,
         fallback_ttl=API_KEY_CACHE_SECONDS,
@@ -172,8 +183,9 @@ def create_server(
             max_workers=settings.worker_threads, thread_name_prefix="simconfig-rpc"
         ),
         interceptors=[
-            # Outermost, so it sees the status every call really ends with, refusals included.
-            AccessInterceptor(observers=(metrics,) if metrics is not None else ()),
+            *interceptors,
+            # Outside the others, so it sees the status every call ends with, refusals included.
+            AccessInterceptor(observers=tuple(observers)),
             TenantInterceptor(
                 Authenticator(
                     database, key_cache, on_lookup=metrics.key_lookup if metrics else None

@@ -155,6 +155,19 @@ class Settings(BaseSettings):
             raise ValueError("must name a readable PEM file")
         return value.strip() if isinstance(value, str) else value
 
+    def tracing_mode(self, environ: Mapping[str, str] | None = None) -> str | None:
+        """``"console"``, ``"otlp"`` or None (tracing off).
+
+        OTLP is also on when the standard ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set in
+        ``environ`` (default: the process environment), as OpenTelemetry's own tools do.
+        """
+        environ = os.environ if environ is None else environ
+        if self.tracing == "console":
+            return "console"
+        if self.tracing == "otlp" or environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip():
+            return "otlp"
+        return None
+
     @property
     def uses_tls(self) -> bool:
         """True when the gRPC port serves TLS (certificate and key are set)."""

@@ -97,6 +97,29 @@ class Database:
         """Has the retry policy tell ``callback`` the reason of every retry (for metrics)."""
         self._retry = dataclasses.replace(self._retry, on_retry=callback)
 
+    def trace_statements(self, tracer_provider: Any) -> None:
+        """Opens an OpenTelemetry span per SQL statement on both engines (tracing only).
+
+        Uses the SQLAlchemy instrumentation's per-engine tracer rather than its global
+        instrumentor, which instruments once per process and so would miss a second database.
+        """
+        from opentelemetry.instrumentation.sqlalchemy import __version__
+        from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
+        from opentelemetry.metrics import NoOpMeterProvider
+        from opentelemetry.trace import get_tracer
+
+        tracer = get_tracer(
+            "opentelemetry.instrumentation.sqlalchemy", __version__, tracer_provider
+        )
+        # The instrumentation also counts connections; the pool figures are in /metrics.
+        usage = (
+            NoOpMeterProvider()
+            .get_meter(__name__)
+            .create_up_down_counter("db.client.connections.usage")
+        )
+        for engine in (self._engine, self._read_engine):
+            EngineTracer(tracer, engine, usage)
+
     def pool_status(self) -> tuple[int, int]:
         """Connections checked out now and the pool's size, over both engines."""
         in_use = size = 0
