@@ -119,6 +119,8 @@ def server_env(data_dir: Path, port: int) -> dict[str, str]:
         SIMCONFIG_PORT=str(port),
         SIMCONFIG_DATA_DIR=str(data_dir),
         SIMCONFIG_DEMO_TENANT="false",
+        # Several servers run at once here: the default metrics port would be shared.
+        SIMCONFIG_METRICS_PORT="0",
     )
     return env
 
