@@ -217,7 +217,7 @@ def measure_rounds(
             service, bare = (runs[-1] for runs in measured[rpc.name])
             log(
                 f"[{label}, round {round_number}/{args.rounds}] {rpc.name}: "
-                f"{service.rate:,.0f} req/s ({service.domain.errors} errors), bare {bare.rate:,.0f} req/s"
+                f"{service.rate:,.0f} req/s ({service.errors} errors), bare {bare.rate:,.0f} req/s"
             )
     return measured
 
