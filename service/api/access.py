@@ -27,6 +27,9 @@ REQUEST_ID_METADATA = "x-request-id"
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:/+=-]{1,128}")
 
 access_log = logging.getLogger("simconfig.access")
+# Asked every few seconds by every gateway and orchestrator: counted in the metrics, but an
+# access line each would bury the calls that matter.
+UNLOGGED_PREFIXES = ("/grpc.health.v1.Health/",)
 
 
 class CallObserver(Protocol):
@@ -138,20 +141,23 @@ class AccessInterceptor(grpc.ServerInterceptor):
         # Set by abort()/set_code(); unset, a handler that returned answered OK and one that
         # raised (which the error interceptor prevents) is answered UNKNOWN by gRPC.
         code = context.code() or (grpc.StatusCode.UNKNOWN if failed else grpc.StatusCode.OK)
-        for observer in self._observers:
-            observer.handled(method, code, seconds)
-        access_log.info(
-            "%s %s",
-            method,
-            code.name,
-            extra={
-                "method": method,
-                "grpc_code": code.name,
-                "duration_ms": round(seconds * 1000, 3),
-                "tenant_id": call.tenant_id,
-                "key_id": call.key_id,
-                "peer": context.peer(),
-            },
-        )
-        _current_call.reset(tokens[0])
-        current_request_id.reset(tokens[1])
+        try:
+            for observer in self._observers:
+                observer.handled(method, code, seconds)
+            if not method.startswith(UNLOGGED_PREFIXES):
+                access_log.info(
+                    "%s %s",
+                    method,
+                    code.name,
+                    extra={
+                        "method": method,
+                        "grpc_code": code.name,
+                        "duration_ms": round(seconds * 1000, 3),
+                        "tenant_id": call.tenant_id,
+                        "key_id": call.key_id,
+                        "peer": context.peer(),
+                    },
+                )
+        finally:
+            _current_call.reset(tokens[0])
+            current_request_id.reset(tokens[1])
