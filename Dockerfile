@@ -12,7 +12,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     SIMCONFIG_HOST=0.0.0.0 \
     SIMCONFIG_PORT=50051 \
     SIMCONFIG_DATA_DIR=/var/lib/simconfig \
-    SIMCONFIG_DEMO_TENANT=false
+    SIMCONFIG_DEMO_TENANT=false \
+    SIMCONFIG_LOG_FORMAT=json
 
 RUN groupadd --system --gid 10001 simconfig \
     && useradd --system --uid 10001 --gid simconfig --home-dir /var/lib/simconfig --create-home simconfig

@@ -217,7 +217,7 @@ def measure_rounds(
             service, bare = (runs[-1] for runs in measured[rpc.name])
             log(
                 f"[{label}, round {round_number}/{args.rounds}] {rpc.name}: "
-                f"{service.rate:,.0f} req/s ({service.domain.errors} errors), bare {bare.rate:,.0f} req/s"
+                f"{service.rate:,.0f} req/s ({service.errors} errors), bare {bare.rate:,.0f} req/s"
             )
     return measured
 
@@ -250,13 +250,22 @@ def load_runs(args, db, results: report.Results, workdir: Path) -> None:
     _, key = servers.create_tenant_key(env, "bench-load")
     data: seed.LoadData | None = None
     reference: servers.Subprocess | None = None
+    sink = servers.OtlpSink() if args.telemetry else None
+    if sink is not None:
+        results.settings["telemetry"] = "metrics on, every call traced (OTLP to a local sink)"
     try:
         for processes in args.processes:
             label = _processes_label(processes)
             port = servers.free_port()
             log(f"starting simconfig serve with SIMCONFIG_PROCESSES={processes}")
             server = servers.start_service(
-                servers.environment(db.data_dir, db.server_url, port=port, processes=processes),
+                servers.environment(
+                    db.data_dir,
+                    db.server_url,
+                    port=port,
+                    processes=processes,
+                    telemetry=sink.settings() if sink is not None else None,
+                ),
                 processes,
                 workdir / f"serve-{processes}.log",
             )
@@ -284,6 +293,9 @@ def load_runs(args, db, results: report.Results, workdir: Path) -> None:
     finally:
         if reference is not None:
             reference.stop()
+        if sink is not None:
+            log(f"the OTLP sink received {sink.spans:,} spans")
+            sink.stop()
 
 
 def scale_runs(args, db, results: report.Results, workdir: Path) -> None:
@@ -397,6 +409,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--no-load", action="store_true", help="skip the throughput runs (scale and memory only)"
+    )
+    parser.add_argument(
+        "--telemetry",
+        action="store_true",
+        help="servers with Prometheus metrics and OpenTelemetry tracing on (spans exported "
+        "over OTLP to a local sink), to compare with a run without",
     )
     parser.add_argument(
         "--quick", action="store_true", help="smoke run: 1 round of 2 s, small scale, no docs"

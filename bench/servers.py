@@ -35,7 +35,12 @@ def free_port() -> int:
 
 
 def environment(
-    data_dir: Path, database_url: str | None, *, port: int = 0, processes: int = 1
+    data_dir: Path,
+    database_url: str | None,
+    *,
+    port: int = 0,
+    processes: int = 1,
+    telemetry: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """The environment of a ``simconfig`` process: this benchmark's database and nothing else."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SIMCONFIG_")}
@@ -44,14 +49,65 @@ def environment(
         SIMCONFIG_HOST="127.0.0.1",
         SIMCONFIG_PORT=str(port),
         SIMCONFIG_PROCESSES=str(processes),
-        # INFO: the "listening on" line is an INFO record (calls are not logged at INFO).
+        # INFO: the "listening on" line is an INFO record; so is each call's access line,
+        # whose cost is part of what is measured.
         SIMCONFIG_LOG_LEVEL="INFO",
         # The demo tenant would only add a line to parse around; the benchmark makes its own.
         SIMCONFIG_DEMO_TENANT="false",
+        # Metrics and tracing off unless --telemetry asks for them (see bench/run.py).
+        SIMCONFIG_METRICS_PORT="0",
     )
     if database_url:
         env["SIMCONFIG_DATABASE_URL"] = database_url
+    env.update(telemetry or {})
     return env
+
+
+class OtlpSink:
+    """A local OTLP trace receiver that counts and drops spans, for ``--telemetry`` runs.
+
+    The servers export to it as they would to a collector, so the export's cost is measured
+    without a collector's.
+    """
+
+    def __init__(self) -> None:
+        from concurrent import futures
+
+        import grpc
+        from opentelemetry.proto.collector.trace.v1 import (
+            trace_service_pb2,
+            trace_service_pb2_grpc,
+        )
+
+        sink = self
+
+        class _Receiver(trace_service_pb2_grpc.TraceServiceServicer):
+            def Export(self, request, context):  # noqa: N802 - the gRPC method's name
+                sink.spans += sum(
+                    len(scope.spans)
+                    for spans in request.resource_spans
+                    for scope in spans.scope_spans
+                )
+                return trace_service_pb2.ExportTraceServiceResponse()
+
+        self.spans = 0
+        self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+        trace_service_pb2_grpc.add_TraceServiceServicer_to_server(_Receiver(), self._server)
+        self.port = self._server.add_insecure_port("127.0.0.1:0")
+        self._server.start()
+
+    def settings(self) -> dict[str, str]:
+        """The servers' environment for metrics on and traces exported here."""
+        return {
+            "SIMCONFIG_METRICS_PORT": str(free_port()),
+            "SIMCONFIG_TRACING": "otlp",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{self.port}",
+            "OTEL_EXPORTER_OTLP_INSECURE": "true",
+        }
+
+    def stop(self) -> None:
+        """Stops receiving."""
+        self._server.stop(None)
 
 
 def simconfig(env: Mapping[str, str], *args: str) -> str:

@@ -20,11 +20,22 @@ Settings (environment): ``SIMCONFIG_GATEWAY_HOST`` (default 127.0.0.1),
 ``SIMCONFIG_GATEWAY_DESCRIPTOR`` (where Envoy reads the descriptor set; default
 the one this script builds), ``SIMCONFIG_ENVOY_BIN`` to use another Envoy
 binary, ``SIMCONFIG_GATEWAY_LOG_LEVEL`` (warning).
+
+TLS (each off unless set): ``SIMCONFIG_GATEWAY_TLS_CERT`` and
+``SIMCONFIG_GATEWAY_TLS_KEY`` make the public listener HTTPS.
+``SIMCONFIG_GATEWAY_UPSTREAM_CA`` makes the gateway speak TLS to the gRPC
+server (the server's ``SIMCONFIG_TLS_CERT``), trusting that CA and checking
+that the server's certificate names ``SIMCONFIG_GATEWAY_UPSTREAM_SERVER_NAME``
+(default: the server's host); ``SIMCONFIG_GATEWAY_UPSTREAM_CERT`` and
+``SIMCONFIG_GATEWAY_UPSTREAM_KEY`` are the client certificate it presents when
+the server requires one (``SIMCONFIG_TLS_CLIENT_CA``).
 """
 
 from __future__ import annotations
 
 import importlib
+import ipaddress
+import json
 import os
 import shutil
 import string
@@ -57,6 +68,15 @@ class GatewaySettings:
     upstream_port: int
     # Where Envoy reads the descriptor set; None: the one this script builds.
     descriptor: str | None = None
+    # HTTPS on the public listener: certificate chain and key files.
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    # TLS to the gRPC server: the CA that signed its certificate, the name that
+    # certificate must carry, and the client certificate for mutual TLS.
+    upstream_ca: str | None = None
+    upstream_server_name: str | None = None
+    upstream_cert: str | None = None
+    upstream_key: str | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> GatewaySettings:
@@ -70,7 +90,22 @@ class GatewaySettings:
             upstream_host=env.get("SIMCONFIG_HOST", "127.0.0.1"),
             upstream_port=_port(env, "SIMCONFIG_PORT", 50051),
             descriptor=env.get("SIMCONFIG_GATEWAY_DESCRIPTOR") or None,
+            tls_cert=env.get("SIMCONFIG_GATEWAY_TLS_CERT") or None,
+            tls_key=env.get("SIMCONFIG_GATEWAY_TLS_KEY") or None,
+            upstream_ca=env.get("SIMCONFIG_GATEWAY_UPSTREAM_CA") or None,
+            upstream_server_name=env.get("SIMCONFIG_GATEWAY_UPSTREAM_SERVER_NAME") or None,
+            upstream_cert=env.get("SIMCONFIG_GATEWAY_UPSTREAM_CERT") or None,
+            upstream_key=env.get("SIMCONFIG_GATEWAY_UPSTREAM_KEY") or None,
         )
+        _together(settings.tls_cert, settings.tls_key, "SIMCONFIG_GATEWAY_TLS_CERT/KEY")
+        _together(
+            settings.upstream_cert, settings.upstream_key, "SIMCONFIG_GATEWAY_UPSTREAM_CERT/KEY"
+        )
+        if settings.upstream_cert and not settings.upstream_ca:
+            raise SystemExit(
+                "SIMCONFIG_GATEWAY_UPSTREAM_CERT needs SIMCONFIG_GATEWAY_UPSTREAM_CA: a client "
+                "certificate is only sent over TLS"
+            )
         if settings.admin_port == settings.listen_port:
             raise SystemExit(
                 "SIMCONFIG_GATEWAY_ADMIN_PORT must differ from SIMCONFIG_GATEWAY_PORT: "
@@ -79,6 +114,60 @@ class GatewaySettings:
         if not settings.access_log.strip():
             raise SystemExit("SIMCONFIG_GATEWAY_ACCESS_LOG must be a file path, e.g. /dev/stdout")
         return settings
+
+
+def _together(first: str | None, second: str | None, names: str) -> None:
+    if bool(first) != bool(second):
+        raise SystemExit(f"{names} must be set together")
+
+
+def _certificate(cert: str, key: str) -> dict:
+    return {"certificate_chain": {"filename": cert}, "private_key": {"filename": key}}
+
+
+def listener_tls(settings: GatewaySettings) -> str:
+    """The listener's ``transport_socket`` entry (flow YAML), or nothing for plain HTTP."""
+    if not settings.tls_cert:
+        return ""
+    context = {
+        "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3."
+        "DownstreamTlsContext",
+        "common_tls_context": {
+            "tls_certificates": [_certificate(settings.tls_cert, settings.tls_key)],
+            "alpn_protocols": ["h2", "http/1.1"],
+        },
+    }
+    socket = {"name": "envoy.transport_sockets.tls", "typed_config": context}
+    return "transport_socket: " + json.dumps(socket)
+
+
+def upstream_tls(settings: GatewaySettings) -> str:
+    """The cluster's ``transport_socket`` entry (flow YAML), or nothing for plaintext gRPC."""
+    if not settings.upstream_ca:
+        return ""
+    name = settings.upstream_server_name or settings.upstream_host
+    try:
+        ipaddress.ip_address(name)
+        san_type = "IP_ADDRESS"
+    except ValueError:
+        san_type = "DNS"
+    common: dict = {
+        "alpn_protocols": ["h2"],
+        "validation_context": {
+            "trusted_ca": {"filename": settings.upstream_ca},
+            "match_typed_subject_alt_names": [{"san_type": san_type, "matcher": {"exact": name}}],
+        },
+    }
+    if settings.upstream_cert:
+        common["tls_certificates"] = [_certificate(settings.upstream_cert, settings.upstream_key)]
+    context = {
+        "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+        "common_tls_context": common,
+    }
+    if san_type == "DNS":
+        context["sni"] = name
+    socket = {"name": "envoy.transport_sockets.tls", "typed_config": context}
+    return "transport_socket: " + json.dumps(socket)
 
 
 def _write_atomically(path: Path, text: str) -> None:
@@ -166,6 +255,8 @@ def render_config(settings: GatewaySettings, descriptor: Path = DESCRIPTOR) -> s
         UPSTREAM_HOST=settings.upstream_host,
         UPSTREAM_PORT=settings.upstream_port,
         DESCRIPTOR=settings.descriptor or descriptor,
+        LISTENER_TLS=listener_tls(settings),
+        UPSTREAM_TLS=upstream_tls(settings),
     )
 
 
@@ -199,9 +290,11 @@ def main(argv: list[str]) -> None:
     elif command == "check":
         subprocess.run(envoy_command(config, "--mode", "validate"), check=True)
     elif command == "serve":
+        scheme = "https" if settings.tls_cert else "http"
+        upstream = "grpcs" if settings.upstream_ca else "grpc"
         print(
-            f"REST gateway listening on http://{settings.listen_host}:{settings.listen_port}"
-            f" -> grpc {settings.upstream_host}:{settings.upstream_port}"
+            f"REST gateway listening on {scheme}://{settings.listen_host}:{settings.listen_port}"
+            f" -> {upstream} {settings.upstream_host}:{settings.upstream_port}"
             f" (admin on http://127.0.0.1:{settings.admin_port})",
             flush=True,
         )

@@ -4,7 +4,11 @@ It asks the standard gRPC health service (``grpc.health.v1.Health/Check``, the
 overall status) at 127.0.0.1:$SIMCONFIG_PORT, or at $SIMCONFIG_HOST when the
 server listens on one address rather than on all of them. Anything else exits 1:
 NOT_SERVING (the server cannot reach its database, or is shutting down), no
-answer within the deadline, nothing listening. Plaintext, like the server.
+answer within the deadline, nothing listening. Plaintext, like the server, unless
+SIMCONFIG_TLS_CERT is set: then over TLS, trusting that certificate file (so it
+must hold the chain up to the issuing CA, as a full-chain PEM does) and, when
+SIMCONFIG_TLS_CLIENT_CA asks callers for a certificate, presenting the server's
+own certificate and key (so that certificate must also allow client auth).
 
     python deploy/healthcheck.py
 """
@@ -14,6 +18,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping
+from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -34,10 +39,24 @@ def target(env: Mapping[str, str]) -> str:
     return f"{host}:{port}"
 
 
+def channel_for(address: str, env: Mapping[str, str]) -> grpc.Channel:
+    """A channel that speaks to the server as the server's own TLS settings require."""
+    cert = env.get("SIMCONFIG_TLS_CERT", "").strip()
+    if not cert:
+        return grpc.insecure_channel(address)
+    chain = Path(cert).read_bytes()
+    client = {}
+    if env.get("SIMCONFIG_TLS_CLIENT_CA", "").strip():
+        key = Path(env["SIMCONFIG_TLS_KEY"].strip()).read_bytes()
+        client = {"private_key": key, "certificate_chain": chain}
+    credentials = grpc.ssl_channel_credentials(root_certificates=chain, **client)
+    return grpc.secure_channel(address, credentials)
+
+
 def main() -> int:
     address = target(os.environ)
     try:
-        with grpc.insecure_channel(address) as channel:
+        with channel_for(address, os.environ) as channel:
             reply = health_pb2_grpc.HealthStub(channel).Check(
                 health_pb2.HealthCheckRequest(service=""), timeout=DEADLINE_SECONDS
             )

@@ -14,7 +14,9 @@ from service.app import tenants
 from service.domain import errors
 from service.processes import Supervisor, reserve_port
 from service.server import create_server, open_database
-from service.settings import Settings, SettingsError, configure_logging
+from service.settings import Settings, SettingsError
+from service.telemetry.logs import configure_logging
+from service.telemetry.metrics import SharedMetricsDirectory, serve_metrics
 
 log = logging.getLogger("simconfig")
 
@@ -66,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"simconfig: configuration error: {exc}", file=sys.stderr)
         return 2
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     if settings.uses_embedded_database:
         try:
             storage.sqlite_url_for(settings.data_dir)
@@ -183,21 +185,58 @@ def _serve(settings: Settings, *, migrate: bool) -> int:
 
 
 def _serve_in_this_process(settings: Settings, database: storage.Database) -> int:
+    tracer_provider = _start_tracing(settings)
     try:
         server, port = create_server(settings, database=database)
     except OSError as exc:
         print(f"simconfig: {exc}", file=sys.stderr)
         database.dispose()
         return 1
+    metrics_server = None
+    if server.metrics is not None:
+        try:
+            metrics_server = _serve_metrics(settings, server.metrics.registry)
+        except OSError as exc:
+            print(f"simconfig: {exc}", file=sys.stderr)
+            server.stop(0)
+            return 1
     # Only once the port is ours: a key printed for a server that cannot start is lost.
     if settings.uses_embedded_database and settings.demo_tenant:
         _create_demo_tenant(database, settings, port)
     received = _record_stop_signals()
     server.start()
-    log.info("simconfig listening on %s:%d (database: %s)", settings.host, port, _where(settings))
+    log.info(
+        "simconfig listening on %s:%d (database: %s%s)",
+        settings.host,
+        port,
+        _where(settings),
+        _security(settings),
+    )
     _stop_when_signalled(server, settings, received)
+    if metrics_server is not None:
+        metrics_server.shutdown()
+    if tracer_provider is not None:
+        tracer_provider.shutdown()  # sends the spans still batched
     log.info("simconfig stopped")
     return 0
+
+
+def _start_tracing(settings: Settings):
+    """This process's tracer provider when tracing is on (see service.telemetry.tracing)."""
+    mode = settings.tracing_mode()
+    if mode is None:
+        return None
+    from service.telemetry.tracing import start_tracing
+
+    log.info("tracing on (%s)", mode)
+    return start_tracing(mode)
+
+
+def _serve_metrics(settings: Settings, registry):
+    """Serves Prometheus metrics on SIMCONFIG_METRICS_HOST:PORT; OSError if the port is taken."""
+    server = serve_metrics(settings.metrics_host, settings.metrics_port, registry)
+    log.info("metrics on http://%s:%d/metrics", settings.metrics_host, settings.metrics_port)
+    return server
 
 
 def _serve_in_processes(settings: Settings, database: storage.Database) -> int:
@@ -208,6 +247,18 @@ def _serve_in_processes(settings: Settings, database: storage.Database) -> int:
         print(f"simconfig: {exc}", file=sys.stderr)
         database.dispose()
         return 1
+    # The children's metric values meet in one directory; this process serves their sum.
+    shared_metrics = SharedMetricsDirectory() if settings.metrics_port else None
+    metrics_server = None
+    if shared_metrics is not None:
+        try:
+            metrics_server = _serve_metrics(settings, shared_metrics.registry())
+        except OSError as exc:
+            print(f"simconfig: {exc}", file=sys.stderr)
+            shared_metrics.remove()
+            held.close()
+            database.dispose()
+            return 1
     if settings.uses_embedded_database and settings.demo_tenant:
         _create_demo_tenant(database, settings, port)
     # Children open their own pools: no connection may cross the fork.
@@ -215,29 +266,42 @@ def _serve_in_processes(settings: Settings, database: storage.Database) -> int:
     settings = settings.replace(port=port)
 
     def child(index: int, report_ready) -> int:
+        # After the fork: the exporter's threads and connections are this process's own.
+        tracer_provider = _start_tracing(settings)
         child_database = open_database(settings)
         server, _ = create_server(settings, database=child_database, share_port=True)
         received = _record_stop_signals()
         server.start()
         report_ready()
         _stop_when_signalled(server, settings, received)
+        if tracer_provider is not None:
+            tracer_provider.shutdown()
         return 0
 
     def announce() -> None:
         log.info(
-            "simconfig listening on %s:%d (database: %s, %d processes)",
+            "simconfig listening on %s:%d (database: %s, %d processes%s)",
             settings.host,
             port,
             _where(settings),
             count,
+            _security(settings),
         )
 
     try:
-        code = Supervisor(count, child, grace_period=settings.grace_period, held_port=held).run(
-            on_ready=announce
-        )
+        code = Supervisor(
+            count,
+            child,
+            grace_period=settings.grace_period,
+            held_port=held,
+            on_exit=shared_metrics.process_exited if shared_metrics is not None else None,
+        ).run(on_ready=announce)
     finally:
         held.close()
+        if metrics_server is not None:
+            metrics_server.shutdown()
+        if shared_metrics is not None:
+            shared_metrics.remove()
     log.info("simconfig stopped")
     return code
 
@@ -246,6 +310,12 @@ def _where(settings: Settings) -> str:
     if settings.uses_embedded_database:
         return "embedded SQLite"
     return "postgresql"
+
+
+def _security(settings: Settings) -> str:
+    if settings.tls_client_ca is not None:
+        return ", mutual TLS"
+    return ", TLS" if settings.uses_tls else ", plaintext"
 
 
 def _record_stop_signals() -> list[int]:

@@ -90,8 +90,11 @@ class Supervisor:
         *,
         grace_period: float,
         held_port: socket.socket | None = None,
+        on_exit: Callable[[int], None] | None = None,
     ) -> None:
         self._count = count
+        # Told the pid of every child that exited (its live metrics are dropped).
+        self._on_exit = on_exit
         self._child_main = child_main
         self._grace_period = grace_period
         self._held_port = held_port
@@ -194,6 +197,7 @@ class Supervisor:
             child = self._children.pop(pid, None)
             if child is None:
                 continue
+            self._exited(pid)
             if child.ready_pipe is not None:
                 os.close(child.ready_pipe)
             uptime = time.monotonic() - child.started
@@ -243,13 +247,19 @@ class Supervisor:
                 time.sleep(0.05)
                 continue
             child = self._children.pop(pid, None)
+            self._exited(pid)
             if child is not None and status != 0:
                 log.warning("server process %d %s while stopping", child.index, _describe(status))
         for pid, child in list(self._children.items()):
             log.error("server process %d did not stop in time; killing it", child.index)
             _signal(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
+            self._exited(pid)
         self._children.clear()
+
+    def _exited(self, pid: int) -> None:
+        if self._on_exit is not None:
+            self._on_exit(pid)
 
 
 def _die_with_parent(parent: int) -> None:

@@ -19,6 +19,7 @@ from simulation.v1 import (
 )
 
 import storage
+from service.api.access import AccessInterceptor
 from service.api.config_service import ConfigServicer
 from service.api.interceptors import ErrorInterceptor, TenantInterceptor
 from service.api.read_only import read_only_methods
@@ -26,6 +27,7 @@ from service.api.scenario_service import ScenarioServicer
 from service.api.simulation_service import SimulationServicer
 from service.app.authentication import ApiKeyCache, Authenticator
 from service.app.configs import ConfigOperations
+from service.app.conventions import utc_now
 from service.app.scenarios import ScenarioOperations
 from service.app.simulations import SimulationOperations
 from service.architect import create_engine
@@ -34,6 +36,7 @@ from service.architect.worker import ArchitectWorkerPool
 from service.background import PeriodicTask
 from service.domain.validation import ConfigValidator
 from service.settings import Settings
+from service.telemetry.metrics import ServerMetrics
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +56,8 @@ API_KEY_CACHE_SECONDS_WITH_FEED = 30.0
 API_KEY_CACHE_SECONDS = 1.0
 # How long start-up waits for the change feed before serving with the short expiry instead.
 CHANGE_FEED_START_SECONDS = 5.0
+# How often each process counts the architect queue for its metrics (two indexed counts).
+QUEUE_METRICS_SECONDS = 15.0
 
 
 def open_database(settings: Settings) -> storage.Database:
@@ -72,9 +77,18 @@ class ServiceServer:
     period, then closes the database pool.
     """
 
-    def __init__(self, grpc_server: grpc.Server, database: storage.Database, tasks, on_stop=()):
+    def __init__(
+        self,
+        grpc_server: grpc.Server,
+        database: storage.Database,
+        tasks,
+        on_stop=(),
+        metrics: ServerMetrics | None = None,
+    ):
         self.grpc_server = grpc_server
         self.database = database
+        # This server's metrics (None when SIMCONFIG_METRICS_PORT=0); the caller serves them.
+        self.metrics = metrics
         self._tasks = list(tasks)
         self._on_stop = list(on_stop)
 
@@ -105,10 +119,31 @@ class ServiceServer:
         return self.grpc_server.wait_for_termination(timeout)
 
 
-def _bind(server: grpc.Server, address: str) -> int:
+def server_credentials(settings: Settings) -> grpc.ServerCredentials | None:
+    """TLS credentials from SIMCONFIG_TLS_CERT/KEY (None: plaintext).
+
+    With SIMCONFIG_TLS_CLIENT_CA, a client must present a certificate that CA signed (mutual
+    TLS); without it, any client that trusts the server's certificate may connect.
+    """
+    if settings.tls_cert is None or settings.tls_key is None:
+        return None
+    client_ca = settings.tls_client_ca.read_bytes() if settings.tls_client_ca else None
+    return grpc.ssl_server_credentials(
+        [(settings.tls_key.read_bytes(), settings.tls_cert.read_bytes())],
+        root_certificates=client_ca,
+        require_client_auth=client_ca is not None,
+    )
+
+
+def _bind(
+    server: grpc.Server, address: str, credentials: grpc.ServerCredentials | None = None
+) -> int:
     """Binds ``address``; a taken or invalid address raises OSError and frees the server."""
     try:
-        port = server.add_insecure_port(address)
+        if credentials is None:
+            port = server.add_insecure_port(address)
+        else:
+            port = server.add_secure_port(address, credentials)
     except RuntimeError as exc:
         server.stop(None)
         raise OSError(f"cannot listen on {address}: {exc}") from exc
@@ -128,6 +163,20 @@ def create_server(
     (see :mod:`service.processes`), whose parent made sure the port was free.
     """
     database = database or open_database(settings)
+    metrics = ServerMetrics() if settings.metrics_port else None
+    if metrics is not None:
+        database.observe_retries(metrics.retried)
+    traced = settings.tracing_mode() is not None
+    # Outermost first: the RPC's span is open while the access line is written, so the line
+    # carries its trace id.
+    interceptors = []
+    observers: list = [metrics] if metrics is not None else []
+    if traced:
+        from service.telemetry import tracing  # imports OpenTelemetry: only when tracing
+
+        interceptors.append(tracing.rpc_interceptor())
+        observers.append(tracing.SpanStatusObserver())
+        database.trace_statements(tracing.trace.get_tracer_provider())
     key_cache = ApiKeyCache(
         ttl=API_KEY_CACHE_SECONDS_WITH_FEED,
         fallback_ttl=API_KEY_CACHE_SECONDS,
@@ -138,7 +187,15 @@ def create_server(
             max_workers=settings.worker_threads, thread_name_prefix="simconfig-rpc"
         ),
         interceptors=[
-            TenantInterceptor(Authenticator(database, key_cache), read_only_methods(SERVICES)),
+            *interceptors,
+            # Outside the others, so it sees the status every call ends with, refusals included.
+            AccessInterceptor(observers=tuple(observers)),
+            TenantInterceptor(
+                Authenticator(
+                    database, key_cache, on_lookup=metrics.key_lookup if metrics else None
+                ),
+                read_only_methods(SERVICES),
+            ),
             ErrorInterceptor(),
         ],
         options=[
@@ -149,7 +206,7 @@ def create_server(
     )
     # Bind before building anything that holds resources (engine channel, worker threads),
     # so a taken port leaves nothing behind.
-    port = _bind(server, settings.address)
+    port = _bind(server, settings.address, server_credentials(settings))
     scenarios = ScenarioOperations(
         database, retention=timedelta(days=settings.scenario_retention_days)
     )
@@ -206,13 +263,17 @@ def create_server(
     )
 
     def probe_database() -> None:
+        serving = database.ping()
         status = (
             health_pb2.HealthCheckResponse.SERVING
-            if database.ping()
+            if serving
             else health_pb2.HealthCheckResponse.NOT_SERVING
         )
         for name in ("", *SERVICE_NAMES):
             health_servicer.set(name, status)
+        if metrics is not None:
+            metrics.set_serving(serving)
+            metrics.set_pool(*database.pool_status())
 
     # Revoked keys are dropped from memory the moment PostgreSQL says so (None on SQLite).
     key_changes = database.listener(
@@ -226,9 +287,23 @@ def create_server(
         # waited for briefly, then its job is handed back to the queue for another replica.
         architect_workers,
     ]
+    if metrics is not None:
+        tasks.append(
+            PeriodicTask(
+                "queue-metrics", QUEUE_METRICS_SECONDS, lambda: record_queue(database, metrics)
+            )
+        )
     return ServiceServer(
         server,
         database,
         tasks,
         on_stop=[health_servicer.enter_graceful_shutdown, waiter.close, engine.close],
+        metrics=metrics,
     ), port
+
+
+def record_queue(database: storage.Database, metrics: ServerMetrics) -> None:
+    """Puts the architect queue's figures (jobs waiting and running, oldest wait) in metrics."""
+    counts, oldest = database.read(lambda uow: uow.jobs.queue_summary())
+    age = (utc_now() - oldest).total_seconds() if oldest is not None else 0.0
+    metrics.set_jobs({state.lower(): count for state, count in counts.items()}, max(0.0, age))

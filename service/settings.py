@@ -6,8 +6,8 @@ misconfigured deployment fails fast instead of at the first call.
 
 from __future__ import annotations
 
-import logging
 import os
+import ssl
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -71,6 +71,19 @@ class Settings(BaseSettings):
     # 0: one process per CPU on PostgreSQL, one on the embedded SQLite database.
     processes: int = Field(0, ge=0, le=64)
     api_key_cache_size: int = Field(10_000, ge=100, le=10_000_000)
+    # json for log pipelines (the container image's default), text for a terminal.
+    log_format: Annotated[Literal["json", "text"], BeforeValidator(_lower)] = "text"
+    # Prometheus /metrics; 0 turns the endpoint off. Local by default: it is not authenticated.
+    metrics_port: int = Field(9464, ge=0, le=65535)
+    metrics_host: _Text = "127.0.0.1"
+    # TLS on the gRPC port: a PEM certificate chain and its key; with a client CA, callers
+    # must present a certificate it signed (mutual TLS).
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_client_ca: Path | None = None
+    # OpenTelemetry traces: "console" prints spans; "otlp" (also implied by the standard
+    # OTEL_EXPORTER_OTLP_ENDPOINT variable) exports them as the OTEL_* variables say.
+    tracing: Annotated[Literal["off", "console", "otlp"], BeforeValidator(_lower)] = "off"
 
     @field_validator("database_url", mode="before")
     @classmethod
@@ -107,7 +120,61 @@ class Settings(BaseSettings):
             )
         if not self.host:
             raise ValueError("SIMCONFIG_HOST must not be empty")
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("SIMCONFIG_TLS_CERT and SIMCONFIG_TLS_KEY must be set together")
+        if self.tls_client_ca is not None and self.tls_cert is None:
+            raise ValueError(
+                "SIMCONFIG_TLS_CLIENT_CA needs SIMCONFIG_TLS_CERT and SIMCONFIG_TLS_KEY"
+            )
         return self
+
+    @model_validator(mode="after")
+    def _tls_files(self) -> Settings:
+        """Loads the TLS files once, so a wrong or mismatched one stops start-up by name."""
+        if self.tls_cert is not None and self.tls_key is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            try:
+                context.load_cert_chain(self.tls_cert, self.tls_key)
+            except (ssl.SSLError, OSError) as exc:
+                raise ValueError(
+                    "SIMCONFIG_TLS_CERT and SIMCONFIG_TLS_KEY must be a PEM certificate chain "
+                    f"and its private key ({exc.__class__.__name__}: {exc.strerror or exc})"
+                ) from None
+        if self.tls_client_ca is not None:
+            try:
+                ssl.create_default_context(cafile=str(self.tls_client_ca))
+            except (ssl.SSLError, OSError) as exc:
+                raise ValueError(
+                    f"SIMCONFIG_TLS_CLIENT_CA must hold PEM CA certificates ({exc})"
+                ) from None
+        return self
+
+    @field_validator("tls_cert", "tls_key", "tls_client_ca", mode="before")
+    @classmethod
+    def _pem_file(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip():
+            return None
+        if value is not None and not Path(str(value).strip()).is_file():
+            raise ValueError("must name a readable PEM file")
+        return value.strip() if isinstance(value, str) else value
+
+    def tracing_mode(self, environ: Mapping[str, str] | None = None) -> str | None:
+        """``"console"``, ``"otlp"`` or None (tracing off).
+
+        OTLP is also on when the standard ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set in
+        ``environ`` (default: the process environment), as OpenTelemetry's own tools do.
+        """
+        environ = os.environ if environ is None else environ
+        if self.tracing == "console":
+            return "console"
+        if self.tracing == "otlp" or environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip():
+            return "otlp"
+        return None
+
+    @property
+    def uses_tls(self) -> bool:
+        """True when the gRPC port serves TLS (certificate and key are set)."""
+        return self.tls_cert is not None
 
     @property
     def uses_embedded_database(self) -> bool:
@@ -164,15 +231,3 @@ def _describe(exc: ValidationError) -> str:
             given = given.split(":", 1)[0] + ":..."  # a URL may carry a password
         lines.append(f"{variable}: {message[:1].lower()}{message[1:]} (got {given!r})")
     return "; ".join(lines)
-
-
-def configure_logging(level: str) -> None:
-    """Sets up plain, one-line-per-record logging on stderr."""
-    logging.basicConfig(
-        level=getattr(logging, level),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    if level != "DEBUG":
-        # Alembic narrates every connection at INFO ("Context impl ..."), which would clutter
-        # every CLI command; its warnings and errors still show.
-        logging.getLogger("alembic").setLevel(logging.WARNING)

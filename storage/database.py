@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -91,6 +92,44 @@ class Database:
     def retry(self) -> RetryPolicy:
         """The one retry policy: whole transactions, transient failures only, bounded."""
         return self._retry
+
+    def observe_retries(self, callback: Callable[[str], None]) -> None:
+        """Has the retry policy tell ``callback`` the reason of every retry (for metrics)."""
+        self._retry = dataclasses.replace(self._retry, on_retry=callback)
+
+    def trace_statements(self, tracer_provider: Any) -> None:
+        """Opens an OpenTelemetry span per SQL statement on both engines (tracing only).
+
+        Uses the SQLAlchemy instrumentation's per-engine tracer rather than its global
+        instrumentor, which instruments once per process and so would miss a second database.
+        """
+        from opentelemetry.instrumentation.sqlalchemy import __version__
+        from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
+        from opentelemetry.metrics import NoOpMeterProvider
+        from opentelemetry.trace import get_tracer
+
+        tracer = get_tracer(
+            "opentelemetry.instrumentation.sqlalchemy", __version__, tracer_provider
+        )
+        # The instrumentation also counts connections; the pool figures are in /metrics.
+        usage = (
+            NoOpMeterProvider()
+            .get_meter(__name__)
+            .create_up_down_counter("db.client.connections.usage")
+        )
+        for engine in (self._engine, self._read_engine):
+            EngineTracer(tracer, engine, usage)
+
+    def pool_status(self) -> tuple[int, int]:
+        """Connections checked out now and the pool's size, over both engines."""
+        in_use = size = 0
+        for engine in (self._engine, self._read_engine):
+            pool = engine.pool
+            checked_out = getattr(pool, "checkedout", None)
+            if checked_out is not None:
+                in_use += checked_out()
+            size += pool.size() if hasattr(pool, "size") else 0
+        return in_use, size
 
     def unit_of_work(self) -> UnitOfWork:
         """Return a new unit of work; use it as a context manager and call ``commit()``."""

@@ -102,6 +102,8 @@ class RetryPolicy:
     initial_backoff: float = 0.02
     max_backoff: float = 0.5
     connection_seconds: float = 5.0
+    # Told the reason of every retry ("connection_lost", "transient" or "conflict"): metrics.
+    on_retry: Callable[[str], None] | None = None
 
     def run(self, fn: Callable[[], T], *, also: tuple[type[Exception], ...] = ()) -> T:
         """Call ``fn`` until it succeeds, fails permanently, or the retry budget is spent.
@@ -128,6 +130,7 @@ class RetryPolicy:
             if exhausted is failure:
                 raise failure
             raise exhausted from failure
+        self._note_retry(failure)
         # Attempt 1 of these is the second in all: its wait is the second step of the
         # exponential backoff.
         backoff = wait_random_exponential(multiplier=self.initial_backoff * 2, max=self.max_backoff)
@@ -141,6 +144,7 @@ class RetryPolicy:
         retrying = Retrying(
             stop=stop,
             wait=backoff,
+            before_sleep=lambda state: self._note_retry(state.outcome.exception()),
             retry=retry_if_exception(retryable),
             reraise=True,
         )
@@ -168,6 +172,19 @@ class RetryPolicy:
         if failure is not None and is_lost_connection(failure):
             return elapsed + next_wait > self.connection_seconds
         return attempts >= self.max_attempts or elapsed + next_wait > self.max_seconds
+
+    def _note_retry(self, exc: BaseException | None) -> None:
+        if self.on_retry is not None and exc is not None:
+            self.on_retry(retry_reason(exc))
+
+
+def retry_reason(exc: BaseException) -> str:
+    """Why ``exc`` is retried, as one of a few fixed words (a metric label)."""
+    if is_lost_connection(exc):
+        return "connection_lost"
+    if is_transient(exc):
+        return "transient"
+    return "conflict"
 
 
 def _exhausted(exc: Exception) -> Exception:

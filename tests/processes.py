@@ -32,6 +32,8 @@ def environment(data_dir: Path, port: int = 0, database_url: str | None = None, 
         SIMCONFIG_HOST="127.0.0.1",
         SIMCONFIG_PORT=str(port),
         SIMCONFIG_LOG_LEVEL="INFO",
+        # Off unless a test asks: the default port would be shared by every server started.
+        SIMCONFIG_METRICS_PORT="0",
     )
     if database_url:
         env["SIMCONFIG_DATABASE_URL"] = database_url

@@ -19,6 +19,7 @@ from grpc_status import rpc_status
 
 import storage
 from service.domain import errors
+from service.telemetry.logs import current_request_id
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +161,8 @@ def status_for(exc: BaseException) -> status_pb2.Status:
         return status_for(errors.AlreadyExists(exc.entity, exc.field, exc.value))
     if isinstance(exc, storage.Conflict):
         return status_for(errors.EtagMismatch(exc.entity, exc.id))
-    request_id = uuid.uuid4().hex
+    # The call's own request id (also on its access line), so a report finds its log lines.
+    request_id = current_request_id.get() or uuid.uuid4().hex
     log.error("internal error, request_id=%s", request_id, exc_info=exc)
     info = error_details_pb2.RequestInfo(request_id=request_id)
     return _status(

@@ -18,6 +18,7 @@ from typing import Any
 import grpc
 from google.protobuf.message import Message
 
+from service.api.access import note_principal
 from service.api.error_status import abort_with, is_abort
 from service.api.storable_values import unstorable_values
 from service.app.authentication import Authenticator, Principal
@@ -53,6 +54,7 @@ def current_principal() -> Principal:
 @contextmanager
 def calling_as(principal: Principal) -> Iterator[None]:
     """Makes ``principal`` the current one on this thread until the block ends."""
+    note_principal(principal)
     token = _current_principal.set(principal)
     try:
         yield

@@ -13,6 +13,7 @@ import re
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import storage
@@ -134,9 +135,16 @@ class ApiKeyCache:
 class Authenticator:
     """Resolves an ``x-api-key`` value to a :class:`Principal`, from memory when it can."""
 
-    def __init__(self, database: storage.Database, cache: ApiKeyCache | None = None):
+    def __init__(
+        self,
+        database: storage.Database,
+        cache: ApiKeyCache | None = None,
+        on_lookup: Callable[[bool], None] | None = None,
+    ):
         self._database = database
         self._cache = cache
+        # Told True for a key answered from memory, False for one read from the database.
+        self._on_lookup = on_lookup
 
     def authenticate(self, key: str | None) -> Principal:
         """Returns the principal, or raises :class:`errors.Unauthenticated`.
@@ -165,10 +173,15 @@ class Authenticator:
     def _remembered(self, key_id: str) -> tuple[bool, storage.ApiKey | None]:
         if self._cache is None:
             return False, None
-        return self._cache.lookup(key_id)
+        found, record = self._cache.lookup(key_id)
+        if found and self._on_lookup is not None:
+            self._on_lookup(True)
+        return found, record
 
     def _load(self, key_id: str) -> storage.ApiKey | None:
         generation = self._cache.generation if self._cache is not None else 0
+        if self._on_lookup is not None:
+            self._on_lookup(False)
         try:
             record = self._database.read(lambda uow: uow.api_keys.get(key_id))
         except storage.NotFound:

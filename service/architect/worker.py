@@ -33,6 +33,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from opentelemetry import trace
+
 import storage
 from service.app.conventions import utc_now
 from service.app.simulation_writes import transition, write_revision
@@ -45,6 +47,7 @@ log = logging.getLogger(__name__)
 
 ACTOR = "architect"
 SUCCEEDED, FAILED = "SUCCEEDED", "FAILED"
+_tracer = trace.get_tracer("simconfig.architect")
 # Upper bound of the wait before a job that failed retryably may be claimed again.
 MAX_RETRY_BACKOFF_SECONDS = 30.0
 # Longest idle wait of a worker whose loop keeps failing (say, the database is down).
@@ -236,7 +239,12 @@ class ArchitectWorker:
         job, simulation = claimed
         self._current = job
         try:
-            self.process(job, simulation)
+            # A trace of its own per job (no-op unless tracing is on), its statements inside.
+            with _tracer.start_as_current_span(
+                "architect job",
+                attributes={"simconfig.job.id": job.id, "simconfig.job.attempt": job.attempts},
+            ):
+                self.process(job, simulation)
         finally:
             self._current = self._heartbeat = None
             self._notify()

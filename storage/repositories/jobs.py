@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 
 from storage.driver_errors import UniqueRule
 from storage.errors import NotFound
@@ -95,6 +95,25 @@ class ArchitectJobRepository(SqlRepository):
             )
         )
         return self.get(job_id)
+
+    def queue_summary(self) -> tuple[dict[str, int], datetime | None]:
+        """Counts of QUEUED and RUNNING jobs, and when the oldest QUEUED one was queued.
+
+        Finished jobs are not counted: they only grow; the index on (state, create_time)
+        keeps this cheap however many there are.
+        """
+        counts = dict.fromkeys((QUEUED, RUNNING), 0)
+        rows = self._execute(
+            select(_table.c.state, func.count(), func.min(_table.c.create_time))
+            .where(_table.c.state.in_((QUEUED, RUNNING)))
+            .group_by(_table.c.state)
+        )
+        oldest = None
+        for state, count, first in rows:
+            counts[state] = count
+            if state == QUEUED:
+                oldest = first
+        return counts, oldest
 
     def list_exhausted(self, now: datetime) -> list[ArchitectJob]:
         """Return RUNNING jobs whose lease expired with no attempts left (to be failed)."""

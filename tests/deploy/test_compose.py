@@ -100,8 +100,14 @@ def test_prometheus_is_optional_and_reaches_the_admin_interface_from_the_gateway
     assert prometheus["image"].startswith("prom/prometheus:")
     assert prometheus["network_mode"] == "service:gateway"
     config = yaml.safe_load(mounts("prometheus")["/etc/prometheus/prometheus.yml"].read_text())
-    (job,) = config["scrape_configs"]  # the servers' job is a commented placeholder for now
+    job, servers = config["scrape_configs"]
     assert job["metrics_path"] == "/stats/prometheus"
+    # Every replica of `server`, on the metrics port it is told to serve on every interface.
+    (discovery,) = servers["dns_sd_configs"]
+    assert discovery["names"] == ["server"] and discovery["type"] == "A"
+    server_env = SERVICES["server"]["environment"]
+    assert discovery["port"] == int(server_env["SIMCONFIG_METRICS_PORT"])
+    assert server_env["SIMCONFIG_METRICS_HOST"] == "0.0.0.0"
     assert job["static_configs"] == [
         {"targets": [f"127.0.0.1:{GATEWAY_ENV['SIMCONFIG_GATEWAY_ADMIN_PORT']}"]}
     ]
@@ -279,7 +285,8 @@ def test_envoy_accepts_the_rendered_config(tmp_path):
 
 def readme_deploy_commands() -> list[str]:
     readme = (images.REPO / "README.md").read_text()
-    section = readme.split("### Deploying it", 1)[1].split("\n## ", 1)[0]
+    # From its heading to the next one ("### Logs" and the rest follow in the same chapter).
+    section = readme.split("### Deploying it", 1)[1].split("\n## ", 1)[0].split("\n### ", 1)[0]
     blocks = re.findall(r"```sh\n(.*?)```", section, flags=re.DOTALL)
     return [line.split(" # ")[0].strip() for block in blocks for line in block.splitlines()]
 

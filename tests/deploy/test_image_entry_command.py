@@ -9,6 +9,7 @@ service's command, then with the CMD, then the HEALTHCHECK's own command line.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import shutil
 import subprocess
@@ -16,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.pool import NullPool
@@ -32,15 +34,16 @@ VENV_BIN = Path(sys.executable).parent
 def image_environment(database_url: str, port: int, data_dir: Path) -> dict[str, str]:
     """The container's environment, bar what only makes sense inside one.
 
-    The port is a free one rather than the image's 50051 (the machine is shared),
-    the data directory a temporary one; the project's virtualenv comes first on
-    PATH, where the image has its Python and the `simconfig` script.
+    The ports are free ones rather than the image's 50051 and 9464 (the machine is
+    shared), the data directory a temporary one; the project's virtualenv comes first
+    on PATH, where the image has its Python and the `simconfig` script.
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith("SIMCONFIG_")}
     env.update(DOCKERFILE.env)
     env.update(
         SIMCONFIG_DATABASE_URL=database_url,
         SIMCONFIG_PORT=str(port),
+        SIMCONFIG_METRICS_PORT=str(gateway_stack.free_port()),
         SIMCONFIG_DATA_DIR=str(data_dir),
         PATH=f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
     )
@@ -128,6 +131,13 @@ def test_migrate_serve_and_healthcheck_run_as_the_image_runs_them(tmp_path):
             healthy = healthcheck(env)
             assert healthy.returncode == 0, healthy.stdout + healthy.stderr
             assert healthy.stdout.strip() == f"healthy: 127.0.0.1:{port}: SERVING"
+            # The image logs JSON lines and serves Prometheus metrics.
+            first = server.log.read_text().splitlines()[0]
+            assert json.loads(first)["level"] == "INFO"
+            metrics = httpx.get(
+                f"http://127.0.0.1:{env['SIMCONFIG_METRICS_PORT']}/metrics", timeout=10
+            )
+            assert "simconfig_health_serving" in metrics.text
 
             # The database goes away: the server keeps running but is no longer healthy.
             drop_database(url)

@@ -119,6 +119,8 @@ def server_env(data_dir: Path, port: int) -> dict[str, str]:
         SIMCONFIG_PORT=str(port),
         SIMCONFIG_DATA_DIR=str(data_dir),
         SIMCONFIG_DEMO_TENANT="false",
+        # Several servers run at once here: the default metrics port would be shared.
+        SIMCONFIG_METRICS_PORT="0",
     )
     return env
 
@@ -143,8 +145,11 @@ def start_gateway(
     *,
     admin_port: int | None = None,
     access_log: Path | None = None,
+    settings: dict[str, str] | None = None,
 ) -> Process:
     """`deploy/gateway.py` (what `make gateway` runs); returns once Envoy listens.
+
+    ``settings`` are further ``SIMCONFIG_GATEWAY_*`` variables (TLS, for one).
 
     The admin interface gets a free port unless one is given (the default 9901
     would clash between gateways); the access log goes to `access_log` if given,
@@ -161,6 +166,7 @@ def start_gateway(
     )
     if access_log is not None:
         env["SIMCONFIG_GATEWAY_ACCESS_LOG"] = str(access_log)
+    env.update(settings or {})
     argv = [sys.executable, str(REPO / "deploy" / "gateway.py")]
     gateway = spawn("envoy", argv, env, log_dir)
     try:

@@ -215,3 +215,20 @@ def test_among_jobs_created_together_the_lowest_id_is_found_and_listed_first(
 
     assert active.id == "job-a"
     assert [j.id for j in listed] == ["job-a", "job-b"]
+
+
+def test_the_queue_summary_counts_active_jobs_and_dates_the_oldest_queued(
+    clean_database, make, sim
+):
+    db = clean_database
+    assert db.read(lambda uow: uow.jobs.queue_summary()) == ({"QUEUED": 0, "RUNNING": 0}, None)
+    make.job(sim, create_time=T0 + timedelta(seconds=5))
+    make.job(sim, create_time=T0)
+    make.job(sim, create_time=T0 - timedelta(hours=1), state="RUNNING")
+    make.job(sim, create_time=T0 - timedelta(days=1), state="SUCCEEDED")
+    make.job(sim, create_time=T0 - timedelta(days=1), state="FAILED")
+
+    counts, oldest = db.read(lambda uow: uow.jobs.queue_summary())
+
+    assert counts == {"QUEUED": 2, "RUNNING": 1}
+    assert oldest == T0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 import time
 import uuid
@@ -11,6 +12,7 @@ import pytest
 from psycopg import errors as pg_errors
 from sqlalchemy import exc as sa_exc
 
+from storage import Conflict as StorageConflict
 from storage import RetryPolicy, StorageError, Tenant, Unavailable, is_transient
 from storage.deadlines import bounded_by
 from storage.retry import is_lost_connection
@@ -93,6 +95,22 @@ def test_a_transient_failure_is_retried_then_succeeds():
 
     assert FAST.run(fn) == "done"
     assert fn.calls == 4
+
+
+def test_every_retry_is_reported_with_its_reason():
+    reasons: list[str] = []
+    policy = dataclasses.replace(FAST, on_retry=reasons.append)
+    fn = Flaky(serialization_failure(), connection_lost(), StorageConflict("scenario", "s-1"))
+
+    assert policy.run(fn, also=(StorageConflict,)) == "done"
+    assert reasons == ["transient", "connection_lost", "conflict"]
+
+
+def test_a_call_that_succeeds_at_once_reports_no_retry():
+    reasons: list[str] = []
+
+    assert dataclasses.replace(FAST, on_retry=reasons.append).run(Flaky()) == "done"
+    assert reasons == []
 
 
 def test_a_permanent_failure_is_raised_after_exactly_one_attempt():

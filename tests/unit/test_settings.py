@@ -53,3 +53,35 @@ def test_bad_values_fail_with_the_variable_named(name, value):
 def test_remote_architect_needs_an_address():
     with pytest.raises(SettingsError, match="SIMCONFIG_ARCHITECT_ADDRESS"):
         Settings.from_env({"SIMCONFIG_ARCHITECT_ENGINE": "remote"})
+
+
+def test_operations_settings_default_to_text_logs_local_metrics_and_no_tracing():
+    settings = Settings.from_env({})
+
+    assert settings.log_format == "text"
+    assert (settings.metrics_host, settings.metrics_port) == ("127.0.0.1", 9464)
+    assert settings.tracing_mode({}) is None
+    assert not settings.uses_tls
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("SIMCONFIG_LOG_FORMAT", "xml"),
+        ("SIMCONFIG_METRICS_PORT", "70000"),
+        ("SIMCONFIG_TRACING", "jaeger"),
+    ],
+)
+def test_bad_operations_settings_name_their_variable(name, value):
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({name: value})
+
+    assert name in str(caught.value)
+
+
+def test_tracing_is_on_for_console_or_otlp_or_an_otlp_endpoint():
+    assert Settings.from_env({"SIMCONFIG_TRACING": "Console"}).tracing_mode({}) == "console"
+    assert Settings.from_env({"SIMCONFIG_TRACING": "otlp"}).tracing_mode({}) == "otlp"
+    endpoint = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4317"}
+    assert Settings.from_env({}).tracing_mode(endpoint) == "otlp"
+    assert Settings.from_env({"SIMCONFIG_LOG_FORMAT": " JSON "}).log_format == "json"

@@ -1,0 +1,163 @@
+"""The access interceptor: one request id, one access log line and the call metrics per call.
+
+It runs outside the other interceptors, so it sees the status a call really ended with
+(including refusals by :class:`~service.api.interceptors.TenantInterceptor`). The request id is
+the caller's ``x-request-id`` metadata when it is a sane token (the gateway sends one), else a
+new one; it goes back in the response's initial metadata and onto every log line of the call.
+The line names who called (tenant and key id, never the key) and never holds a message body.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import re
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Protocol
+
+import grpc
+
+from service.app.authentication import Principal
+from service.telemetry.logs import current_request_id
+
+REQUEST_ID_METADATA = "x-request-id"
+# A caller's request id is logged and echoed: only short, plain tokens are taken as they are.
+_SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:/+=-]{1,128}")
+
+access_log = logging.getLogger("simconfig.access")
+# Asked every few seconds by every gateway and orchestrator: counted in the metrics, but an
+# access line each would bury the calls that matter.
+UNLOGGED_PREFIXES = ("/grpc.health.v1.Health/",)
+
+
+class CallObserver(Protocol):
+    """Receives the start and end of every call (the Prometheus metrics implement it)."""
+
+    def started(self, method: str) -> None:
+        """A call of ``method`` (``/package.Service/Method``) began."""
+
+    def handled(self, method: str, code: grpc.StatusCode, seconds: float) -> None:
+        """A call of ``method`` ended with ``code`` after ``seconds``."""
+
+
+@dataclass
+class CallRecord:
+    """What the access line says about the running call; the interceptors fill in the caller."""
+
+    request_id: str
+    tenant_id: str = ""
+    key_id: str = ""
+
+
+_current_call: contextvars.ContextVar[CallRecord | None] = contextvars.ContextVar(
+    "simconfig_call", default=None
+)
+
+
+def note_principal(principal: Principal) -> None:
+    """Records who the running call was authenticated as, for its access line."""
+    call = _current_call.get()
+    if call is not None:
+        call.tenant_id = principal.tenant_id
+        call.key_id = principal.key_id
+
+
+def request_id_from(metadata) -> str:
+    """The caller's ``x-request-id`` if it is a short plain token, else a new id."""
+    for key, value in metadata or ():
+        if key == REQUEST_ID_METADATA and isinstance(value, str):
+            if _SANE_REQUEST_ID.fullmatch(value):
+                return value
+            break
+    return uuid.uuid4().hex
+
+
+class AccessInterceptor(grpc.ServerInterceptor):
+    """Gives each call a request id, logs one access line and reports it to ``observers``."""
+
+    def __init__(self, observers: tuple[CallObserver, ...] = ()):
+        self._observers = observers
+
+    def intercept_service(self, continuation, handler_call_details):
+        handler = continuation(handler_call_details)
+        if handler is None:
+            return None
+        method = handler_call_details.method
+        metadata = handler_call_details.invocation_metadata
+        if handler.unary_unary:
+            return handler._replace(
+                unary_unary=self._observed(handler.unary_unary, method, metadata)
+            )
+        if handler.stream_unary:
+            return handler._replace(
+                stream_unary=self._observed(handler.stream_unary, method, metadata)
+            )
+        if handler.unary_stream:
+            return handler._replace(
+                unary_stream=self._observed_stream(handler.unary_stream, method, metadata)
+            )
+        return handler._replace(
+            stream_stream=self._observed_stream(handler.stream_stream, method, metadata)
+        )
+
+    def _observed(self, behavior, method: str, metadata):
+        def run(request, context):
+            call, tokens, started = self._begin(method, metadata, context)
+            failed = True
+            try:
+                response = behavior(request, context)
+                failed = False
+                return response
+            finally:
+                self._end(method, call, context, started, tokens, failed)
+
+        return run
+
+    def _observed_stream(self, behavior, method: str, metadata):
+        def run(request, context):
+            call, tokens, started = self._begin(method, metadata, context)
+            failed = True
+            try:
+                yield from behavior(request, context)
+                failed = False
+            finally:
+                self._end(method, call, context, started, tokens, failed)
+
+        return run
+
+    def _begin(self, method: str, metadata, context):
+        started = time.perf_counter()
+        call = CallRecord(request_id=request_id_from(metadata))
+        tokens = (_current_call.set(call), current_request_id.set(call.request_id))
+        context.send_initial_metadata(((REQUEST_ID_METADATA, call.request_id),))
+        for observer in self._observers:
+            observer.started(method)
+        return call, tokens, started
+
+    def _end(self, method: str, call: CallRecord, context, started: float, tokens, failed):
+        seconds = time.perf_counter() - started
+        # Set by abort()/set_code(); unset, a handler that returned answered OK and one that
+        # raised (which the error interceptor prevents) is answered UNKNOWN by gRPC.
+        code = context.code() or (grpc.StatusCode.UNKNOWN if failed else grpc.StatusCode.OK)
+        try:
+            for observer in self._observers:
+                observer.handled(method, code, seconds)
+            if not method.startswith(UNLOGGED_PREFIXES):
+                access_log.info(
+                    "%s %s",
+                    method,
+                    code.name,
+                    extra={
+                        "method": method,
+                        "grpc_code": code.name,
+                        "duration_ms": round(seconds * 1000, 3),
+                        "tenant_id": call.tenant_id,
+                        "key_id": call.key_id,
+                        "peer": context.peer(),
+                    },
+                )
+        finally:
+            _current_call.reset(tokens[0])
+            current_request_id.reset(tokens[1])

@@ -1,0 +1,184 @@
+"""Prometheus metrics: the standard gRPC server metrics and the service's own.
+
+Each server keeps its metrics in a registry of its own (several servers may run in one test
+process). With several server processes (:mod:`service.processes`) the values live in files
+under ``PROMETHEUS_MULTIPROC_DIR``, which the parent creates before it forks, and the parent
+alone serves ``/metrics``, adding up its children's figures (prometheus-client's multiprocess
+mode). Labels only ever hold bounded values: method names, status codes, fixed reasons and
+states; never a tenant, key or resource id.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import grpc
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    multiprocess,
+    start_http_server,
+    values,
+)
+
+log = logging.getLogger(__name__)
+
+MULTIPROC_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+# Latency buckets (seconds) for calls that take from a millisecond to a long architect wait.
+HANDLING_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+JOB_STATES = ("queued", "running", "succeeded", "failed")
+
+
+def _split(method: str) -> tuple[str, str]:
+    """``/package.Service/Method`` -> (``package.Service``, ``Method``)."""
+    _, service, name = method.split("/", 2)
+    return service, name
+
+
+class ServerMetrics:
+    """The metrics of one server process; an observer of every call (see ``AccessInterceptor``)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        labels = ("grpc_type", "grpc_service", "grpc_method")
+        self._started = Counter(
+            "grpc_server_started_total",
+            "RPCs started on the server.",
+            labels,
+            registry=self.registry,
+        )
+        self._handled = Counter(
+            "grpc_server_handled_total",
+            "RPCs completed on the server, whatever their status.",
+            (*labels, "grpc_code"),
+            registry=self.registry,
+        )
+        self._handling = Histogram(
+            "grpc_server_handling_seconds",
+            "Time from the start of an RPC to its status, in seconds.",
+            labels,
+            buckets=HANDLING_BUCKETS,
+            registry=self.registry,
+        )
+        self.retries = Counter(
+            "simconfig_db_transaction_retries_total",
+            "Database transactions run again, by reason (connection_lost, transient, conflict).",
+            ("reason",),
+            registry=self.registry,
+        )
+        self.pool = Gauge(
+            "simconfig_db_pool_connections",
+            "Database connections: in_use now, and the pools' size, summed over processes.",
+            ("state",),
+            registry=self.registry,
+            multiprocess_mode="livesum",
+        )
+        self.jobs = Gauge(
+            "simconfig_architect_jobs",
+            "Architect jobs in the database by state (the same for every process).",
+            ("state",),
+            registry=self.registry,
+            multiprocess_mode="livemax",
+        )
+        self.queue_age = Gauge(
+            "simconfig_architect_queue_age_seconds",
+            "Age of the oldest architect job still waiting for a worker (0 when none waits).",
+            registry=self.registry,
+            multiprocess_mode="livemax",
+        )
+        self.key_cache = Counter(
+            "simconfig_api_key_cache_lookups_total",
+            "API key look-ups answered from memory (hit) or by the database (miss).",
+            ("result",),
+            registry=self.registry,
+        )
+        self.serving = Gauge(
+            "simconfig_health_serving",
+            "1 while the health service answers SERVING (the database answers), else 0.",
+            registry=self.registry,
+            multiprocess_mode="livemin",
+        )
+
+    # -- CallObserver --
+    def started(self, method: str) -> None:
+        """Counts a started call."""
+        service, name = _split(method)
+        self._started.labels("unary", service, name).inc()
+
+    def handled(self, method: str, code: grpc.StatusCode, seconds: float) -> None:
+        """Counts a finished call by its code and records how long it took."""
+        service, name = _split(method)
+        self._handled.labels("unary", service, name, code.name).inc()
+        self._handling.labels("unary", service, name).observe(seconds)
+
+    # -- service figures --
+    def retried(self, reason: str) -> None:
+        """Counts one retry of a database transaction."""
+        self.retries.labels(reason).inc()
+
+    def key_lookup(self, hit: bool) -> None:
+        """Counts an API key look-up as a cache hit or miss."""
+        self.key_cache.labels("hit" if hit else "miss").inc()
+
+    def set_pool(self, in_use: int, size: int) -> None:
+        """Records the database pool's figures."""
+        self.pool.labels("in_use").set(in_use)
+        self.pool.labels("size").set(size)
+
+    def set_jobs(self, counts: dict[str, int], oldest_queued_seconds: float) -> None:
+        """Records how many architect jobs are in each state and the queue's age."""
+        for state in JOB_STATES:
+            self.jobs.labels(state).set(counts.get(state, 0))
+        self.queue_age.set(oldest_queued_seconds)
+
+    def set_serving(self, serving: bool) -> None:
+        """Records the health status."""
+        self.serving.set(1 if serving else 0)
+
+
+def serve_metrics(host: str, port: int, registry: CollectorRegistry):
+    """Serves ``registry`` on ``http://host:port/metrics``; returns the HTTP server.
+
+    A taken port raises OSError naming the address, as the gRPC port does.
+    """
+    try:
+        server, _thread = start_http_server(port, addr=host, registry=registry)
+    except OSError as exc:
+        raise OSError(f"cannot serve metrics on {host}:{port}: {exc.strerror or exc}") from exc
+    return server
+
+
+class SharedMetricsDirectory:
+    """The directory where the processes of one ``serve`` keep their metric values.
+
+    Created by the parent before it forks; every child's values land in it, the parent serves
+    their sum, and the directory is removed when the server stops.
+    """
+
+    def __init__(self) -> None:
+        self.path = Path(tempfile.mkdtemp(prefix="simconfig-metrics-"))
+        os.environ[MULTIPROC_DIR_VARIABLE] = str(self.path)
+        # prometheus-client chooses how values are stored when it is first imported; this
+        # process imported it before the directory existed, so have it choose again.
+        values.ValueClass = values.get_value_class()
+
+    def registry(self) -> CollectorRegistry:
+        """A registry that reads and adds up every process's values."""
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry, path=str(self.path))
+        return registry
+
+    def process_exited(self, pid: int) -> None:
+        """Drops a dead process's live gauges (pool in use, health) from the sums."""
+        multiprocess.mark_process_dead(pid, path=str(self.path))
+
+    def remove(self) -> None:
+        """Deletes the directory."""
+        shutil.rmtree(self.path, ignore_errors=True)
+        os.environ.pop(MULTIPROC_DIR_VARIABLE, None)

@@ -1,0 +1,155 @@
+"""OpenTelemetry traces of an in-process server, captured with an in-memory exporter.
+
+The tracer provider is the one the server builds (:func:`new_tracer_provider`), set as the
+process's global provider as ``simconfig serve`` does; only its exporter is in memory.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import grpc
+import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, StatusCode
+from simulation.v1 import scenario_pb2, scenario_service_pb2_grpc, simulation_service_pb2_grpc
+from simulation.v1 import scenario_service_pb2 as pb
+from simulation.v1 import simulation_service_pb2 as sim_pb
+
+import storage
+from service.app import tenants
+from service.server import create_server
+from service.settings import Settings
+from service.telemetry.logs import CallContextFilter
+from service.telemetry.tracing import new_tracer_provider
+
+GATEWAY_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+GATEWAY_SPAN = "00f067aa0ba902b7"
+
+
+@pytest.fixture(scope="module")
+def provider() -> TracerProvider:
+    exporter = InMemorySpanExporter()
+    current = trace.get_tracer_provider()
+    if isinstance(current, TracerProvider):  # set by an earlier module: export there too
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+        current.add_span_processor(SimpleSpanProcessor(exporter))
+        current.exporter = exporter
+        return current
+    made = new_tracer_provider(exporter)
+    made.exporter = exporter
+    trace.set_tracer_provider(made)
+    return made
+
+
+@pytest.fixture
+def traced_server(provider, tmp_path, migrated_sqlite_url):
+    database = storage.Database(migrated_sqlite_url)
+    tenant = tenants.new_tenant(database, "acme")
+    key = tenants.issue_key(database, tenant.id).secret
+    server, port = create_server(
+        Settings(port=0, data_dir=tmp_path, tracing="console", metrics_port=0),
+        database=database,
+    )
+    server.start()
+    provider.force_flush()
+    provider.exporter.clear()
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        yield channel, key, provider
+    server.stop(0)
+
+
+def finished(provider) -> list:
+    provider.force_flush()
+    return list(provider.exporter.get_finished_spans())
+
+
+def rpc_span(spans, method: str):
+    (found,) = [s for s in spans if s.kind == SpanKind.SERVER and s.name.endswith(method)]
+    return found
+
+
+def test_the_rpc_span_continues_the_gateways_trace_with_database_children(traced_server):
+    channel, key, provider = traced_server
+    stub = scenario_service_pb2_grpc.ScenarioServiceStub(channel)
+    created = stub.CreateScenario(
+        pb.CreateScenarioRequest(scenario=scenario_pb2.Scenario(display_name="Traced")),
+        metadata=(("x-api-key", key),),
+    ).scenario
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.addFilter(CallContextFilter())
+    handler.emit = records.append
+    access = logging.getLogger("simconfig.access")
+    access.addHandler(handler)
+    access.setLevel(logging.INFO)
+    try:
+        stub.GetScenario(
+            pb.GetScenarioRequest(scenario_id=created.id),
+            metadata=(
+                ("x-api-key", key),
+                ("traceparent", f"00-{GATEWAY_TRACE}-{GATEWAY_SPAN}-01"),
+            ),
+        )
+    finally:
+        access.removeHandler(handler)
+
+    spans = finished(provider)
+    get = rpc_span(spans, "ScenarioService/GetScenario")
+    assert format(get.context.trace_id, "032x") == GATEWAY_TRACE
+    assert format(get.parent.span_id, "016x") == GATEWAY_SPAN and get.parent.is_remote
+    statements = [
+        s for s in spans if s.parent is not None and s.parent.span_id == get.context.span_id
+    ]
+    assert statements and all(s.kind == SpanKind.CLIENT for s in statements)
+    assert any("SELECT" in s.attributes.get("db.statement", s.name) for s in statements)
+    # The access line of that call carries its trace id.
+    (line,) = [r for r in records if r.method.endswith("GetScenario")]
+    assert line.trace_id == GATEWAY_TRACE
+    # The create had no traceparent: a trace of its own.
+    create = rpc_span(spans, "ScenarioService/CreateScenario")
+    assert create.parent is None and create.context.trace_id != get.context.trace_id
+
+
+def test_a_failed_call_is_an_error_span_with_its_grpc_code(traced_server):
+    channel, key, provider = traced_server
+    stub = scenario_service_pb2_grpc.ScenarioServiceStub(channel)
+    with pytest.raises(grpc.RpcError):
+        stub.GetScenario(
+            pb.GetScenarioRequest(scenario_id="00000000-0000-0000-0000-000000000000"),
+            metadata=(("x-api-key", key),),
+        )
+
+    span = rpc_span(finished(provider), "ScenarioService/GetScenario")
+    assert span.status.status_code == StatusCode.ERROR
+    assert span.attributes["rpc.grpc.status_code"] == grpc.StatusCode.NOT_FOUND.value[0]
+
+
+def test_an_architect_job_is_a_span_with_its_statements_and_background_work_is_not(
+    traced_server,
+):
+    channel, key, provider = traced_server
+    stub = simulation_service_pb2_grpc.SimulationServiceStub(channel)
+    stub.CreateSimulation(
+        sim_pb.CreateSimulationRequest(
+            simulation={"name": "Traced job", "prompt": "Two bakeries compete for a street"},
+            parameters={"max_turns": 3, "num_agents": 2, "seed": 1},
+            wait=True,
+        ),
+        metadata=(("x-api-key", key),),
+        timeout=60,
+    )
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=10)
+
+    spans = finished(provider)
+    (job,) = [s for s in spans if s.name == "architect job"]
+    assert job.attributes["simconfig.job.attempt"] == 1
+    assert any(s.parent is not None and s.parent.span_id == job.context.span_id for s in spans)
+    assert not [s for s in spans if "Health" in s.name]
+    # Statements outside any call or job (health probes, queue polls) make no root spans.
+    assert not [s for s in spans if s.kind == SpanKind.CLIENT and s.parent is None]
