@@ -166,12 +166,12 @@ class Client(GeneratedMethods):
     def _request(self, request, fields: Mapping[str, Any], request_type):
         if request is not None and fields:
             raise TypeError("pass a request message or keyword fields, not both")
+        if request is None:
+            # Nested messages may be given as dicts, as protobuf's own constructors accept.
+            return request_type(**fields)
+        # A copy: filling in the request id must not change the caller's message.
         built = request_type()
-        if request is not None:
-            built.CopyFrom(request)
-        else:
-            # A dict builds a nested message, as protobuf's own constructors accept.
-            built = request_type(**fields)
+        built.CopyFrom(request)
         return built
 
     def _prepared(self, path: str, request, fields, request_type):
