@@ -487,6 +487,50 @@ def test_a_path_id_conflicting_with_the_body_is_400_with_a_status_body(api):
     assert "conflicting" in expect_envoy_error(response, 400, 3)
 
 
+def test_a_query_parameter_naming_a_path_field_is_400_and_touches_nothing(api):
+    """The query string must not redirect a call to another resource than the path names."""
+    target, other = new_scenario(api), new_scenario(api)
+    simulation, other_simulation = new_simulation(api), new_simulation(api)
+    calls = [
+        api.delete(f"/v1/scenarios/{target['id']}", params={"scenario_id": other["id"]}),
+        api.delete(f"/v1/scenarios/{target['id']}", params={"scenarioId": other["id"]}),
+        api.put(
+            f"/v1/scenarios/{target['id']}",
+            params={"scenario.id": other["id"]},
+            json={"description": "moved?"},
+        ),
+        api.patch(
+            f"/v1/scenarios/{target['id']}?validate_only=false&scenario.id={other['id']}",
+            json={"description": "moved?"},
+        ),
+        api.get(
+            f"/v1/simulations/{simulation['id']}/config",
+            params={"simulation_id": other_simulation["id"]},
+        ),
+        api.post(
+            f"/v1/simulations/{simulation['id']}:start",
+            params={"simulation_id": other_simulation["id"]},
+        ),
+    ]
+
+    for response in calls:
+        assert "bound by the URL path" in expect_envoy_error(response, 400, 3)
+    for scenario in (target, other):
+        unchanged = expect(api.get(f"/v1/scenarios/{scenario['id']}"), 200)["scenario"]
+        assert unchanged["etag"] == scenario["etag"] and not unchanged.get("delete_time")
+    for each in (simulation, other_simulation):
+        assert (
+            expect(api.get(f"/v1/simulations/{each['id']}"), 200)["simulation"]["etag"]
+            == (each["etag"])
+        )
+
+
+def test_query_parameters_that_are_not_path_fields_still_work_on_a_bound_route(api):
+    scenario = new_scenario(api)
+    response = api.delete(f"/v1/scenarios/{scenario['id']}", params={"etag": scenario["etag"]})
+    expect(response, 200)
+
+
 def test_an_invalid_int64_in_the_body_is_400_with_a_status_body(api):
     response = api.post(
         "/v1/simulations",
