@@ -551,6 +551,20 @@ def test_an_empty_mask_changes_only_the_fields_the_request_sets(api, principals)
     assert list(events_of(api, alice, sim.id)[-1].details["fields"]) == ["name"]
 
 
+def test_an_empty_mask_over_a_request_that_sets_nothing_is_invalid(api, principals):
+    alice = principals["alice"]
+    sim = create_with_config(api, alice, "Kept", labels={"env": "dev"})
+    events_before = events_of(api, alice, sim.id)
+
+    # PATCH /v1/simulations/ID {"nmae": "renamed"}: the gateway drops the misspelt field
+    outcome = patch(api, alice, sim, [])
+
+    assert outcome.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert outcome.violations == ["update_mask"]
+    assert outcome.reason == "UPDATE_MASK_EMPTY"
+    assert events_of(api, alice, sim.id) == events_before
+
+
 def test_a_star_mask_replaces_every_field_and_clears_the_empty_ones(api, principals):
     alice = principals["alice"]
     folder = scenario(api, alice)
