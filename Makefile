@@ -20,10 +20,11 @@ help:
 	@echo "make generate   regenerate generated/ from protos/"
 	@echo "make gateway    start the Envoy REST gateway in front of the server"
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml constraints.txt clients/python/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade "pip>=24"
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]' \
+		-e ./clients/python
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -75,7 +76,8 @@ buf-breaking: $(STAMP)
 docker-lint: $(STAMP)
 	$(BIN)/hadolint Dockerfile
 
-# generated/ is made from protos/ by this one command and never edited.
+# generated/ is made from protos/ by this one command and never edited; so are the Python
+# client's copy of the stubs and its typed methods (clients/python/src/simconfig_client).
 generate: $(STAMP)
 	rm -rf generated/simulation
 	mkdir -p generated
@@ -83,11 +85,12 @@ generate: $(STAMP)
 		--python_out=generated --pyi_out=generated --grpc_python_out=generated \
 		$(PROTO_FILES)
 	touch generated/simulation/__init__.py generated/simulation/v1/__init__.py
+	$(BIN)/python tools/generate_client.py
 
 check-generated: generate
-	@if [ -n "$$(git status --porcelain -- generated)" ]; then \
-		git status --short -- generated; \
-		echo "generated/ is stale: run 'make generate' and commit the result"; exit 1; \
+	@if [ -n "$$(git status --porcelain -- generated clients/python/src/simconfig_client)" ]; then \
+		git status --short -- generated clients/python/src/simconfig_client; \
+		echo "generated code is stale: run 'make generate' and commit the result"; exit 1; \
 	fi
 
 clean:

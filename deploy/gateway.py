@@ -37,6 +37,7 @@ import importlib
 import ipaddress
 import json
 import os
+import re
 import shutil
 import string
 import subprocess
@@ -245,9 +246,80 @@ def ensure_descriptor(path: Path = DESCRIPTOR) -> Path:
     return path
 
 
+_PATH_VARIABLE = re.compile(r"\{([a-z_.]+)(?:=[^}]*)?\}")
+
+
+def _camel(path: str) -> str:
+    """The JSON spelling of a field path, which the transcoder accepts too: ``scenarioId``."""
+    return ".".join(
+        re.sub(r"_([a-z0-9])", lambda m: m.group(1).upper(), part) for part in path.split(".")
+    )
+
+
+def path_bound_fields(descriptor: Path = DESCRIPTOR) -> dict[str, list[str]]:
+    """``/package.Service/Method`` → the request fields its REST bindings take from the URL path.
+
+    Read from the ``google.api.http`` annotations of the descriptor set Envoy transcodes with,
+    additional bindings included, so a new route is covered by the next render.
+    """
+    from google.api import annotations_pb2
+    from google.protobuf import descriptor_pb2
+
+    fds = descriptor_pb2.FileDescriptorSet.FromString(descriptor.read_bytes())
+    bound: dict[str, list[str]] = {}
+    for file in fds.file:
+        for service in file.service:
+            for method in service.method:
+                if not method.options.HasExtension(annotations_pb2.http):
+                    continue
+                rule = method.options.Extensions[annotations_pb2.http]
+                fields: list[str] = []
+                for binding in (rule, *rule.additional_bindings):
+                    pattern = binding.WhichOneof("pattern")
+                    template = getattr(binding, pattern) if pattern != "custom" else ""
+                    if pattern == "custom":
+                        template = binding.custom.path
+                    for field in _PATH_VARIABLE.findall(template):
+                        if field not in fields:
+                            fields.append(field)
+                if fields:
+                    bound[f"/{file.package}.{service.name}/{method.name}"] = fields
+    return bound
+
+
+def path_field_guards(descriptor: Path = DESCRIPTOR) -> str:
+    """Envoy routes answering 400 to a REST call whose query string names a path-bound field.
+
+    The transcoder would let ``DELETE /v1/scenarios/A?scenario_id=B`` delete B: the query
+    parameter overrides the path. Routes match the transcoded gRPC path, and the transcoder
+    keeps the client's URL in ``x-envoy-original-path``, so each guard matches the method and
+    a query parameter named after one of its path fields (proto or JSON spelling).
+    """
+    lines = []
+    for path, fields in path_bound_fields(descriptor).items():
+        names = sorted({re.escape(name) for field in fields for name in (field, _camel(field))})
+        regex = r"[^?]*\?(?:.*&)?(?:" + "|".join(names) + r")(?:[=&].*)?"
+        message = (
+            f"query parameter {' or '.join(fields)} is bound by the URL path and must not "
+            "be sent in the query string"
+        )
+        lines += [
+            "              - match:",
+            f"                  path: {json.dumps(path)}",
+            "                  headers:",
+            "                  - name: x-envoy-original-path",
+            f"                    string_match: {{safe_regex: {{regex: {json.dumps(regex)}}}}}",
+            "                direct_response:",
+            "                  status: 400",
+            f"                  body: {{inline_string: {json.dumps(message)}}}",
+        ]
+    return "\n".join(lines)
+
+
 def render_config(settings: GatewaySettings, descriptor: Path = DESCRIPTOR) -> str:
     """Fill the Envoy template; `substitute` fails loudly on a missing key."""
     return string.Template(TEMPLATE.read_text()).substitute(
+        PATH_FIELD_GUARDS=path_field_guards(descriptor),
         LISTEN_HOST=settings.listen_host,
         LISTEN_PORT=settings.listen_port,
         ADMIN_PORT=settings.admin_port,

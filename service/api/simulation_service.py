@@ -96,7 +96,9 @@ class SimulationServicer(simulation_service_pb2_grpc.SimulationServiceServicer):
             order_by=request.order_by,
         )
         simulations, next_page_token = fit_to_budget(
-            page, map(simulation_to_proto, page.items), self._response_budget
+            page,
+            (simulation_to_proto(record, sources) for record, sources in page.items),
+            self._response_budget,
         )
         return pb.ListSimulationsResponse(simulations=simulations, next_page_token=next_page_token)
 

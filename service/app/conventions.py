@@ -1,6 +1,7 @@
 """The API conventions every use case follows: update masks, etags, request ids, the clock.
 
-- Update masks (AIP-134): an empty mask means the fields the request sets; ``*`` means all.
+- Update masks (AIP-134): an empty mask means the fields the request sets (at least one);
+  ``*`` means all.
 - Etags: a write that sends one is refused (ABORTED) unless it is the stored one.
 - Request ids (AIP-155): a create carries a fingerprint of its arguments, so a retry with the
   same id gets the first result and a different request reusing the id is refused.
@@ -32,9 +33,24 @@ def check_mask(
     An empty mask means the ``populated`` fields: those the request resource sets (non-empty
     strings and maps), so a PATCH that sends only a name changes only the name. ``*`` means
     every updatable field, a full replace that clears the fields the request leaves empty.
+    An empty mask over a request that sets none of them is ``INVALID_ARGUMENT``: it is almost
+    always a misspelt field (dropped by a JSON gateway), and answering it with success would
+    hide the mistake.
     """
     if not paths:
-        return sorted(set(populated) & allowed)
+        changed = sorted(set(populated) & allowed)
+        if not changed:
+            raise InvalidArgument(
+                [
+                    Violation(
+                        field,
+                        "names no field and the request sets none of the updatable fields "
+                        f"({', '.join(sorted(allowed))}): nothing would change",
+                    )
+                ],
+                reason="UPDATE_MASK_EMPTY",
+            )
+        return changed
     if paths == ["*"]:
         return sorted(allowed)
     unknown = [

@@ -66,7 +66,7 @@ class SimulationOperations:
         filter_text: str = "",
         order_by: str = "",
     ) -> Page:
-        """Lists simulations one keyset page at a time."""
+        """Lists simulations one keyset page at a time; items are (simulation, its sources)."""
         query, matches_nothing = _query_of(filter_text)
         query.order_by, query.descending = parse_order_by(order_by, ORDER_FIELDS)
         paging = PageRequest(
@@ -79,11 +79,11 @@ class SimulationOperations:
             order_by=order_by,
         )
         query.after, query.limit = paging.after, paging.limit
-        rows: list[storage.Simulation] = []
+        rows: list[tuple[storage.Simulation, list]] = []
         if not matches_nothing:
             with self._database.read_unit_of_work() as uow:
-                rows = uow.simulations.list(principal.tenant_id, query)
-        return paging.page(rows, lambda row: storage.cursor_of(row, query.order_by))
+                rows = uow.simulations.list_with_sources(principal.tenant_id, query)
+        return paging.page(rows, lambda row: storage.cursor_of(row[0], query.order_by))
 
     @transactional
     def update(

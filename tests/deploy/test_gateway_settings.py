@@ -69,3 +69,37 @@ def test_a_bad_admin_port_names_the_variable(value):
 def test_a_descriptor_path_is_written_into_the_config_as_given():
     config = rendered({"SIMCONFIG_GATEWAY_DESCRIPTOR": "/etc/envoy/simconfig.binpb"})
     assert transcoder(config)["proto_descriptor"] == "/etc/envoy/simconfig.binpb"
+
+
+def test_every_route_with_path_fields_has_a_guard_before_the_service_routes():
+    import re
+
+    import simulation.v1.config_service_pb2
+    import simulation.v1.scenario_service_pb2
+    import simulation.v1.simulation_service_pb2  # noqa: F401 - the three register the services
+    from google.api import annotations_pb2
+    from google.protobuf import descriptor_pool
+
+    routes = connection_manager(rendered({}))["route_config"]["virtual_hosts"][0]["routes"]
+    guards = {r["match"]["path"]: r for r in routes if "direct_response" in r}
+    expected = set()
+    for service in ("ScenarioService", "ConfigService", "SimulationService"):
+        for method in (
+            descriptor_pool.Default().FindServiceByName(f"simulation.v1.{service}").methods
+        ):
+            rule = method.GetOptions().Extensions[annotations_pb2.http]
+            if "{" in str(rule):
+                expected.add(f"/simulation.v1.{service}/{method.name}")
+
+    assert set(guards) == expected
+    assert all(r["direct_response"]["status"] == 400 for r in guards.values())
+    first_service_route = next(i for i, r in enumerate(routes) if "prefix" in r["match"])
+    assert all("direct_response" in r for r in routes[:first_service_route])
+    delete = guards["/simulation.v1.ScenarioService/DeleteScenario"]
+    (header,) = delete["match"]["headers"]
+    regex = re.compile(header["string_match"]["safe_regex"]["regex"])
+    assert regex.fullmatch("/v1/scenarios/a?scenario_id=b")
+    assert regex.fullmatch("/v1/scenarios/a?etag=x&scenarioId=b")
+    assert not regex.fullmatch("/v1/scenarios/a?etag=x")
+    assert not regex.fullmatch("/v1/scenarios/scenario_id=b")
+    assert not regex.fullmatch("/v1/scenarios/a?scenario_idx=b")

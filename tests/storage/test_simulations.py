@@ -386,3 +386,29 @@ def test_lock_in_scenario_locks_every_live_member_and_nothing_else(
             outsider.id: set(),
             foreign.id: set(),
         }
+
+
+def test_list_with_sources_pairs_each_simulation_with_its_current_revisions_sources(
+    database, make, tenant_id, other_tenant_id
+):
+    revised = make.simulation(tenant_id, name="revised", current_revision=2)
+    make.revision(revised, 1, sources=[{"uri": "catalogue://old"}])
+    make.revision(revised, 2, sources=[{"uri": "catalogue://current"}])
+    bare = make.simulation(tenant_id, name="bare")
+    make.simulation(other_tenant_id, name="elsewhere")
+
+    pairs = database.run(
+        lambda uow: uow.simulations.list_with_sources(
+            tenant_id, SimulationQuery(limit=10, order_by="name")
+        )
+    )
+
+    assert [(s.id, sources) for s, sources in pairs] == [
+        (bare.id, []),
+        (revised.id, [{"uri": "catalogue://current"}]),
+    ]
+    assert [s for s, _ in pairs] == _list(
+        database, tenant_id, SimulationQuery(limit=10, order_by="name")
+    )
+    fetched = database.run(lambda uow: uow.simulations.get_with_sources(tenant_id, revised.id))
+    assert fetched == pairs[1]

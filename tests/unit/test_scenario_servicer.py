@@ -416,14 +416,20 @@ def test_an_empty_mask_changes_only_the_fields_the_request_sets(api, principals)
     assert dict(updated.labels) == {"env": "dev"}
 
 
-def test_an_empty_mask_with_nothing_set_changes_nothing(api, principals):
+def test_an_empty_mask_with_nothing_set_is_invalid_and_changes_nothing(api, principals):
+    """A body whose fields were all misspelt (and dropped by a JSON gateway) must not pass."""
     alice = principals["alice"]
     scenario = create(api, alice, "Still", description="keep")
 
     outcome = _update(api, alice, None, id=scenario.id)
 
-    assert outcome.ok, outcome.details
-    assert outcome.response.scenario.etag == scenario.etag
+    assert outcome.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert outcome.violations == ["update_mask"]
+    assert outcome.reason == "UPDATE_MASK_EMPTY"
+    stored = api.call(
+        "GetScenario", pb.GetScenarioRequest(scenario_id=scenario.id), alice
+    ).response.scenario
+    assert stored.etag == scenario.etag
 
 
 def test_a_star_mask_replaces_every_field_and_clears_the_empty_ones(api, principals):

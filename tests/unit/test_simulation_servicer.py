@@ -551,6 +551,20 @@ def test_an_empty_mask_changes_only_the_fields_the_request_sets(api, principals)
     assert list(events_of(api, alice, sim.id)[-1].details["fields"]) == ["name"]
 
 
+def test_an_empty_mask_over_a_request_that_sets_nothing_is_invalid(api, principals):
+    alice = principals["alice"]
+    sim = create_with_config(api, alice, "Kept", labels={"env": "dev"})
+    events_before = events_of(api, alice, sim.id)
+
+    # PATCH /v1/simulations/ID {"nmae": "renamed"}: the gateway drops the misspelt field
+    outcome = patch(api, alice, sim, [])
+
+    assert outcome.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert outcome.violations == ["update_mask"]
+    assert outcome.reason == "UPDATE_MASK_EMPTY"
+    assert events_of(api, alice, sim.id) == events_before
+
+
 def test_a_star_mask_replaces_every_field_and_clears_the_empty_ones(api, principals):
     alice = principals["alice"]
     folder = scenario(api, alice)
@@ -617,3 +631,18 @@ def test_list_with_an_empty_scenario_id_lists_the_unfiled_simulations(api, princ
     assert list_names(api, alice, filter='scenario_id = "" AND labels.env = "dev"') == ["loose two"]
     # Conditions are ANDed: two different scenarios match nothing.
     assert list_names(api, alice, filter=f'scenario_id = "" AND scenario_id = "{folder.id}"') == []
+
+
+def test_a_listed_simulation_has_every_field_a_fetched_one_has_sources_included(api, principals):
+    alice = principals["alice"]
+    source = config_pb2.Source(uri="catalogue://personas/mayor", title="Mayor", snippet="careful")
+    with_sources = create_with_config(api, alice, "Sourced", sources=[source])
+    without = create_with_config(api, alice, "Plain")
+
+    outcome = api.call("ListSimulations", spb.ListSimulationsRequest(), alice)
+    assert outcome.ok, outcome.details
+    listed = {s.id: s for s in outcome.response.simulations}
+
+    for simulation in (with_sources, without):
+        assert listed[simulation.id] == get_simulation(api, alice, simulation.id)
+    assert [s.uri for s in listed[with_sources.id].sources] == [source.uri]

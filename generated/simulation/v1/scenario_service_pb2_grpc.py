@@ -119,7 +119,8 @@ class ScenarioServiceServicer:
     def UpdateScenario(self, request, context):
         """Updates a scenario's display name, description or labels.
 
-        Errors: `INVALID_ARGUMENT` (bad fields or mask paths), `NOT_FOUND`,
+        Errors: `INVALID_ARGUMENT` (bad fields or mask paths, or nothing to
+        change: reason UPDATE_MASK_EMPTY), `NOT_FOUND`,
         `ALREADY_EXISTS` (display name taken), `ABORTED` (stale etag),
         `FAILED_PRECONDITION` (the scenario is deleted), `UNAUTHENTICATED`,
         `PERMISSION_DENIED`, `UNAVAILABLE`.

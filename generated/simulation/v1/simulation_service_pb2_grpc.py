@@ -140,7 +140,8 @@ class SimulationServiceServicer:
         """Renames a simulation, changes its labels, or moves it to another
         scenario of the same tenant.
 
-        Errors: `INVALID_ARGUMENT` (bad fields or mask paths), `NOT_FOUND` (no
+        Errors: `INVALID_ARGUMENT` (bad fields or mask paths, or nothing to
+        change: reason UPDATE_MASK_EMPTY), `NOT_FOUND` (no
         such simulation or target scenario), `ABORTED` (stale etag),
         `UNAUTHENTICATED`, `PERMISSION_DENIED`, `UNAVAILABLE`.
         """

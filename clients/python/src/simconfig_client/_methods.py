@@ -1,0 +1,598 @@
+"""One typed method per RPC. Made by tools/generate_client.py from the protos: do not
+edit; run `make generate`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from simconfig_client.v1 import (
+    config_pb2,
+    config_service_pb2,
+    scenario_pb2,
+    scenario_service_pb2,
+    simulation_pb2,
+    simulation_service_pb2,
+)
+
+# The public services, whose every method the client's retry policy covers.
+SERVICES = (
+    "simulation.v1.ConfigService",
+    "simulation.v1.ScenarioService",
+    "simulation.v1.SimulationService",
+)
+
+
+class GeneratedMethods:
+    """The RPCs of every public service; ``Client`` supplies ``_unary`` and ``_stream``."""
+
+    def _request(self, request, fields, request_type):
+        raise NotImplementedError
+
+    def _unary(self, path, request, fields, timeout, request_type, response_type):
+        raise NotImplementedError
+
+    def _stream(self, path, request, fields, timeout, request_type, response_type):
+        raise NotImplementedError
+
+    def get_config(
+        self,
+        request: config_service_pb2.GetConfigRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> config_service_pb2.GetConfigResponse:
+        """ConfigService.GetConfig: Gets the current config, or revision `revision`.
+
+        Pass a request message, or its fields as keyword arguments.
+        """
+        return self._unary(
+            "/simulation.v1.ConfigService/GetConfig",
+            request,
+            fields,
+            timeout,
+            config_service_pb2.GetConfigRequest,
+            config_service_pb2.GetConfigResponse,
+        )
+
+    def update_config(
+        self,
+        request: config_service_pb2.UpdateConfigRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> config_service_pb2.UpdateConfigResponse:
+        """ConfigService.UpdateConfig: Replaces the config (or the fields in `update_mask`),
+        writing a new revision with origin EDIT.
+
+        Pass a request message, or its fields as keyword arguments.
+        """
+        return self._unary(
+            "/simulation.v1.ConfigService/UpdateConfig",
+            request,
+            fields,
+            timeout,
+            config_service_pb2.UpdateConfigRequest,
+            config_service_pb2.UpdateConfigResponse,
+        )
+
+    def validate_config(
+        self,
+        request: config_service_pb2.ValidateConfigRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> config_service_pb2.ValidateConfigResponse:
+        """ConfigService.ValidateConfig: Checks a config with the same validator as every write,
+        storing nothing.
+
+        Pass a request message, or its fields as keyword arguments.
+        """
+        return self._unary(
+            "/simulation.v1.ConfigService/ValidateConfig",
+            request,
+            fields,
+            timeout,
+            config_service_pb2.ValidateConfigRequest,
+            config_service_pb2.ValidateConfigResponse,
+        )
+
+    def run_architect(
+        self,
+        request: config_service_pb2.RunArchitectRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> config_service_pb2.RunArchitectResponse:
+        """ConfigService.RunArchitect: Re-runs the architect on the simulation's prompt.
+
+        Pass a request message, or its fields as keyword arguments.
+        """
+        return self._unary(
+            "/simulation.v1.ConfigService/RunArchitect",
+            request,
+            fields,
+            timeout,
+            config_service_pb2.RunArchitectRequest,
+            config_service_pb2.RunArchitectResponse,
+        )
+
+    def create_simulation_with_config(
+        self,
+        request: config_service_pb2.CreateSimulationWithConfigRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> config_service_pb2.CreateSimulationWithConfigResponse:
+        """ConfigService.CreateSimulationWithConfig: Creates a simulation from a caller-supplied
+        config, bypassing the architect.
+
+        Pass a request message, or its fields as keyword arguments.
+        """
+        return self._unary(
+            "/simulation.v1.ConfigService/CreateSimulationWithConfig",
+            request,
+            fields,
+            timeout,
+            config_service_pb2.CreateSimulationWithConfigRequest,
+            config_service_pb2.CreateSimulationWithConfigResponse,
+        )
+
+    def list_config_revisions(
+        self,
+        request: config_service_pb2.ListConfigRevisionsRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> config_service_pb2.ListConfigRevisionsResponse:
+        """ConfigService.ListConfigRevisions: Lists a simulation's config revisions, newest first.
+
+        Pass a request message, or its fields as keyword arguments.
+        """
+        return self._unary(
+            "/simulation.v1.ConfigService/ListConfigRevisions",
+            request,
+            fields,
+            timeout,
+            config_service_pb2.ListConfigRevisionsRequest,
+            config_service_pb2.ListConfigRevisionsResponse,
+        )
+
+    def iter_config_revisions(
+        self,
+        request: config_service_pb2.ListConfigRevisionsRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> Iterator[config_pb2.ConfigRevision]:
+        """Every item of every page of ListConfigRevisions, fetched page by page."""
+        page = self._request(request, fields, config_service_pb2.ListConfigRevisionsRequest)
+        while True:
+            response = self.list_config_revisions(page, timeout=timeout)
+            yield from response.revisions
+            if not response.next_page_token:
+                return
+            page.page_token = response.next_page_token
+
+    def rollback_config(
+        self,
+        request: config_service_pb2.RollbackConfigRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> config_service_pb2.RollbackConfigResponse:
+        """ConfigService.RollbackConfig: Makes a new revision (origin ROLLBACK) that copies
+        revision `revision`; the status and results change as for UpdateConfig.
+
+        Pass a request message, or its fields as keyword arguments.
+        """
+        return self._unary(
+            "/simulation.v1.ConfigService/RollbackConfig",
+            request,
+            fields,
+            timeout,
+            config_service_pb2.RollbackConfigRequest,
+            config_service_pb2.RollbackConfigResponse,
+        )
+
+    def create_scenario(
+        self,
+        request: scenario_service_pb2.CreateScenarioRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> scenario_service_pb2.CreateScenarioResponse:
+        """ScenarioService.CreateScenario: Creates a scenario.
+
+        Pass a request message, or its fields as keyword arguments.
+        """
+        return self._unary(
+            "/simulation.v1.ScenarioService/CreateScenario",
+            request,
+            fields,
+            timeout,
+            scenario_service_pb2.CreateScenarioRequest,
+            scenario_service_pb2.CreateScenarioResponse,
+        )
+
+    def get_scenario(
+        self,
+        request: scenario_service_pb2.GetScenarioRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> scenario_service_pb2.GetScenarioResponse:
+        """ScenarioService.GetScenario: Gets a scenario, including a soft-deleted one.
+
+        Pass a request message, or its fields as keyword arguments.
+        """
+        return self._unary(
+            "/simulation.v1.ScenarioService/GetScenario",
+            request,
+            fields,
+            timeout,
+            scenario_service_pb2.GetScenarioRequest,
+            scenario_service_pb2.GetScenarioResponse,
+        )
+
+    def list_scenarios(
+        self,
+        request: scenario_service_pb2.ListScenariosRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> scenario_service_pb2.ListScenariosResponse:
+        """ScenarioService.ListScenarios: Lists scenarios with keyset pagination.
+
+        Pass a request message, or its fields as keyword arguments.
+        """
+        return self._unary(
+            "/simulation.v1.ScenarioService/ListScenarios",
+            request,
+            fields,
+            timeout,
+            scenario_service_pb2.ListScenariosRequest,
+            scenario_service_pb2.ListScenariosResponse,
+        )
+
+    def iter_scenarios(
+        self,
+        request: scenario_service_pb2.ListScenariosRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> Iterator[scenario_pb2.Scenario]:
+        """Every item of every page of ListScenarios, fetched page by page."""
+        page = self._request(request, fields, scenario_service_pb2.ListScenariosRequest)
+        while True:
+            response = self.list_scenarios(page, timeout=timeout)
+            yield from response.scenarios
+            if not response.next_page_token:
+                return
+            page.page_token = response.next_page_token
+
+    def update_scenario(
+        self,
+        request: scenario_service_pb2.UpdateScenarioRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> scenario_service_pb2.UpdateScenarioResponse:
+        """ScenarioService.UpdateScenario: Updates a scenario's display name, description or
+        labels.
+
+        Pass a request message, or its fields as keyword arguments.
+        """
+        return self._unary(
+            "/simulation.v1.ScenarioService/UpdateScenario",
+            request,
+            fields,
+            timeout,
+            scenario_service_pb2.UpdateScenarioRequest,
+            scenario_service_pb2.UpdateScenarioResponse,
+        )
+
+    def delete_scenario(
+        self,
+        request: scenario_service_pb2.DeleteScenarioRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> scenario_service_pb2.DeleteScenarioResponse:
+        """ScenarioService.DeleteScenario: Soft-deletes a scenario.
+
+        Pass a request message, or its fields as keyword arguments.
+        """
+        return self._unary(
+            "/simulation.v1.ScenarioService/DeleteScenario",
+            request,
+            fields,
+            timeout,
+            scenario_service_pb2.DeleteScenarioRequest,
+            scenario_service_pb2.DeleteScenarioResponse,
+        )
+
+    def undelete_scenario(
+        self,
+        request: scenario_service_pb2.UndeleteScenarioRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> scenario_service_pb2.UndeleteScenarioResponse:
+        """ScenarioService.UndeleteScenario: Restores a soft-deleted scenario (and the simulations
+        deleted with it) before its purge time.
+
+        Pass a request message, or its fields as keyword arguments.
+        """
+        return self._unary(
+            "/simulation.v1.ScenarioService/UndeleteScenario",
+            request,
+            fields,
+            timeout,
+            scenario_service_pb2.UndeleteScenarioRequest,
+            scenario_service_pb2.UndeleteScenarioResponse,
+        )
+
+    def create_simulation(
+        self,
+        request: simulation_service_pb2.CreateSimulationRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> simulation_service_pb2.CreateSimulationResponse:
+        """SimulationService.CreateSimulation: Creates a simulation from a prompt and queues the
+        architect to write its config.
+
+        Pass a request message, or its fields as keyword arguments.
+        """
+        return self._unary(
+            "/simulation.v1.SimulationService/CreateSimulation",
+            request,
+            fields,
+            timeout,
+            simulation_service_pb2.CreateSimulationRequest,
+            simulation_service_pb2.CreateSimulationResponse,
+        )
+
+    def get_simulation(
+        self,
+        request: simulation_service_pb2.GetSimulationRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> simulation_service_pb2.GetSimulationResponse:
+        """SimulationService.GetSimulation: Gets a simulation.
+
+        Pass a request message, or its fields as keyword arguments.
+        """
+        return self._unary(
+            "/simulation.v1.SimulationService/GetSimulation",
+            request,
+            fields,
+            timeout,
+            simulation_service_pb2.GetSimulationRequest,
+            simulation_service_pb2.GetSimulationResponse,
+        )
+
+    def list_simulations(
+        self,
+        request: simulation_service_pb2.ListSimulationsRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> simulation_service_pb2.ListSimulationsResponse:
+        """SimulationService.ListSimulations: Lists simulations with keyset pagination.
+
+        Pass a request message, or its fields as keyword arguments.
+        """
+        return self._unary(
+            "/simulation.v1.SimulationService/ListSimulations",
+            request,
+            fields,
+            timeout,
+            simulation_service_pb2.ListSimulationsRequest,
+            simulation_service_pb2.ListSimulationsResponse,
+        )
+
+    def iter_simulations(
+        self,
+        request: simulation_service_pb2.ListSimulationsRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> Iterator[simulation_pb2.Simulation]:
+        """Every item of every page of ListSimulations, fetched page by page."""
+        page = self._request(request, fields, simulation_service_pb2.ListSimulationsRequest)
+        while True:
+            response = self.list_simulations(page, timeout=timeout)
+            yield from response.simulations
+            if not response.next_page_token:
+                return
+            page.page_token = response.next_page_token
+
+    def update_simulation(
+        self,
+        request: simulation_service_pb2.UpdateSimulationRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> simulation_service_pb2.UpdateSimulationResponse:
+        """SimulationService.UpdateSimulation: Renames a simulation, changes its labels, or moves
+        it to another scenario of the same tenant.
+
+        Pass a request message, or its fields as keyword arguments.
+        """
+        return self._unary(
+            "/simulation.v1.SimulationService/UpdateSimulation",
+            request,
+            fields,
+            timeout,
+            simulation_service_pb2.UpdateSimulationRequest,
+            simulation_service_pb2.UpdateSimulationResponse,
+        )
+
+    def delete_simulation(
+        self,
+        request: simulation_service_pb2.DeleteSimulationRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> simulation_service_pb2.DeleteSimulationResponse:
+        """SimulationService.DeleteSimulation: Deletes a simulation with its revisions and audit
+        trail.
+
+        Pass a request message, or its fields as keyword arguments.
+        """
+        return self._unary(
+            "/simulation.v1.SimulationService/DeleteSimulation",
+            request,
+            fields,
+            timeout,
+            simulation_service_pb2.DeleteSimulationRequest,
+            simulation_service_pb2.DeleteSimulationResponse,
+        )
+
+    def start_run(
+        self,
+        request: simulation_service_pb2.StartRunRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> simulation_service_pb2.StartRunResponse:
+        """SimulationService.StartRun: Marks the start of a run: COMPLETED_CONFIG -> RUNNING.
+
+        Pass a request message, or its fields as keyword arguments.
+        """
+        return self._unary(
+            "/simulation.v1.SimulationService/StartRun",
+            request,
+            fields,
+            timeout,
+            simulation_service_pb2.StartRunRequest,
+            simulation_service_pb2.StartRunResponse,
+        )
+
+    def complete_run(
+        self,
+        request: simulation_service_pb2.CompleteRunRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> simulation_service_pb2.CompleteRunResponse:
+        """SimulationService.CompleteRun: Stores the run's results: RUNNING -> COMPLETED.
+
+        Pass a request message, or its fields as keyword arguments.
+        """
+        return self._unary(
+            "/simulation.v1.SimulationService/CompleteRun",
+            request,
+            fields,
+            timeout,
+            simulation_service_pb2.CompleteRunRequest,
+            simulation_service_pb2.CompleteRunResponse,
+        )
+
+    def fail_run(
+        self,
+        request: simulation_service_pb2.FailRunRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> simulation_service_pb2.FailRunResponse:
+        """SimulationService.FailRun: Records a failed run: RUNNING (or any non-final status) ->
+        FAILED.
+
+        Pass a request message, or its fields as keyword arguments.
+        """
+        return self._unary(
+            "/simulation.v1.SimulationService/FailRun",
+            request,
+            fields,
+            timeout,
+            simulation_service_pb2.FailRunRequest,
+            simulation_service_pb2.FailRunResponse,
+        )
+
+    def attach_analysis(
+        self,
+        request: simulation_service_pb2.AttachAnalysisRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> simulation_service_pb2.AttachAnalysisResponse:
+        """SimulationService.AttachAnalysis: Attaches an analysis to a completed run.
+
+        Pass a request message, or its fields as keyword arguments.
+        """
+        return self._unary(
+            "/simulation.v1.SimulationService/AttachAnalysis",
+            request,
+            fields,
+            timeout,
+            simulation_service_pb2.AttachAnalysisRequest,
+            simulation_service_pb2.AttachAnalysisResponse,
+        )
+
+    def list_simulation_events(
+        self,
+        request: simulation_service_pb2.ListSimulationEventsRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> simulation_service_pb2.ListSimulationEventsResponse:
+        """SimulationService.ListSimulationEvents: Lists a simulation's audit trail, oldest first:
+        every status transition and config change.
+
+        Pass a request message, or its fields as keyword arguments.
+        """
+        return self._unary(
+            "/simulation.v1.SimulationService/ListSimulationEvents",
+            request,
+            fields,
+            timeout,
+            simulation_service_pb2.ListSimulationEventsRequest,
+            simulation_service_pb2.ListSimulationEventsResponse,
+        )
+
+    def iter_simulation_events(
+        self,
+        request: simulation_service_pb2.ListSimulationEventsRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> Iterator[simulation_pb2.SimulationEvent]:
+        """Every item of every page of ListSimulationEvents, fetched page by page."""
+        page = self._request(request, fields, simulation_service_pb2.ListSimulationEventsRequest)
+        while True:
+            response = self.list_simulation_events(page, timeout=timeout)
+            yield from response.events
+            if not response.next_page_token:
+                return
+            page.page_token = response.next_page_token
