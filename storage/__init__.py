@@ -17,6 +17,7 @@ from storage.notifications import API_KEYS_CHANNEL, NotificationListener
 from storage.records import (
     ApiKey,
     ArchitectJob,
+    BatchRequest,
     ConfigRevision,
     LabelFilter,
     Scenario,
@@ -47,6 +48,7 @@ __all__ = [
     "ApiKeyRepository",
     "ArchitectJob",
     "ArchitectJobRepository",
+    "BatchRequest",
     "ConfigRevision",
     "ConfigRevisionRepository",
     "Conflict",

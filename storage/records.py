@@ -130,6 +130,22 @@ class ArchitectJob:
 
 
 @dataclass
+class BatchRequest:
+    """A batch call made with a request id: the ids it returned, in order, for its retries.
+
+    ``method`` names the RPC (``BatchCreateScenarios``); a request id is unique per tenant and
+    method. ``request_fingerprint`` is the hash of the call's arguments a retry must match.
+    """
+
+    tenant_id: str
+    method: str
+    request_id: str
+    request_fingerprint: str
+    resource_ids: list[str]
+    create_time: datetime
+
+
+@dataclass
 class LabelFilter:
     """Match rows whose labels have ``key`` (value None) or ``key == value``."""
 

@@ -193,3 +193,16 @@ periodic_runs = Table(
     Column("name", String(64), primary_key=True),
     Column("next_run_time", UtcDateTime, nullable=False),
 )
+
+batch_requests = Table(
+    "batch_requests",
+    metadata,
+    # What a batch call with a request id did, so a retry returns the same resources (AIP-155).
+    Column("tenant_id", ID, nullable=False),
+    Column("method", String(64), nullable=False),
+    Column("request_id", String(128), nullable=False),
+    Column("request_fingerprint", String(64), nullable=False),
+    Column("resource_ids", json_type(), nullable=False),
+    Column("create_time", UtcDateTime, nullable=False),
+    PrimaryKeyConstraint("tenant_id", "method", "request_id", name="pk_batch_requests"),
+)

@@ -15,6 +15,7 @@ from storage.errors import CommitOutcomeUnknown
 from storage.repositories import (
     ApiKeyRepository,
     ArchitectJobRepository,
+    BatchRequestRepository,
     ConfigRevisionRepository,
     PeriodicRunRepository,
     ScenarioRepository,
@@ -39,6 +40,7 @@ class Repositories:
     events: SimulationEventRepository
     jobs: ArchitectJobRepository
     periodic_runs: PeriodicRunRepository
+    batch_requests: BatchRequestRepository
 
 
 class UnitOfWork(Repositories, abc.ABC):
@@ -105,6 +107,7 @@ def _attach_repositories(uow: Repositories, connection: Connection) -> None:
     uow.events = SimulationEventRepository(connection)
     uow.jobs = ArchitectJobRepository(connection)
     uow.periodic_runs = PeriodicRunRepository(connection)
+    uow.batch_requests = BatchRequestRepository(connection)
 
 
 class SqlUnitOfWork(UnitOfWork):

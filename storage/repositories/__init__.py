@@ -1,6 +1,7 @@
 """SQL repositories, one per aggregate, all working on a unit of work's connection."""
 
 from storage.repositories.api_keys import ApiKeyRepository
+from storage.repositories.batch_requests import BatchRequestRepository
 from storage.repositories.events import SimulationEventRepository
 from storage.repositories.jobs import ArchitectJobRepository
 from storage.repositories.periodic_runs import PeriodicRunRepository
@@ -12,6 +13,7 @@ from storage.repositories.tenants import TenantRepository
 __all__ = [
     "ApiKeyRepository",
     "ArchitectJobRepository",
+    "BatchRequestRepository",
     "ConfigRevisionRepository",
     "PeriodicRunRepository",
     "ScenarioRepository",
