@@ -112,6 +112,20 @@ EXPECTED = {
         fails=("INVALID_ARGUMENT",),
         prints=("Code: InvalidArgument", "parameters.num_agents", "parameters.max_turns"),
     ),
+    # -- Walkthrough: bulk operations --
+    "Create three scenarios in one call (safe to retry with the same request_id)": Step(
+        prints=('"display_name": "Q1 north"', '"display_name": "Q1 archive"')
+    ),
+    "Every bad item is named by its index; nothing is stored": Step(
+        fails=("INVALID_ARGUMENT",),
+        prints=("requests[1].scenario.display_name", "requests[2].scenario.display_name"),
+    ),
+    'Two simulations, then move both into "Q1 north" and read them back in one call': Step(
+        prints=('"name": "stall 2"', '"name": "stall 1"', '"scenario_id"')
+    ),
+    "Delete two scenarios at once; the one holding simulations needs force": Step(
+        prints=('"display_name": "Q1 archive"', '"delete_time"')
+    ),
 }
 
 
