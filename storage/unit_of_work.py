@@ -21,6 +21,7 @@ from storage.repositories import (
     ScenarioRepository,
     SimulationEventRepository,
     SimulationRepository,
+    TemplateRepository,
     TenantRepository,
 )
 from storage.retry import is_lost_connection
@@ -41,6 +42,7 @@ class Repositories:
     jobs: ArchitectJobRepository
     periodic_runs: PeriodicRunRepository
     batch_requests: BatchRequestRepository
+    templates: TemplateRepository
 
 
 class UnitOfWork(Repositories, abc.ABC):
@@ -108,6 +110,7 @@ def _attach_repositories(uow: Repositories, connection: Connection) -> None:
     uow.jobs = ArchitectJobRepository(connection)
     uow.periodic_runs = PeriodicRunRepository(connection)
     uow.batch_requests = BatchRequestRepository(connection)
+    uow.templates = TemplateRepository(connection)
 
 
 class SqlUnitOfWork(UnitOfWork):

@@ -8,6 +8,7 @@ from storage.repositories.periodic_runs import PeriodicRunRepository
 from storage.repositories.revisions import ConfigRevisionRepository
 from storage.repositories.scenarios import ScenarioRepository
 from storage.repositories.simulations import SimulationRepository
+from storage.repositories.templates import TemplateRepository
 from storage.repositories.tenants import TenantRepository
 
 __all__ = [
@@ -19,5 +20,6 @@ __all__ = [
     "ScenarioRepository",
     "SimulationEventRepository",
     "SimulationRepository",
+    "TemplateRepository",
     "TenantRepository",
 ]
