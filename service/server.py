@@ -16,6 +16,8 @@ from simulation.v1 import (
     scenario_service_pb2_grpc,
     simulation_service_pb2,
     simulation_service_pb2_grpc,
+    template_service_pb2,
+    template_service_pb2_grpc,
 )
 
 import storage
@@ -24,10 +26,12 @@ from service.api.interceptors import ErrorInterceptor, TenantInterceptor
 from service.api.read_only import read_only_methods
 from service.api.scenario_service import ScenarioServicer
 from service.api.simulation_service import SimulationServicer
+from service.api.template_service import TemplateServicer
 from service.app.authentication import ApiKeyCache, Authenticator
 from service.app.configs import ConfigOperations
 from service.app.scenarios import ScenarioOperations
 from service.app.simulations import SimulationOperations
+from service.app.templates import TemplateOperations
 from service.architect import create_engine
 from service.architect.jobs import ArchitectOperations, JobWaiter
 from service.architect.worker import ArchitectWorkerPool
@@ -41,6 +45,7 @@ SERVICES = (
     scenario_service_pb2.DESCRIPTOR.services_by_name["ScenarioService"],
     config_service_pb2.DESCRIPTOR.services_by_name["ConfigService"],
     simulation_service_pb2.DESCRIPTOR.services_by_name["SimulationService"],
+    template_service_pb2.DESCRIPTOR.services_by_name["TemplateService"],
 )
 SERVICE_NAMES = tuple(service.full_name for service in SERVICES)
 # How often each process checks whether the purge is due; the purge itself runs once per
@@ -192,6 +197,17 @@ def create_server(
     )
     simulation_service_pb2_grpc.add_SimulationServiceServicer_to_server(
         SimulationServicer(simulations, architect=architect, response_budget=budget),
+        server,
+    )
+    template_service_pb2_grpc.add_TemplateServiceServicer_to_server(
+        TemplateServicer(
+            TemplateOperations(
+                database,
+                validator,
+                retention=timedelta(days=settings.scenario_retention_days),
+            ),
+            response_budget=budget,
+        ),
         server,
     )
 
