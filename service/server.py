@@ -28,6 +28,7 @@ from service.api.scenario_service import ScenarioServicer
 from service.api.simulation_service import SimulationServicer
 from service.api.template_service import TemplateServicer
 from service.app.authentication import ApiKeyCache, Authenticator
+from service.app.batches import BatchRequestRetention
 from service.app.configs import ConfigOperations
 from service.app.scenarios import ScenarioOperations
 from service.app.simulations import SimulationOperations
@@ -199,16 +200,11 @@ def create_server(
         SimulationServicer(simulations, architect=architect, response_budget=budget),
         server,
     )
+    templates = TemplateOperations(
+        database, validator, retention=timedelta(days=settings.scenario_retention_days)
+    )
     template_service_pb2_grpc.add_TemplateServiceServicer_to_server(
-        TemplateServicer(
-            TemplateOperations(
-                database,
-                validator,
-                retention=timedelta(days=settings.scenario_retention_days),
-            ),
-            response_budget=budget,
-        ),
-        server,
+        TemplateServicer(templates, response_budget=budget), server
     )
 
     health_servicer = health.HealthServicer()
@@ -234,6 +230,12 @@ def create_server(
         *([key_changes] if key_changes is not None else []),
         PeriodicTask("health-probe", settings.health_check_interval, probe_database),
         PeriodicTask("scenario-purge", PURGE_CHECK_SECONDS, scenarios.purge_expired),
+        PeriodicTask("template-purge", PURGE_CHECK_SECONDS, templates.purge_expired),
+        PeriodicTask(
+            "batch-request-purge",
+            PURGE_CHECK_SECONDS,
+            BatchRequestRetention(database).purge_expired,
+        ),
         # Stopped before the database is disposed; a worker stuck in a slow engine call is
         # waited for briefly, then its job is handed back to the queue for another replica.
         architect_workers,

@@ -10,14 +10,20 @@ call's resources and a different call reusing the id is refused.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 
 import storage
 from service.app.conventions import first_result, utc_now
+from service.app.transactions import transactional
 from service.domain.errors import InvalidArgument, Violation
 from service.domain.validation import check_request_id
 
 MAX_BATCH_ITEMS = 1000
 _MAX_ID_CHARS = 100
+# How long a batch call's request id is remembered for its retries.
+REQUEST_ID_RETENTION = timedelta(days=7)
+# How often the forgetting runs, across all servers.
+PURGE_INTERVAL = timedelta(hours=1)
 
 
 def check_item_count(count: int, field: str) -> None:
@@ -101,3 +107,22 @@ def replay_or_record(
 def in_order(found: dict[str, object], ids: Sequence[str]) -> list:
     """The found records in the order of ``ids`` (an id given twice appears twice)."""
     return [found[value] for value in ids if value in found]
+
+
+class BatchRequestRetention:
+    """Forgets batch calls older than the retention, once per interval across all servers."""
+
+    def __init__(self, database: storage.Database, *, keep: timedelta = REQUEST_ID_RETENTION):
+        self._database = database
+        self._keep = keep
+
+    @transactional
+    def purge_expired(self) -> int:
+        """Deletes the records of batch calls made before the retention; returns how many."""
+        with self._database.unit_of_work() as uow:
+            now = utc_now()
+            if not uow.periodic_runs.claim("batch-request-purge", now, PURGE_INTERVAL):
+                return 0
+            purged = uow.batch_requests.purge_older_than(now - self._keep)
+            uow.commit()
+        return purged

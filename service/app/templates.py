@@ -48,6 +48,8 @@ FILTER_FIELDS = {"display_name"}
 ORDER_FIELDS = {"create_time", "display_name"}
 # The one filter that lists the built-in presets instead of the tenant's templates.
 BUILTIN_FILTER = "builtin = true"
+# How often soft-deleted templates past their retention are purged, across all servers.
+PURGE_INTERVAL = timedelta(minutes=5)
 # Fields of a template that are versioned: changing one adds a revision.
 VERSIONED_FIELDS = frozenset({"config", "parameters"})
 
@@ -460,6 +462,17 @@ class TemplateOperations:
             stored = uow.templates.add(template, first)
             uow.commit()
         return TemplateView(stored, first)
+
+    @transactional
+    def purge_expired(self) -> int:
+        """Hard-deletes templates whose retention is over; at most once per interval."""
+        with self._database.unit_of_work() as uow:
+            now = utc_now()
+            if not uow.periodic_runs.claim("template-purge", now, PURGE_INTERVAL):
+                return 0
+            purged = uow.templates.purge_expired(now)
+            uow.commit()
+        return purged
 
     def _new(
         self,

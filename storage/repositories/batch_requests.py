@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import insert, select
+from datetime import datetime
+
+from sqlalchemy import delete, insert, select
 
 from storage.records import BatchRequest
 from storage.repositories.base import SqlRepository
@@ -51,3 +53,12 @@ class BatchRequestRepository(SqlRepository):
             )
         ).first()
         return None if row is None else BatchRequest(**row._mapping)
+
+    def purge_older_than(self, cutoff: datetime) -> int:
+        """Forget batch calls made before ``cutoff``, in every tenant; return how many.
+
+        A retry after that is a new call: request ids are kept long enough for retries, not
+        forever.
+        """
+        result = self._execute(delete(batch_requests).where(batch_requests.c.create_time < cutoff))
+        return result.rowcount

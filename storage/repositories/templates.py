@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime
 from uuid import uuid4
 
-from sqlalchemy import insert, select
+from sqlalchemy import delete, insert, select
 
 from storage.errors import Conflict, NotFound
 from storage.records import Template, TemplateQuery, TemplateRevision
@@ -149,3 +150,16 @@ class TemplateRepository(SqlRepository):
             self.get(template.tenant_id, template.id, include_deleted=True)
             raise Conflict("template", template.id)
         return fresh
+
+    def purge_expired(self, now: datetime) -> int:
+        """Hard-delete soft-deleted templates whose purge_time has passed, in every tenant.
+
+        Their revisions go with them (the foreign key cascades); simulations created from them
+        keep their own copy of the config. Returns the number of templates purged.
+        """
+        result = self._execute(
+            delete(templates).where(
+                templates.c.delete_time.is_not(None), templates.c.purge_time <= now
+            )
+        )
+        return result.rowcount

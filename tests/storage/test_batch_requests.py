@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from datetime import timedelta
 
 import pytest
 
@@ -111,3 +112,20 @@ def test_many_simulations_read_with_their_current_sources_only_of_the_tenant(
     assert set(found) == {with_config.id, without_config.id}
     assert found[with_config.id][1] == [{"uri": "catalogue://trader", "title": "Trader"}]
     assert found[without_config.id][1] == []
+
+
+def test_batch_requests_older_than_the_cutoff_are_forgotten(clean_database, make):
+    db = clean_database
+    tenant_id = make.tenant()
+    old = _record(tenant_id, make.now - timedelta(days=8), request_id="old")
+    recent = _record(tenant_id, make.now, request_id="recent")
+    for record in (old, recent):
+        db.run(lambda uow, record=record: uow.batch_requests.add(record))
+
+    assert (
+        db.run(lambda uow: uow.batch_requests.purge_older_than(make.now - timedelta(days=7))) == 1
+    )
+
+    method = "BatchCreateScenarios"
+    assert db.run(lambda uow: uow.batch_requests.get(tenant_id, method, "old")) is None
+    assert db.run(lambda uow: uow.batch_requests.get(tenant_id, method, "recent")) is not None

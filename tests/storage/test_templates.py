@@ -192,3 +192,29 @@ def test_list_filters_and_pages_by_keyset(database, make, tenant_id):
     assert [t.display_name for t in first + rest] == sorted(names)
     assert [t.display_name for t in labelled] == ["charlie"]
     assert [t.display_name for t in containing] == ["bravo"]
+
+
+def test_purge_removes_only_templates_past_their_purge_time_with_their_revisions(
+    clean_database, make
+):
+    db = clean_database
+    tenant_id = make.tenant()
+    due = add(db, _template(tenant_id, make.now))
+    later = add(db, _template(tenant_id, make.now))
+    live = add(db, _template(tenant_id, make.now))
+    for record, purge_time in ((due, make.now), (later, make.now + timedelta(days=1))):
+        db.run(
+            lambda uow, record=record, purge_time=purge_time: uow.templates.update(
+                dataclasses.replace(record, delete_time=make.now, purge_time=purge_time),
+                expected_etag=record.etag,
+            )
+        )
+
+    assert db.run(lambda uow: uow.templates.purge_expired(make.now)) == 1
+
+    with pytest.raises(NotFound):
+        db.run(lambda uow: uow.templates.get(tenant_id, due.id, include_deleted=True))
+    with pytest.raises(NotFound):
+        db.run(lambda uow: uow.templates.get_revision(tenant_id, due.id, 1))
+    assert db.run(lambda uow: uow.templates.get(tenant_id, later.id, include_deleted=True))
+    assert db.run(lambda uow: uow.templates.get(tenant_id, live.id))
