@@ -14,6 +14,7 @@ from datetime import timedelta
 
 import storage
 from service.app.conventions import first_result, utc_now
+from service.app.page_tokens import RESPONSE_BUDGET_BYTES
 from service.app.transactions import transactional
 from service.domain.errors import InvalidArgument, Violation
 from service.domain.validation import check_request_id
@@ -102,6 +103,22 @@ def replay_or_record(
         if first is None:  # the clashing call rolled back since: it never happened
             raise storage.Conflict("batch_request", request_id) from None
     return first_result(first, first.request_fingerprint, request_fingerprint, "batch").resource_ids
+
+
+def check_response_size(estimate: int, field: str, budget: int = RESPONSE_BUDGET_BYTES) -> None:
+    """Refuses a batch whose answer would not fit in one response, before anything commits.
+
+    A list cuts its page short instead; a batch is all or nothing, so the caller is told to
+    send fewer items. ``estimate`` is the resources' size as JSON, which is larger than their
+    encoded protos, so a batch that passes always fits.
+    """
+    if estimate > budget:
+        raise InvalidArgument.field(
+            field,
+            f"the resources of this batch are too large for one response (about {estimate:,} "
+            f"bytes, at most {budget:,}); send fewer items per call",
+            reason="RESPONSE_TOO_LARGE",
+        )
 
 
 def in_order(found: dict[str, object], ids: Sequence[str]) -> list:

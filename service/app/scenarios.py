@@ -7,6 +7,7 @@ as whole transactions retried by :func:`~service.app.transactions.transactional`
 from __future__ import annotations
 
 import dataclasses
+import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -16,6 +17,7 @@ from service.app.authentication import Principal
 from service.app.batches import (
     check_ids,
     check_item_count,
+    check_response_size,
     in_order,
     raise_if_any,
     replay_or_record,
@@ -431,6 +433,7 @@ class ScenarioOperations:
                 deleted[item.scenario_id] = self._delete_one(
                     uow, tenant_id, item.scenario_id, etag=item.etag, force=item.force, now=now
                 )
+            check_response_size(sum(map(_size_of, deleted.values())), "requests")
             uow.commit()
         return in_order(deleted, ids)
 
@@ -448,6 +451,13 @@ class ScenarioOperations:
             purged = uow.scenarios.purge_expired(now)
             uow.commit()
         return purged
+
+
+def _size_of(scenario: storage.Scenario) -> int:
+    """About how many bytes a scenario takes in a response: its JSON, plus room for the rest."""
+    return 512 + len(
+        json.dumps([scenario.display_name, scenario.description, scenario.labels]).encode()
+    )
 
 
 def _ensure_name_free(uow: storage.UnitOfWork, tenant_id: str, name: str, own_id: str = ""):

@@ -16,6 +16,7 @@ from service.app.authentication import Principal
 from service.app.batches import (
     check_ids,
     check_item_count,
+    check_response_size,
     in_order,
     raise_if_any,
     replay_or_record,
@@ -126,6 +127,7 @@ class SimulationOperations:
                 )
                 _record_metadata_change(uow, principal, current, updated, ["scenario_id"], now)
                 moved[simulation_id] = updated
+            check_response_size(sum(map(_size_of, moved.values())), "simulation_ids")
             uow.commit()
         return in_order(moved, simulation_ids)
 
@@ -367,6 +369,21 @@ def _record_metadata_change(
         now,
         reason=f"changed {', '.join(fields)}",
         details=details,
+    )
+
+
+def _size_of(simulation: storage.Simulation) -> int:
+    """About how many bytes a simulation takes in a response: its JSON, plus room for the rest."""
+    return 1024 + json_size(
+        [
+            simulation.name,
+            simulation.prompt,
+            simulation.labels,
+            simulation.architect_parameters,
+            simulation.results,
+            simulation.analysis,
+            simulation.last_error,
+        ]
     )
 
 

@@ -402,3 +402,34 @@ def test_batch_move_works_whatever_the_status(api, principals):
 
     assert moved.ok, moved.details
     assert moved.response.simulations[0].results
+
+
+# --- Responses too large for one message ---------------------------------------------------
+
+
+def test_a_batch_whose_answer_would_not_fit_in_one_response_is_refused_before_it_commits(
+    api, principals
+):
+    alice = principals["alice"]
+    (target,) = batch_create(api, alice, "Target")
+    big = {"log": "x" * 900_000}
+    sims = []
+    for _ in range(4):
+        sim = create_with_config(api, alice)
+        run_to(api, alice, sim.id, "RUNNING")
+        completed = api.call(
+            "CompleteRun", spb.CompleteRunRequest(simulation_id=sim.id, results=big), alice
+        )
+        assert completed.ok, completed.details
+        sims.append(sim.id)
+
+    moved = move(api, alice, sims, target.id)
+    got = api.call(
+        "BatchGetSimulations", spb.BatchGetSimulationsRequest(simulation_ids=sims), alice
+    )
+
+    for outcome in (moved, got):
+        assert outcome.code == grpc.StatusCode.INVALID_ARGUMENT
+        assert outcome.reason == "RESPONSE_TOO_LARGE"
+    assert {get_simulation(api, alice, i).scenario_id for i in sims} == {""}
+    assert move(api, alice, sims[:2], target.id).ok
