@@ -16,6 +16,8 @@ from simulation.v1 import (
     scenario_service_pb2_grpc,
     simulation_service_pb2,
     simulation_service_pb2_grpc,
+    template_service_pb2,
+    template_service_pb2_grpc,
 )
 
 import storage
@@ -25,11 +27,14 @@ from service.api.interceptors import ErrorInterceptor, TenantInterceptor
 from service.api.read_only import read_only_methods
 from service.api.scenario_service import ScenarioServicer
 from service.api.simulation_service import SimulationServicer
+from service.api.template_service import TemplateServicer
 from service.app.authentication import ApiKeyCache, Authenticator
+from service.app.batches import BatchRequestRetention
 from service.app.configs import ConfigOperations
 from service.app.conventions import utc_now
 from service.app.scenarios import ScenarioOperations
 from service.app.simulations import SimulationOperations
+from service.app.templates import TemplateOperations
 from service.architect import create_engine
 from service.architect.jobs import ArchitectOperations, JobWaiter
 from service.architect.worker import ArchitectWorkerPool
@@ -44,6 +49,7 @@ SERVICES = (
     scenario_service_pb2.DESCRIPTOR.services_by_name["ScenarioService"],
     config_service_pb2.DESCRIPTOR.services_by_name["ConfigService"],
     simulation_service_pb2.DESCRIPTOR.services_by_name["SimulationService"],
+    template_service_pb2.DESCRIPTOR.services_by_name["TemplateService"],
 )
 SERVICE_NAMES = tuple(service.full_name for service in SERVICES)
 # How often each process checks whether the purge is due; the purge itself runs once per
@@ -255,6 +261,12 @@ def create_server(
         SimulationServicer(simulations, architect=architect, response_budget=budget),
         server,
     )
+    templates = TemplateOperations(
+        database, validator, retention=timedelta(days=settings.scenario_retention_days)
+    )
+    template_service_pb2_grpc.add_TemplateServiceServicer_to_server(
+        TemplateServicer(templates, response_budget=budget), server
+    )
 
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -283,6 +295,12 @@ def create_server(
         *([key_changes] if key_changes is not None else []),
         PeriodicTask("health-probe", settings.health_check_interval, probe_database),
         PeriodicTask("scenario-purge", PURGE_CHECK_SECONDS, scenarios.purge_expired),
+        PeriodicTask("template-purge", PURGE_CHECK_SECONDS, templates.purge_expired),
+        PeriodicTask(
+            "batch-request-purge",
+            PURGE_CHECK_SECONDS,
+            BatchRequestRetention(database).purge_expired,
+        ),
         # Stopped before the database is disposed; a worker stuck in a slow engine call is
         # waited for briefly, then its job is handed back to the queue for another replica.
         architect_workers,

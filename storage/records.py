@@ -130,6 +130,68 @@ class ArchitectJob:
 
 
 @dataclass
+class Template:
+    """A tenant's saved config to start simulations from; its config is in its revisions."""
+
+    id: str
+    tenant_id: str
+    display_name: str
+    description: str
+    labels: dict[str, str]
+    current_revision: int
+    create_time: datetime
+    update_time: datetime
+    delete_time: datetime | None = None
+    purge_time: datetime | None = None
+    etag: str = ""
+    request_id: str | None = None
+    request_fingerprint: str | None = None
+
+
+@dataclass
+class TemplateRevision:
+    """One immutable version of a template's config and default architect parameters."""
+
+    tenant_id: str
+    template_id: str
+    revision: int
+    config: dict[str, Any]
+    parameters: dict[str, Any] | None
+    create_time: datetime
+    actor: str
+
+
+@dataclass
+class TemplateQuery:
+    """A page request over templates; like :class:`ScenarioQuery`."""
+
+    limit: int
+    order_by: str = "create_time"
+    descending: bool = False
+    after: tuple | None = None
+    show_deleted: bool = False
+    display_name_equals: str | None = None
+    display_name_contains: str | None = None
+    labels: list[LabelFilter] = field(default_factory=list)
+
+
+@dataclass
+class BatchRequest:
+    """A batch call made with a request id: the ids it returned, in order, for its retries.
+
+    ``method`` names the RPC (``BatchCreateScenarios``); a request id is unique per tenant and
+    method. ``request_fingerprint`` is the hash of the call's arguments a retry must match.
+    """
+
+    tenant_id: str
+    method: str
+    request_id: str
+    request_fingerprint: str
+    resource_ids: list[str]
+    create_time: datetime
+
+
+@dataclass
 class LabelFilter:
     """Match rows whose labels have ``key`` (value None) or ``key == value``."""
 
@@ -174,6 +236,6 @@ class SimulationQuery:
     labels: list[LabelFilter] = field(default_factory=list)
 
 
-def cursor_of(record: Scenario | Simulation, order_by: str) -> tuple:
+def cursor_of(record: Scenario | Simulation | Template, order_by: str) -> tuple:
     """Return the keyset cursor ``(sort_value, id)`` of ``record`` for the given ordering."""
     return (getattr(record, order_by), record.id)

@@ -193,3 +193,64 @@ periodic_runs = Table(
     Column("name", String(64), primary_key=True),
     Column("next_run_time", UtcDateTime, nullable=False),
 )
+
+batch_requests = Table(
+    "batch_requests",
+    metadata,
+    # What a batch call with a request id did, so a retry returns the same resources (AIP-155).
+    Column("tenant_id", ID, nullable=False),
+    Column("method", String(64), nullable=False),
+    Column("request_id", String(128), nullable=False),
+    Column("request_fingerprint", String(64), nullable=False),
+    Column("resource_ids", json_type(), nullable=False),
+    Column("create_time", UtcDateTime, nullable=False),
+    PrimaryKeyConstraint("tenant_id", "method", "request_id", name="pk_batch_requests"),
+)
+
+templates = Table(
+    "templates",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("tenant_id", ID, nullable=False),
+    Column("display_name", Text, nullable=False),
+    Column("description", Text, nullable=False),
+    Column("labels", json_type(), nullable=False),
+    # The newest revision in template_revisions: its config and parameters are the template's.
+    Column("current_revision", Integer, nullable=False),
+    Column("create_time", UtcDateTime, nullable=False),
+    Column("update_time", UtcDateTime, nullable=False),
+    Column("delete_time", UtcDateTime, nullable=True),
+    Column("purge_time", UtcDateTime, nullable=True),
+    Column("etag", String(64), nullable=False),
+    Column("request_id", String(128), nullable=True),
+    Column("request_fingerprint", String(64), nullable=True),
+    UniqueConstraint("tenant_id", "request_id", name="uq_templates_tenant_request_id"),
+    Index(
+        "uq_templates_tenant_live_display_name",
+        "tenant_id",
+        "display_name",
+        unique=True,
+        sqlite_where=LIVE,
+        postgresql_where=LIVE,
+    ),
+    Index("ix_templates_tenant_create_time", "tenant_id", "create_time", "id"),
+    Index("ix_templates_tenant_display_name", "tenant_id", "display_name", "id"),
+)
+
+template_revisions = Table(
+    "template_revisions",
+    metadata,
+    Column("tenant_id", ID, nullable=False),
+    Column(
+        "template_id",
+        ID,
+        ForeignKey("templates.id", ondelete="CASCADE", name="fk_template_revisions_template_id"),
+        nullable=False,
+    ),
+    Column("revision", Integer, nullable=False),
+    Column("config", json_type(), nullable=False),
+    Column("parameters", json_type(), nullable=True),
+    Column("create_time", UtcDateTime, nullable=False),
+    Column("actor", String(128), nullable=False),
+    PrimaryKeyConstraint("template_id", "revision", name="pk_template_revisions"),
+)

@@ -16,11 +16,13 @@ from storage.errors import CommitOutcomeUnknown
 from storage.repositories import (
     ApiKeyRepository,
     ArchitectJobRepository,
+    BatchRequestRepository,
     ConfigRevisionRepository,
     PeriodicRunRepository,
     ScenarioRepository,
     SimulationEventRepository,
     SimulationRepository,
+    TemplateRepository,
     TenantRepository,
 )
 from storage.retry import is_lost_connection
@@ -39,6 +41,8 @@ class Repositories:
     events: SimulationEventRepository
     jobs: ArchitectJobRepository
     periodic_runs: PeriodicRunRepository
+    batch_requests: BatchRequestRepository
+    templates: TemplateRepository
 
 
 class UnitOfWork(Repositories, abc.ABC):
@@ -105,6 +109,8 @@ def _attach_repositories(uow: Repositories, connection: Connection) -> None:
     uow.events = SimulationEventRepository(connection)
     uow.jobs = ArchitectJobRepository(connection)
     uow.periodic_runs = PeriodicRunRepository(connection)
+    uow.batch_requests = BatchRequestRepository(connection)
+    uow.templates = TemplateRepository(connection)
 
 
 class SqlUnitOfWork(UnitOfWork):

@@ -8,7 +8,7 @@ from service.api.interceptors import current_principal
 from service.api.mappers.scenarios import scenario_input, scenario_to_proto
 from service.api.response_budget import fit_to_budget
 from service.app.page_tokens import RESPONSE_BUDGET_BYTES
-from service.app.scenarios import ScenarioOperations
+from service.app.scenarios import CreateScenarioItem, DeleteScenarioItem, ScenarioOperations
 
 
 class ScenarioServicer(scenario_service_pb2_grpc.ScenarioServiceServicer):
@@ -70,3 +70,33 @@ class ScenarioServicer(scenario_service_pb2_grpc.ScenarioServiceServicer):
     def UndeleteScenario(self, request, context):
         scenario = self._ops.undelete(current_principal(), request.scenario_id, etag=request.etag)
         return scenario_service_pb2.UndeleteScenarioResponse(scenario=scenario_to_proto(scenario))
+
+    def BatchCreateScenarios(self, request, context):
+        scenarios = self._ops.batch_create(
+            current_principal(),
+            [
+                CreateScenarioItem(
+                    scenario_input(item.scenario),
+                    request_id=item.request_id,
+                    validate_only=item.validate_only,
+                )
+                for item in request.requests
+            ],
+            request_id=request.request_id,
+        )
+        return scenario_service_pb2.BatchCreateScenariosResponse(
+            scenarios=[scenario_to_proto(scenario) for scenario in scenarios]
+        )
+
+    def BatchDeleteScenarios(self, request, context):
+        scenarios = self._ops.batch_delete(
+            current_principal(),
+            [
+                DeleteScenarioItem(item.scenario_id, etag=item.etag, force=item.force)
+                for item in request.requests
+            ],
+            request_id=request.request_id,
+        )
+        return scenario_service_pb2.BatchDeleteScenariosResponse(
+            scenarios=[scenario_to_proto(scenario) for scenario in scenarios]
+        )

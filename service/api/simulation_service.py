@@ -87,6 +87,29 @@ class SimulationServicer(simulation_service_pb2_grpc.SimulationServiceServicer):
         simulation, sources = self._ops.get_with_sources(current_principal(), request.simulation_id)
         return pb.GetSimulationResponse(simulation=simulation_to_proto(simulation, sources))
 
+    def BatchGetSimulations(self, request, context):
+        found = self._ops.batch_get(current_principal(), list(request.simulation_ids))
+        simulations = [simulation_to_proto(simulation, sources) for simulation, sources in found]
+        if sum(message.ByteSize() for message in simulations) > self._response_budget:
+            # A list would cut the page short; a batch is all or nothing, so it is refused.
+            raise errors.InvalidArgument.field(
+                "simulation_ids",
+                "these simulations are too large for one response; ask for fewer at a time",
+                reason="RESPONSE_TOO_LARGE",
+            )
+        return pb.BatchGetSimulationsResponse(simulations=simulations)
+
+    def BatchMoveSimulations(self, request, context):
+        simulations = self._ops.batch_move(
+            current_principal(),
+            list(request.simulation_ids),
+            request.scenario_id,
+            request_id=request.request_id,
+        )
+        return pb.BatchMoveSimulationsResponse(
+            simulations=[simulation_to_proto(simulation) for simulation in simulations]
+        )
+
     def ListSimulations(self, request, context):
         page = self._ops.list(
             current_principal(),

@@ -8,12 +8,21 @@ from __future__ import annotations
 
 import builtins
 import dataclasses
+import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import storage
 from service.app.authentication import Principal
+from service.app.batches import (
+    check_ids,
+    check_item_count,
+    check_response_size,
+    in_order,
+    raise_if_any,
+    replay_or_record,
+)
 from service.app.conventions import check_etag, check_mask, fingerprint, first_result, utc_now
 from service.app.list_filters import parse_filter, parse_order_by
 from service.app.page_tokens import Page, PageRequest
@@ -62,6 +71,44 @@ class ScenarioInput:
             *check_text(self.description, f"{prefix}.description", max_length=4000),
             *check_labels(self.labels, f"{prefix}.labels"),
         ]
+
+
+@dataclass(frozen=True)
+class CreateScenarioItem:
+    """One item of BatchCreateScenarios: a CreateScenario request inside the batch.
+
+    ``request_id`` and ``validate_only`` belong to the batch; an item that sets them is refused
+    rather than silently ignored.
+    """
+
+    values: ScenarioInput
+    request_id: str = ""
+    validate_only: bool = False
+
+    def violations(self, index: int) -> list[errors.Violation]:
+        """Every rule the item breaks, with paths under ``requests[index]``."""
+        prefix = f"requests[{index}]"
+        found = self.values.violations(f"{prefix}.scenario")
+        if self.request_id:
+            found.append(
+                errors.Violation(
+                    f"{prefix}.request_id", "must be empty; set request_id on the batch request"
+                )
+            )
+        if self.validate_only:
+            found.append(
+                errors.Violation(f"{prefix}.validate_only", "is not supported inside a batch")
+            )
+        return found
+
+
+@dataclass(frozen=True)
+class DeleteScenarioItem:
+    """One item of BatchDeleteScenarios: a DeleteScenario request inside the batch."""
+
+    scenario_id: str
+    etag: str = ""
+    force: bool = False
 
 
 class ScenarioOperations:
@@ -227,38 +274,51 @@ class ScenarioOperations:
     ) -> storage.Scenario:
         """Soft-deletes a scenario; one holding simulations needs ``force``."""
         require_id(scenario_id, "scenario_id")
-        tenant_id = principal.tenant_id
         with self._database.unit_of_work() as uow:
-            # Locked first: simulations being added to the scenario commit before the count.
-            current = uow.scenarios.get(tenant_id, scenario_id, lock="update")
-            check_etag(etag, current.etag, "scenario", scenario_id)
-            # Then its simulations, in one order: statuses read from locked rows cannot change
-            # under us (a run starting now waits for this delete).
-            members = uow.simulations.lock_in_scenario(tenant_id, scenario_id)
-            _ensure_none_busy(scenario_id, members)
-            count = len(members)
-            if count and not force:
-                raise errors.FailedPrecondition(
-                    f"scenario {scenario_id!r} holds {count} simulation(s); "
-                    "set force to delete them with it",
-                    [
-                        errors.PreconditionViolation(
-                            "NOT_EMPTY", f"scenarios/{scenario_id}", f"holds {count} simulation(s)"
-                        )
-                    ],
-                    reason="SCENARIO_NOT_EMPTY",
-                )
-            now = utc_now()
-            if count:
-                uow.simulations.soft_delete_in_scenario(tenant_id, scenario_id, now)
-            deleted = uow.scenarios.update(
-                dataclasses.replace(
-                    current, delete_time=now, purge_time=now + self._retention, update_time=now
-                ),
-                expected_etag=current.etag,
+            deleted = self._delete_one(
+                uow, principal.tenant_id, scenario_id, etag=etag, force=force, now=utc_now()
             )
             uow.commit()
         return deleted
+
+    def _delete_one(
+        self,
+        uow: storage.UnitOfWork,
+        tenant_id: str,
+        scenario_id: str,
+        *,
+        etag: str,
+        force: bool,
+        now: datetime,
+    ) -> storage.Scenario:
+        """Soft-deletes one scenario inside the caller's transaction (not committed)."""
+        # Locked first: simulations being added to the scenario commit before the count.
+        current = uow.scenarios.get(tenant_id, scenario_id, lock="update")
+        check_etag(etag, current.etag, "scenario", scenario_id)
+        # Then its simulations, in one order: statuses read from locked rows cannot change
+        # under us (a run starting now waits for this delete).
+        members = uow.simulations.lock_in_scenario(tenant_id, scenario_id)
+        _ensure_none_busy(scenario_id, members)
+        count = len(members)
+        if count and not force:
+            raise errors.FailedPrecondition(
+                f"scenario {scenario_id!r} holds {count} simulation(s); "
+                "set force to delete them with it",
+                [
+                    errors.PreconditionViolation(
+                        "NOT_EMPTY", f"scenarios/{scenario_id}", f"holds {count} simulation(s)"
+                    )
+                ],
+                reason="SCENARIO_NOT_EMPTY",
+            )
+        if count:
+            uow.simulations.soft_delete_in_scenario(tenant_id, scenario_id, now)
+        return uow.scenarios.update(
+            dataclasses.replace(
+                current, delete_time=now, purge_time=now + self._retention, update_time=now
+            ),
+            expected_etag=current.etag,
+        )
 
     @transactional
     def undelete(
@@ -290,6 +350,95 @@ class ScenarioOperations:
         return restored
 
     @transactional
+    def batch_create(
+        self, principal: Principal, items: list[CreateScenarioItem], *, request_id: str = ""
+    ) -> list[storage.Scenario]:
+        """Creates every scenario of the batch or none (AIP-233), in the order given.
+
+        Every bad item is reported at once, by index; two items with one display name are
+        refused like a clash with a stored scenario would be. A retry with the same
+        ``request_id`` returns the scenarios the first call created, as they are now.
+        """
+        check_item_count(len(items), "requests")
+        violations = [v for index, item in enumerate(items) for v in item.violations(index)]
+        first_with_name: dict[str, int] = {}
+        for index, item in enumerate(items):
+            name = item.values.display_name
+            if name in first_with_name:
+                violations.append(
+                    errors.Violation(
+                        f"requests[{index}].scenario.display_name",
+                        f"repeats the display name of requests[{first_with_name[name]}]",
+                    )
+                )
+            first_with_name.setdefault(name, index)
+        raise_if_any(violations, request_id)
+        tenant_id = principal.tenant_id
+        request = fingerprint(
+            rpc="BatchCreateScenarios", items=[dataclasses.asdict(i.values) for i in items]
+        )
+        now = utc_now()
+        records = [
+            storage.Scenario(
+                id=str(uuid.uuid4()),
+                tenant_id=tenant_id,
+                **dataclasses.asdict(item.values),
+                create_time=now,
+                update_time=now,
+            )
+            for item in items
+        ]
+        with self._database.unit_of_work() as uow:
+            first = replay_or_record(
+                uow,
+                tenant_id,
+                "BatchCreateScenarios",
+                request_id,
+                request,
+                [record.id for record in records],
+            )
+            if first is not None:
+                return in_order(uow.scenarios.get_many(tenant_id, first), first)
+            created = [uow.scenarios.add(record) for record in records]
+            uow.commit()
+        return created
+
+    @transactional
+    def batch_delete(
+        self, principal: Principal, items: list[DeleteScenarioItem], *, request_id: str = ""
+    ) -> list[storage.Scenario]:
+        """Soft-deletes every scenario of the batch or none (AIP-235), each as :meth:`delete`.
+
+        Any scenario missing, already deleted or another tenant's fails the whole batch with
+        NOT_FOUND. A retry with the same ``request_id`` returns the first call's scenarios.
+        """
+        check_item_count(len(items), "requests")
+        raise_if_any(
+            check_ids([i.scenario_id for i in items], "requests[{}].scenario_id"), request_id
+        )
+        tenant_id = principal.tenant_id
+        request = fingerprint(
+            rpc="BatchDeleteScenarios", items=[dataclasses.asdict(i) for i in items]
+        )
+        ids = [item.scenario_id for item in items]
+        with self._database.unit_of_work() as uow:
+            first = replay_or_record(
+                uow, tenant_id, "BatchDeleteScenarios", request_id, request, ids
+            )
+            if first is not None:
+                return in_order(uow.scenarios.get_many(tenant_id, first), first)
+            now = utc_now()
+            deleted: dict[str, storage.Scenario] = {}
+            # In id order: two batches deleting overlapping scenarios lock them in one order.
+            for item in sorted(items, key=lambda i: i.scenario_id):
+                deleted[item.scenario_id] = self._delete_one(
+                    uow, tenant_id, item.scenario_id, etag=item.etag, force=item.force, now=now
+                )
+            check_response_size(sum(map(_size_of, deleted.values())), "requests")
+            uow.commit()
+        return in_order(deleted, ids)
+
+    @transactional
     def purge_expired(self) -> int:
         """Hard-deletes scenarios whose retention period is over; at most once per interval.
 
@@ -303,6 +452,13 @@ class ScenarioOperations:
             purged = uow.scenarios.purge_expired(now)
             uow.commit()
         return purged
+
+
+def _size_of(scenario: storage.Scenario) -> int:
+    """About how many bytes a scenario takes in a response: its JSON, plus room for the rest."""
+    return 512 + len(
+        json.dumps([scenario.display_name, scenario.description, scenario.labels]).encode()
+    )
 
 
 def _ensure_name_free(uow: storage.UnitOfWork, tenant_id: str, name: str, own_id: str = ""):

@@ -110,6 +110,15 @@ class ScenarioRepository(SqlRepository):
             raise NotFound("scenario", scenario_id)
         return Scenario(**row)
 
+    def get_many(self, tenant_id: str, scenario_ids: list[str]) -> dict[str, Scenario]:
+        """The tenant's scenarios (live or soft-deleted) among ``scenario_ids``, keyed by id."""
+        rows = self._execute(
+            select(scenarios).where(
+                scenarios.c.tenant_id == tenant_id, scenarios.c.id.in_(set(scenario_ids))
+            )
+        )
+        return {row.id: Scenario(**row._mapping) for row in rows}
+
     def get_by_request_id(self, tenant_id: str, request_id: str) -> Scenario | None:
         """Return the scenario created by ``request_id``, if any (for idempotent creates).
 

@@ -114,6 +114,29 @@ class SimulationRepository(SqlRepository):
         sources = values.pop("current_sources")
         return Simulation(**values), sources or []
 
+    def get_many_with_sources(
+        self, tenant_id: str, simulation_ids: list[str]
+    ) -> dict[str, tuple[Simulation, list[dict[str, Any]]]]:
+        """The tenant's live simulations among ``simulation_ids``, each with its current sources.
+
+        One statement; keyed by id, so the caller sees which ids are missing.
+        """
+        rows = self._execute(
+            select(simulations, config_revisions.c.sources.label("current_sources"))
+            .select_from(simulations.outerjoin(config_revisions, _CURRENT_REVISION))
+            .where(
+                simulations.c.tenant_id == tenant_id,
+                simulations.c.id.in_(set(simulation_ids)),
+                _LIVE,
+            )
+        )
+        found: dict[str, tuple[Simulation, list[dict[str, Any]]]] = {}
+        for row in rows:
+            values = dict(row._mapping)
+            sources = values.pop("current_sources")
+            found[values["id"]] = (Simulation(**values), sources or [])
+        return found
+
     def get_by_request_id(self, tenant_id: str, request_id: str) -> Simulation | None:
         """Return the live simulation created by ``request_id``, if any.
 

@@ -112,6 +112,35 @@ EXPECTED = {
         fails=("INVALID_ARGUMENT",),
         prints=("Code: InvalidArgument", "parameters.num_agents", "parameters.max_turns"),
     ),
+    # -- Walkthrough: bulk operations --
+    "Create three scenarios in one call (safe to retry with the same request_id)": Step(
+        prints=('"display_name": "Q1 north"', '"display_name": "Q1 archive"')
+    ),
+    "Every bad item is named by its index; nothing is stored": Step(
+        fails=("INVALID_ARGUMENT",),
+        prints=("requests[1].scenario.display_name", "requests[2].scenario.display_name"),
+    ),
+    'Two simulations, then move both into "Q1 north" and read them back in one call': Step(
+        prints=('"name": "stall 2"', '"name": "stall 1"', '"scenario_id"')
+    ),
+    "Delete two scenarios at once; the one holding simulations needs force": Step(
+        prints=('"display_name": "Q1 archive"', '"delete_time"')
+    ),
+    # -- Walkthrough: templates --
+    "The built-in presets, readable by every tenant": Step(
+        prints=('"id": "preset-market-day"', '"builtin": true')
+    ),
+    "Save a template of your own (revision 1)": Step(),
+    "Start a simulation from it, overriding max_turns only": Step(
+        prints=('"origin": "TEMPLATE"', '"max_turns": 30', "/revisions/1")
+    ),
+    "Edit the template's config: revision 2; the simulation above keeps revision 1's config": (
+        Step(prints=('"revision": 2', '"max_turns": 12'))
+    ),
+    "Save a simulation's config back as a new template": Step(
+        prints=('"display_name": "Stall, long day"', '"max_turns": 30')
+    ),
+    "Presets cannot be changed": Step(fails=("FAILED_PRECONDITION",), prints=("TEMPLATE_BUILTIN",)),
 }
 
 

@@ -90,6 +90,16 @@ class SimulationServiceStub:
                 request_serializer=simulation_dot_v1_dot_simulation__service__pb2.ListSimulationEventsRequest.SerializeToString,
                 response_deserializer=simulation_dot_v1_dot_simulation__service__pb2.ListSimulationEventsResponse.FromString,
                 _registered_method=True)
+        self.BatchGetSimulations = channel.unary_unary(
+                '/simulation.v1.SimulationService/BatchGetSimulations',
+                request_serializer=simulation_dot_v1_dot_simulation__service__pb2.BatchGetSimulationsRequest.SerializeToString,
+                response_deserializer=simulation_dot_v1_dot_simulation__service__pb2.BatchGetSimulationsResponse.FromString,
+                _registered_method=True)
+        self.BatchMoveSimulations = channel.unary_unary(
+                '/simulation.v1.SimulationService/BatchMoveSimulations',
+                request_serializer=simulation_dot_v1_dot_simulation__service__pb2.BatchMoveSimulationsRequest.SerializeToString,
+                response_deserializer=simulation_dot_v1_dot_simulation__service__pb2.BatchMoveSimulationsResponse.FromString,
+                _registered_method=True)
 
 
 class SimulationServiceServicer:
@@ -215,6 +225,36 @@ class SimulationServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def BatchGetSimulations(self, request, context):
+        """Gets up to 1,000 simulations by id in one call (AIP-231), in the order
+        asked (an id asked twice is returned twice).
+
+        Errors: `INVALID_ARGUMENT` (no ids, more than 1,000, an empty id listed
+        by index as `simulation_ids[4]`, or more than fits in one response),
+        `NOT_FOUND` (any simulation missing or another tenant's: the whole
+        batch), `UNAUTHENTICATED`, `UNAVAILABLE`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def BatchMoveSimulations(self, request, context):
+        """Moves up to 1,000 simulations into one scenario, or out of any scenario
+        when `scenario_id` is empty, in one transaction: all of them or none.
+        Each moved simulation gets a METADATA_CHANGED event, as UpdateSimulation
+        gives; one already there is left unchanged. Retrying with the same
+        `request_id` returns the simulations as they are now.
+
+        Errors: `INVALID_ARGUMENT` (no ids, more than 1,000, an empty or
+        repeated id listed by index as `simulation_ids[2]`; or `request_id`
+        reused for a different request), `NOT_FOUND` (the scenario, or any
+        simulation, missing or another tenant's: the whole batch),
+        `UNAUTHENTICATED`, `PERMISSION_DENIED`, `UNAVAILABLE`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SimulationServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -267,6 +307,16 @@ def add_SimulationServiceServicer_to_server(servicer, server):
                     servicer.ListSimulationEvents,
                     request_deserializer=simulation_dot_v1_dot_simulation__service__pb2.ListSimulationEventsRequest.FromString,
                     response_serializer=simulation_dot_v1_dot_simulation__service__pb2.ListSimulationEventsResponse.SerializeToString,
+            ),
+            'BatchGetSimulations': grpc.unary_unary_rpc_method_handler(
+                    servicer.BatchGetSimulations,
+                    request_deserializer=simulation_dot_v1_dot_simulation__service__pb2.BatchGetSimulationsRequest.FromString,
+                    response_serializer=simulation_dot_v1_dot_simulation__service__pb2.BatchGetSimulationsResponse.SerializeToString,
+            ),
+            'BatchMoveSimulations': grpc.unary_unary_rpc_method_handler(
+                    servicer.BatchMoveSimulations,
+                    request_deserializer=simulation_dot_v1_dot_simulation__service__pb2.BatchMoveSimulationsRequest.FromString,
+                    response_serializer=simulation_dot_v1_dot_simulation__service__pb2.BatchMoveSimulationsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -545,6 +595,60 @@ class SimulationService:
             '/simulation.v1.SimulationService/ListSimulationEvents',
             simulation_dot_v1_dot_simulation__service__pb2.ListSimulationEventsRequest.SerializeToString,
             simulation_dot_v1_dot_simulation__service__pb2.ListSimulationEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BatchGetSimulations(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/simulation.v1.SimulationService/BatchGetSimulations',
+            simulation_dot_v1_dot_simulation__service__pb2.BatchGetSimulationsRequest.SerializeToString,
+            simulation_dot_v1_dot_simulation__service__pb2.BatchGetSimulationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BatchMoveSimulations(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/simulation.v1.SimulationService/BatchMoveSimulations',
+            simulation_dot_v1_dot_simulation__service__pb2.BatchMoveSimulationsRequest.SerializeToString,
+            simulation_dot_v1_dot_simulation__service__pb2.BatchMoveSimulationsResponse.FromString,
             options,
             channel_credentials,
             insecure,
