@@ -68,6 +68,13 @@ class Settings(BaseSettings):
     # 0: one process per CPU on PostgreSQL, one on the embedded SQLite database.
     processes: int = Field(0, ge=0, le=64)
     api_key_cache_size: int = Field(10_000, ge=100, le=10_000_000)
+    # WatchEvents streams per process; each holds an RPC thread while open. 0: half of
+    # SIMCONFIG_WORKER_THREADS (at least one), so other calls always keep threads.
+    watch_max_streams: int = Field(0, ge=0, le=1023)
+    # An idle stream gets a keepalive message this often (proxies drop silent streams).
+    watch_keepalive_seconds: float = Field(15.0, ge=0.05, le=3600)
+    # How often a stream looks for new events when no change feed wakes it (SQLite).
+    watch_poll_seconds: float = Field(0.25, ge=0.01, le=60)
 
     @field_validator("database_url", mode="before")
     @classmethod
@@ -104,7 +111,17 @@ class Settings(BaseSettings):
             )
         if not self.host:
             raise ValueError("SIMCONFIG_HOST must not be empty")
+        if self.watch_max_streams >= self.worker_threads:
+            raise ValueError(
+                "SIMCONFIG_WATCH_MAX_STREAMS must be below SIMCONFIG_WORKER_THREADS: each "
+                "stream holds a thread, and other calls need at least one"
+            )
         return self
+
+    @property
+    def watch_stream_limit(self) -> int:
+        """How many WatchEvents streams one process holds at most."""
+        return self.watch_max_streams or max(1, self.worker_threads // 2)
 
     @property
     def uses_embedded_database(self) -> bool:
