@@ -53,3 +53,15 @@ def test_bad_values_fail_with_the_variable_named(name, value):
 def test_remote_architect_needs_an_address():
     with pytest.raises(SettingsError, match="SIMCONFIG_ARCHITECT_ADDRESS"):
         Settings.from_env({"SIMCONFIG_ARCHITECT_ENGINE": "remote"})
+
+
+def test_watch_streams_default_to_half_the_worker_threads():
+    assert Settings.from_env({"SIMCONFIG_WORKER_THREADS": "8"}).watch_stream_limit == 4
+    assert Settings.from_env({"SIMCONFIG_WORKER_THREADS": "1"}).watch_stream_limit == 1
+    explicit = {"SIMCONFIG_WORKER_THREADS": "8", "SIMCONFIG_WATCH_MAX_STREAMS": "6"}
+    assert Settings.from_env(explicit).watch_stream_limit == 6
+
+
+def test_watch_streams_must_leave_a_thread_for_other_calls():
+    with pytest.raises(SettingsError, match="SIMCONFIG_WATCH_MAX_STREAMS"):
+        Settings.from_env({"SIMCONFIG_WORKER_THREADS": "4", "SIMCONFIG_WATCH_MAX_STREAMS": "4"})
