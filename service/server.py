@@ -32,6 +32,8 @@ from service.app.authentication import ApiKeyCache, Authenticator
 from service.app.batches import BatchRequestRetention
 from service.app.configs import ConfigOperations
 from service.app.conventions import utc_now
+from service.app.event_feed import EventFeed
+from service.app.event_watch import EventWatch
 from service.app.scenarios import ScenarioOperations
 from service.app.simulations import SimulationOperations
 from service.app.templates import TemplateOperations
@@ -248,6 +250,11 @@ def create_server(
     )
     # -- end architect --
     simulations = SimulationOperations(database)
+    # -- watch: streams read the events table, woken by the database change feed --
+    event_feed = EventFeed(
+        max_watchers=settings.watch_stream_limit, poll_seconds=settings.watch_poll_seconds
+    )
+    watch = EventWatch(database, event_feed, keepalive_seconds=settings.watch_keepalive_seconds)
     config_service_pb2_grpc.add_ConfigServiceServicer_to_server(
         ConfigServicer(
             ConfigOperations(database, validator),
@@ -258,7 +265,7 @@ def create_server(
         server,
     )
     simulation_service_pb2_grpc.add_SimulationServiceServicer_to_server(
-        SimulationServicer(simulations, architect=architect, response_budget=budget),
+        SimulationServicer(simulations, architect=architect, response_budget=budget, watch=watch),
         server,
     )
     templates = TemplateOperations(
@@ -287,12 +294,18 @@ def create_server(
             metrics.set_serving(serving)
             metrics.set_pool(*database.pool_status())
 
-    # Revoked keys are dropped from memory the moment PostgreSQL says so (None on SQLite).
-    key_changes = database.listener(
-        {storage.API_KEYS_CHANNEL: key_cache.evict}, on_sync=key_cache.set_synced
+    # Revoked keys are dropped from memory the moment PostgreSQL says so, and watch streams
+    # wake when their tenant commits an event (None on SQLite: short expiry and polling).
+    def on_sync(synced: bool) -> None:
+        key_cache.set_synced(synced)
+        event_feed.set_synced(synced)
+
+    changes = database.listener(
+        {storage.API_KEYS_CHANNEL: key_cache.evict, storage.EVENTS_CHANNEL: event_feed.notify},
+        on_sync=on_sync,
     )
     tasks = [
-        *([key_changes] if key_changes is not None else []),
+        *([changes] if changes is not None else []),
         PeriodicTask("health-probe", settings.health_check_interval, probe_database),
         PeriodicTask("scenario-purge", PURGE_CHECK_SECONDS, scenarios.purge_expired),
         PeriodicTask("template-purge", PURGE_CHECK_SECONDS, templates.purge_expired),
@@ -315,7 +328,13 @@ def create_server(
         server,
         database,
         tasks,
-        on_stop=[health_servicer.enter_graceful_shutdown, waiter.close, engine.close],
+        # Watch streams end first, with a status their clients resume from elsewhere.
+        on_stop=[
+            event_feed.close,
+            health_servicer.enter_graceful_shutdown,
+            waiter.close,
+            engine.close,
+        ],
         metrics=metrics,
     ), port
 

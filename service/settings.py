@@ -84,6 +84,13 @@ class Settings(BaseSettings):
     # OpenTelemetry traces: "console" prints spans; "otlp" (also implied by the standard
     # OTEL_EXPORTER_OTLP_ENDPOINT variable) exports them as the OTEL_* variables say.
     tracing: Annotated[Literal["off", "console", "otlp"], BeforeValidator(_lower)] = "off"
+    # WatchEvents streams per process; each holds an RPC thread while open. 0: half of
+    # SIMCONFIG_WORKER_THREADS (at least one), so other calls always keep threads.
+    watch_max_streams: int = Field(0, ge=0, le=1023)
+    # An idle stream gets a keepalive message this often (proxies drop silent streams).
+    watch_keepalive_seconds: float = Field(15.0, ge=0.05, le=3600)
+    # How often a stream looks for new events when no change feed wakes it (SQLite).
+    watch_poll_seconds: float = Field(0.25, ge=0.01, le=60)
 
     @field_validator("database_url", mode="before")
     @classmethod
@@ -125,6 +132,11 @@ class Settings(BaseSettings):
         if self.tls_client_ca is not None and self.tls_cert is None:
             raise ValueError(
                 "SIMCONFIG_TLS_CLIENT_CA needs SIMCONFIG_TLS_CERT and SIMCONFIG_TLS_KEY"
+            )
+        if self.watch_max_streams >= self.worker_threads:
+            raise ValueError(
+                "SIMCONFIG_WATCH_MAX_STREAMS must be below SIMCONFIG_WORKER_THREADS: each "
+                "stream holds a thread, and other calls need at least one"
             )
         return self
 
@@ -175,6 +187,11 @@ class Settings(BaseSettings):
     def uses_tls(self) -> bool:
         """True when the gRPC port serves TLS (certificate and key are set)."""
         return self.tls_cert is not None
+
+    @property
+    def watch_stream_limit(self) -> int:
+        """How many WatchEvents streams one process holds at most."""
+        return self.watch_max_streams or max(1, self.worker_threads // 2)
 
     @property
     def uses_embedded_database(self) -> bool:

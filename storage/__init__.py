@@ -13,7 +13,7 @@ from storage.errors import (
     StorageError,
     Unavailable,
 )
-from storage.notifications import API_KEYS_CHANNEL, NotificationListener
+from storage.notifications import API_KEYS_CHANNEL, EVENTS_CHANNEL, NotificationListener
 from storage.records import (
     ApiKey,
     ArchitectJob,
@@ -45,6 +45,7 @@ from storage.unit_of_work import ReadUnitOfWork, SqlUnitOfWork, UnitOfWork
 
 __all__ = [
     "API_KEYS_CHANNEL",
+    "EVENTS_CHANNEL",
     "NotificationListener",
     "AlreadyExists",
     "ApiKey",

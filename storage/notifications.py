@@ -23,6 +23,8 @@ logger = logging.getLogger(__name__)
 
 # Channels the migrations' triggers notify; the payload names the changed row.
 API_KEYS_CHANNEL = "simconfig_api_keys"
+# Payload: the tenant id of a committed simulation event (migration 0014).
+EVENTS_CHANNEL = "simconfig_events"
 
 _RECONNECT_MIN_S = 0.1
 _RECONNECT_MAX_S = 2.0

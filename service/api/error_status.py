@@ -132,6 +132,7 @@ def status_for(exc: BaseException) -> status_pb2.Status:
         errors.Unauthenticated: code_pb2.UNAUTHENTICATED,
         errors.PermissionDenied: code_pb2.PERMISSION_DENIED,
         errors.ServiceUnavailable: code_pb2.UNAVAILABLE,
+        errors.ResourceExhausted: code_pb2.RESOURCE_EXHAUSTED,
         errors.NotImplementedYet: code_pb2.UNIMPLEMENTED,
     }
     for error_type, code in simple.items():

@@ -10,6 +10,7 @@ from simulation.v1 import simulation_service_pb2_grpc
 import storage
 from service.api.interceptors import current_principal
 from service.api.mappers.simulations import (
+    event_kinds,
     event_to_proto,
     optional_struct,
     simulation_input,
@@ -17,6 +18,7 @@ from service.api.mappers.simulations import (
 )
 from service.api.response_budget import fit_to_budget
 from service.app.authentication import Principal
+from service.app.event_watch import EventWatch, WatchFilter
 from service.app.page_tokens import RESPONSE_BUDGET_BYTES
 from service.app.simulation_writes import SimulationInput
 from service.app.simulations import SimulationOperations
@@ -46,7 +48,8 @@ class Architect(Protocol):
 class SimulationServicer(simulation_service_pb2_grpc.SimulationServiceServicer):
     """Implements ``simulation.v1.SimulationService``; errors are mapped by the ErrorInterceptor.
 
-    ``architect`` handles CreateSimulation; without one the RPC is ``UNIMPLEMENTED``.
+    ``architect`` handles CreateSimulation and ``watch`` WatchEvents; without them those RPCs
+    are ``UNIMPLEMENTED``.
     """
 
     def __init__(
@@ -55,9 +58,11 @@ class SimulationServicer(simulation_service_pb2_grpc.SimulationServiceServicer):
         *,
         architect: Architect | None = None,
         response_budget: int = RESPONSE_BUDGET_BYTES,
+        watch: EventWatch | None = None,
     ):
         self._ops = operations
         self._architect = architect
+        self._watch = watch
         # Largest list response, in bytes; lists are cut shorter to stay under it.
         self._response_budget = response_budget
 
@@ -183,3 +188,28 @@ class SimulationServicer(simulation_service_pb2_grpc.SimulationServiceServicer):
             page, map(event_to_proto, page.items), self._response_budget
         )
         return pb.ListSimulationEventsResponse(events=events, next_page_token=next_page_token)
+
+    def WatchEvents(self, request, context):
+        if self._watch is None:
+            raise errors.NotImplementedYet("event watching is not enabled on this server")
+        stream = self._watch.open(
+            current_principal(),
+            WatchFilter(
+                simulation_id=request.simulation_id,
+                scenario_id=request.scenario_id,
+                kinds=event_kinds(request.kinds),
+            ),
+            after_event_id=(request.after_event_id if request.HasField("after_event_id") else None),
+            resume_token=request.resume_token,
+        )
+        # A client that goes away wakes the stream, which then ends and frees its slot.
+        context.add_callback(stream.cancel)
+        # Headers now, not with the first event: the client learns that the stream is open
+        # (and, without a cursor, where it starts) even while nothing happens.
+        context.send_initial_metadata(())
+        with stream:
+            for item in stream:
+                yield pb.WatchEventsResponse(
+                    event=event_to_proto(item.event) if item.event is not None else None,
+                    resume_token=item.resume_token,
+                )

@@ -155,6 +155,12 @@ class ServiceUnavailable(ServiceError):
     reason = "UNAVAILABLE"
 
 
+class ResourceExhausted(ServiceError):
+    """A per-server limit is reached (e.g. concurrent watch streams); retry with backoff."""
+
+    reason = "RESOURCE_EXHAUSTED"
+
+
 class NotImplementedYet(ServiceError):
     """The call is part of the contract but this server does not offer it."""
 

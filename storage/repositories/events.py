@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import replace
 from datetime import UTC
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, func, select
 
 from storage.driver_errors import UniqueRule
 from storage.errors import NotFound
@@ -78,5 +79,39 @@ class SimulationEventRepository(SqlRepository):
         )
         if after_id is not None:
             statement = statement.where(_table.c.id > after_id)
+        rows = self._execute(statement.order_by(_table.c.id).limit(limit))
+        return [SimulationEvent(**row._mapping) for row in rows]
+
+    def latest_id(self, tenant_id: str) -> int:
+        """The id of the tenant's newest event; 0 when it has none."""
+        statement = select(func.max(_table.c.id)).where(_table.c.tenant_id == tenant_id)
+        return self._execute(statement).scalar() or 0
+
+    def list_of_tenant(
+        self,
+        tenant_id: str,
+        *,
+        after_id: int,
+        limit: int,
+        simulation_id: str = "",
+        scenario_id: str = "",
+        kinds: Collection[str] = (),
+    ) -> list[SimulationEvent]:
+        """Up to ``limit`` of the tenant's events after ``after_id``, oldest first.
+
+        Optionally only one simulation's, those of simulations now in ``scenario_id``, or
+        those of ``kinds``. Within a tenant, ids follow commit order (migration 0014), so a
+        reader that continues after the last id it saw misses nothing.
+        """
+        statement = select(_table).where(_table.c.tenant_id == tenant_id, _table.c.id > after_id)
+        if simulation_id:
+            statement = statement.where(_table.c.simulation_id == simulation_id)
+        if scenario_id:
+            in_scenario = select(simulations.c.id).where(
+                simulations.c.tenant_id == tenant_id, simulations.c.scenario_id == scenario_id
+            )
+            statement = statement.where(_table.c.simulation_id.in_(in_scenario))
+        if kinds:
+            statement = statement.where(_table.c.kind.in_(sorted(kinds)))
         rows = self._execute(statement.order_by(_table.c.id).limit(limit))
         return [SimulationEvent(**row._mapping) for row in rows]

@@ -141,6 +141,20 @@ EXPECTED = {
         prints=('"display_name": "Stall, long day"', '"max_turns": 30')
     ),
     "Presets cannot be changed": Step(fails=("FAILED_PRECONDITION",), prints=("TEMPLATE_BUILTIN",)),
+    # -- Walkthrough: watching changes as they happen --
+    "A simulation to watch": Step(),
+    "Its history, then whatever commits next (-max-time ends the stream: DEADLINE_EXCEEDED)": (
+        Step(
+            fails=("DEADLINE_EXCEEDED",),
+            prints=('"kind": "CREATED"', '"kind": "CONFIG_CHANGED"', '"resume_token"'),
+            never=('"to_status": "RUNNING"',),
+        )
+    ),
+    "Continue after the last event seen: only what happened since arrives": Step(
+        fails=("DEADLINE_EXCEEDED",),
+        prints=('"to_status": "RUNNING"',),
+        never=('"kind": "CREATED"', '"kind": "CONFIG_CHANGED"'),
+    ),
 }
 
 

@@ -85,3 +85,15 @@ def test_tracing_is_on_for_console_or_otlp_or_an_otlp_endpoint():
     endpoint = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4317"}
     assert Settings.from_env({}).tracing_mode(endpoint) == "otlp"
     assert Settings.from_env({"SIMCONFIG_LOG_FORMAT": " JSON "}).log_format == "json"
+
+
+def test_watch_streams_default_to_half_the_worker_threads():
+    assert Settings.from_env({"SIMCONFIG_WORKER_THREADS": "8"}).watch_stream_limit == 4
+    assert Settings.from_env({"SIMCONFIG_WORKER_THREADS": "1"}).watch_stream_limit == 1
+    explicit = {"SIMCONFIG_WORKER_THREADS": "8", "SIMCONFIG_WATCH_MAX_STREAMS": "6"}
+    assert Settings.from_env(explicit).watch_stream_limit == 6
+
+
+def test_watch_streams_must_leave_a_thread_for_other_calls():
+    with pytest.raises(SettingsError, match="SIMCONFIG_WATCH_MAX_STREAMS"):
+        Settings.from_env({"SIMCONFIG_WORKER_THREADS": "4", "SIMCONFIG_WATCH_MAX_STREAMS": "4"})

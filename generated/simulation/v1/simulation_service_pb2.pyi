@@ -197,3 +197,25 @@ class BatchMoveSimulationsResponse(_message.Message):
     SIMULATIONS_FIELD_NUMBER: _ClassVar[int]
     simulations: _containers.RepeatedCompositeFieldContainer[_simulation_pb2.Simulation]
     def __init__(self, simulations: _Optional[_Iterable[_Union[_simulation_pb2.Simulation, _Mapping]]] = ...) -> None: ...
+
+class WatchEventsRequest(_message.Message):
+    __slots__ = ("simulation_id", "scenario_id", "kinds", "after_event_id", "resume_token")
+    SIMULATION_ID_FIELD_NUMBER: _ClassVar[int]
+    SCENARIO_ID_FIELD_NUMBER: _ClassVar[int]
+    KINDS_FIELD_NUMBER: _ClassVar[int]
+    AFTER_EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    RESUME_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    simulation_id: str
+    scenario_id: str
+    kinds: _containers.RepeatedScalarFieldContainer[_simulation_pb2.SimulationEvent.Kind]
+    after_event_id: int
+    resume_token: str
+    def __init__(self, simulation_id: _Optional[str] = ..., scenario_id: _Optional[str] = ..., kinds: _Optional[_Iterable[_Union[_simulation_pb2.SimulationEvent.Kind, str]]] = ..., after_event_id: _Optional[int] = ..., resume_token: _Optional[str] = ...) -> None: ...
+
+class WatchEventsResponse(_message.Message):
+    __slots__ = ("event", "resume_token")
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    RESUME_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    event: _simulation_pb2.SimulationEvent
+    resume_token: str
+    def __init__(self, event: _Optional[_Union[_simulation_pb2.SimulationEvent, _Mapping]] = ..., resume_token: _Optional[str] = ...) -> None: ...

@@ -100,6 +100,11 @@ class SimulationServiceStub:
                 request_serializer=simulation_dot_v1_dot_simulation__service__pb2.BatchMoveSimulationsRequest.SerializeToString,
                 response_deserializer=simulation_dot_v1_dot_simulation__service__pb2.BatchMoveSimulationsResponse.FromString,
                 _registered_method=True)
+        self.WatchEvents = channel.unary_stream(
+                '/simulation.v1.SimulationService/WatchEvents',
+                request_serializer=simulation_dot_v1_dot_simulation__service__pb2.WatchEventsRequest.SerializeToString,
+                response_deserializer=simulation_dot_v1_dot_simulation__service__pb2.WatchEventsResponse.FromString,
+                _registered_method=True)
 
 
 class SimulationServiceServicer:
@@ -255,6 +260,28 @@ class SimulationServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchEvents(self, request, context):
+        """Streams the tenant's events as they are committed, oldest first:
+        every status transition, config change and architect result of the
+        tenant's simulations, optionally narrowed to one simulation, one
+        scenario or some kinds. Without a cursor the stream starts after the
+        newest event; with `after_event_id` or `resume_token` it first replays
+        what the client missed, so a client that reconnects with the token of
+        the last message it received misses nothing and sees nothing twice.
+        Idle streams receive a keepalive message (no `event`) every few
+        seconds. Through the REST gateway the stream is one JSON array.
+
+        Errors: `INVALID_ARGUMENT` (bad id, kind or resume token, or a token
+        from another filter), `NOT_FOUND` (no such simulation or scenario),
+        `RESOURCE_EXHAUSTED` (this server holds as many watch streams as it
+        allows; retry with backoff), `UNAVAILABLE` (the server is shutting down
+        or the database is unreachable; reconnect with the last resume token),
+        `UNAUTHENTICATED`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SimulationServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -317,6 +344,11 @@ def add_SimulationServiceServicer_to_server(servicer, server):
                     servicer.BatchMoveSimulations,
                     request_deserializer=simulation_dot_v1_dot_simulation__service__pb2.BatchMoveSimulationsRequest.FromString,
                     response_serializer=simulation_dot_v1_dot_simulation__service__pb2.BatchMoveSimulationsResponse.SerializeToString,
+            ),
+            'WatchEvents': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchEvents,
+                    request_deserializer=simulation_dot_v1_dot_simulation__service__pb2.WatchEventsRequest.FromString,
+                    response_serializer=simulation_dot_v1_dot_simulation__service__pb2.WatchEventsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -649,6 +681,33 @@ class SimulationService:
             '/simulation.v1.SimulationService/BatchMoveSimulations',
             simulation_dot_v1_dot_simulation__service__pb2.BatchMoveSimulationsRequest.SerializeToString,
             simulation_dot_v1_dot_simulation__service__pb2.BatchMoveSimulationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/simulation.v1.SimulationService/WatchEvents',
+            simulation_dot_v1_dot_simulation__service__pb2.WatchEventsRequest.SerializeToString,
+            simulation_dot_v1_dot_simulation__service__pb2.WatchEventsResponse.FromString,
             options,
             channel_credentials,
             insecure,

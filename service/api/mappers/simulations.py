@@ -9,10 +9,12 @@ from simulation.v1 import simulation_pb2
 import storage
 from service.api.proto_values import struct, struct_to_dict, timestamp
 from service.app.simulation_writes import SimulationInput
+from service.domain import errors
 from service.domain.config_codec import parameters_from_document, sources_from_documents
 
 # Stored statuses and event kinds are the enums' value names, and a message's
 # constructor takes an enum field by name (ValueError for an unknown one).
+_Kind = simulation_pb2.SimulationEvent.Kind
 
 
 def _status_name(name: str | None) -> str:
@@ -66,6 +68,16 @@ def event_to_proto(event: storage.SimulationEvent) -> simulation_pb2.SimulationE
         details=struct(event.details),
         create_time=timestamp(event.create_time),
     )
+
+
+def event_kinds(values) -> frozenset[str]:
+    """The kind names of a request's ``kinds``; INVALID_ARGUMENT for unset or unknown ones."""
+    names = set()
+    for index, value in enumerate(values):
+        if value == _Kind.KIND_UNSPECIFIED or value not in _Kind.values():
+            raise errors.InvalidArgument.field(f"kinds[{index}]", f"is not an event kind: {value}")
+        names.add(_Kind.Name(value))
+    return frozenset(names)
 
 
 def optional_struct(request, name: str) -> dict[str, Any] | None:

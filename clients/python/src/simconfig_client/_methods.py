@@ -13,6 +13,8 @@ from simconfig_client.v1 import (
     scenario_service_pb2,
     simulation_pb2,
     simulation_service_pb2,
+    template_pb2,
+    template_service_pb2,
 )
 
 # The public services, whose every method the client's retry policy covers.
@@ -20,6 +22,7 @@ SERVICES = (
     "simulation.v1.ConfigService",
     "simulation.v1.ScenarioService",
     "simulation.v1.SimulationService",
+    "simulation.v1.TemplateService",
 )
 
 
@@ -348,6 +351,52 @@ class GeneratedMethods:
             scenario_service_pb2.UndeleteScenarioResponse,
         )
 
+    def batch_create_scenarios(
+        self,
+        request: scenario_service_pb2.BatchCreateScenariosRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> scenario_service_pb2.BatchCreateScenariosResponse:
+        """ScenarioService.BatchCreateScenarios: Creates up to 1,000 scenarios in one transaction
+        (AIP-233): all of them or none.
+
+        Pass a request message, or its fields as keyword arguments.
+        """
+        return self._unary(
+            "/simulation.v1.ScenarioService/BatchCreateScenarios",
+            request,
+            fields,
+            timeout,
+            scenario_service_pb2.BatchCreateScenariosRequest,
+            scenario_service_pb2.BatchCreateScenariosResponse,
+        )
+
+    def batch_delete_scenarios(
+        self,
+        request: scenario_service_pb2.BatchDeleteScenariosRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> scenario_service_pb2.BatchDeleteScenariosResponse:
+        """ScenarioService.BatchDeleteScenarios: Soft-deletes up to 1,000 scenarios in one
+        transaction (AIP-235): all of them or none, each as DeleteScenario would (its `etag` and
+        `force`). Retrying with the same `request_id` returns the scenarios the first call
+        deleted, as they are now.
+
+        Pass a request message, or its fields as keyword arguments.
+        """
+        return self._unary(
+            "/simulation.v1.ScenarioService/BatchDeleteScenarios",
+            request,
+            fields,
+            timeout,
+            scenario_service_pb2.BatchDeleteScenariosRequest,
+            scenario_service_pb2.BatchDeleteScenariosResponse,
+        )
+
     def create_simulation(
         self,
         request: simulation_service_pb2.CreateSimulationRequest | None = None,
@@ -596,3 +645,263 @@ class GeneratedMethods:
             if not response.next_page_token:
                 return
             page.page_token = response.next_page_token
+
+    def batch_get_simulations(
+        self,
+        request: simulation_service_pb2.BatchGetSimulationsRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> simulation_service_pb2.BatchGetSimulationsResponse:
+        """SimulationService.BatchGetSimulations: Gets up to 1,000 simulations by id in one call
+        (AIP-231), in the order asked (an id asked twice is returned twice).
+
+        Pass a request message, or its fields as keyword arguments.
+        """
+        return self._unary(
+            "/simulation.v1.SimulationService/BatchGetSimulations",
+            request,
+            fields,
+            timeout,
+            simulation_service_pb2.BatchGetSimulationsRequest,
+            simulation_service_pb2.BatchGetSimulationsResponse,
+        )
+
+    def batch_move_simulations(
+        self,
+        request: simulation_service_pb2.BatchMoveSimulationsRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> simulation_service_pb2.BatchMoveSimulationsResponse:
+        """SimulationService.BatchMoveSimulations: Moves up to 1,000 simulations into one scenario,
+        or out of any scenario when `scenario_id` is empty, in one transaction: all of them or
+        none. Each moved simulation gets a METADATA_CHANGED event, as UpdateSimulation gives;
+        one already there is left unchanged.
+
+        Pass a request message, or its fields as keyword arguments.
+        """
+        return self._unary(
+            "/simulation.v1.SimulationService/BatchMoveSimulations",
+            request,
+            fields,
+            timeout,
+            simulation_service_pb2.BatchMoveSimulationsRequest,
+            simulation_service_pb2.BatchMoveSimulationsResponse,
+        )
+
+    def watch_events(
+        self,
+        request: simulation_service_pb2.WatchEventsRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> Iterator[simulation_service_pb2.WatchEventsResponse]:
+        """SimulationService.WatchEvents: Streams the tenant's events as they are committed, oldest
+        first: every status transition, config change and architect result of the tenant's
+        simulations, optionally narrowed to one simulation, one scenario or some kinds.
+
+        Pass a request message, or its fields as keyword arguments.
+        """
+        return self._stream(
+            "/simulation.v1.SimulationService/WatchEvents",
+            request,
+            fields,
+            timeout,
+            simulation_service_pb2.WatchEventsRequest,
+            simulation_service_pb2.WatchEventsResponse,
+        )
+
+    def create_template(
+        self,
+        request: template_service_pb2.CreateTemplateRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> template_service_pb2.CreateTemplateResponse:
+        """TemplateService.CreateTemplate: Creates a template at revision 1.
+
+        Pass a request message, or its fields as keyword arguments.
+        """
+        return self._unary(
+            "/simulation.v1.TemplateService/CreateTemplate",
+            request,
+            fields,
+            timeout,
+            template_service_pb2.CreateTemplateRequest,
+            template_service_pb2.CreateTemplateResponse,
+        )
+
+    def get_template(
+        self,
+        request: template_service_pb2.GetTemplateRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> template_service_pb2.GetTemplateResponse:
+        """TemplateService.GetTemplate: Gets a template (a soft-deleted one too) or a built-in
+        preset, at its current revision or the `revision` asked for.
+
+        Pass a request message, or its fields as keyword arguments.
+        """
+        return self._unary(
+            "/simulation.v1.TemplateService/GetTemplate",
+            request,
+            fields,
+            timeout,
+            template_service_pb2.GetTemplateRequest,
+            template_service_pb2.GetTemplateResponse,
+        )
+
+    def list_templates(
+        self,
+        request: template_service_pb2.ListTemplatesRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> template_service_pb2.ListTemplatesResponse:
+        """TemplateService.ListTemplates: Lists the tenant's templates with keyset pagination; with
+        the filter `builtin = true`, the built-in presets instead.
+
+        Pass a request message, or its fields as keyword arguments.
+        """
+        return self._unary(
+            "/simulation.v1.TemplateService/ListTemplates",
+            request,
+            fields,
+            timeout,
+            template_service_pb2.ListTemplatesRequest,
+            template_service_pb2.ListTemplatesResponse,
+        )
+
+    def iter_templates(
+        self,
+        request: template_service_pb2.ListTemplatesRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> Iterator[template_pb2.Template]:
+        """Every item of every page of ListTemplates, fetched page by page."""
+        page = self._request(request, fields, template_service_pb2.ListTemplatesRequest)
+        while True:
+            response = self.list_templates(page, timeout=timeout)
+            yield from response.templates
+            if not response.next_page_token:
+                return
+            page.page_token = response.next_page_token
+
+    def update_template(
+        self,
+        request: template_service_pb2.UpdateTemplateRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> template_service_pb2.UpdateTemplateResponse:
+        """TemplateService.UpdateTemplate: Updates a template's display name, description, labels,
+        config or parameters.
+
+        Pass a request message, or its fields as keyword arguments.
+        """
+        return self._unary(
+            "/simulation.v1.TemplateService/UpdateTemplate",
+            request,
+            fields,
+            timeout,
+            template_service_pb2.UpdateTemplateRequest,
+            template_service_pb2.UpdateTemplateResponse,
+        )
+
+    def delete_template(
+        self,
+        request: template_service_pb2.DeleteTemplateRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> template_service_pb2.DeleteTemplateResponse:
+        """TemplateService.DeleteTemplate: Soft-deletes a template.
+
+        Pass a request message, or its fields as keyword arguments.
+        """
+        return self._unary(
+            "/simulation.v1.TemplateService/DeleteTemplate",
+            request,
+            fields,
+            timeout,
+            template_service_pb2.DeleteTemplateRequest,
+            template_service_pb2.DeleteTemplateResponse,
+        )
+
+    def undelete_template(
+        self,
+        request: template_service_pb2.UndeleteTemplateRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> template_service_pb2.UndeleteTemplateResponse:
+        """TemplateService.UndeleteTemplate: Restores a soft-deleted template.
+
+        Pass a request message, or its fields as keyword arguments.
+        """
+        return self._unary(
+            "/simulation.v1.TemplateService/UndeleteTemplate",
+            request,
+            fields,
+            timeout,
+            template_service_pb2.UndeleteTemplateRequest,
+            template_service_pb2.UndeleteTemplateResponse,
+        )
+
+    def create_simulation_from_template(
+        self,
+        request: template_service_pb2.CreateSimulationFromTemplateRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> template_service_pb2.CreateSimulationFromTemplateResponse:
+        """TemplateService.CreateSimulationFromTemplate: Creates a simulation in COMPLETED_CONFIG
+        from a template's config (its current revision, or `template_revision`), with the fields
+        named in `update_mask` taken from `config` instead.
+
+        Pass a request message, or its fields as keyword arguments.
+        """
+        return self._unary(
+            "/simulation.v1.TemplateService/CreateSimulationFromTemplate",
+            request,
+            fields,
+            timeout,
+            template_service_pb2.CreateSimulationFromTemplateRequest,
+            template_service_pb2.CreateSimulationFromTemplateResponse,
+        )
+
+    def save_as_template(
+        self,
+        request: template_service_pb2.SaveAsTemplateRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> template_service_pb2.SaveAsTemplateResponse:
+        """TemplateService.SaveAsTemplate: Saves a simulation's current config (or its revision
+        `revision`), with its last architect parameters, as a new template of the tenant.
+
+        Pass a request message, or its fields as keyword arguments.
+        """
+        return self._unary(
+            "/simulation.v1.TemplateService/SaveAsTemplate",
+            request,
+            fields,
+            timeout,
+            template_service_pb2.SaveAsTemplateRequest,
+            template_service_pb2.SaveAsTemplateResponse,
+        )

@@ -144,11 +144,13 @@ class ConfigRevision(_message.Message):
         EDIT: _ClassVar[ConfigRevision.Origin]
         ROLLBACK: _ClassVar[ConfigRevision.Origin]
         IMPORT: _ClassVar[ConfigRevision.Origin]
+        TEMPLATE: _ClassVar[ConfigRevision.Origin]
     ORIGIN_UNSPECIFIED: ConfigRevision.Origin
     ARCHITECT: ConfigRevision.Origin
     EDIT: ConfigRevision.Origin
     ROLLBACK: ConfigRevision.Origin
     IMPORT: ConfigRevision.Origin
+    TEMPLATE: ConfigRevision.Origin
     SIMULATION_ID_FIELD_NUMBER: _ClassVar[int]
     REVISION_FIELD_NUMBER: _ClassVar[int]
     CONFIG_FIELD_NUMBER: _ClassVar[int]

@@ -71,6 +71,16 @@ class ScenarioServiceStub:
                 request_serializer=simulation_dot_v1_dot_scenario__service__pb2.UndeleteScenarioRequest.SerializeToString,
                 response_deserializer=simulation_dot_v1_dot_scenario__service__pb2.UndeleteScenarioResponse.FromString,
                 _registered_method=True)
+        self.BatchCreateScenarios = channel.unary_unary(
+                '/simulation.v1.ScenarioService/BatchCreateScenarios',
+                request_serializer=simulation_dot_v1_dot_scenario__service__pb2.BatchCreateScenariosRequest.SerializeToString,
+                response_deserializer=simulation_dot_v1_dot_scenario__service__pb2.BatchCreateScenariosResponse.FromString,
+                _registered_method=True)
+        self.BatchDeleteScenarios = channel.unary_unary(
+                '/simulation.v1.ScenarioService/BatchDeleteScenarios',
+                request_serializer=simulation_dot_v1_dot_scenario__service__pb2.BatchDeleteScenariosRequest.SerializeToString,
+                response_deserializer=simulation_dot_v1_dot_scenario__service__pb2.BatchDeleteScenariosResponse.FromString,
+                _registered_method=True)
 
 
 class ScenarioServiceServicer:
@@ -158,6 +168,41 @@ class ScenarioServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def BatchCreateScenarios(self, request, context):
+        """Creates up to 1,000 scenarios in one transaction (AIP-233): all of them
+        or none. Every invalid item is reported in one `INVALID_ARGUMENT` whose
+        `BadRequest` names it by index (`requests[7].scenario.display_name`).
+        Retrying with the same `request_id` returns the scenarios the first call
+        created, as they are now.
+
+        Errors: `INVALID_ARGUMENT` (no items, more than 1,000, bad fields, two
+        items with one display name, `request_id` or `validate_only` set on an
+        item, or `request_id` reused for a different request, reason
+        REQUEST_ID_REUSED), `ALREADY_EXISTS` (a live scenario has one of the
+        display names), `UNAUTHENTICATED`, `PERMISSION_DENIED`, `UNAVAILABLE`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def BatchDeleteScenarios(self, request, context):
+        """Soft-deletes up to 1,000 scenarios in one transaction (AIP-235): all of
+        them or none, each as DeleteScenario would (its `etag` and `force`).
+        Retrying with the same `request_id` returns the scenarios the first call
+        deleted, as they are now.
+
+        Errors: `INVALID_ARGUMENT` (no items, more than 1,000, an empty or
+        repeated id, listed by index as `requests[3].scenario_id`; or
+        `request_id` reused for a different request), `NOT_FOUND` (any scenario
+        missing, already deleted or another tenant's: the whole batch),
+        `ABORTED` (a stale etag), `FAILED_PRECONDITION` (a scenario holds
+        simulations and its item has no `force`, or holds a busy simulation),
+        `UNAUTHENTICATED`, `PERMISSION_DENIED`, `UNAVAILABLE`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ScenarioServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -190,6 +235,16 @@ def add_ScenarioServiceServicer_to_server(servicer, server):
                     servicer.UndeleteScenario,
                     request_deserializer=simulation_dot_v1_dot_scenario__service__pb2.UndeleteScenarioRequest.FromString,
                     response_serializer=simulation_dot_v1_dot_scenario__service__pb2.UndeleteScenarioResponse.SerializeToString,
+            ),
+            'BatchCreateScenarios': grpc.unary_unary_rpc_method_handler(
+                    servicer.BatchCreateScenarios,
+                    request_deserializer=simulation_dot_v1_dot_scenario__service__pb2.BatchCreateScenariosRequest.FromString,
+                    response_serializer=simulation_dot_v1_dot_scenario__service__pb2.BatchCreateScenariosResponse.SerializeToString,
+            ),
+            'BatchDeleteScenarios': grpc.unary_unary_rpc_method_handler(
+                    servicer.BatchDeleteScenarios,
+                    request_deserializer=simulation_dot_v1_dot_scenario__service__pb2.BatchDeleteScenariosRequest.FromString,
+                    response_serializer=simulation_dot_v1_dot_scenario__service__pb2.BatchDeleteScenariosResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -361,6 +416,60 @@ class ScenarioService:
             '/simulation.v1.ScenarioService/UndeleteScenario',
             simulation_dot_v1_dot_scenario__service__pb2.UndeleteScenarioRequest.SerializeToString,
             simulation_dot_v1_dot_scenario__service__pb2.UndeleteScenarioResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BatchCreateScenarios(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/simulation.v1.ScenarioService/BatchCreateScenarios',
+            simulation_dot_v1_dot_scenario__service__pb2.BatchCreateScenariosRequest.SerializeToString,
+            simulation_dot_v1_dot_scenario__service__pb2.BatchCreateScenariosResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BatchDeleteScenarios(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/simulation.v1.ScenarioService/BatchDeleteScenarios',
+            simulation_dot_v1_dot_scenario__service__pb2.BatchDeleteScenariosRequest.SerializeToString,
+            simulation_dot_v1_dot_scenario__service__pb2.BatchDeleteScenariosResponse.FromString,
             options,
             channel_credentials,
             insecure,

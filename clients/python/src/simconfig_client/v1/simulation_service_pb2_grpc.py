@@ -90,6 +90,21 @@ class SimulationServiceStub:
                 request_serializer=simulation_dot_v1_dot_simulation__service__pb2.ListSimulationEventsRequest.SerializeToString,
                 response_deserializer=simulation_dot_v1_dot_simulation__service__pb2.ListSimulationEventsResponse.FromString,
                 _registered_method=True)
+        self.BatchGetSimulations = channel.unary_unary(
+                '/simulation.v1.SimulationService/BatchGetSimulations',
+                request_serializer=simulation_dot_v1_dot_simulation__service__pb2.BatchGetSimulationsRequest.SerializeToString,
+                response_deserializer=simulation_dot_v1_dot_simulation__service__pb2.BatchGetSimulationsResponse.FromString,
+                _registered_method=True)
+        self.BatchMoveSimulations = channel.unary_unary(
+                '/simulation.v1.SimulationService/BatchMoveSimulations',
+                request_serializer=simulation_dot_v1_dot_simulation__service__pb2.BatchMoveSimulationsRequest.SerializeToString,
+                response_deserializer=simulation_dot_v1_dot_simulation__service__pb2.BatchMoveSimulationsResponse.FromString,
+                _registered_method=True)
+        self.WatchEvents = channel.unary_stream(
+                '/simulation.v1.SimulationService/WatchEvents',
+                request_serializer=simulation_dot_v1_dot_simulation__service__pb2.WatchEventsRequest.SerializeToString,
+                response_deserializer=simulation_dot_v1_dot_simulation__service__pb2.WatchEventsResponse.FromString,
+                _registered_method=True)
 
 
 class SimulationServiceServicer:
@@ -215,6 +230,58 @@ class SimulationServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def BatchGetSimulations(self, request, context):
+        """Gets up to 1,000 simulations by id in one call (AIP-231), in the order
+        asked (an id asked twice is returned twice).
+
+        Errors: `INVALID_ARGUMENT` (no ids, more than 1,000, an empty id listed
+        by index as `simulation_ids[4]`, or more than fits in one response),
+        `NOT_FOUND` (any simulation missing or another tenant's: the whole
+        batch), `UNAUTHENTICATED`, `UNAVAILABLE`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def BatchMoveSimulations(self, request, context):
+        """Moves up to 1,000 simulations into one scenario, or out of any scenario
+        when `scenario_id` is empty, in one transaction: all of them or none.
+        Each moved simulation gets a METADATA_CHANGED event, as UpdateSimulation
+        gives; one already there is left unchanged. Retrying with the same
+        `request_id` returns the simulations as they are now.
+
+        Errors: `INVALID_ARGUMENT` (no ids, more than 1,000, an empty or
+        repeated id listed by index as `simulation_ids[2]`; or `request_id`
+        reused for a different request), `NOT_FOUND` (the scenario, or any
+        simulation, missing or another tenant's: the whole batch),
+        `UNAUTHENTICATED`, `PERMISSION_DENIED`, `UNAVAILABLE`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchEvents(self, request, context):
+        """Streams the tenant's events as they are committed, oldest first:
+        every status transition, config change and architect result of the
+        tenant's simulations, optionally narrowed to one simulation, one
+        scenario or some kinds. Without a cursor the stream starts after the
+        newest event; with `after_event_id` or `resume_token` it first replays
+        what the client missed, so a client that reconnects with the token of
+        the last message it received misses nothing and sees nothing twice.
+        Idle streams receive a keepalive message (no `event`) every few
+        seconds. Through the REST gateway the stream is one JSON array.
+
+        Errors: `INVALID_ARGUMENT` (bad id, kind or resume token, or a token
+        from another filter), `NOT_FOUND` (no such simulation or scenario),
+        `RESOURCE_EXHAUSTED` (this server holds as many watch streams as it
+        allows; retry with backoff), `UNAVAILABLE` (the server is shutting down
+        or the database is unreachable; reconnect with the last resume token),
+        `UNAUTHENTICATED`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SimulationServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -267,6 +334,21 @@ def add_SimulationServiceServicer_to_server(servicer, server):
                     servicer.ListSimulationEvents,
                     request_deserializer=simulation_dot_v1_dot_simulation__service__pb2.ListSimulationEventsRequest.FromString,
                     response_serializer=simulation_dot_v1_dot_simulation__service__pb2.ListSimulationEventsResponse.SerializeToString,
+            ),
+            'BatchGetSimulations': grpc.unary_unary_rpc_method_handler(
+                    servicer.BatchGetSimulations,
+                    request_deserializer=simulation_dot_v1_dot_simulation__service__pb2.BatchGetSimulationsRequest.FromString,
+                    response_serializer=simulation_dot_v1_dot_simulation__service__pb2.BatchGetSimulationsResponse.SerializeToString,
+            ),
+            'BatchMoveSimulations': grpc.unary_unary_rpc_method_handler(
+                    servicer.BatchMoveSimulations,
+                    request_deserializer=simulation_dot_v1_dot_simulation__service__pb2.BatchMoveSimulationsRequest.FromString,
+                    response_serializer=simulation_dot_v1_dot_simulation__service__pb2.BatchMoveSimulationsResponse.SerializeToString,
+            ),
+            'WatchEvents': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchEvents,
+                    request_deserializer=simulation_dot_v1_dot_simulation__service__pb2.WatchEventsRequest.FromString,
+                    response_serializer=simulation_dot_v1_dot_simulation__service__pb2.WatchEventsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -545,6 +627,87 @@ class SimulationService:
             '/simulation.v1.SimulationService/ListSimulationEvents',
             simulation_dot_v1_dot_simulation__service__pb2.ListSimulationEventsRequest.SerializeToString,
             simulation_dot_v1_dot_simulation__service__pb2.ListSimulationEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BatchGetSimulations(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/simulation.v1.SimulationService/BatchGetSimulations',
+            simulation_dot_v1_dot_simulation__service__pb2.BatchGetSimulationsRequest.SerializeToString,
+            simulation_dot_v1_dot_simulation__service__pb2.BatchGetSimulationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BatchMoveSimulations(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/simulation.v1.SimulationService/BatchMoveSimulations',
+            simulation_dot_v1_dot_simulation__service__pb2.BatchMoveSimulationsRequest.SerializeToString,
+            simulation_dot_v1_dot_simulation__service__pb2.BatchMoveSimulationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/simulation.v1.SimulationService/WatchEvents',
+            simulation_dot_v1_dot_simulation__service__pb2.WatchEventsRequest.SerializeToString,
+            simulation_dot_v1_dot_simulation__service__pb2.WatchEventsResponse.FromString,
             options,
             channel_credentials,
             insecure,

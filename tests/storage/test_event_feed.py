@@ -1,0 +1,107 @@
+"""The event feed's storage side: a tenant's events in order, filtered, and their wake-ups.
+
+Within a tenant, event ids follow commit order (PostgreSQL: the per-tenant lock of migration
+0014), so a reader that continues after the last id it saw never skips a later commit.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+
+import pytest
+
+from storage import EVENTS_CHANNEL, SimulationEvent
+
+
+def test_a_tenants_events_are_read_oldest_first_after_a_cursor(
+    database, make, tenant_id, other_tenant_id
+):
+    first, second = make.simulation(tenant_id), make.simulation(tenant_id)
+    events = [make.event(first), make.event(second), make.event(first)]
+    make.event(make.simulation(other_tenant_id))
+
+    def read(after_id: int, limit: int = 10, **filters):
+        return database.run(
+            lambda uow: uow.events.list_of_tenant(
+                tenant_id, after_id=after_id, limit=limit, **filters
+            )
+        )
+
+    assert read(0) == events
+    assert read(events[0].id) == events[1:]
+    assert read(0, limit=2) == events[:2]
+    assert read(events[-1].id) == []
+    assert database.run(lambda uow: uow.events.latest_id(tenant_id)) == events[-1].id
+
+
+def test_a_tenant_without_events_has_latest_id_zero(database, tenant_id):
+    assert database.run(lambda uow: uow.events.latest_id(tenant_id)) == 0
+
+
+def test_events_filter_by_simulation_scenario_and_kind(database, make, tenant_id):
+    scenario = make.scenario(tenant_id)
+    inside = make.simulation(tenant_id, scenario_id=scenario.id)
+    outside = make.simulation(tenant_id)
+    created = make.event(inside, kind="CREATED")
+    changed = make.event(outside, kind="CONFIG_CHANGED", revision=1)
+    moved = make.event(inside, kind="STATUS_CHANGED")
+
+    def read(**filters):
+        return database.run(
+            lambda uow: uow.events.list_of_tenant(tenant_id, after_id=0, limit=10, **filters)
+        )
+
+    assert read(simulation_id=outside.id) == [changed]
+    assert read(scenario_id=scenario.id) == [created, moved]
+    assert read(kinds={"CREATED", "CONFIG_CHANGED"}) == [created, changed]
+    assert read(scenario_id=scenario.id, kinds={"CONFIG_CHANGED"}) == []
+
+
+def test_an_event_committed_later_gets_a_later_id_even_when_its_transaction_began_later(
+    database, make, tenant_id
+):
+    """The race a plain sequence loses: the first inserter commits after the second inserts."""
+    if database.dialect != "postgresql":
+        pytest.skip("PostgreSQL only: SQLite writes one transaction at a time")
+    sim = make.simulation(tenant_id)
+    record = SimulationEvent(tenant_id, sim.id, "STATUS_CHANGED", "key-1", make.now)
+    second_added: queue.Queue = queue.Queue()
+    with database.unit_of_work() as first:
+        first_event = first.events.add(record)
+
+        def add_second() -> None:
+            second_added.put(database.run(lambda uow: uow.events.add(record)))
+
+        thread = threading.Thread(target=add_second)
+        thread.start()
+        # The second insert waits for the first transaction; before its commit nothing lands.
+        with pytest.raises(queue.Empty):
+            second_added.get(timeout=0.5)
+        first.commit()
+    thread.join(10)
+    second_event = second_added.get(timeout=10)
+    assert second_event.id > first_event.id
+    listed = database.run(lambda uow: uow.events.list_of_tenant(tenant_id, after_id=0, limit=10))
+    assert listed == [first_event, second_event]
+
+
+def test_a_committed_event_notifies_its_tenant_and_a_rolled_back_one_does_not(
+    database, make, tenant_id
+):
+    if database.dialect != "postgresql":
+        pytest.skip("PostgreSQL only: SQLite has no notifications")
+    sim = make.simulation(tenant_id)
+    payloads: queue.Queue[str] = queue.Queue()
+    listener = database.listener({EVENTS_CHANNEL: payloads.put})
+    assert listener.start(wait=10)
+    try:
+        with database.unit_of_work() as uow:
+            uow.events.add(SimulationEvent(tenant_id, sim.id, "CREATED", "key-1", make.now))
+            uow.rollback()
+        make.event(sim)
+        assert payloads.get(timeout=5) == tenant_id
+        with pytest.raises(queue.Empty):
+            payloads.get(timeout=0.3)
+    finally:
+        listener.stop()
