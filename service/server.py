@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from concurrent import futures
 from datetime import timedelta
 
 import grpc
@@ -20,10 +19,12 @@ from simulation.v1 import (
 
 import storage
 from service.api.config_service import ConfigServicer
+from service.api.fair_executor import FairExecutor
 from service.api.interceptors import ErrorInterceptor, TenantInterceptor
 from service.api.read_only import read_only_methods
 from service.api.scenario_service import ScenarioServicer
 from service.api.simulation_service import SimulationServicer
+from service.api.tenant_limits import TenantLimits
 from service.app.authentication import ApiKeyCache, Authenticator
 from service.app.configs import ConfigOperations
 from service.app.scenarios import ScenarioOperations
@@ -68,11 +69,19 @@ class ServiceServer:
     period, then closes the database pool.
     """
 
-    def __init__(self, grpc_server: grpc.Server, database: storage.Database, tasks, on_stop=()):
+    def __init__(
+        self,
+        grpc_server: grpc.Server,
+        database: storage.Database,
+        tasks,
+        on_stop=(),
+        executor: FairExecutor | None = None,
+    ):
         self.grpc_server = grpc_server
         self.database = database
         self._tasks = list(tasks)
         self._on_stop = list(on_stop)
+        self._executor = executor
 
     def start(self) -> None:
         """Starts the background tasks, then serving.
@@ -94,6 +103,9 @@ class ServiceServer:
         for callback in self._on_stop:
             callback()
         self.grpc_server.stop(grace).wait()
+        if self._executor is not None:
+            # Every call has ended: nothing is left to run, the threads just go.
+            self._executor.shutdown(wait=False, cancel_futures=True)
         self.database.dispose()
 
     def wait_for_termination(self, timeout: float | None = None) -> bool:
@@ -129,12 +141,23 @@ def create_server(
         fallback_ttl=API_KEY_CACHE_SECONDS,
         max_entries=settings.api_key_cache_size,
     )
+    executor = FairExecutor(
+        settings.worker_threads,
+        reserved=settings.rpc_threads_reserved,
+        thread_name_prefix="simconfig-rpc",
+    )
+    limits = TenantLimits(
+        executor.in_flight,
+        max_calls=settings.tenant_max_calls,
+        rate=settings.tenant_requests_per_second,
+        burst=settings.tenant_request_burst,
+    )
     server = grpc.server(
-        futures.ThreadPoolExecutor(
-            max_workers=settings.worker_threads, thread_name_prefix="simconfig-rpc"
-        ),
+        executor,
         interceptors=[
-            TenantInterceptor(Authenticator(database, key_cache), read_only_methods(SERVICES)),
+            TenantInterceptor(
+                Authenticator(database, key_cache), read_only_methods(SERVICES), limits
+            ),
             ErrorInterceptor(),
         ],
         options=[
@@ -145,7 +168,11 @@ def create_server(
     )
     # Bind before building anything that holds resources (engine channel, worker threads),
     # so a taken port leaves nothing behind.
-    port = _bind(server, settings.address)
+    try:
+        port = _bind(server, settings.address)
+    except OSError:
+        executor.shutdown(wait=False)
+        raise
     scenarios = ScenarioOperations(
         database, retention=timedelta(days=settings.scenario_retention_days)
     )
@@ -227,4 +254,5 @@ def create_server(
         database,
         tasks,
         on_stop=[health_servicer.enter_graceful_shutdown, waiter.close, engine.close],
+        executor=executor,
     ), port

@@ -68,6 +68,13 @@ class Settings(BaseSettings):
     # 0: one process per CPU on PostgreSQL, one on the embedded SQLite database.
     processes: int = Field(0, ge=0, le=64)
     api_key_cache_size: int = Field(10_000, ge=100, le=10_000_000)
+    # Fair sharing, per process: RPC threads no single tenant may occupy, so health checks
+    # and other tenants always find one free; a tenant's calls queued or running at once; its
+    # request rate (token bucket, 0 = no limit) and burst.
+    rpc_threads_reserved: int = Field(1, ge=0, le=1023)
+    tenant_max_calls: int = Field(16, ge=1, le=100_000)
+    tenant_requests_per_second: float = Field(500.0, ge=0, le=1_000_000)
+    tenant_request_burst: int = Field(1000, ge=1, le=10_000_000)
 
     @field_validator("database_url", mode="before")
     @classmethod

@@ -149,6 +149,24 @@ class PermissionDenied(ServiceError):
     reason = "PERMISSION_DENIED"
 
 
+class ResourceExhausted(ServiceError):
+    """The caller used up a quota; it may retry after ``retry_after`` seconds.
+
+    ``subject`` names what the quota is counted on (``tenant:<id>``) and ``description``
+    says which limit was hit, for ``google.rpc.QuotaFailure``.
+    """
+
+    reason = "RESOURCE_EXHAUSTED"
+
+    def __init__(
+        self, message: str, *, retry_after: float, subject: str, description: str, reason: str
+    ):
+        super().__init__(message, reason=reason)
+        self.retry_after = retry_after
+        self.subject = subject
+        self.description = description
+
+
 class ServiceUnavailable(ServiceError):
     """A dependency (the database, the architect backend) cannot be reached."""
 
