@@ -48,6 +48,11 @@ def environment(
         SIMCONFIG_LOG_LEVEL="INFO",
         # The demo tenant would only add a line to parse around; the benchmark makes its own.
         SIMCONFIG_DEMO_TENANT="false",
+        # One tenant drives the whole load (16x8 calls in flight): what is measured is the
+        # server's throughput, not the per-tenant limits that share it out between tenants.
+        SIMCONFIG_TENANT_MAX_CALLS="100000",
+        SIMCONFIG_TENANT_REQUESTS_PER_SECOND="0",
+        SIMCONFIG_RPC_THREADS_RESERVED="0",
     )
     if database_url:
         env["SIMCONFIG_DATABASE_URL"] = database_url

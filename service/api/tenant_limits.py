@@ -14,8 +14,9 @@ from collections.abc import Callable
 
 from service.domain import errors
 
-# A call refused for concurrency is told to come back after roughly one short call's time.
-CONCURRENCY_RETRY_SECONDS = 0.05
+# A call refused for concurrency is told to come back after a few calls' time: sooner, and
+# the refusals of a client that keeps too many calls open would cost more than its calls.
+CONCURRENCY_RETRY_SECONDS = 0.25
 
 
 class TokenBucket:
