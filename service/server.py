@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from datetime import timedelta
 
 import grpc
@@ -65,8 +67,9 @@ def open_database(settings: Settings) -> storage.Database:
 class ServiceServer:
     """A started-or-startable server and everything it owns.
 
-    ``stop`` ends background work, lets in-flight calls finish within the grace
-    period, then closes the database pool.
+    ``stop`` turns health NOT_SERVING, stops accepting calls and lets in-flight ones finish
+    while background work stops beside them, all within the grace period, then closes the
+    database pool.
     """
 
     def __init__(
@@ -76,11 +79,13 @@ class ServiceServer:
         tasks,
         on_stop=(),
         executor: FairExecutor | None = None,
+        before_drain=(),
     ):
         self.grpc_server = grpc_server
         self.database = database
         self._tasks = list(tasks)
         self._on_stop = list(on_stop)
+        self._before_drain = list(before_drain)
         self._executor = executor
 
     def start(self) -> None:
@@ -97,12 +102,28 @@ class ServiceServer:
         self.grpc_server.start()
 
     def stop(self, grace: float | None = None) -> None:
-        """Stops accepting calls, waits up to ``grace`` seconds for in-flight ones."""
-        for task in self._tasks:
-            task.stop()
+        """Stops within ``grace`` seconds (None: waits for every call), in this order.
+
+        Health turns NOT_SERVING first, so load balancers stop sending calls; then the server
+        stops accepting and drains the calls in flight while every background task stops on
+        a thread of its own (architect jobs still running are handed back to the queue), so
+        the total is bounded by the grace period, not by the number of workers.
+        """
+        deadline = None if grace is None else time.monotonic() + grace
+        for callback in self._before_drain:
+            callback()
+        drained = self.grpc_server.stop(grace)
+        stopping = [
+            threading.Thread(target=task.stop, name=f"stop-{getattr(task, 'name', 'task')}")
+            for task in self._tasks
+        ]
+        for thread in stopping:
+            thread.start()
+        for thread in stopping:
+            thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
         for callback in self._on_stop:
             callback()
-        self.grpc_server.stop(grace).wait()
+        drained.wait(None if deadline is None else max(0.0, deadline - time.monotonic()))
         if self._executor is not None:
             # Every call has ended: nothing is left to run, the threads just go.
             self._executor.shutdown(wait=False, cancel_futures=True)
@@ -229,13 +250,17 @@ def create_server(
     )
 
     def probe_database() -> None:
+        answered = database.ping()
         status = (
             health_pb2.HealthCheckResponse.SERVING
-            if database.ping()
+            if answered
             else health_pb2.HealthCheckResponse.NOT_SERVING
         )
         for name in ("", *SERVICE_NAMES):
             health_servicer.set(name, status)
+        if answered:
+            # Workers that backed off during an outage resume now, not up to 30 s later.
+            architect_workers.database_answered()
 
     # Revoked keys are dropped from memory the moment PostgreSQL says so (None on SQLite).
     key_changes = database.listener(
@@ -253,6 +278,8 @@ def create_server(
         server,
         database,
         tasks,
-        on_stop=[health_servicer.enter_graceful_shutdown, waiter.close, engine.close],
+        # Waiting calls return at once, so they do not hold the drain up.
+        before_drain=[health_servicer.enter_graceful_shutdown, waiter.close],
+        on_stop=[engine.close],
         executor=executor,
     ), port
