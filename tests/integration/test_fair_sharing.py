@@ -83,6 +83,8 @@ def served(tmp_path):
     process.stop()
 
 
+# Seeding, start-up and two hundred timed calls under a flood take a minute or two on 2 cores.
+@pytest.mark.timeout(360)
 def test_one_tenants_flood_leaves_other_tenants_and_health_answering(served):
     process, flooder_key, quiet_key = served
     channel, stub = _stub(process.address)
@@ -102,7 +104,7 @@ def test_one_tenants_flood_leaves_other_tenants_and_health_answering(served):
         health.Check(health_pb2.HealthCheckRequest(), timeout=10)
 
     _p50_ms(get_scenario, 20)  # warm-up: key cache, prepared statements
-    quiet_p50 = _p50_ms(get_scenario, 200)
+    quiet_p50 = _p50_ms(get_scenario, 100)
 
     spawn = multiprocessing.get_context("spawn")
     stop, flood_served, flood_refused = spawn.Event(), spawn.Value("i", 0), spawn.Value("i", 0)
@@ -114,8 +116,8 @@ def test_one_tenants_flood_leaves_other_tenants_and_health_answering(served):
         deadline = time.monotonic() + 60
         while flood_served.value < 2 * FLOOD_CALLS and time.monotonic() < deadline:
             time.sleep(0.1)  # waiting for the flood to be in full swing, not ordering threads
-        flooded_p50 = _p50_ms(get_scenario, 200)
-        health_p50 = _p50_ms(check_health, 100)
+        flooded_p50 = _p50_ms(get_scenario, 100)
+        health_p50 = _p50_ms(check_health, 50)
         served_during, refused_during = flood_served.value, flood_refused.value
     finally:
         stop.set()

@@ -635,7 +635,6 @@ def test_stopping_the_pool_does_not_wait_for_a_slow_engine(ops, database, alice,
     pool.workers[0].join(5)
 
 
-
 class CountingGatedEngine(GatedEngine):
     """A gated engine that also tells how many calls are inside it."""
 
@@ -710,6 +709,7 @@ def test_a_worker_backing_off_from_failures_resumes_as_soon_as_the_database_answ
             time.sleep(0.02)
     finally:
         worker.stop()
+
 
 # -- through the servicers (grpcio-testing) ------------------------------------------------------
 
