@@ -33,7 +33,7 @@ from service.app.scenarios import ScenarioOperations
 from service.app.simulations import SimulationOperations
 from service.architect import create_engine
 from service.architect.jobs import ArchitectOperations, JobWaiter
-from service.architect.worker import ArchitectWorkerPool
+from service.architect.worker import HAND_BACK_SECONDS, ArchitectWorkerPool
 from service.background import PeriodicTask
 from service.domain.validation import ConfigValidator
 from service.settings import Settings
@@ -113,8 +113,12 @@ class ServiceServer:
         for callback in self._before_drain:
             callback()
         drained = self.grpc_server.stop(grace)
+        # Each task gets the grace period less a moment for handing architect jobs back.
+        limit = {} if grace is None else {"timeout": max(0.0, grace - HAND_BACK_SECONDS)}
         stopping = [
-            threading.Thread(target=task.stop, name=f"stop-{getattr(task, 'name', 'task')}")
+            threading.Thread(
+                target=task.stop, kwargs=limit, name=f"stop-{getattr(task, 'name', 'task')}"
+            )
             for task in self._tasks
         ]
         for thread in stopping:

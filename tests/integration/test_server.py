@@ -170,7 +170,7 @@ def test_stop_turns_health_not_serving_first_and_ends_within_the_grace_period(
     database = storage.Database(migrated_sqlite_url)
     tenant = tenants.new_tenant(database, "acme")
     principal = Principal(tenant_id=tenant.id, key_id="k", scope="write")
-    workers, grace = 4, 3.0
+    workers, grace = 4, 1.5
     server, port = create_server(
         Settings(port=0, data_dir=tmp_path, architect_workers=workers, grace_period=grace),
         database=database,
@@ -223,6 +223,7 @@ def test_stop_turns_health_not_serving_first_and_ends_within_the_grace_period(
     server.stop(grace)
     elapsed = time.monotonic() - started
     never.set()
+    print(f"stopped with {workers} busy architect workers in {elapsed:.2f} s (grace {grace} s)")
 
     assert seen_at_stop["health"] == health_pb2.HealthCheckResponse.NOT_SERVING
     # Health turned before the architect workers were stopped: their jobs were still held.
