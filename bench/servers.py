@@ -56,6 +56,11 @@ def environment(
         SIMCONFIG_DEMO_TENANT="false",
         # Metrics and tracing off unless --telemetry asks for them (see bench/run.py).
         SIMCONFIG_METRICS_PORT="0",
+        # One tenant drives the whole load (16x8 calls in flight): what is measured is the
+        # server's throughput, not the per-tenant limits that share it out between tenants.
+        SIMCONFIG_TENANT_MAX_CALLS="100000",
+        SIMCONFIG_TENANT_REQUESTS_PER_SECOND="0",
+        SIMCONFIG_RPC_THREADS_RESERVED="0",
     )
     if database_url:
         env["SIMCONFIG_DATABASE_URL"] = database_url

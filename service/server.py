@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from concurrent import futures
+import threading
+import time
 from datetime import timedelta
 
 import grpc
@@ -23,11 +24,13 @@ from simulation.v1 import (
 import storage
 from service.api.access import AccessInterceptor
 from service.api.config_service import ConfigServicer
+from service.api.fair_executor import FairExecutor
 from service.api.interceptors import ErrorInterceptor, TenantInterceptor
 from service.api.read_only import read_only_methods
 from service.api.scenario_service import ScenarioServicer
 from service.api.simulation_service import SimulationServicer
 from service.api.template_service import TemplateServicer
+from service.api.tenant_limits import TenantLimits
 from service.app.authentication import ApiKeyCache, Authenticator
 from service.app.batches import BatchRequestRetention
 from service.app.configs import ConfigOperations
@@ -39,7 +42,7 @@ from service.app.simulations import SimulationOperations
 from service.app.templates import TemplateOperations
 from service.architect import create_engine
 from service.architect.jobs import ArchitectOperations, JobWaiter
-from service.architect.worker import ArchitectWorkerPool
+from service.architect.worker import HAND_BACK_SECONDS, ArchitectWorkerPool
 from service.background import PeriodicTask
 from service.domain.validation import ConfigValidator
 from service.settings import Settings
@@ -81,8 +84,9 @@ def open_database(settings: Settings) -> storage.Database:
 class ServiceServer:
     """A started-or-startable server and everything it owns.
 
-    ``stop`` ends background work, lets in-flight calls finish within the grace
-    period, then closes the database pool.
+    ``stop`` turns health NOT_SERVING, stops accepting calls and lets in-flight ones finish
+    while background work stops beside them, all within the grace period, then closes the
+    database pool.
     """
 
     def __init__(
@@ -92,6 +96,8 @@ class ServiceServer:
         tasks,
         on_stop=(),
         metrics: ServerMetrics | None = None,
+        executor: FairExecutor | None = None,
+        before_drain=(),
     ):
         self.grpc_server = grpc_server
         self.database = database
@@ -99,6 +105,8 @@ class ServiceServer:
         self.metrics = metrics
         self._tasks = list(tasks)
         self._on_stop = list(on_stop)
+        self._before_drain = list(before_drain)
+        self._executor = executor
 
     def start(self) -> None:
         """Starts the background tasks, then serving.
@@ -114,12 +122,35 @@ class ServiceServer:
         self.grpc_server.start()
 
     def stop(self, grace: float | None = None) -> None:
-        """Stops accepting calls, waits up to ``grace`` seconds for in-flight ones."""
-        for task in self._tasks:
-            task.stop()
+        """Stops within ``grace`` seconds (None: waits for every call), in this order.
+
+        Health turns NOT_SERVING first, so load balancers stop sending calls; then the server
+        stops accepting and drains the calls in flight while every background task stops on
+        a thread of its own (architect jobs still running are handed back to the queue), so
+        the total is bounded by the grace period, not by the number of workers.
+        """
+        deadline = None if grace is None else time.monotonic() + grace
+        for callback in self._before_drain:
+            callback()
+        drained = self.grpc_server.stop(grace)
+        # Each task gets the grace period less a moment for handing architect jobs back.
+        limit = {} if grace is None else {"timeout": max(0.0, grace - HAND_BACK_SECONDS)}
+        stopping = [
+            threading.Thread(
+                target=task.stop, kwargs=limit, name=f"stop-{getattr(task, 'name', 'task')}"
+            )
+            for task in self._tasks
+        ]
+        for thread in stopping:
+            thread.start()
+        for thread in stopping:
+            thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
         for callback in self._on_stop:
             callback()
-        self.grpc_server.stop(grace).wait()
+        drained.wait(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        if self._executor is not None:
+            # Every call has ended: nothing is left to run, the threads just go.
+            self._executor.shutdown(wait=False, cancel_futures=True)
         self.database.dispose()
 
     def wait_for_termination(self, timeout: float | None = None) -> bool:
@@ -190,10 +221,19 @@ def create_server(
         fallback_ttl=API_KEY_CACHE_SECONDS,
         max_entries=settings.api_key_cache_size,
     )
+    executor = FairExecutor(
+        settings.worker_threads,
+        reserved=settings.rpc_threads_reserved,
+        thread_name_prefix="simconfig-rpc",
+    )
+    limits = TenantLimits(
+        executor.in_flight,
+        max_calls=settings.tenant_max_calls,
+        rate=settings.tenant_requests_per_second,
+        burst=settings.tenant_request_burst,
+    )
     server = grpc.server(
-        futures.ThreadPoolExecutor(
-            max_workers=settings.worker_threads, thread_name_prefix="simconfig-rpc"
-        ),
+        executor,
         interceptors=[
             *interceptors,
             # Outside the others, so it sees the status every call ends with, refusals included.
@@ -203,6 +243,7 @@ def create_server(
                     database, key_cache, on_lookup=metrics.key_lookup if metrics else None
                 ),
                 read_only_methods(SERVICES),
+                limits,
             ),
             ErrorInterceptor(),
         ],
@@ -214,7 +255,11 @@ def create_server(
     )
     # Bind before building anything that holds resources (engine channel, worker threads),
     # so a taken port leaves nothing behind.
-    port = _bind(server, settings.address, server_credentials(settings))
+    try:
+        port = _bind(server, settings.address, server_credentials(settings))
+    except OSError:
+        executor.shutdown(wait=False)
+        raise
     scenarios = ScenarioOperations(
         database, retention=timedelta(days=settings.scenario_retention_days)
     )
@@ -282,17 +327,20 @@ def create_server(
     )
 
     def probe_database() -> None:
-        serving = database.ping()
+        answered = database.ping()
         status = (
             health_pb2.HealthCheckResponse.SERVING
-            if serving
+            if answered
             else health_pb2.HealthCheckResponse.NOT_SERVING
         )
         for name in ("", *SERVICE_NAMES):
             health_servicer.set(name, status)
         if metrics is not None:
-            metrics.set_serving(serving)
+            metrics.set_serving(answered)
             metrics.set_pool(*database.pool_status())
+        if answered:
+            # Workers that backed off during an outage resume now, not up to 30 s later.
+            architect_workers.database_answered()
 
     # Revoked keys are dropped from memory the moment PostgreSQL says so, and watch streams
     # wake when their tenant commits an event (None on SQLite: short expiry and polling).
@@ -328,13 +376,11 @@ def create_server(
         server,
         database,
         tasks,
-        # Watch streams end first, with a status their clients resume from elsewhere.
-        on_stop=[
-            event_feed.close,
-            health_servicer.enter_graceful_shutdown,
-            waiter.close,
-            engine.close,
-        ],
+        # Health turns NOT_SERVING first; watch streams end at once with a status their
+        # clients resume from elsewhere, and waiting calls return, so none holds the drain up.
+        before_drain=[health_servicer.enter_graceful_shutdown, event_feed.close, waiter.close],
+        on_stop=[engine.close],
+        executor=executor,
         metrics=metrics,
     ), port
 

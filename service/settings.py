@@ -91,6 +91,13 @@ class Settings(BaseSettings):
     watch_keepalive_seconds: float = Field(15.0, ge=0.05, le=3600)
     # How often a stream looks for new events when no change feed wakes it (SQLite).
     watch_poll_seconds: float = Field(0.25, ge=0.01, le=60)
+    # Fair sharing, per process: RPC threads no single tenant may occupy, so health checks
+    # and other tenants always find one free; a tenant's calls queued or running at once; its
+    # request rate (token bucket, 0 = no limit) and burst.
+    rpc_threads_reserved: int = Field(1, ge=0, le=1023)
+    tenant_max_calls: int = Field(16, ge=1, le=100_000)
+    tenant_requests_per_second: float = Field(500.0, ge=0, le=1_000_000)
+    tenant_request_burst: int = Field(1000, ge=1, le=10_000_000)
 
     @field_validator("database_url", mode="before")
     @classmethod

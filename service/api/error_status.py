@@ -13,7 +13,7 @@ import logging
 import uuid
 
 import grpc
-from google.protobuf import any_pb2
+from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
@@ -126,6 +126,21 @@ def status_for(exc: BaseException) -> status_pb2.Status:
             ]
         )
         return _status(code_pb2.ABORTED, exc.message, exc.reason, exc.metadata, [failure])
+    if isinstance(exc, errors.ResourceExhausted) and exc.retry_after is not None:
+        # RetryInfo says when to come back, QuotaFailure which limit was hit.
+        delay = duration_pb2.Duration()
+        delay.FromNanoseconds(max(1, round(exc.retry_after * 1e9)))
+        quota = error_details_pb2.QuotaFailure(
+            violations=[
+                error_details_pb2.QuotaFailure.Violation(
+                    subject=exc.subject, description=exc.description
+                )
+            ]
+        )
+        retry = error_details_pb2.RetryInfo(retry_delay=delay)
+        return _status(
+            code_pb2.RESOURCE_EXHAUSTED, exc.message, exc.reason, exc.metadata, [retry, quota]
+        )
     simple: dict[type[errors.ServiceError], int] = {
         errors.NotFound: code_pb2.NOT_FOUND,
         errors.AlreadyExists: code_pb2.ALREADY_EXISTS,

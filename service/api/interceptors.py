@@ -20,7 +20,9 @@ from google.protobuf.message import Message
 
 from service.api.access import note_principal
 from service.api.error_status import abort_with, is_abort
+from service.api.fair_executor import in_lane
 from service.api.storable_values import unstorable_values
+from service.api.tenant_limits import TenantLimits
 from service.app.authentication import Authenticator, Principal
 from service.domain import errors
 from storage.deadlines import bounded_by
@@ -28,6 +30,9 @@ from storage.deadlines import bounded_by
 log = logging.getLogger(__name__)
 
 API_KEY_METADATA = "x-api-key"
+# The executor lane of calls whose key is not in memory yet: their tenant is not known
+# until the key is looked up on the worker thread.
+KEY_LOOKUP_LANE = "(key lookup)"
 
 # Services any caller may use without a key.
 OPEN_SERVICES = (
@@ -103,12 +108,22 @@ class TenantInterceptor(grpc.ServerInterceptor):
     revoked key is refused at once. A key not in memory is looked up on the call's worker
     thread, still before the request is read. A refused call never reads or parses its
     request, so unauthenticated callers cannot make the server hold their bodies.
+
+    With ``limits``, a tenant's call past its concurrency or rate limit is refused here too;
+    an admitted call is queued in its tenant's lane of the RPC executor
+    (:mod:`service.api.fair_executor`).
     """
 
-    def __init__(self, authenticator: Authenticator, read_only_methods: frozenset[str]):
+    def __init__(
+        self,
+        authenticator: Authenticator,
+        read_only_methods: frozenset[str],
+        limits: TenantLimits | None = None,
+    ):
         self._authenticator = authenticator
         # A read-scoped key may call these; every other method writes.
         self._read_only = read_only_methods
+        self._limits = limits
 
     def intercept_service(self, continuation, handler_call_details):
         method = handler_call_details.method
@@ -124,6 +139,7 @@ class TenantInterceptor(grpc.ServerInterceptor):
             if principal is None:
                 return _authenticating(handler, lambda: self._authorize(method, keys[0]), _tolerant)
             self._check_scope(method, principal)
+            self._admit(principal)
         except errors.ServiceError as exc:
             return _refusing(handler, exc)
         return _bound(handler, principal)
@@ -131,7 +147,12 @@ class TenantInterceptor(grpc.ServerInterceptor):
     def _authorize(self, method: str, key: str) -> Principal:
         principal = self._authenticator.authenticate(key)
         self._check_scope(method, principal)
+        self._admit(principal)
         return principal
+
+    def _admit(self, principal: Principal) -> None:
+        if self._limits is not None:
+            self._limits.admit(principal.tenant_id)
 
     def _check_scope(self, method: str, principal: Principal) -> None:
         if method not in self._read_only and not principal.can_write:
@@ -180,7 +201,7 @@ def _bound(handler: grpc.RpcMethodHandler, principal: Principal) -> grpc.RpcMeth
                 abort_with(context, exc)
             return _run_as(principal, behavior, request, context, streaming)
 
-        return run
+        return in_lane(run, principal.tenant_id)
 
     return _wrapped(handler, guard, _tolerant(handler.request_deserializer))
 
@@ -261,7 +282,7 @@ def _authenticating(handler: grpc.RpcMethodHandler, authorize, tolerant):
             principal, request = prepare(request_iterator, context, unary_request)
             return _run_as(principal, behavior, request, context, handler.response_streaming)
 
-        return run
+        return in_lane(run, KEY_LOOKUP_LANE)
 
     if handler.unary_unary:
         behavior, streaming_response = call(handler.unary_unary, True), False

@@ -27,6 +27,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -52,6 +53,8 @@ _tracer = trace.get_tracer("simconfig.architect")
 MAX_RETRY_BACKOFF_SECONDS = 30.0
 # Longest idle wait of a worker whose loop keeps failing (say, the database is down).
 MAX_IDLE_BACKOFF_SECONDS = 30.0
+# How long handing a job back at shutdown may take beyond the stop timeout (one small write).
+HAND_BACK_SECONDS = 1.0
 # A concurrent simulation update (rename, relabel) between read and write is retried this often.
 _APPLY_ATTEMPTS = 5
 
@@ -155,6 +158,9 @@ class ArchitectWorker:
         self._stop = threading.Event()
         # Set (by wake) when this process queues a job: an idle worker looks at once.
         self._wakeup = threading.Event()
+        # Set while the loop backs off after failures, so a database that answers again can
+        # end the wait at once (database_answered) instead of after up to 30 s.
+        self._failing = False
         # Set when stop() handed the running job back: whatever the engine says next is dropped.
         self._handed_back = threading.Event()
         self._current: storage.ArchitectJob | None = None
@@ -172,6 +178,11 @@ class ArchitectWorker:
     def wake(self) -> None:
         """Ends the current idle wait early: a job was just queued."""
         self._wakeup.set()
+
+    def database_answered(self) -> None:
+        """Ends a failure backoff early: the database answers again."""
+        if self._failing:
+            self._wakeup.set()
 
     def signal_stop(self) -> None:
         """Asks the thread to stop after the current step; does not wait."""
@@ -223,6 +234,7 @@ class ArchitectWorker:
                 # otherwise fill the log with the same traceback.
                 if failures == 1:
                     log.exception("architect worker %s failed; carrying on", self.worker_id)
+            self._failing = failures > 0
             if not worked:
                 # Back off while failing: 1, 2, 4 ... polls, at most MAX_IDLE_BACKOFF_SECONDS.
                 idle = min(self._poll_interval * 2 ** min(failures, 10), MAX_IDLE_BACKOFF_SECONDS)
@@ -516,9 +528,29 @@ class ArchitectWorkerPool:
         for worker in self.workers:
             worker.start()
 
-    def stop(self) -> None:
-        """Signals every worker first, then waits for each briefly (so stops overlap)."""
+    def database_answered(self) -> None:
+        """The database answers again: workers backing off from failures look at once."""
+        for worker in self.workers:
+            worker.database_answered()
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Stops every worker within one shared ``timeout`` (default: the pool's stop timeout).
+
+        Every worker is signalled first and all are waited for against the same deadline;
+        the jobs of those still busy then are handed back all at once, one thread each, so
+        stopping takes the same time whatever the number of workers.
+        """
+        timeout = self._stop_timeout if timeout is None else min(timeout, self._stop_timeout)
+        deadline = time.monotonic() + timeout
         for worker in self.workers:
             worker.signal_stop()
         for worker in self.workers:
-            worker.stop(self._stop_timeout)
+            worker.join(max(0.0, deadline - time.monotonic()))
+        handing_back = [
+            threading.Thread(target=worker.stop, args=(0.0,), name=f"hand-back-{worker.worker_id}")
+            for worker in self.workers
+        ]
+        for thread in handing_back:
+            thread.start()
+        for thread in handing_back:
+            thread.join(max(0.0, deadline - time.monotonic()) + HAND_BACK_SECONDS)

@@ -149,16 +149,36 @@ class PermissionDenied(ServiceError):
     reason = "PERMISSION_DENIED"
 
 
+class ResourceExhausted(ServiceError):
+    """A quota or a per-server limit is used up; the caller may retry with backoff.
+
+    For a tenant's quota, ``retry_after`` says when (seconds), ``subject`` names what the
+    quota is counted on (``tenant:<id>``) and ``description`` which limit was hit, for
+    ``google.rpc.RetryInfo`` and ``QuotaFailure``. A per-server limit (e.g. concurrent watch
+    streams) sets none of them.
+    """
+
+    reason = "RESOURCE_EXHAUSTED"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str | None = None,
+        retry_after: float | None = None,
+        subject: str = "",
+        description: str = "",
+    ):
+        super().__init__(message, reason=reason)
+        self.retry_after = retry_after
+        self.subject = subject
+        self.description = description
+
+
 class ServiceUnavailable(ServiceError):
     """A dependency (the database, the architect backend) cannot be reached."""
 
     reason = "UNAVAILABLE"
-
-
-class ResourceExhausted(ServiceError):
-    """A per-server limit is reached (e.g. concurrent watch streams); retry with backoff."""
-
-    reason = "RESOURCE_EXHAUSTED"
 
 
 class NotImplementedYet(ServiceError):

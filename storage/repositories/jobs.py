@@ -60,9 +60,11 @@ class ArchitectJobRepository(SqlRepository):
     def claim_next(
         self, worker_id: str, now: datetime, lease_seconds: float
     ) -> ArchitectJob | None:
-        """Lease the oldest claimable job to ``worker_id`` and return it, or None.
+        """Lease the next claimable job to ``worker_id`` and return it, or None.
 
-        Claimable: QUEUED, or RUNNING with an expired lease (its worker died), and attempts
+        Next: the oldest job of the tenant with the fewest jobs running right now, so that
+        one tenant's hundred queued jobs do not hold up another tenant's one (each tenant
+        gets a worker in turn); within a tenant, oldest first. Claimable: QUEUED, or RUNNING with an expired lease (its worker died), and attempts
         left. On PostgreSQL ``FOR UPDATE SKIP LOCKED`` lets concurrent claimers pass each other
         without waiting; SQLite ignores it, and its BEGIN IMMEDIATE write lock serialises
         claimers instead. Either way no two claimers get the same job.
@@ -74,10 +76,21 @@ class ArchitectJobRepository(SqlRepository):
             ),
             _table.c.attempts < _table.c.max_attempts,
         )
+        running = _table.alias("running")
+        tenant_running = (
+            select(func.count())
+            .select_from(running)
+            .where(
+                running.c.tenant_id == _table.c.tenant_id,
+                running.c.state == RUNNING,
+                running.c.lease_expire_time >= now,
+            )
+            .scalar_subquery()
+        )
         job_id = self._execute(
             select(_table.c.id)
             .where(claimable)
-            .order_by(_table.c.create_time, _table.c.id)
+            .order_by(tenant_running, _table.c.create_time, _table.c.id)
             .limit(1)
             .with_for_update(skip_locked=True)
         ).scalar()

@@ -58,6 +58,7 @@ class Running:
     scenarios: scenario_service_pb2_grpc.ScenarioServiceStub
     configs: config_service_pb2_grpc.ConfigServiceStub
     simulations: simulation_service_pb2_grpc.SimulationServiceStub
+    revoked_key: str
 
     def warm(self, call):
         """Makes ``call`` twice and returns what the second one sent."""
@@ -77,6 +78,8 @@ def running(request, tmp_path) -> Iterator[Running]:
     database.migrate()
     tenant = tenants.new_tenant(database, "acme")
     key = tenants.issue_key(database, tenant.id).secret
+    revoked = tenants.issue_key(database, tenant.id)
+    tenants.revoke_key(database, revoked.record.id)
     statements = Statements()
     for engine in database.engines:
 
@@ -101,6 +104,7 @@ def running(request, tmp_path) -> Iterator[Running]:
         scenario_service_pb2_grpc.ScenarioServiceStub(channel),
         config_service_pb2_grpc.ConfigServiceStub(channel),
         simulation_service_pb2_grpc.SimulationServiceStub(channel),
+        revoked.secret,
     )
     channel.close()
     server.stop(0)
@@ -214,13 +218,18 @@ def test_validate_config_sends_nothing_to_the_database(running):
     assert sent == []
 
 
-def test_a_repeated_unknown_key_is_refused_from_memory(running):
-    unknown = (("x-api-key", "sck_0123456789abcdef_" + "x" * 43),)
+@pytest.mark.parametrize("key", ["unknown", "revoked", "missing"])
+def test_a_repeated_refused_key_is_refused_from_memory(running, key):
+    metadata = {
+        "unknown": (("x-api-key", "sck_0123456789abcdef_" + "x" * 43),),
+        "revoked": (("x-api-key", running.revoked_key),),
+        "missing": (),
+    }[key]
     request = scenario_service_pb2.ListScenariosRequest()
 
     def call():
         with pytest.raises(grpc.RpcError) as caught:
-            running.scenarios.ListScenarios(request, metadata=unknown, timeout=10)
+            running.scenarios.ListScenarios(request, metadata=metadata, timeout=10)
         assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
 
     sent, _ = running.warm(call)

@@ -6,18 +6,27 @@ import re
 import signal
 import subprocess
 import threading
+import time
+from datetime import UTC, datetime
 
 import grpc
 import pytest
-from simulation.v1 import scenario_pb2, scenario_service_pb2_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from simulation.v1 import config_pb2, scenario_pb2, scenario_service_pb2_grpc
 from simulation.v1 import scenario_service_pb2 as pb
 
 import storage
 from service.app import tenants
+from service.app.authentication import Principal
 from service.app.scenarios import ScenarioOperations
+from service.app.simulation_writes import SimulationInput
+from service.architect import BuiltinArchitectEngine
+from service.architect.jobs import ArchitectOperations, PromptedSimulation
+from service.domain.validation import ConfigValidator
 from service.server import create_server
 from service.settings import Settings
 from tests.processes import ServerProcess, environment
+from tests.unit.test_architect_jobs import jobs_of
 
 
 def test_messages_over_the_limit_are_refused(tmp_path, migrated_sqlite_url):
@@ -153,3 +162,72 @@ def test_lists_fit_a_lowered_message_limit_by_cutting_pages(tmp_path, migrated_s
         assert sorted(seen) == [f"s{i:02d}" for i in range(40)]
     finally:
         server.stop(0)
+
+
+def test_stop_turns_health_not_serving_first_and_ends_within_the_grace_period(
+    tmp_path, migrated_sqlite_url, monkeypatch
+):
+    database = storage.Database(migrated_sqlite_url)
+    tenant = tenants.new_tenant(database, "acme")
+    principal = Principal(tenant_id=tenant.id, key_id="k", scope="write")
+    workers, grace = 4, 1.5
+    server, port = create_server(
+        Settings(port=0, data_dir=tmp_path, architect_workers=workers, grace_period=grace),
+        database=database,
+    )
+    # Every worker is held inside the engine for the whole test: a busy architect.
+    inside, never = threading.Semaphore(0), threading.Event()
+    original_generate = BuiltinArchitectEngine.generate
+
+    def held_generate(self, *args, **kwargs):
+        inside.release()
+        never.wait(30)
+        return original_generate(self, *args, **kwargs)
+
+    monkeypatch.setattr(BuiltinArchitectEngine, "generate", held_generate)
+    seen_at_stop = {}
+    original_stop = server.grpc_server.stop
+
+    def stop_and_look(grace_period):
+        # What a load balancer's probe saw just before the server stopped accepting calls.
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            seen_at_stop["health"] = (
+                health_pb2_grpc.HealthStub(channel)
+                .Check(health_pb2.HealthCheckRequest(), timeout=5)
+                .status
+            )
+        seen_at_stop["held jobs"] = sum(job.lease_expire_time > datetime.now(UTC) for job in jobs())
+        return original_stop(grace_period)
+
+    server.grpc_server.stop = stop_and_look
+    server.start()
+    operations = ArchitectOperations(database, ConfigValidator(), max_attempts=3)
+    simulations = [
+        operations.create_simulation(
+            principal,
+            PromptedSimulation(
+                simulation=SimulationInput(name=f"Sim {index}", prompt="A town meeting"),
+                parameters=config_pb2.ArchitectParameters(max_turns=5, num_agents=2),
+            ),
+        )
+        for index in range(workers)
+    ]
+
+    def jobs():
+        return [job for simulation in simulations for job in jobs_of(database, simulation)]
+
+    for _ in range(workers):
+        assert inside.acquire(timeout=20)
+
+    started = time.monotonic()
+    server.stop(grace)
+    elapsed = time.monotonic() - started
+    never.set()
+    print(f"stopped with {workers} busy architect workers in {elapsed:.2f} s (grace {grace} s)")
+
+    assert seen_at_stop["health"] == health_pb2.HealthCheckResponse.NOT_SERVING
+    # Health turned before the architect workers were stopped: their jobs were still held.
+    assert seen_at_stop["held jobs"] == workers
+    # All four jobs were handed back to the queue, and together, not one after another.
+    assert all(job.lease_expire_time <= datetime.now(UTC) for job in jobs())
+    assert elapsed < grace + 1, f"stopping took {elapsed:.1f} s"

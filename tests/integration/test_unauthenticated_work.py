@@ -7,7 +7,7 @@ import pytest
 from simulation.v1 import scenario_pb2, scenario_service_pb2_grpc
 from simulation.v1 import scenario_service_pb2 as pb
 
-from tests.processes import ServerProcess, environment, free_port
+from tests.processes import ServerProcess, create_tenant_key, environment, free_port, simconfig
 
 FOUR_MIB = 4 * 1024 * 1024
 
@@ -35,12 +35,22 @@ def server(tmp_path):
     process.stop()
 
 
+def revoked_key(server) -> str:
+    """A well-formed key whose row exists but is revoked."""
+    _, key = create_tenant_key(server.env, "revoked")
+    simconfig(server.env, "keys", "revoke", key.split("_")[1])
+    return key
+
+
 @pytest.mark.parametrize(
-    "metadata",
-    [(), (("x-api-key", "sck_0123456789abcdef_" + "x" * 43),), (("x-api-key", "nonsense"),)],
-    ids=["missing", "unknown", "malformed"],
+    "key",
+    [None, "sck_0123456789abcdef_" + "x" * 43, "nonsense", revoked_key],
+    ids=["missing", "unknown", "malformed", "revoked"],
 )
-def test_sixty_four_big_requests_without_a_valid_key_barely_move_memory(server, metadata):
+def test_sixty_four_big_requests_without_a_valid_key_barely_move_memory(server, key):
+    if callable(key):
+        key = key(server)
+    metadata = (("x-api-key", key),) if key else ()
     big = pb.CreateScenarioRequest(
         scenario=scenario_pb2.Scenario(display_name="x", description="d" * (FOUR_MIB - 100))
     )

@@ -60,6 +60,22 @@ def test_claim_next_leases_the_oldest_queued_job(clean_database, make, sim):
     assert db.run(lambda uow: uow.jobs.claim_next("worker-c", now, 30)) is None
 
 
+def test_a_tenant_with_no_job_running_is_served_before_one_with_a_backlog(clean_database, make):
+    db = clean_database
+    busy_sim, quiet_sim = make.simulation(make.tenant()), make.simulation(make.tenant())
+    backlog = [make.job(busy_sim, create_time=T0 + timedelta(seconds=i)) for i in range(5)]
+    late = make.job(quiet_sim, create_time=T0 + timedelta(minutes=1))
+    now = T0 + timedelta(minutes=2)
+
+    first = db.run(lambda uow: uow.jobs.claim_next("worker-a", now, 30))
+    second = db.run(lambda uow: uow.jobs.claim_next("worker-b", now, 30))
+    third = db.run(lambda uow: uow.jobs.claim_next("worker-c", now, 30))
+
+    # Both tenants had nothing running: the oldest job went first. Then the busy tenant had a
+    # job running and the quiet one none: the quiet tenant's job came next, backlog or not.
+    assert [first.id, second.id, third.id] == [backlog[0].id, late.id, backlog[1].id]
+
+
 def test_a_job_whose_lease_expired_is_reclaimed_by_another_worker(clean_database, make, sim):
     db = clean_database
     job = make.job(sim, create_time=T0)

@@ -635,6 +635,82 @@ def test_stopping_the_pool_does_not_wait_for_a_slow_engine(ops, database, alice,
     pool.workers[0].join(5)
 
 
+class CountingGatedEngine(GatedEngine):
+    """A gated engine that also tells how many calls are inside it."""
+
+    def __init__(self):
+        super().__init__()
+        self.inside = threading.Semaphore(0)
+
+    def generate(self, prompt, parameters, *, simulation_id="", request_id=""):
+        self.inside.release()
+        return super().generate(prompt, parameters)
+
+
+def test_stopping_many_busy_workers_takes_one_stop_timeout_not_one_each(
+    ops, database, alice, validator
+):
+    engine = CountingGatedEngine()
+    pool = ArchitectWorkerPool.create(
+        database, engine, validator, count=4, lease_seconds=30, poll_interval=0.02, stop_timeout=1
+    )
+    simulations = [ops.create_simulation(alice, create_request()) for _ in range(4)]
+    pool.start()
+    for _ in range(4):
+        assert engine.inside.acquire(timeout=10)
+
+    started = time.monotonic()
+    pool.stop()
+    elapsed = time.monotonic() - started
+
+    # One after another, four busy workers took a stop timeout each (4 s here).
+    assert elapsed < 3, f"stopping took {elapsed:.1f} s"
+    for simulation in simulations:
+        [job] = jobs_of(database, simulation)
+        assert job.state == "RUNNING" and job.lease_expire_time <= datetime.now(UTC)
+    engine.gate.set()
+    for worker in pool.workers:
+        worker.join(5)
+
+
+def test_a_worker_backing_off_from_failures_resumes_as_soon_as_the_database_answers(
+    ops, database, alice, validator
+):
+    worker = ArchitectWorker(
+        database,
+        BuiltinArchitectEngine(),
+        validator,
+        worker_id="w-backoff",
+        lease_seconds=30,
+        poll_interval=5,
+    )
+    broken = threading.Event()
+    broken.set()
+    claim = worker.claim
+
+    def claim_while_broken():
+        if broken.is_set():
+            broken.clear()
+            raise storage.Unavailable("the database is restarting")
+        return claim()
+
+    worker.claim = claim_while_broken
+    worker.start()
+    try:
+        # The first claim fails: the worker now backs off for 2 polls (10 s).
+        while broken.is_set():
+            time.sleep(0.01)  # waiting for the failure to happen, not ordering threads
+        simulation = ops.create_simulation(alice, create_request())
+        deadline = time.monotonic() + 4
+        while reload(database, simulation).status != "COMPLETED_CONFIG":
+            assert time.monotonic() < deadline, "the worker kept backing off"
+            # As the health probe does each time the database answers.
+            worker.database_answered()
+            time.sleep(0.02)
+    finally:
+        worker.stop()
+
+
 # -- through the servicers (grpcio-testing) ------------------------------------------------------
 
 

@@ -1,0 +1,162 @@
+"""The RPC thread pool, shared fairly between tenants.
+
+gRPC hands every call to one executor, first come first served: a tenant with 32 calls
+queued would make everyone else wait behind all of them. :class:`FairExecutor` keeps one
+queue per tenant instead, takes the next call from each tenant in turn (round robin), and
+never lets one tenant run on more than ``max_workers - reserved`` threads at once, so a
+reserve of threads is always left for other tenants.
+
+Work carries its lane on the call's behavior (:func:`in_lane`): the tenant interceptor tags
+each authenticated call with its tenant. Untagged work — health checks, reflection, and
+refusals that only send a status — jumps every lane: it is short, and a load balancer's
+probe must not wait behind a tenant's burst.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter, OrderedDict, deque
+from collections.abc import Callable
+from concurrent import futures
+
+LANE_ATTRIBUTE = "simconfig_lane"
+
+
+def in_lane(behavior: Callable, lane: str) -> Callable:
+    """Marks ``behavior`` (a handler function) as work of ``lane`` (a tenant id)."""
+    setattr(behavior, LANE_ATTRIBUTE, lane)
+    return behavior
+
+
+def _lane_of(args: tuple) -> str | None:
+    # gRPC submits (context.run, response_in_pool, event, state, behavior, ...): the behavior
+    # is among the positional arguments.
+    for arg in args:
+        lane = getattr(arg, LANE_ATTRIBUTE, None) if callable(arg) else None
+        if lane is not None:
+            return lane
+    return None
+
+
+class _WorkItem:
+    __slots__ = ("future", "fn", "args", "kwargs", "lane")
+
+    def __init__(self, future, fn, args, kwargs, lane):
+        self.future = future
+        self.fn = fn
+        self.args = args
+        self.kwargs = kwargs
+        self.lane = lane
+
+    def run(self) -> None:
+        if not self.future.set_running_or_notify_cancel():
+            return
+        try:
+            result = self.fn(*self.args, **self.kwargs)
+        except BaseException as exc:  # noqa: BLE001 - handed to the future, as any executor does
+            self.future.set_exception(exc)
+        else:
+            self.future.set_result(result)
+
+
+class FairExecutor(futures.Executor):
+    """A fixed pool of ``max_workers`` threads that serves tenants' queues in turn.
+
+    ``reserved`` threads are kept from any single tenant: one tenant runs on at most
+    ``max_workers - reserved`` threads (at least one). :meth:`in_flight` tells how many calls
+    of a tenant are queued or running, for admission limits.
+    """
+
+    def __init__(self, max_workers: int, *, reserved: int = 1, thread_name_prefix: str = "fair"):
+        self.max_workers = max_workers
+        self.per_lane_cap = max(1, max_workers - reserved)
+        self._condition = threading.Condition()
+        self._urgent: deque[_WorkItem] = deque()
+        # Lanes with queued work, in the order they get their next turn.
+        self._lanes: OrderedDict[str, deque[_WorkItem]] = OrderedDict()
+        self._running: Counter[str] = Counter()
+        self._in_flight: Counter[str] = Counter()
+        self._shutdown = False
+        self._threads = [
+            threading.Thread(target=self._work, name=f"{thread_name_prefix}_{i}", daemon=True)
+            for i in range(max_workers)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def in_flight(self, lane: str) -> int:
+        """Calls of ``lane`` queued or running right now."""
+        with self._condition:
+            return self._in_flight[lane]
+
+    def submit(self, fn, /, *args, **kwargs) -> futures.Future:
+        """Queues ``fn(*args, **kwargs)`` in the lane its behavior argument carries."""
+        lane = _lane_of(args)
+        item = _WorkItem(futures.Future(), fn, args, kwargs, lane)
+        with self._condition:
+            if self._shutdown:
+                raise RuntimeError("cannot schedule new work after shutdown")
+            if lane is None:
+                self._urgent.append(item)
+            else:
+                self._lanes.setdefault(lane, deque()).append(item)
+                self._in_flight[lane] += 1
+            self._condition.notify()
+        return item.future
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Runs what is queued (unless ``cancel_futures``), then ends the threads."""
+        with self._condition:
+            self._shutdown = True
+            if cancel_futures:
+                for item in [*self._urgent, *(i for q in self._lanes.values() for i in q)]:
+                    item.future.cancel()
+                    if item.lane is not None:
+                        self._in_flight[item.lane] -= 1
+                self._urgent.clear()
+                self._lanes.clear()
+            self._condition.notify_all()
+        if wait:
+            for thread in self._threads:
+                if thread is not threading.current_thread():
+                    thread.join()
+
+    def _next(self) -> _WorkItem | None:
+        """The next item to run (condition held): urgent work, then each lane in turn."""
+        if self._urgent:
+            return self._urgent.popleft()
+        for lane, queue in self._lanes.items():
+            if self._running[lane] >= self.per_lane_cap:
+                continue
+            item = queue.popleft()
+            if queue:
+                self._lanes.move_to_end(lane)
+            else:
+                del self._lanes[lane]
+            self._running[lane] += 1
+            return item
+        return None
+
+    def _work(self) -> None:
+        while True:
+            with self._condition:
+                while (item := self._next()) is None:
+                    if self._shutdown and not self._urgent and not self._lanes:
+                        self._condition.notify_all()
+                        return
+                    self._condition.wait()
+            try:
+                item.run()
+            finally:
+                if item.lane is not None:
+                    with self._condition:
+                        self._finish(item.lane)
+
+    def _finish(self, lane: str) -> None:
+        self._running[lane] -= 1
+        self._in_flight[lane] -= 1
+        if not self._in_flight[lane]:
+            del self._in_flight[lane]
+            del self._running[lane]
+        # A lane that was at its cap may run again: another idle thread can take it.
+        self._condition.notify()
