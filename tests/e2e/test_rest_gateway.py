@@ -21,6 +21,7 @@ from pathlib import Path
 
 import grpc
 import httpx
+import jsonpatch
 import pytest
 
 from tests.e2e import gateway_stack
@@ -282,6 +283,28 @@ def test_edits_lists_revisions_and_rolls_back_a_config(api):
 
     old = expect(api.get(path, params={"revision": 2}), 200)
     assert old["config"]["title"] == "Edited title"
+
+
+def test_diffs_two_revisions_as_a_json_patch_a_client_can_apply(api, gateway, other_tenant):
+    simulation = new_simulation(api)
+    path = f"/v1/simulations/{simulation['id']}/config"
+    first = expect(api.get(path), 200)
+    edited = {**VALID_CONFIG, "title": "Edited", "seed": "9007199254740993"}
+    expect(api.put(path, json={"config": edited}), 200)
+    second = expect(api.get(path), 200)
+
+    diff = expect(api.get(f"{path}:diff", params={"from_revision": 1, "to_revision": 2}), 200)
+
+    assert (diff["from_revision"], diff["to_revision"]) == (1, 2)
+    assert sorted(diff["changed_paths"]) == ["seed", "title"]
+    # The patch applies to the config exactly as REST returns it.
+    assert jsonpatch.apply_patch(first["config"], diff["patch"]) == second["config"]
+    revisions = expect(api.get(f"{path}/revisions"), 200)["revisions"]
+    assert sorted(revisions[0]["changed_paths"]) == ["seed", "title"]
+    with _client(gateway.base_url, gateway.read_key_a) as reader:
+        assert expect(reader.get(f"{path}:diff"), 200)["changed_paths"]
+    expect(other_tenant.get(f"{path}:diff"), 404)
+    expect(api.get(f"{path}:diff", params={"to_revision": 7}), 404)
 
 
 def test_validates_a_config_without_storing_it(api):
