@@ -32,7 +32,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.pool import NullPool
 
-from storage.schema import scenarios, simulations
+from storage.schema import config_revisions, scenarios, simulations
 
 BATCH = 10_000
 
@@ -78,6 +78,83 @@ def _simulation_rows(
         }
 
 
+RARE_MODEL = "sim-rare-1"
+
+
+def _configured_simulation_rows(
+    tenant_id: str, ids: list[str], first_create_time: datetime
+) -> Iterator[dict]:
+    for index, simulation_id in enumerate(ids):
+        moment = first_create_time + timedelta(milliseconds=index)
+        yield {
+            "id": simulation_id,
+            "tenant_id": tenant_id,
+            "name": f"configured {index:07d}",
+            "prompt": "",
+            "labels": {},
+            "status": "COMPLETED_CONFIG",
+            "current_revision": 1,
+            "create_time": moment,
+            "update_time": moment,
+            "etag": uuid.uuid4().hex,
+        }
+
+
+def _revision_rows(
+    tenant_id: str, ids: list[str], rare_every: int, moment: datetime
+) -> Iterator[dict]:
+    for index, simulation_id in enumerate(ids):
+        rare = index % rare_every == rare_every - 1
+        yield {
+            "tenant_id": tenant_id,
+            "simulation_id": simulation_id,
+            "revision": 1,
+            "config": {
+                "schema_version": 2,
+                "title": f"market {index}",
+                "objective": "",
+                "max_turns": 10 + index % 90,
+                "model": RARE_MODEL if rare else f"sim-small-{index % 3}",
+                "agents": [
+                    {
+                        "id": "alice",
+                        "name": "Alice",
+                        "role": "seller",
+                        "persona": "",
+                        "attributes": {},
+                        "goals": [],
+                    },
+                    {
+                        "id": "bob",
+                        "name": "Bob",
+                        "role": "buyer",
+                        "persona": "",
+                        "attributes": {},
+                        "goals": [],
+                    },
+                ],
+                "events": [],
+                "metrics": [],
+            },
+            "sources": [],
+            "create_time": moment,
+            "actor": "bench",
+            "origin": "IMPORT",
+            "description": "",
+        }
+
+
+def add_configured_simulations(
+    engine: Engine, tenant_id: str, count: int, *, rare_every: int = 1000
+) -> None:
+    """Inserts ``count`` simulations, each with a config revision; one in ``rare_every`` uses
+    the model :data:`RARE_MODEL`, the others one of three common ones."""
+    first = datetime.now(UTC) - timedelta(hours=3)
+    ids = [str(uuid.uuid4()) for _ in range(count)]
+    _load(engine, simulations, _configured_simulation_rows(tenant_id, ids, first))
+    _load(engine, config_revisions, _revision_rows(tenant_id, ids, rare_every, first))
+
+
 def _load(engine: Engine, table, rows: Iterator[dict]) -> None:
     first = next(rows, None)
     if first is None:
@@ -108,7 +185,7 @@ def _load(engine: Engine, table, rows: Iterator[dict]) -> None:
 
 
 def _copy_value(value):
-    return json.dumps(value) if isinstance(value, dict) else value
+    return json.dumps(value) if isinstance(value, (dict, list)) else value
 
 
 def _chain(first: dict, rest: Iterator[dict]) -> Iterator[dict]:

@@ -304,6 +304,7 @@ def scale_runs(args, db, results: report.Results, workdir: Path) -> None:
     sizes = [scale.SMALL, scale.LARGE] if args.scale == "full" else [scale.SMALL]
     tenants = {size: servers.create_tenant_key(env, f"bench-scale-{size}") for size in sizes}
     simulations_tenant, simulations_key = servers.create_tenant_key(env, "bench-scale-simulations")
+    configs_tenant, configs_key = servers.create_tenant_key(env, "bench-scale-configs")
     log("starting simconfig serve for the scale runs")
     server = servers.start_service(
         servers.environment(db.data_dir, db.server_url, port=servers.free_port(), processes=1),
@@ -323,6 +324,8 @@ def scale_runs(args, db, results: report.Results, workdir: Path) -> None:
         results.latencies += scale.simulations_in_scenario(
             clients[-1], engine, simulations_tenant, log=log
         )
+        clients.append(seed.RawClient(server.address, configs_key))
+        results.latencies += scale.config_filter(clients[-1], engine, configs_tenant, log=log)
     finally:
         for client in clients:
             client.close()

@@ -24,7 +24,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from simulation.v1 import scenario_service_pb2
+from simulation.v1 import scenario_service_pb2, simulation_service_pb2
 from sqlalchemy import Engine
 
 from bench import bulk, payloads
@@ -45,10 +45,13 @@ SIMULATIONS_IN_SCENARIO = "simulations in the scenario"
 FIRST_PAGE = "ListScenarios, first page"
 DEEP_PAGE = "ListScenarios, deep page"
 GET = "GetScenario"
+SIMULATIONS_IN_TENANT = "simulations in the tenant"
+CONFIG_FILTER = f'ListSimulations, config.model = "{bulk.RARE_MODEL}"'
 
 _GET = "/simulation.v1.ScenarioService/GetScenario"
 _LIST = "/simulation.v1.ScenarioService/ListScenarios"
 _CREATE = "/simulation.v1.ScenarioService/CreateScenario"
+_LIST_SIMULATIONS = "/simulation.v1.SimulationService/ListSimulations"
 
 
 @dataclass(frozen=True)
@@ -154,3 +157,22 @@ def simulations_in_scenario(
 
     measured = p50s({0: get(empty, 0), SIMULATIONS: get(full, SIMULATIONS)})
     return [Latency(SIMULATIONS_IN_SCENARIO, size, GET, p50) for size, p50 in measured.items()]
+
+
+def config_filter(
+    client: RawClient, engine: Engine, tenant_id: str, *, log: Callable, count: int = SIMULATIONS
+) -> list[Latency]:
+    """ListSimulations with a selective config filter (one simulation in 1,000 matches) on a
+    tenant of ``count`` simulations, each with a config."""
+    log(f"loading {count:,} simulations with configs")
+    bulk.add_configured_simulations(engine, tenant_id, count)
+    request = simulation_service_pb2.ListSimulationsRequest(
+        filter=f'config.model = "{bulk.RARE_MODEL}"', page_size=PAGE
+    ).SerializeToString()
+    reply = simulation_service_pb2.ListSimulationsResponse.FromString(
+        client.call(_LIST_SIMULATIONS, request)
+    )
+    if len(reply.simulations) != min(PAGE, count // 1000):
+        raise RuntimeError(f"the config filter found {len(reply.simulations)} simulations")
+    measured = p50s({count: lambda: client.call(_LIST_SIMULATIONS, request)})
+    return [Latency(SIMULATIONS_IN_TENANT, count, CONFIG_FILTER, measured[count])]

@@ -13,6 +13,7 @@ from storage.errors import (
     StorageError,
     Unavailable,
 )
+from storage.filter_tree import AllOf, AnyOf, Comparison, Filter, Negation
 from storage.notifications import API_KEYS_CHANNEL, EVENTS_CHANNEL, NotificationListener
 from storage.records import (
     ApiKey,
@@ -44,6 +45,11 @@ from storage.retry import RetryPolicy, is_transient
 from storage.unit_of_work import ReadUnitOfWork, SqlUnitOfWork, UnitOfWork
 
 __all__ = [
+    "AllOf",
+    "AnyOf",
+    "Comparison",
+    "Filter",
+    "Negation",
     "API_KEYS_CHANNEL",
     "EVENTS_CHANNEL",
     "NotificationListener",

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from storage.filter_tree import Filter
+
 
 @dataclass
 class Tenant:
@@ -215,6 +217,8 @@ class ScenarioQuery:
     display_name_equals: str | None = None
     display_name_contains: str | None = None
     labels: list[LabelFilter] = field(default_factory=list)
+    # A ListScenarios filter (display_name, labels, create_time, update_time, simulation_count).
+    filter: Filter | None = None
 
 
 @dataclass
@@ -234,6 +238,8 @@ class SimulationQuery:
     name_equals: str | None = None
     name_contains: str | None = None
     labels: list[LabelFilter] = field(default_factory=list)
+    # A ListSimulations filter, config fields of the current revision included.
+    filter: Filter | None = None
 
 
 def cursor_of(record: Scenario | Simulation | Template, order_by: str) -> tuple:

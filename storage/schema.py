@@ -132,6 +132,13 @@ config_revisions = Table(
     Column("description", Text, nullable=False),
     PrimaryKeyConstraint("simulation_id", "revision", name="pk_config_revisions"),
     Index("ix_config_revisions_tenant_simulation", "tenant_id", "simulation_id", "revision"),
+    # Filters on config fields (JSONB containment) on PostgreSQL only; migration 0011.
+    Index(
+        "ix_config_revisions_config",
+        "config",
+        postgresql_using="gin",
+        postgresql_ops={"config": "jsonb_path_ops"},
+    ).ddl_if(dialect="postgresql"),
 )
 
 simulation_events = Table(

@@ -6,7 +6,7 @@ from simulation.v1 import config_service_pb2 as pb
 from simulation.v1 import config_service_pb2_grpc
 
 from service.api.interceptors import current_principal
-from service.api.mappers.configs import config_view_fields, revision_to_proto
+from service.api.mappers.configs import config_view_fields, diff_to_proto, revision_to_proto
 from service.api.mappers.simulations import simulation_input, simulation_to_proto
 from service.api.response_budget import fit_to_budget
 from service.api.simulation_service import Architect
@@ -101,7 +101,14 @@ class ConfigServicer(config_service_pb2_grpc.ConfigServiceServicer):
         )
         revisions, next_page_token = fit_to_budget(
             page,
-            (revision_to_proto(item, self._ops.config_of(item)) for item in page.items),
+            (
+                revision_to_proto(
+                    item.record,
+                    self._ops.config_of(item.record),
+                    self._ops.changes_of(item).changed_paths,
+                )
+                for item in page.items
+            ),
             self._response_budget,
         )
         return pb.ListConfigRevisionsResponse(revisions=revisions, next_page_token=next_page_token)
@@ -115,3 +122,12 @@ class ConfigServicer(config_service_pb2_grpc.ConfigServiceServicer):
             description=request.description,
         )
         return pb.RollbackConfigResponse(**config_view_fields(view))
+
+    def DiffConfigRevisions(self, request, context):
+        diff = self._ops.diff_revisions(
+            current_principal(),
+            request.simulation_id,
+            from_revision=request.from_revision,
+            to_revision=request.to_revision,
+        )
+        return diff_to_proto(diff)

@@ -37,6 +37,7 @@ from service.domain.config_codec import (
     sources_from_documents,
     sources_to_documents,
 )
+from service.domain.config_diff import ConfigDiff, diff_configs
 from service.domain.validation import (
     ConfigValidator,
     check_request_id,
@@ -60,6 +61,24 @@ class ConfigView:
     revision: storage.ConfigRevision
     etag: str
     config: config_pb2.SimulationConfig
+
+
+@dataclass(frozen=True)
+class RevisionDiff:
+    """What changed from revision ``from_revision`` (0: an empty config) to ``to_revision``."""
+
+    simulation_id: str
+    from_revision: int
+    to_revision: int
+    diff: ConfigDiff
+
+
+@dataclass(frozen=True)
+class ListedRevision:
+    """A revision in a ListConfigRevisions page and the one before it (None for revision 1)."""
+
+    record: storage.ConfigRevision
+    previous: storage.ConfigRevision | None
 
 
 def config_etag(simulation_id: str, revision: int) -> str:
@@ -330,10 +349,51 @@ class ConfigOperations:
         )
 
     @transactional
+    def diff_revisions(
+        self, principal: Principal, simulation_id: str, from_revision: int = 0, to_revision: int = 0
+    ) -> RevisionDiff:
+        """The JSON Patch and changed paths from one revision of the config to another.
+
+        ``to_revision`` 0 is the current revision; ``from_revision`` 0 the one before
+        ``to_revision`` (an empty config before revision 1). Either may be the older one.
+        """
+        require_id(simulation_id, "simulation_id")
+        for field, number in (("from_revision", from_revision), ("to_revision", to_revision)):
+            if number < 0:
+                raise errors.InvalidArgument.field(
+                    field, f"must be 0 or a revision number of 1 or more, got {number}"
+                )
+        tenant_id = principal.tenant_id
+        with self._database.read_unit_of_work() as uow:
+            current, after = uow.revisions.get_of_live_simulation(
+                tenant_id, simulation_id, to_revision
+            )
+            if after is None:
+                if not to_revision:
+                    raise errors.NotFound("config", simulation_id)
+                raise errors.NotFound("config_revision", f"{simulation_id}@{to_revision}")
+            from_number = from_revision or after.revision - 1
+            before = (
+                uow.revisions.get(tenant_id, simulation_id, from_number) if from_number else None
+            )
+        diff = diff_configs(
+            self.config_of(before) if before is not None else None, self.config_of(after)
+        )
+        return RevisionDiff(simulation_id, from_number, after.revision, diff)
+
+    def changes_of(self, listed: ListedRevision) -> ConfigDiff:
+        """What a listed revision changed from the one before it."""
+        previous = listed.previous
+        return diff_configs(
+            self.config_of(previous) if previous is not None else None,
+            self.config_of(listed.record),
+        )
+
+    @transactional
     def list_revisions(
         self, principal: Principal, simulation_id: str, *, page_size: int = 0, page_token: str = ""
     ) -> Page:
-        """Revisions newest first, one page at a time."""
+        """Revisions newest first, one page at a time, each a :class:`ListedRevision`."""
         return page_of_simulation(
             self._database,
             principal,
@@ -342,10 +402,10 @@ class ConfigOperations:
             page_token=page_token,
             kind="config_revisions",
             cursor_range=IntRange(1, 2**31),
-            read=lambda uow, before, limit: uow.revisions.list_of_live_simulation(
-                principal.tenant_id, simulation_id, before_revision=before, limit=limit
+            read=lambda uow, before, limit: _with_previous(
+                uow, principal.tenant_id, simulation_id, before, limit
             ),
-            cursor_of=lambda row: row.revision,
+            cursor_of=lambda listed: listed.record.revision,
         )
 
     # -- shared steps ----------------------------------------------------------------------------
@@ -397,6 +457,26 @@ class ConfigOperations:
         self._configs.remember(
             revision.tenant_id, revision.simulation_id, revision.revision, view.config
         )
+
+
+def _with_previous(
+    uow: storage.ReadUnitOfWork, tenant_id: str, simulation_id: str, before: int | None, limit: int
+) -> list[ListedRevision]:
+    """Up to ``limit`` revisions, newest first, each with the revision before it.
+
+    Revision numbers run 1, 2, 3, … with no gaps, so each row's predecessor is the next row,
+    and the last one's is the row a full page reads past its end (or none: it is revision 1).
+    """
+    rows = uow.revisions.list_of_live_simulation(
+        tenant_id, simulation_id, before_revision=before, limit=limit
+    )
+    listed = []
+    for index, row in enumerate(rows):
+        previous = rows[index + 1] if index + 1 < len(rows) else None
+        if previous is None and row.revision > 1 and len(rows) < limit:
+            previous = uow.revisions.get(tenant_id, simulation_id, row.revision - 1)
+        listed.append(ListedRevision(row, previous))
+    return listed
 
 
 def _check_description(description: str) -> None:

@@ -24,13 +24,22 @@ from service.app.batches import (
     replay_or_record,
 )
 from service.app.conventions import check_etag, check_mask, fingerprint, first_result, utc_now
-from service.app.list_filters import parse_filter, parse_order_by
+from service.app.list_filters import FilterField, parse_filter, parse_order_by
 from service.app.page_tokens import Page, PageRequest
 from service.app.transactions import transactional
 from service.domain import errors, lifecycle
 from service.domain.validation import check_labels, check_request_id, check_text, require_id
 
-FILTER_FIELDS = {"display_name"}
+# What a ListScenarios filter can name (labels.KEY included).
+FILTER_FIELDS = {
+    "display_name": FilterField("string", contains=True),
+    "description": FilterField("string", contains=True),
+    "labels": FilterField("labels"),
+    "create_time": FilterField("timestamp"),
+    "update_time": FilterField("timestamp"),
+    "delete_time": FilterField("timestamp"),
+    "simulation_count": FilterField("integer"),
+}
 ORDER_FIELDS = {"create_time", "display_name"}
 # How often soft-deleted scenarios past their retention are purged, across all servers.
 PURGE_INTERVAL = timedelta(minutes=5)
@@ -186,7 +195,7 @@ class ScenarioOperations:
         show_deleted: bool = False,
     ) -> Page:
         """Lists scenarios one keyset page at a time."""
-        conditions = parse_filter(filter_text, FILTER_FIELDS)
+        condition = parse_filter(filter_text, FILTER_FIELDS)
         sort_field, descending = parse_order_by(order_by, ORDER_FIELDS)
         paging = PageRequest(
             principal.tenant_id,
@@ -204,17 +213,8 @@ class ScenarioOperations:
             descending=descending,
             after=paging.after,
             show_deleted=show_deleted,
+            filter=condition,
         )
-        for condition in conditions:
-            if condition.field == "display_name":
-                if condition.op == "=":
-                    query.display_name_equals = condition.value
-                else:
-                    query.display_name_contains = condition.value
-            else:
-                query.labels.append(
-                    storage.LabelFilter(condition.field.removeprefix("labels."), condition.value)
-                )
         with self._database.read_unit_of_work() as uow:
             rows = uow.scenarios.list(principal.tenant_id, query)
         return paging.page(rows, lambda row: storage.cursor_of(row, sort_field))

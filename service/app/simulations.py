@@ -23,7 +23,7 @@ from service.app.batches import (
     replay_or_record,
 )
 from service.app.conventions import check_etag, check_mask, fingerprint, utc_now
-from service.app.list_filters import Condition, parse_filter, parse_order_by
+from service.app.list_filters import FilterField, config_fields, parse_filter, parse_order_by
 from service.app.page_tokens import IntRange, Page, PageRequest
 from service.app.simulation_reads import page_of_simulation, simulation_with_sources
 from service.app.simulation_writes import (
@@ -38,7 +38,33 @@ from service.app.transactions import transactional
 from service.domain import errors, lifecycle
 from service.domain.validation import check_json_values, check_text, require_id
 
-FILTER_FIELDS = {"scenario_id", "status", "name"}
+# What a ListSimulations filter can name (labels.KEY included); config.* read the current revision.
+FILTER_FIELDS = {
+    "scenario_id": FilterField("id"),
+    "name": FilterField("string", contains=True),
+    "status": FilterField("enum", values=lifecycle.STATUSES),
+    "labels": FilterField("labels"),
+    "create_time": FilterField("timestamp"),
+    "update_time": FilterField("timestamp"),
+    "current_revision": FilterField("integer"),
+    **config_fields(
+        {
+            "title": "string",
+            "objective": "string",
+            "model": "string",
+            "max_turns": "integer",
+            "temperature": "number",
+            "seed": "integer",
+            "agents[].id": "string",
+            "agents[].name": "string",
+            "agents[].role": "string",
+            "agents[].persona": "string",
+            "environment.description": "string",
+            "environment.rules[]": "string",
+            "metrics[].name": "string",
+        }
+    ),
+}
 ORDER_FIELDS = {"create_time", "name"}
 MAX_STRUCT_BYTES = 1024 * 1024
 MAX_ERROR_CHARS = 4000
@@ -143,7 +169,7 @@ class SimulationOperations:
         order_by: str = "",
     ) -> Page:
         """Lists simulations one keyset page at a time; items are (simulation, its sources)."""
-        query, matches_nothing = _query_of(filter_text)
+        query = storage.SimulationQuery(limit=0, filter=parse_filter(filter_text, FILTER_FIELDS))
         query.order_by, query.descending = parse_order_by(order_by, ORDER_FIELDS)
         paging = PageRequest(
             principal.tenant_id,
@@ -155,10 +181,8 @@ class SimulationOperations:
             order_by=order_by,
         )
         query.after, query.limit = paging.after, paging.limit
-        rows: list[tuple[storage.Simulation, list]] = []
-        if not matches_nothing:
-            with self._database.read_unit_of_work() as uow:
-                rows = uow.simulations.list_with_sources(principal.tenant_id, query)
+        with self._database.read_unit_of_work() as uow:
+            rows = uow.simulations.list_with_sources(principal.tenant_id, query)
         return paging.page(rows, lambda row: storage.cursor_of(row[0], query.order_by))
 
     @transactional
@@ -408,53 +432,3 @@ def _check_json_field(value: dict[str, Any] | None, field_name: str) -> None:
             f"must be at most {MAX_STRUCT_BYTES} bytes serialised; got {json_size(value)}",
             reason="TOO_LARGE",
         )
-
-
-def _query_of(filter_text: str) -> tuple[storage.SimulationQuery, bool]:
-    """The storage query of a ListSimulations filter, and whether the filter matches nothing.
-
-    Conditions are ANDed, so two different values for ``scenario_id`` or ``status`` match
-    nothing. ``scenario_id = ""`` matches the simulations that are in no scenario.
-    """
-    query = storage.SimulationQuery(limit=0)
-    scenario_ids: set[str] = set()
-    statuses: set[str] = set()
-    for condition in parse_filter(filter_text, FILTER_FIELDS):
-        if condition.field == "scenario_id":
-            scenario_ids.add(_equals_value(condition))
-        elif condition.field == "status":
-            status = _equals_value(condition)
-            if status not in lifecycle.STATUSES:
-                raise errors.InvalidArgument.field(
-                    "filter",
-                    f"unknown status {status!r}; expected one of {', '.join(lifecycle.STATUSES)}",
-                    reason="FILTER_INVALID",
-                )
-            statuses.add(status)
-        elif condition.field == "name":
-            if condition.op == "=":
-                query.name_equals = condition.value
-            else:
-                query.name_contains = condition.value
-        else:
-            query.labels.append(
-                storage.LabelFilter(condition.field.removeprefix("labels."), condition.value)
-            )
-    if len(scenario_ids) > 1 or len(statuses) > 1:
-        return query, True
-    if scenario_ids == {""}:
-        query.unfiled = True
-    elif scenario_ids:
-        query.scenario_id = scenario_ids.pop()
-    query.statuses = sorted(statuses)
-    return query, False
-
-
-def _equals_value(condition: Condition) -> str:
-    """The value ``condition`` compares its field to; only '=' is supported for the field."""
-    # Only `labels.KEY : *` has no value, and that is not an '='.
-    if condition.op != "=" or condition.value is None:
-        raise errors.InvalidArgument.field(
-            "filter", f"{condition.field} supports only '='", reason="FILTER_INVALID"
-        )
-    return condition.value

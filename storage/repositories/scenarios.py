@@ -14,10 +14,21 @@ from storage.errors import Conflict, NotFound
 from storage.queries import Query
 from storage.records import Scenario, ScenarioQuery
 from storage.repositories.base import RecordTable, SqlRepository
+from storage.repositories.filter_sql import column_field, compile_filter, labels_field
 from storage.repositories.keyset import contains, keyset_page, label_conditions, sort_column
 from storage.schema import scenarios, simulations
 
 _ORDERINGS = ("create_time", "display_name")
+# What a ListScenarios filter can name.
+_FILTER_FIELDS = {
+    "display_name": column_field(scenarios.c.display_name, text=True),
+    "description": column_field(scenarios.c.description, text=True),
+    "labels": labels_field(scenarios.c.labels),
+    "create_time": column_field(scenarios.c.create_time),
+    "update_time": column_field(scenarios.c.update_time),
+    "delete_time": column_field(scenarios.c.delete_time),
+    "simulation_count": column_field(scenarios.c.simulation_count),
+}
 # The record is the column list: see RecordTable.
 COLUMNS = RecordTable(
     Scenario,
@@ -144,6 +155,9 @@ class ScenarioRepository(SqlRepository):
                 contains(scenarios.c.display_name, query.display_name_contains)
             )
         statement = statement.where(*label_conditions(scenarios.c.labels, query.labels))
+        if query.filter is not None:
+            dialect = self._connection.dialect.name
+            statement = statement.where(compile_filter(query.filter, _FILTER_FIELDS, dialect))
         statement = keyset_page(
             statement,
             scenarios,

@@ -15,10 +15,27 @@ from storage.errors import Conflict, NotFound
 from storage.queries import Query
 from storage.records import Simulation, SimulationQuery
 from storage.repositories.base import RecordTable, SqlRepository
+from storage.repositories.filter_sql import (
+    column_field,
+    compile_filter,
+    current_config_field,
+    labels_field,
+)
 from storage.repositories.keyset import contains, keyset_page, label_conditions, sort_column
 from storage.schema import config_revisions, simulations
 
 _ORDERINGS = ("create_time", "name")
+# What a ListSimulations filter can name; config fields read the current revision's document.
+_FILTER_FIELDS = {
+    "scenario_id": column_field(simulations.c.scenario_id, null_as=""),
+    "name": column_field(simulations.c.name, text=True),
+    "status": column_field(simulations.c.status),
+    "labels": labels_field(simulations.c.labels),
+    "create_time": column_field(simulations.c.create_time),
+    "update_time": column_field(simulations.c.update_time),
+    "current_revision": column_field(simulations.c.current_revision),
+    "config": current_config_field(simulations),
+}
 _LIVE = simulations.c.delete_time.is_(None)
 # The record is the column list: see RecordTable. delete_time is written only by the
 # scenario-wide soft delete and restore.
@@ -179,8 +196,7 @@ class SimulationRepository(SqlRepository):
             pairs.append((Simulation(**values), sources or []))
         return pairs
 
-    @staticmethod
-    def _page_statement(statement, tenant_id: str, query: SimulationQuery):
+    def _page_statement(self, statement, tenant_id: str, query: SimulationQuery):
         statement = statement.where(simulations.c.tenant_id == tenant_id, _LIVE)
         if query.scenario_id is not None:
             statement = statement.where(simulations.c.scenario_id == query.scenario_id)
@@ -193,6 +209,9 @@ class SimulationRepository(SqlRepository):
         if query.name_contains is not None:
             statement = statement.where(contains(simulations.c.name, query.name_contains))
         statement = statement.where(*label_conditions(simulations.c.labels, query.labels))
+        if query.filter is not None:
+            dialect = self._connection.dialect.name
+            statement = statement.where(compile_filter(query.filter, _FILTER_FIELDS, dialect))
         return keyset_page(
             statement,
             simulations,

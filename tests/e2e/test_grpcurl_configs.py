@@ -10,6 +10,7 @@ from tests.processes import (
     environment,
     free_port,
     grpcurl,
+    simconfig,
     status_name,
 )
 
@@ -45,9 +46,10 @@ def server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def keys(server):
-    _, alice = create_tenant_key(server.env, "alice-configs")
+    alice_tenant, alice = create_tenant_key(server.env, "alice-configs")
     _, bob = create_tenant_key(server.env, "bob-configs")
-    return {"alice": alice, "bob": bob}
+    reader = simconfig(server.env, "keys", "create", "--tenant", alice_tenant, "--scope", "read")
+    return {"alice": alice, "bob": bob, "alice_read": reader.stdout.strip().splitlines()[-1]}
 
 
 def ok(server, service, method, body, key):
@@ -196,10 +198,30 @@ def test_validate_config_reports_every_violation(server, keys):
     assert ok(server, CONFIGS, "ValidateConfig", {"config": CONFIG}, keys["alice"])["valid"]
 
 
+def test_diff_config_revisions_over_grpcurl_with_a_read_only_key(server, keys):
+    sim = create(server, keys["alice"], "diffed")
+    edited = dict(CONFIG, model="sim-large-1")
+    ok(
+        server,
+        CONFIGS,
+        "UpdateConfig",
+        {"simulation_id": sim["id"], "config": edited},
+        keys["alice"],
+    )
+    reader = keys["alice_read"]
+
+    diff = ok(server, CONFIGS, "DiffConfigRevisions", {"simulation_id": sim["id"]}, reader)
+
+    assert diff["from_revision"] == 1 and diff["to_revision"] == 2
+    assert diff["changed_paths"] == ["model"]
+    assert diff["patch"] == [{"op": "replace", "path": "/model", "value": "sim-large-1"}]
+
+
 @pytest.mark.parametrize(
     ("service", "method", "body"),
     [
         (CONFIGS, "GetConfig", {}),
+        (CONFIGS, "DiffConfigRevisions", {}),
         (CONFIGS, "UpdateConfig", {"config": CONFIG}),
         (CONFIGS, "ListConfigRevisions", {}),
         (CONFIGS, "RollbackConfig", {"revision": 1}),

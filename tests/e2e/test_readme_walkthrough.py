@@ -100,6 +100,29 @@ EXPECTED = {
         prints=('"kind": "CREATED"', '"kind": "CONFIG_CHANGED"', '"to_status": "RUNNING"')
     ),
     "Find simulations by status and label": Step(prints=('"name": "Market day"',)),
+    # -- Walkthrough: what changed between revisions, and searching inside configs --
+    "An auction with two revisions: the second runs longer and gives Bob a persona": Step(),
+    "What changed from revision 1 to the current one, as a JSON Patch and as field paths": Step(
+        prints=(
+            '"path": "/agents/1/persona"',
+            '"value": "haggles"',
+            '"from_revision": 1',
+            '"to_revision": 2',
+            '"agents[1].persona"',
+            '"max_turns"',
+        ),
+        never=('"/title"',),
+    ),
+    "Each listed revision names the fields it changed": Step(
+        prints=('"agents[1].persona"', '"title"')
+    ),
+    "Search inside the current configs, with AND, OR, NOT and comparisons": Step(
+        prints=('"name": "Auction"',), never=('"name": "Market day"',)
+    ),
+    "A mistake names what is wrong and where": Step(
+        fails=("INVALID_ARGUMENT",),
+        prints=("config.max_turns is a number; write it unquoted (at column 18)",),
+    ),
     # -- Walkthrough: from a prompt to a config (the architect) --
     "Queue the architect and wait (bounded by the call's deadline) for the config": Step(),
     "The generated config: 15 turns, 5 agents, and the personas it drew on as sources": Step(

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import grpc
 import httpx
+import jsonpatch
 import pytest
 
 from tests.e2e import gateway_stack
@@ -282,6 +283,54 @@ def test_edits_lists_revisions_and_rolls_back_a_config(api):
 
     old = expect(api.get(path, params={"revision": 2}), 200)
     assert old["config"]["title"] == "Edited title"
+
+
+def test_diffs_two_revisions_as_a_json_patch_a_client_can_apply(api, gateway, other_tenant):
+    simulation = new_simulation(api)
+    path = f"/v1/simulations/{simulation['id']}/config"
+    first = expect(api.get(path), 200)
+    edited = {**VALID_CONFIG, "title": "Edited", "seed": "9007199254740993"}
+    expect(api.put(path, json={"config": edited}), 200)
+    second = expect(api.get(path), 200)
+
+    diff = expect(api.get(f"{path}:diff", params={"from_revision": 1, "to_revision": 2}), 200)
+
+    assert (diff["from_revision"], diff["to_revision"]) == (1, 2)
+    assert sorted(diff["changed_paths"]) == ["seed", "title"]
+    # The patch applies to the config exactly as REST returns it.
+    assert jsonpatch.apply_patch(first["config"], diff["patch"]) == second["config"]
+    revisions = expect(api.get(f"{path}/revisions"), 200)["revisions"]
+    assert sorted(revisions[0]["changed_paths"]) == ["seed", "title"]
+    with _client(gateway.base_url, gateway.read_key_a) as reader:
+        assert expect(reader.get(f"{path}:diff"), 200)["changed_paths"]
+    expect(other_tenant.get(f"{path}:diff"), 404)
+    expect(api.get(f"{path}:diff", params={"to_revision": 7}), 404)
+
+
+def test_filters_simulations_by_config_fields_and_scenarios_with_or(api, other_tenant):
+    marker = uuid.uuid4().hex[:8]
+    model = f"sim-rest-{marker}"
+    wanted = new_simulation(api, labels={"batch": marker})
+    path = f"/v1/simulations/{wanted['id']}/config"
+    expect(api.put(path, json={"config": {**VALID_CONFIG, "model": model, "max_turns": 40}}), 200)
+    new_simulation(api, labels={"batch": marker})
+    text = f'config.model = "{model}" AND config.max_turns > 30 AND config.agents.role = "host"'
+
+    found = expect(api.get("/v1/simulations", params={"filter": text}), 200)["simulations"]
+
+    assert [s["id"] for s in found] == [wanted["id"]]
+    assert expect(other_tenant.get("/v1/simulations", params={"filter": text}), 200) == {
+        "simulations": [],
+        "next_page_token": "",
+    }
+    first, second = new_scenario(api), new_scenario(api)
+    either = (
+        f'display_name = "{first["display_name"]}" OR display_name = "{second["display_name"]}"'
+    )
+    scenarios = expect(api.get("/v1/scenarios", params={"filter": either}), 200)["scenarios"]
+    assert sorted(s["id"] for s in scenarios) == sorted([first["id"], second["id"]])
+    bad = expect(api.get("/v1/simulations", params={"filter": "config.colour = 1"}), 400)
+    assert "unknown field 'config.colour' at column 1" in bad["message"]
 
 
 def test_validates_a_config_without_storing_it(api):
@@ -663,3 +712,7 @@ def test_the_readme_curl_walkthrough_works_when_pasted(gateway):
     # The prompt-made simulation: revision 1 from CreateSimulation, 2 from the re-run.
     assert '"name":"Budget vote"' in output, output
     assert '"status":"COMPLETED_CONFIG","config_revision":2' in output, output
+    # The diff of the Town hall config, and the search that finds it.
+    # (The PUT replaced the whole config, so the metric it did not send is removed.)
+    assert '"changed_paths":["title","max_turns","metrics[0]"]' in output, output
+    assert '"name":"Town hall"' in output, output

@@ -5,8 +5,9 @@ from __future__ import annotations
 import dataclasses
 
 import grpc
+import jsonpatch
 import pytest
-from google.protobuf import field_mask_pb2
+from google.protobuf import field_mask_pb2, json_format
 from simulation.v1 import config_pb2, simulation_pb2
 from simulation.v1 import config_service_pb2 as cpb
 from simulation.v1 import simulation_service_pb2 as spb
@@ -15,6 +16,7 @@ import storage
 from service.api.config_service import ConfigServicer
 from service.app.configs import ConfigOperations
 from service.app.simulations import SimulationOperations
+from service.domain.config_diff import config_json
 from service.domain.validation import ConfigLimits, ConfigValidator
 from tests.harness import ServicerHarness
 from tests.unit.simulation_api import (
@@ -191,6 +193,112 @@ def test_get_config_without_an_id_is_invalid(api, principals):
     outcome = api.call("GetConfig", cpb.GetConfigRequest(), principals["alice"])
     assert outcome.code == grpc.StatusCode.INVALID_ARGUMENT
     assert outcome.violations == ["simulation_id"]
+
+
+# -- DiffConfigRevisions -------------------------------------------------------------------------
+
+
+def diff(api, who, simulation_id, **fields):
+    return api.call(
+        "DiffConfigRevisions",
+        cpb.DiffConfigRevisionsRequest(simulation_id=simulation_id, **fields),
+        who,
+    )
+
+
+def _with_changes(title: str) -> config_pb2.SimulationConfig:
+    config = valid_config(title)
+    config.agents[1].persona = "haggles"
+    config.agents[0].attributes["mood"] = "calm"
+    config.seed = 2**62 + 1
+    return config
+
+
+def test_a_diff_is_a_json_patch_that_turns_one_revision_into_the_other(api, principals):
+    alice = principals["alice"]
+    sim = create_with_config(api, alice)
+    assert update(api, alice, sim.id, valid_config("Second")).ok
+    assert update(api, alice, sim.id, _with_changes("Third")).ok
+
+    outcome = diff(api, alice, sim.id, from_revision=1, to_revision=3)
+
+    assert outcome.ok, outcome.details
+    response = outcome.response
+    assert (response.simulation_id, response.from_revision, response.to_revision) == (sim.id, 1, 3)
+    patch = json_format.MessageToDict(response.patch)
+    first = config_json(get_config(api, alice, sim.id, revision=1).config)
+    third = config_json(get_config(api, alice, sim.id, revision=3).config)
+    assert jsonpatch.apply_patch(first, patch) == third
+    assert sorted(response.changed_paths) == sorted(
+        ["title", "seed", "agents[1].persona", 'agents[0].attributes["mood"]']
+    )
+    # 64-bit integers travel as strings, as in the REST form of the config: exact.
+    assert {"op": "add", "path": "/seed", "value": str(2**62 + 1)} in patch
+
+
+def test_a_diff_defaults_to_the_current_revision_against_the_one_before(api, principals):
+    alice = principals["alice"]
+    sim = create_with_config(api, alice)
+    assert update(api, alice, sim.id, valid_config("Second")).ok
+
+    latest = diff(api, alice, sim.id).response
+    backwards = diff(api, alice, sim.id, from_revision=2, to_revision=1).response
+    first = diff(api, alice, sim.id, to_revision=1).response
+
+    assert (latest.from_revision, latest.to_revision) == (1, 2)
+    assert list(latest.changed_paths) == ["title"]
+    assert json_format.MessageToDict(backwards.patch) == [
+        {"op": "replace", "path": "/title", "value": "Market day"}
+    ]
+    # Revision 1 is compared with an empty config: every field it sets is a change.
+    assert first.from_revision == 0
+    assert {"title", "agents", "model", "max_turns"} <= set(first.changed_paths)
+
+
+def test_a_diff_of_a_revision_with_itself_is_empty(api, principals):
+    alice = principals["alice"]
+    sim = create_with_config(api, alice)
+    response = diff(api, alice, sim.id, from_revision=1, to_revision=1).response
+    assert list(response.patch) == [] and list(response.changed_paths) == []
+
+
+@pytest.mark.parametrize(
+    ("fields", "code", "field"),
+    [
+        ({"from_revision": -1}, grpc.StatusCode.INVALID_ARGUMENT, "from_revision"),
+        ({"to_revision": -2}, grpc.StatusCode.INVALID_ARGUMENT, "to_revision"),
+        ({"to_revision": 9}, grpc.StatusCode.NOT_FOUND, None),
+        ({"from_revision": 9}, grpc.StatusCode.NOT_FOUND, None),
+    ],
+)
+def test_a_diff_of_bad_revisions_fails(api, principals, fields, code, field):
+    sim = create_with_config(api, principals["alice"])
+    outcome = diff(api, principals["alice"], sim.id, **fields)
+    assert outcome.code == code
+    if field:
+        assert outcome.violations == [field]
+
+
+def test_listed_revisions_name_the_paths_each_one_changed(api, principals):
+    alice = principals["alice"]
+    sim = create_with_config(api, alice)
+    assert update(api, alice, sim.id, valid_config("Second")).ok
+    assert update(api, alice, sim.id, _with_changes("Second")).ok
+    changed = {}
+    token = ""
+    while True:  # Pages of one: the revision before each page's last one is read too.
+        response = api.call(
+            "ListConfigRevisions",
+            cpb.ListConfigRevisionsRequest(simulation_id=sim.id, page_size=1, page_token=token),
+            alice,
+        ).response
+        changed.update({r.revision: sorted(r.changed_paths) for r in response.revisions})
+        token = response.next_page_token
+        if not token:
+            break
+    assert changed[3] == sorted(["seed", "agents[1].persona", 'agents[0].attributes["mood"]'])
+    assert changed[2] == ["title"]
+    assert {"title", "agents", "model"} <= set(changed[1])
 
 
 # -- UpdateConfig --------------------------------------------------------------------------------
@@ -511,6 +619,9 @@ FOREIGN_CALLS = {
         simulation_id=sid, config=valid_config("Hijack")
     ),
     "ListConfigRevisions": lambda sid, etag: cpb.ListConfigRevisionsRequest(simulation_id=sid),
+    "DiffConfigRevisions": lambda sid, etag: cpb.DiffConfigRevisionsRequest(
+        simulation_id=sid, from_revision=1, to_revision=2
+    ),
     "RollbackConfig": lambda sid, etag: cpb.RollbackConfigRequest(simulation_id=sid, revision=1),
 }
 

@@ -9,8 +9,9 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
+import storage
 from service.api.response_budget import fit_to_budget
-from service.app.list_filters import Condition, parse_filter, parse_order_by
+from service.app.list_filters import FilterField, parse_filter, parse_order_by
 from service.app.page_tokens import (
     IntRange,
     Page,
@@ -23,21 +24,31 @@ from service.app.page_tokens import (
 )
 from service.domain import errors
 
+FIELDS = {
+    "name": FilterField("string", contains=True),
+    "status": FilterField("enum", values=("PENDING", "RUNNING", "FAILED")),
+    "labels": FilterField("labels"),
+}
+
 
 def test_filter_parses_conditions_joined_by_and():
     assert parse_filter(
-        'name = "a \\"b\\"" AND labels.env : * AND status = RUNNING', {"name", "status"}
-    ) == [
-        Condition("name", "=", 'a "b"'),
-        Condition("labels.env", ":", None),
-        Condition("status", "=", "RUNNING"),
-    ]
+        'name = "a \\"b\\"" AND labels.env : * AND status = RUNNING', FIELDS
+    ) == storage.AllOf(
+        (
+            storage.Comparison("name", "=", 'a "b"'),
+            storage.Comparison("labels", "has", None, key="env"),
+            storage.Comparison("status", "=", "RUNNING"),
+        )
+    )
 
 
 @pytest.mark.parametrize(
     "text",
     [
-        'name = "x" OR name = "y"',
+        'name = "x" OR',
+        'name = "x" AND',
+        '(name = "x"',
         "name",
         'name = "x" name = "y"',
         "unknown = 1",
@@ -48,8 +59,98 @@ def test_filter_parses_conditions_joined_by_and():
 )
 def test_bad_filters_are_invalid_and_name_the_field(text):
     with pytest.raises(errors.InvalidArgument) as caught:
-        parse_filter(text, {"name"})
+        parse_filter(text, FIELDS)
     assert caught.value.violations[0].field == "filter"
+
+
+def test_or_binds_tighter_than_and_and_not_applies_to_one_term():
+    # AIP-160: `a AND b OR c` is `a AND (b OR c)`.
+    assert parse_filter("status = RUNNING AND NOT name = x OR -labels.env : *", FIELDS) == (
+        storage.AllOf(
+            (
+                storage.Comparison("status", "=", "RUNNING"),
+                storage.AnyOf(
+                    (
+                        storage.Negation(storage.Comparison("name", "=", "x")),
+                        storage.Negation(storage.Comparison("labels", "has", None, key="env")),
+                    )
+                ),
+            )
+        )
+    )
+    assert parse_filter("(status = RUNNING AND name = x) OR name = y", FIELDS) == storage.AnyOf(
+        (
+            storage.AllOf(
+                (
+                    storage.Comparison("status", "=", "RUNNING"),
+                    storage.Comparison("name", "=", "x"),
+                )
+            ),
+            storage.Comparison("name", "=", "y"),
+        )
+    )
+
+
+def test_values_take_the_type_of_their_field():
+    from service.app.simulations import FILTER_FIELDS
+
+    parsed = parse_filter(
+        'create_time >= "2026-01-02T03:04:05+02:00" AND config.max_turns > 20'
+        " AND config.temperature <= 0.5 AND status < RUNNING AND labels : team",
+        FILTER_FIELDS,
+    )
+    assert parsed == storage.AllOf(
+        (
+            storage.Comparison("create_time", ">=", datetime(2026, 1, 2, 1, 4, 5, tzinfo=UTC)),
+            storage.Comparison("config", ">", 20, key=("max_turns",)),
+            storage.Comparison("config", "<=", 0.5, key=("temperature",)),
+            storage.Comparison(
+                "status", "in", ("PENDING", "GENERATING_CONFIG", "COMPLETED_CONFIG")
+            ),
+            storage.Comparison("labels", "has", None, key="team"),
+        )
+    )
+    assert parse_filter('config.agents.role : "buyer"', FILTER_FIELDS) == storage.Comparison(
+        "config", "=", "buyer", key=("agents", "*", "role")
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('name = "x" OR', "incomplete filter: it ends early at column 14"),
+        ('name = "x" ) ', "unexpected ')' at column 12"),
+        ("name = x ~ y", "unexpected character '~' at column 10"),
+        ("status = RUNNING AND prompt = x", "unknown field 'prompt' at column 22"),
+        (
+            'config.max_turns >= "20"',
+            "config.max_turns is a number; write it unquoted (at column 18)",
+        ),
+        ("config.max_turns = 2.5", "config.max_turns is a whole number, not '2.5' (at column 18)"),
+        ("create_time > 2026", "create_time is a timestamp"),
+        ('create_time > "2026-01-01"', "create_time is a timestamp"),
+        ("status = SLEEPING", "unknown status 'SLEEPING' (at column 8)"),
+        ("config.model : x", "config.model does not take ':' (at column 14)"),
+        ("scenario_id > x", "scenario_id takes only = and != (at column 13)"),
+        ("name = *", "'*' at column 6 applies only to labels.KEY : *"),
+        ("labels.env > x", "labels take =, != and : (at column 12)"),
+    ],
+)
+def test_a_bad_filter_names_what_is_wrong_and_where(text, message):
+    from service.app.simulations import FILTER_FIELDS
+
+    with pytest.raises(errors.InvalidArgument) as caught:
+        parse_filter(text, FILTER_FIELDS)
+    (violation,) = caught.value.violations
+    assert violation.field == "filter"
+    assert message in violation.description, violation.description
+
+
+def test_a_filter_too_deep_or_too_long_is_refused():
+    with pytest.raises(errors.InvalidArgument, match="deeper"):
+        parse_filter("(" * 30 + "name = x" + ")" * 30, FIELDS)
+    with pytest.raises(errors.InvalidArgument, match="comparisons"):
+        parse_filter(" OR ".join(["name = x"] * 60), FIELDS)
 
 
 def test_order_by_accepts_desc_and_rejects_unknown_fields():

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from simulation.v1 import config_pb2
+from collections.abc import Sequence
+
+from google.protobuf import struct_pb2
+from simulation.v1 import config_pb2, config_service_pb2
 
 import storage
 from service.api.proto_values import timestamp
-from service.app.configs import ConfigView
+from service.app.configs import ConfigView, RevisionDiff
 from service.domain.config_codec import sources_from_documents
 
 # A stored origin is the ``ConfigRevision.Origin`` value's name, and a message's constructor
@@ -14,7 +17,9 @@ from service.domain.config_codec import sources_from_documents
 
 
 def revision_to_proto(
-    record: storage.ConfigRevision, config: config_pb2.SimulationConfig
+    record: storage.ConfigRevision,
+    config: config_pb2.SimulationConfig,
+    changed_paths: Sequence[str] = (),
 ) -> config_pb2.ConfigRevision:
     """The API form of a stored config revision (``config``: its decoded config)."""
     return config_pb2.ConfigRevision(
@@ -26,6 +31,20 @@ def revision_to_proto(
         actor=record.actor,
         origin=record.origin,
         description=record.description,
+        changed_paths=changed_paths,
+    )
+
+
+def diff_to_proto(diff: RevisionDiff) -> config_service_pb2.DiffConfigRevisionsResponse:
+    """DiffConfigRevisions' response: the JSON Patch as a list of JSON objects."""
+    patch = struct_pb2.ListValue()
+    patch.extend(diff.diff.patch)
+    return config_service_pb2.DiffConfigRevisionsResponse(
+        simulation_id=diff.simulation_id,
+        from_revision=diff.from_revision,
+        to_revision=diff.to_revision,
+        patch=patch,
+        changed_paths=diff.diff.changed_paths,
     )
 
 

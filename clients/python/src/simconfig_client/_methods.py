@@ -206,6 +206,30 @@ class GeneratedMethods:
             config_service_pb2.RollbackConfigResponse,
         )
 
+    def diff_config_revisions(
+        self,
+        request: config_service_pb2.DiffConfigRevisionsRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> config_service_pb2.DiffConfigRevisionsResponse:
+        """ConfigService.DiffConfigRevisions: Compares two revisions of a simulation's config: an
+        RFC 6902 JSON Patch that turns the `from_revision` config into the `to_revision` one,
+        and the field paths it changes in the syntax of validation errors (`agents[2].persona`,
+        `environment.parameters["wind"]`).
+
+        Pass a request message, or its fields as keyword arguments.
+        """
+        return self._unary(
+            "/simulation.v1.ConfigService/DiffConfigRevisions",
+            request,
+            fields,
+            timeout,
+            config_service_pb2.DiffConfigRevisionsRequest,
+            config_service_pb2.DiffConfigRevisionsResponse,
+        )
+
     def create_scenario(
         self,
         request: scenario_service_pb2.CreateScenarioRequest | None = None,

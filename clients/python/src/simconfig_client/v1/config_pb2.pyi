@@ -136,7 +136,7 @@ class ArchitectParameters(_message.Message):
     def __init__(self, model: _Optional[str] = ..., max_turns: _Optional[int] = ..., num_agents: _Optional[int] = ..., temperature: _Optional[float] = ..., seed: _Optional[int] = ..., instructions: _Optional[str] = ...) -> None: ...
 
 class ConfigRevision(_message.Message):
-    __slots__ = ("simulation_id", "revision", "config", "sources", "create_time", "actor", "origin", "description")
+    __slots__ = ("simulation_id", "revision", "config", "sources", "create_time", "actor", "origin", "description", "changed_paths")
     class Origin(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         ORIGIN_UNSPECIFIED: _ClassVar[ConfigRevision.Origin]
@@ -159,6 +159,7 @@ class ConfigRevision(_message.Message):
     ACTOR_FIELD_NUMBER: _ClassVar[int]
     ORIGIN_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    CHANGED_PATHS_FIELD_NUMBER: _ClassVar[int]
     simulation_id: str
     revision: int
     config: SimulationConfig
@@ -167,4 +168,5 @@ class ConfigRevision(_message.Message):
     actor: str
     origin: ConfigRevision.Origin
     description: str
-    def __init__(self, simulation_id: _Optional[str] = ..., revision: _Optional[int] = ..., config: _Optional[_Union[SimulationConfig, _Mapping]] = ..., sources: _Optional[_Iterable[_Union[Source, _Mapping]]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., actor: _Optional[str] = ..., origin: _Optional[_Union[ConfigRevision.Origin, str]] = ..., description: _Optional[str] = ...) -> None: ...
+    changed_paths: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, simulation_id: _Optional[str] = ..., revision: _Optional[int] = ..., config: _Optional[_Union[SimulationConfig, _Mapping]] = ..., sources: _Optional[_Iterable[_Union[Source, _Mapping]]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., actor: _Optional[str] = ..., origin: _Optional[_Union[ConfigRevision.Origin, str]] = ..., description: _Optional[str] = ..., changed_paths: _Optional[_Iterable[str]] = ...) -> None: ...

@@ -25,12 +25,13 @@ _sym_db = _symbol_database.Default()
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
+from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from simconfig_client.v1 import config_pb2 as simulation_dot_v1_dot_config__pb2
 from simconfig_client.v1 import simulation_pb2 as simulation_dot_v1_dot_simulation__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"simulation/v1/config_service.proto\x12\rsimulation.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1asimulation/v1/config.proto\x1a\x1esimulation/v1/simulation.proto\"G\n\x10GetConfigRequest\x12\x1b\n\rsimulation_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x08revision\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x01\"\x8a\x02\n\x11GetConfigResponse\x12\x15\n\rsimulation_id\x18\x01 \x01(\t\x12\x10\n\x08revision\x18\x02 \x01(\x05\x12/\n\x06\x63onfig\x18\x03 \x01(\x0b\x32\x1f.simulation.v1.SimulationConfig\x12&\n\x07sources\x18\x04 \x03(\x0b\x32\x15.simulation.v1.Source\x12\x0c\n\x04\x65tag\x18\x05 \x01(\t\x12/\n\x0bupdate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x34\n\x06origin\x18\x07 \x01(\x0e\x32$.simulation.v1.ConfigRevision.Origin\"\x9a\x02\n\x13UpdateConfigRequest\x12\x1b\n\rsimulation_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x35\n\x06\x63onfig\x18\x02 \x01(\x0b\x32\x1f.simulation.v1.SimulationConfigB\x04\xe2\x41\x01\x02\x12,\n\x07sources\x18\x03 \x03(\x0b\x32\x15.simulation.v1.SourceB\x04\xe2\x41\x01\x01\x12\x12\n\x04\x65tag\x18\x04 \x01(\tB\x04\xe2\x41\x01\x01\x12\x35\n\x0bupdate_mask\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\x04\xe2\x41\x01\x01\x12\x1b\n\rvalidate_only\x18\x06 \x01(\x08\x42\x04\xe2\x41\x01\x01\x12\x19\n\x0b\x64\x65scription\x18\x07 \x01(\tB\x04\xe2\x41\x01\x01\"\x8d\x02\n\x14UpdateConfigResponse\x12\x15\n\rsimulation_id\x18\x01 \x01(\t\x12\x10\n\x08revision\x18\x02 \x01(\x05\x12/\n\x06\x63onfig\x18\x03 \x01(\x0b\x32\x1f.simulation.v1.SimulationConfig\x12&\n\x07sources\x18\x04 \x03(\x0b\x32\x15.simulation.v1.Source\x12\x0c\n\x04\x65tag\x18\x05 \x01(\t\x12/\n\x0bupdate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x34\n\x06origin\x18\x07 \x01(\x0e\x32$.simulation.v1.ConfigRevision.Origin\"N\n\x15ValidateConfigRequest\x12\x35\n\x06\x63onfig\x18\x01 \x01(\x0b\x32\x1f.simulation.v1.SimulationConfigB\x04\xe2\x41\x01\x02\"\'\n\x16ValidateConfigResponse\x12\r\n\x05valid\x18\x01 \x01(\x08\"\x98\x01\n\x13RunArchitectRequest\x12\x1b\n\rsimulation_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12<\n\nparameters\x18\x02 \x01(\x0b\x32\".simulation.v1.ArchitectParametersB\x04\xe2\x41\x01\x01\x12\x12\n\x04\x65tag\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\x12\x12\n\x04wait\x18\x04 \x01(\x08\x42\x04\xe2\x41\x01\x01\"E\n\x14RunArchitectResponse\x12-\n\nsimulation\x18\x01 \x01(\x0b\x32\x19.simulation.v1.Simulation\"\xf4\x01\n!CreateSimulationWithConfigRequest\x12\x33\n\nsimulation\x18\x01 \x01(\x0b\x32\x19.simulation.v1.SimulationB\x04\xe2\x41\x01\x02\x12\x35\n\x06\x63onfig\x18\x02 \x01(\x0b\x32\x1f.simulation.v1.SimulationConfigB\x04\xe2\x41\x01\x02\x12,\n\x07sources\x18\x03 \x03(\x0b\x32\x15.simulation.v1.SourceB\x04\xe2\x41\x01\x01\x12\x18\n\nrequest_id\x18\x04 \x01(\tB\x04\xe2\x41\x01\x01\x12\x1b\n\rvalidate_only\x18\x05 \x01(\x08\x42\x04\xe2\x41\x01\x01\"S\n\"CreateSimulationWithConfigResponse\x12-\n\nsimulation\x18\x01 \x01(\x0b\x32\x19.simulation.v1.Simulation\"l\n\x1aListConfigRevisionsRequest\x12\x1b\n\rsimulation_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x17\n\tpage_size\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x18\n\npage_token\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\"h\n\x1bListConfigRevisionsResponse\x12\x30\n\trevisions\x18\x01 \x03(\x0b\x32\x1d.simulation.v1.ConfigRevision\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"{\n\x15RollbackConfigRequest\x12\x1b\n\rsimulation_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x08revision\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x02\x12\x12\n\x04\x65tag\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\x12\x19\n\x0b\x64\x65scription\x18\x04 \x01(\tB\x04\xe2\x41\x01\x01\"\x8f\x02\n\x16RollbackConfigResponse\x12\x15\n\rsimulation_id\x18\x01 \x01(\t\x12\x10\n\x08revision\x18\x02 \x01(\x05\x12/\n\x06\x63onfig\x18\x03 \x01(\x0b\x32\x1f.simulation.v1.SimulationConfig\x12&\n\x07sources\x18\x04 \x03(\x0b\x32\x15.simulation.v1.Source\x12\x0c\n\x04\x65tag\x18\x05 \x01(\t\x12/\n\x0bupdate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x34\n\x06origin\x18\x07 \x01(\x0e\x32$.simulation.v1.ConfigRevision.Origin2\xd5\x08\n\rConfigService\x12\x81\x01\n\tGetConfig\x12\x1f.simulation.v1.GetConfigRequest\x1a .simulation.v1.GetConfigResponse\"1\x90\x02\x01\x82\xd3\xe4\x93\x02(\x12&/v1/simulations/{simulation_id}/config\x12\xb7\x01\n\x0cUpdateConfig\x12\".simulation.v1.UpdateConfigRequest\x1a#.simulation.v1.UpdateConfigResponse\"^\x82\xd3\xe4\x93\x02X\x1a&/v1/simulations/{simulation_id}/config:\x01*Z+2&/v1/simulations/{simulation_id}/config:\x01*\x12\x81\x01\n\x0eValidateConfig\x12$.simulation.v1.ValidateConfigRequest\x1a%.simulation.v1.ValidateConfigResponse\"\"\x90\x02\x01\x82\xd3\xe4\x93\x02\x19\"\x14/v1/configs:validate:\x01*\x12\x8d\x01\n\x0cRunArchitect\x12\".simulation.v1.RunArchitectRequest\x1a#.simulation.v1.RunArchitectResponse\"4\x82\xd3\xe4\x93\x02.\")/v1/simulations/{simulation_id}/architect:\x01*\x12\xa9\x01\n\x1a\x43reateSimulationWithConfig\x12\x30.simulation.v1.CreateSimulationWithConfigRequest\x1a\x31.simulation.v1.CreateSimulationWithConfigResponse\"&\x82\xd3\xe4\x93\x02 \"\x1b/v1/simulations/with-config:\x01*\x12\xa9\x01\n\x13ListConfigRevisions\x12).simulation.v1.ListConfigRevisionsRequest\x1a*.simulation.v1.ListConfigRevisionsResponse\";\x90\x02\x01\x82\xd3\xe4\x93\x02\x32\x12\x30/v1/simulations/{simulation_id}/config/revisions\x12\x99\x01\n\x0eRollbackConfig\x12$.simulation.v1.RollbackConfigRequest\x1a%.simulation.v1.RollbackConfigResponse\":\x82\xd3\xe4\x93\x02\x34\"//v1/simulations/{simulation_id}/config:rollback:\x01*b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"simulation/v1/config_service.proto\x12\rsimulation.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1asimulation/v1/config.proto\x1a\x1esimulation/v1/simulation.proto\"G\n\x10GetConfigRequest\x12\x1b\n\rsimulation_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x08revision\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x01\"\x8a\x02\n\x11GetConfigResponse\x12\x15\n\rsimulation_id\x18\x01 \x01(\t\x12\x10\n\x08revision\x18\x02 \x01(\x05\x12/\n\x06\x63onfig\x18\x03 \x01(\x0b\x32\x1f.simulation.v1.SimulationConfig\x12&\n\x07sources\x18\x04 \x03(\x0b\x32\x15.simulation.v1.Source\x12\x0c\n\x04\x65tag\x18\x05 \x01(\t\x12/\n\x0bupdate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x34\n\x06origin\x18\x07 \x01(\x0e\x32$.simulation.v1.ConfigRevision.Origin\"\x9a\x02\n\x13UpdateConfigRequest\x12\x1b\n\rsimulation_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x35\n\x06\x63onfig\x18\x02 \x01(\x0b\x32\x1f.simulation.v1.SimulationConfigB\x04\xe2\x41\x01\x02\x12,\n\x07sources\x18\x03 \x03(\x0b\x32\x15.simulation.v1.SourceB\x04\xe2\x41\x01\x01\x12\x12\n\x04\x65tag\x18\x04 \x01(\tB\x04\xe2\x41\x01\x01\x12\x35\n\x0bupdate_mask\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\x04\xe2\x41\x01\x01\x12\x1b\n\rvalidate_only\x18\x06 \x01(\x08\x42\x04\xe2\x41\x01\x01\x12\x19\n\x0b\x64\x65scription\x18\x07 \x01(\tB\x04\xe2\x41\x01\x01\"\x8d\x02\n\x14UpdateConfigResponse\x12\x15\n\rsimulation_id\x18\x01 \x01(\t\x12\x10\n\x08revision\x18\x02 \x01(\x05\x12/\n\x06\x63onfig\x18\x03 \x01(\x0b\x32\x1f.simulation.v1.SimulationConfig\x12&\n\x07sources\x18\x04 \x03(\x0b\x32\x15.simulation.v1.Source\x12\x0c\n\x04\x65tag\x18\x05 \x01(\t\x12/\n\x0bupdate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x34\n\x06origin\x18\x07 \x01(\x0e\x32$.simulation.v1.ConfigRevision.Origin\"N\n\x15ValidateConfigRequest\x12\x35\n\x06\x63onfig\x18\x01 \x01(\x0b\x32\x1f.simulation.v1.SimulationConfigB\x04\xe2\x41\x01\x02\"\'\n\x16ValidateConfigResponse\x12\r\n\x05valid\x18\x01 \x01(\x08\"\x98\x01\n\x13RunArchitectRequest\x12\x1b\n\rsimulation_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12<\n\nparameters\x18\x02 \x01(\x0b\x32\".simulation.v1.ArchitectParametersB\x04\xe2\x41\x01\x01\x12\x12\n\x04\x65tag\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\x12\x12\n\x04wait\x18\x04 \x01(\x08\x42\x04\xe2\x41\x01\x01\"E\n\x14RunArchitectResponse\x12-\n\nsimulation\x18\x01 \x01(\x0b\x32\x19.simulation.v1.Simulation\"\xf4\x01\n!CreateSimulationWithConfigRequest\x12\x33\n\nsimulation\x18\x01 \x01(\x0b\x32\x19.simulation.v1.SimulationB\x04\xe2\x41\x01\x02\x12\x35\n\x06\x63onfig\x18\x02 \x01(\x0b\x32\x1f.simulation.v1.SimulationConfigB\x04\xe2\x41\x01\x02\x12,\n\x07sources\x18\x03 \x03(\x0b\x32\x15.simulation.v1.SourceB\x04\xe2\x41\x01\x01\x12\x18\n\nrequest_id\x18\x04 \x01(\tB\x04\xe2\x41\x01\x01\x12\x1b\n\rvalidate_only\x18\x05 \x01(\x08\x42\x04\xe2\x41\x01\x01\"S\n\"CreateSimulationWithConfigResponse\x12-\n\nsimulation\x18\x01 \x01(\x0b\x32\x19.simulation.v1.Simulation\"l\n\x1aListConfigRevisionsRequest\x12\x1b\n\rsimulation_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x17\n\tpage_size\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x18\n\npage_token\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\"h\n\x1bListConfigRevisionsResponse\x12\x30\n\trevisions\x18\x01 \x03(\x0b\x32\x1d.simulation.v1.ConfigRevision\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"{\n\x15RollbackConfigRequest\x12\x1b\n\rsimulation_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x08revision\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x02\x12\x12\n\x04\x65tag\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\x12\x19\n\x0b\x64\x65scription\x18\x04 \x01(\tB\x04\xe2\x41\x01\x01\"\x8f\x02\n\x16RollbackConfigResponse\x12\x15\n\rsimulation_id\x18\x01 \x01(\t\x12\x10\n\x08revision\x18\x02 \x01(\x05\x12/\n\x06\x63onfig\x18\x03 \x01(\x0b\x32\x1f.simulation.v1.SimulationConfig\x12&\n\x07sources\x18\x04 \x03(\x0b\x32\x15.simulation.v1.Source\x12\x0c\n\x04\x65tag\x18\x05 \x01(\t\x12/\n\x0bupdate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x34\n\x06origin\x18\x07 \x01(\x0e\x32$.simulation.v1.ConfigRevision.Origin\"q\n\x1a\x44iffConfigRevisionsRequest\x12\x1b\n\rsimulation_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1b\n\rfrom_revision\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x19\n\x0bto_revision\x18\x03 \x01(\x05\x42\x04\xe2\x41\x01\x01\"\xa2\x01\n\x1b\x44iffConfigRevisionsResponse\x12\x15\n\rsimulation_id\x18\x01 \x01(\t\x12\x15\n\rfrom_revision\x18\x02 \x01(\x05\x12\x13\n\x0bto_revision\x18\x03 \x01(\x05\x12)\n\x05patch\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.ListValue\x12\x15\n\rchanged_paths\x18\x05 \x03(\t2\xfc\t\n\rConfigService\x12\x81\x01\n\tGetConfig\x12\x1f.simulation.v1.GetConfigRequest\x1a .simulation.v1.GetConfigResponse\"1\x90\x02\x01\x82\xd3\xe4\x93\x02(\x12&/v1/simulations/{simulation_id}/config\x12\xb7\x01\n\x0cUpdateConfig\x12\".simulation.v1.UpdateConfigRequest\x1a#.simulation.v1.UpdateConfigResponse\"^\x82\xd3\xe4\x93\x02X\x1a&/v1/simulations/{simulation_id}/config:\x01*Z+2&/v1/simulations/{simulation_id}/config:\x01*\x12\x81\x01\n\x0eValidateConfig\x12$.simulation.v1.ValidateConfigRequest\x1a%.simulation.v1.ValidateConfigResponse\"\"\x90\x02\x01\x82\xd3\xe4\x93\x02\x19\"\x14/v1/configs:validate:\x01*\x12\x8d\x01\n\x0cRunArchitect\x12\".simulation.v1.RunArchitectRequest\x1a#.simulation.v1.RunArchitectResponse\"4\x82\xd3\xe4\x93\x02.\")/v1/simulations/{simulation_id}/architect:\x01*\x12\xa9\x01\n\x1a\x43reateSimulationWithConfig\x12\x30.simulation.v1.CreateSimulationWithConfigRequest\x1a\x31.simulation.v1.CreateSimulationWithConfigResponse\"&\x82\xd3\xe4\x93\x02 \"\x1b/v1/simulations/with-config:\x01*\x12\xa9\x01\n\x13ListConfigRevisions\x12).simulation.v1.ListConfigRevisionsRequest\x1a*.simulation.v1.ListConfigRevisionsResponse\";\x90\x02\x01\x82\xd3\xe4\x93\x02\x32\x12\x30/v1/simulations/{simulation_id}/config/revisions\x12\x99\x01\n\x0eRollbackConfig\x12$.simulation.v1.RollbackConfigRequest\x1a%.simulation.v1.RollbackConfigResponse\":\x82\xd3\xe4\x93\x02\x34\"//v1/simulations/{simulation_id}/config:rollback:\x01*\x12\xa4\x01\n\x13\x44iffConfigRevisions\x12).simulation.v1.DiffConfigRevisionsRequest\x1a*.simulation.v1.DiffConfigRevisionsResponse\"6\x90\x02\x01\x82\xd3\xe4\x93\x02-\x12+/v1/simulations/{simulation_id}/config:diffb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -89,6 +90,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ROLLBACKCONFIGREQUEST'].fields_by_name['etag']._serialized_options = b'\342A\001\001'
   _globals['_ROLLBACKCONFIGREQUEST'].fields_by_name['description']._loaded_options = None
   _globals['_ROLLBACKCONFIGREQUEST'].fields_by_name['description']._serialized_options = b'\342A\001\001'
+  _globals['_DIFFCONFIGREVISIONSREQUEST'].fields_by_name['simulation_id']._loaded_options = None
+  _globals['_DIFFCONFIGREVISIONSREQUEST'].fields_by_name['simulation_id']._serialized_options = b'\342A\001\002'
+  _globals['_DIFFCONFIGREVISIONSREQUEST'].fields_by_name['from_revision']._loaded_options = None
+  _globals['_DIFFCONFIGREVISIONSREQUEST'].fields_by_name['from_revision']._serialized_options = b'\342A\001\001'
+  _globals['_DIFFCONFIGREVISIONSREQUEST'].fields_by_name['to_revision']._loaded_options = None
+  _globals['_DIFFCONFIGREVISIONSREQUEST'].fields_by_name['to_revision']._serialized_options = b'\342A\001\001'
   _globals['_CONFIGSERVICE'].methods_by_name['GetConfig']._loaded_options = None
   _globals['_CONFIGSERVICE'].methods_by_name['GetConfig']._serialized_options = b'\220\002\001\202\323\344\223\002(\022&/v1/simulations/{simulation_id}/config'
   _globals['_CONFIGSERVICE'].methods_by_name['UpdateConfig']._loaded_options = None
@@ -103,34 +110,40 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CONFIGSERVICE'].methods_by_name['ListConfigRevisions']._serialized_options = b'\220\002\001\202\323\344\223\0022\0220/v1/simulations/{simulation_id}/config/revisions'
   _globals['_CONFIGSERVICE'].methods_by_name['RollbackConfig']._loaded_options = None
   _globals['_CONFIGSERVICE'].methods_by_name['RollbackConfig']._serialized_options = b'\202\323\344\223\0024\"//v1/simulations/{simulation_id}/config:rollback:\001*'
-  _globals['_GETCONFIGREQUEST']._serialized_start=243
-  _globals['_GETCONFIGREQUEST']._serialized_end=314
-  _globals['_GETCONFIGRESPONSE']._serialized_start=317
-  _globals['_GETCONFIGRESPONSE']._serialized_end=583
-  _globals['_UPDATECONFIGREQUEST']._serialized_start=586
-  _globals['_UPDATECONFIGREQUEST']._serialized_end=868
-  _globals['_UPDATECONFIGRESPONSE']._serialized_start=871
-  _globals['_UPDATECONFIGRESPONSE']._serialized_end=1140
-  _globals['_VALIDATECONFIGREQUEST']._serialized_start=1142
-  _globals['_VALIDATECONFIGREQUEST']._serialized_end=1220
-  _globals['_VALIDATECONFIGRESPONSE']._serialized_start=1222
-  _globals['_VALIDATECONFIGRESPONSE']._serialized_end=1261
-  _globals['_RUNARCHITECTREQUEST']._serialized_start=1264
-  _globals['_RUNARCHITECTREQUEST']._serialized_end=1416
-  _globals['_RUNARCHITECTRESPONSE']._serialized_start=1418
-  _globals['_RUNARCHITECTRESPONSE']._serialized_end=1487
-  _globals['_CREATESIMULATIONWITHCONFIGREQUEST']._serialized_start=1490
-  _globals['_CREATESIMULATIONWITHCONFIGREQUEST']._serialized_end=1734
-  _globals['_CREATESIMULATIONWITHCONFIGRESPONSE']._serialized_start=1736
-  _globals['_CREATESIMULATIONWITHCONFIGRESPONSE']._serialized_end=1819
-  _globals['_LISTCONFIGREVISIONSREQUEST']._serialized_start=1821
-  _globals['_LISTCONFIGREVISIONSREQUEST']._serialized_end=1929
-  _globals['_LISTCONFIGREVISIONSRESPONSE']._serialized_start=1931
-  _globals['_LISTCONFIGREVISIONSRESPONSE']._serialized_end=2035
-  _globals['_ROLLBACKCONFIGREQUEST']._serialized_start=2037
-  _globals['_ROLLBACKCONFIGREQUEST']._serialized_end=2160
-  _globals['_ROLLBACKCONFIGRESPONSE']._serialized_start=2163
-  _globals['_ROLLBACKCONFIGRESPONSE']._serialized_end=2434
-  _globals['_CONFIGSERVICE']._serialized_start=2437
-  _globals['_CONFIGSERVICE']._serialized_end=3546
+  _globals['_CONFIGSERVICE'].methods_by_name['DiffConfigRevisions']._loaded_options = None
+  _globals['_CONFIGSERVICE'].methods_by_name['DiffConfigRevisions']._serialized_options = b'\220\002\001\202\323\344\223\002-\022+/v1/simulations/{simulation_id}/config:diff'
+  _globals['_GETCONFIGREQUEST']._serialized_start=273
+  _globals['_GETCONFIGREQUEST']._serialized_end=344
+  _globals['_GETCONFIGRESPONSE']._serialized_start=347
+  _globals['_GETCONFIGRESPONSE']._serialized_end=613
+  _globals['_UPDATECONFIGREQUEST']._serialized_start=616
+  _globals['_UPDATECONFIGREQUEST']._serialized_end=898
+  _globals['_UPDATECONFIGRESPONSE']._serialized_start=901
+  _globals['_UPDATECONFIGRESPONSE']._serialized_end=1170
+  _globals['_VALIDATECONFIGREQUEST']._serialized_start=1172
+  _globals['_VALIDATECONFIGREQUEST']._serialized_end=1250
+  _globals['_VALIDATECONFIGRESPONSE']._serialized_start=1252
+  _globals['_VALIDATECONFIGRESPONSE']._serialized_end=1291
+  _globals['_RUNARCHITECTREQUEST']._serialized_start=1294
+  _globals['_RUNARCHITECTREQUEST']._serialized_end=1446
+  _globals['_RUNARCHITECTRESPONSE']._serialized_start=1448
+  _globals['_RUNARCHITECTRESPONSE']._serialized_end=1517
+  _globals['_CREATESIMULATIONWITHCONFIGREQUEST']._serialized_start=1520
+  _globals['_CREATESIMULATIONWITHCONFIGREQUEST']._serialized_end=1764
+  _globals['_CREATESIMULATIONWITHCONFIGRESPONSE']._serialized_start=1766
+  _globals['_CREATESIMULATIONWITHCONFIGRESPONSE']._serialized_end=1849
+  _globals['_LISTCONFIGREVISIONSREQUEST']._serialized_start=1851
+  _globals['_LISTCONFIGREVISIONSREQUEST']._serialized_end=1959
+  _globals['_LISTCONFIGREVISIONSRESPONSE']._serialized_start=1961
+  _globals['_LISTCONFIGREVISIONSRESPONSE']._serialized_end=2065
+  _globals['_ROLLBACKCONFIGREQUEST']._serialized_start=2067
+  _globals['_ROLLBACKCONFIGREQUEST']._serialized_end=2190
+  _globals['_ROLLBACKCONFIGRESPONSE']._serialized_start=2193
+  _globals['_ROLLBACKCONFIGRESPONSE']._serialized_end=2464
+  _globals['_DIFFCONFIGREVISIONSREQUEST']._serialized_start=2466
+  _globals['_DIFFCONFIGREVISIONSREQUEST']._serialized_end=2579
+  _globals['_DIFFCONFIGREVISIONSRESPONSE']._serialized_start=2582
+  _globals['_DIFFCONFIGREVISIONSRESPONSE']._serialized_end=2744
+  _globals['_CONFIGSERVICE']._serialized_start=2747
+  _globals['_CONFIGSERVICE']._serialized_end=4023
 # @@protoc_insertion_point(module_scope)

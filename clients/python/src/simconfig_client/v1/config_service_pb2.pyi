@@ -3,6 +3,7 @@ import datetime
 from google.api import annotations_pb2 as _annotations_pb2
 from google.api import field_behavior_pb2 as _field_behavior_pb2
 from google.protobuf import field_mask_pb2 as _field_mask_pb2
+from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from simconfig_client.v1 import config_pb2 as _config_pb2
 from simconfig_client.v1 import simulation_pb2 as _simulation_pb2
@@ -173,3 +174,27 @@ class RollbackConfigResponse(_message.Message):
     update_time: _timestamp_pb2.Timestamp
     origin: _config_pb2.ConfigRevision.Origin
     def __init__(self, simulation_id: _Optional[str] = ..., revision: _Optional[int] = ..., config: _Optional[_Union[_config_pb2.SimulationConfig, _Mapping]] = ..., sources: _Optional[_Iterable[_Union[_config_pb2.Source, _Mapping]]] = ..., etag: _Optional[str] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., origin: _Optional[_Union[_config_pb2.ConfigRevision.Origin, str]] = ...) -> None: ...
+
+class DiffConfigRevisionsRequest(_message.Message):
+    __slots__ = ("simulation_id", "from_revision", "to_revision")
+    SIMULATION_ID_FIELD_NUMBER: _ClassVar[int]
+    FROM_REVISION_FIELD_NUMBER: _ClassVar[int]
+    TO_REVISION_FIELD_NUMBER: _ClassVar[int]
+    simulation_id: str
+    from_revision: int
+    to_revision: int
+    def __init__(self, simulation_id: _Optional[str] = ..., from_revision: _Optional[int] = ..., to_revision: _Optional[int] = ...) -> None: ...
+
+class DiffConfigRevisionsResponse(_message.Message):
+    __slots__ = ("simulation_id", "from_revision", "to_revision", "patch", "changed_paths")
+    SIMULATION_ID_FIELD_NUMBER: _ClassVar[int]
+    FROM_REVISION_FIELD_NUMBER: _ClassVar[int]
+    TO_REVISION_FIELD_NUMBER: _ClassVar[int]
+    PATCH_FIELD_NUMBER: _ClassVar[int]
+    CHANGED_PATHS_FIELD_NUMBER: _ClassVar[int]
+    simulation_id: str
+    from_revision: int
+    to_revision: int
+    patch: _struct_pb2.ListValue
+    changed_paths: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, simulation_id: _Optional[str] = ..., from_revision: _Optional[int] = ..., to_revision: _Optional[int] = ..., patch: _Optional[_Union[_struct_pb2.ListValue, _Mapping]] = ..., changed_paths: _Optional[_Iterable[str]] = ...) -> None: ...

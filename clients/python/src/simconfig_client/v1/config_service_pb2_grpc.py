@@ -76,6 +76,11 @@ class ConfigServiceStub:
                 request_serializer=simulation_dot_v1_dot_config__service__pb2.RollbackConfigRequest.SerializeToString,
                 response_deserializer=simulation_dot_v1_dot_config__service__pb2.RollbackConfigResponse.FromString,
                 _registered_method=True)
+        self.DiffConfigRevisions = channel.unary_unary(
+                '/simulation.v1.ConfigService/DiffConfigRevisions',
+                request_serializer=simulation_dot_v1_dot_config__service__pb2.DiffConfigRevisionsRequest.SerializeToString,
+                response_deserializer=simulation_dot_v1_dot_config__service__pb2.DiffConfigRevisionsResponse.FromString,
+                _registered_method=True)
 
 
 class ConfigServiceServicer:
@@ -178,6 +183,20 @@ class ConfigServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DiffConfigRevisions(self, request, context):
+        """Compares two revisions of a simulation's config: an RFC 6902 JSON Patch
+        that turns the `from_revision` config into the `to_revision` one, and
+        the field paths it changes in the syntax of validation errors
+        (`agents[2].persona`, `environment.parameters["wind"]`).
+
+        Errors: `INVALID_ARGUMENT` (negative revision number), `NOT_FOUND` (no
+        such simulation or revision, or no config yet), `UNAUTHENTICATED`,
+        `UNAVAILABLE`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ConfigServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -215,6 +234,11 @@ def add_ConfigServiceServicer_to_server(servicer, server):
                     servicer.RollbackConfig,
                     request_deserializer=simulation_dot_v1_dot_config__service__pb2.RollbackConfigRequest.FromString,
                     response_serializer=simulation_dot_v1_dot_config__service__pb2.RollbackConfigResponse.SerializeToString,
+            ),
+            'DiffConfigRevisions': grpc.unary_unary_rpc_method_handler(
+                    servicer.DiffConfigRevisions,
+                    request_deserializer=simulation_dot_v1_dot_config__service__pb2.DiffConfigRevisionsRequest.FromString,
+                    response_serializer=simulation_dot_v1_dot_config__service__pb2.DiffConfigRevisionsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -413,6 +437,33 @@ class ConfigService:
             '/simulation.v1.ConfigService/RollbackConfig',
             simulation_dot_v1_dot_config__service__pb2.RollbackConfigRequest.SerializeToString,
             simulation_dot_v1_dot_config__service__pb2.RollbackConfigResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DiffConfigRevisions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/simulation.v1.ConfigService/DiffConfigRevisions',
+            simulation_dot_v1_dot_config__service__pb2.DiffConfigRevisionsRequest.SerializeToString,
+            simulation_dot_v1_dot_config__service__pb2.DiffConfigRevisionsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,192 @@
+"""Compiles a :mod:`storage.filter_tree` filter into one SQL condition, per engine.
+
+Every comparison compiles to a condition that is true or false, never NULL: a missing label, an
+unset config value or a simulation without a config simply does not match, and ``NOT`` is the
+exact complement of what it negates on both engines.
+
+Config fields are read from the current revision's config document through a correlated
+``EXISTS``. On PostgreSQL an equality (or ``:``) becomes JSONB containment (``config @>
+'{"agents": [{"role": "buyer"}]}'``), which the GIN index of migration 0011 answers; other
+comparisons, and everything on SQLite, walk the document with the JSON functions
+(``jsonb_array_elements`` / ``json_each`` for lists, ``->>`` / ``json_extract`` for values).
+Strings order by code point on both engines (``COLLATE "C"`` on PostgreSQL), as SQLite does.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ColumnElement,
+    Numeric,
+    Table,
+    Text,
+    and_,
+    cast,
+    column,
+    exists,
+    false,
+    func,
+    literal,
+    not_,
+    or_,
+    select,
+    true,
+    type_coerce,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.types import NullType
+
+from storage.filter_tree import AllOf, AnyOf, Comparison, Filter, Negation
+from storage.schema import config_revisions
+
+# How a field compiles: (comparison, dialect name) -> condition.
+FieldCompiler = Callable[[Comparison, str], ColumnElement[bool]]
+
+
+def compile_filter(
+    node: Filter | None, fields: Mapping[str, FieldCompiler], dialect: str
+) -> ColumnElement[bool]:
+    """The SQL condition of ``node`` (TRUE for None); ``fields`` compile each comparison."""
+    if node is None:
+        return true()
+    if isinstance(node, AllOf):
+        return and_(*(compile_filter(item, fields, dialect) for item in node.items))
+    if isinstance(node, AnyOf):
+        return or_(*(compile_filter(item, fields, dialect) for item in node.items))
+    if isinstance(node, Negation):
+        return not_(compile_filter(node.item, fields, dialect))
+    compiler = fields.get(node.field)
+    if compiler is None:
+        raise ValueError(f"cannot filter on {node.field!r}; expected one of {sorted(fields)}")
+    return compiler(node, dialect)
+
+
+def column_field(target: Any, *, text: bool = False, null_as: Any = None) -> FieldCompiler:
+    """A plain column. ``text``: strings (ordered by code point, ``contains`` allowed).
+
+    ``null_as``: the value a NULL compares as (``""`` for "in no scenario"); without it, a
+    NULL never matches.
+    """
+
+    def compile_column(comparison: Comparison, dialect: str) -> ColumnElement[bool]:
+        value = comparison.value
+        subject = target if null_as is None else func.coalesce(target, null_as)
+        if comparison.op == "contains":
+            return subject.icontains(value, autoescape=True)
+        if comparison.op == "in":
+            return subject.in_(list(value))
+        if text and dialect == "postgresql" and comparison.op not in ("=", "!="):
+            subject = subject.collate("C")
+        condition = _compare(subject, comparison.op, value)
+        if target.nullable and null_as is None:
+            return func.coalesce(condition, false())
+        return condition
+
+    return compile_column
+
+
+def labels_field(target: Any) -> FieldCompiler:
+    """A JSON map of strings: ``labels.KEY = v``, ``labels.KEY : *`` (has the key), …"""
+
+    def compile_labels(comparison: Comparison, dialect: str) -> ColumnElement[bool]:
+        value = target[comparison.key].as_string()
+        if comparison.op == "has" and comparison.value is None:
+            return value.is_not(None)
+        op = "=" if comparison.op == "has" else comparison.op
+        if comparison.op == "contains":
+            return func.coalesce(value.icontains(comparison.value, autoescape=True), false())
+        if dialect == "postgresql" and op not in ("=", "!="):
+            value = value.collate("C")
+        return func.coalesce(_compare(value, op, comparison.value), false())
+
+    return compile_labels
+
+
+def current_config_field(owner: Table) -> FieldCompiler:
+    """Values inside the config document of the current revision of a simulation row."""
+
+    def compile_config(comparison: Comparison, dialect: str) -> ColumnElement[bool]:
+        revision = config_revisions.alias("current_config")
+        condition = _document_condition(revision.c.config, comparison, dialect)
+        return exists(
+            select(literal(1))
+            .select_from(revision)
+            .where(
+                revision.c.tenant_id == owner.c.tenant_id,
+                revision.c.simulation_id == owner.c.id,
+                revision.c.revision == owner.c.current_revision,
+                condition,
+            )
+        )
+
+    return compile_config
+
+
+def _document_condition(document: Any, comparison: Comparison, dialect: str) -> Any:
+    path = tuple(comparison.key or ())
+    op = "=" if comparison.op == "has" else comparison.op
+    if dialect == "postgresql" and op == "=":
+        # Containment is what the GIN index (jsonb_path_ops) answers.
+        contained = json.dumps(_nested(path, comparison.value))
+        return document.op("@>", return_type=Boolean)(cast(literal(contained), JSONB))
+    return _walk(document, path, op, comparison.value, dialect, 0)
+
+
+def _nested(path: tuple[str, ...], value: Any) -> Any:
+    for step in reversed(path):
+        value = [value] if step == "*" else {step: value}
+    return value
+
+
+def _walk(document: Any, path: tuple[str, ...], op: str, value: Any, dialect: str, depth: int):
+    """The condition on ``path`` inside ``document``; each ``*`` is an EXISTS over the list."""
+    if "*" not in path:
+        return _compare(_scalar(document, path, value, dialect), op, value)
+    star = path.index("*")
+    before, after = path[:star], path[star + 1 :]
+    name = f"element_{depth}"
+    if dialect == "postgresql":
+        source = document[before] if len(before) > 1 else document[before[0]]
+        elements = func.jsonb_array_elements(source).table_valued(column("value", JSONB))
+    else:
+        json_path = "$" + "".join(f".{json.dumps(step)}" for step in before)
+        elements = func.json_each(document, json_path).table_valued(column("value", JSON))
+    elements = elements.alias(name)
+    condition = _walk(elements.c.value, after, op, value, dialect, depth + 1)
+    return exists(select(literal(1)).select_from(elements).where(condition))
+
+
+def _scalar(document: Any, path: tuple[str, ...], value: Any, dialect: str) -> Any:
+    """The value at ``path`` (empty: the document itself), typed like ``value``."""
+    numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if dialect == "postgresql":
+        pointer = "{" + ",".join(json.dumps(step) for step in path) + "}"
+        text = document.op("#>>", return_type=Text)(cast(literal(pointer), ARRAY(Text)))
+        return cast(text, Numeric) if numeric else text.collate("C")
+    if not path:
+        # json_each's value is already the SQL value of a list element.
+        return type_coerce(document, NullType())
+    json_path = "$" + "".join(f".{json.dumps(step)}" for step in path)
+    # json_extract gives SQL numbers for JSON numbers and text for strings.
+    return func.json_extract(document, json_path)
+
+
+def _compare(subject: Any, op: str, value: Any) -> ColumnElement[bool]:
+    if op == "=":
+        return subject == value
+    if op == "!=":
+        return subject != value
+    if op == "<":
+        return subject < value
+    if op == "<=":
+        return subject <= value
+    if op == ">":
+        return subject > value
+    if op == ">=":
+        return subject >= value
+    raise ValueError(f"unknown comparison {op!r}")
