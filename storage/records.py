@@ -175,6 +175,8 @@ class TemplateQuery:
     display_name_equals: str | None = None
     display_name_contains: str | None = None
     labels: list[LabelFilter] = field(default_factory=list)
+    # A ListTemplates filter (display_name, description, labels, create/update/delete time).
+    filter: Filter | None = None
 
 
 @dataclass

@@ -19,7 +19,7 @@ import storage
 from service.app.authentication import Principal
 from service.app.configs import apply_mask, check_config
 from service.app.conventions import check_etag, check_mask, fingerprint, first_result, utc_now
-from service.app.list_filters import parse_filter, parse_order_by
+from service.app.list_filters import FilterField, parse_filter, parse_order_by
 from service.app.page_tokens import Page, PageRequest
 from service.app.simulation_writes import (
     SimulationInput,
@@ -44,7 +44,14 @@ from service.domain.validation import (
     require_id,
 )
 
-FILTER_FIELDS = {"display_name"}
+FILTER_FIELDS = {
+    "display_name": FilterField("string", contains=True),
+    "description": FilterField("string", contains=True),
+    "labels": FilterField("labels"),
+    "create_time": FilterField("timestamp"),
+    "update_time": FilterField("timestamp"),
+    "delete_time": FilterField("timestamp"),
+}
 ORDER_FIELDS = {"create_time", "display_name"}
 # The one filter that lists the built-in presets instead of the tenant's templates.
 BUILTIN_FILTER = "builtin = true"
@@ -201,7 +208,7 @@ class TemplateOperations:
         if " ".join(filter_text.split()) == BUILTIN_FILTER:
             parse_order_by(order_by, ORDER_FIELDS)
             return Page([_preset_view(preset_id) for preset_id in presets()], "")
-        conditions = parse_filter(filter_text, FILTER_FIELDS)
+        condition = parse_filter(filter_text, FILTER_FIELDS)
         sort_field, descending = parse_order_by(order_by, ORDER_FIELDS)
         paging = PageRequest(
             principal.tenant_id,
@@ -219,17 +226,8 @@ class TemplateOperations:
             descending=descending,
             after=paging.after,
             show_deleted=show_deleted,
+            filter=condition,
         )
-        for condition in conditions:
-            if condition.field == "display_name":
-                if condition.op == "=":
-                    query.display_name_equals = condition.value
-                else:
-                    query.display_name_contains = condition.value
-            else:
-                query.labels.append(
-                    storage.LabelFilter(condition.field.removeprefix("labels."), condition.value)
-                )
         with self._database.read_unit_of_work() as uow:
             rows = uow.templates.list(principal.tenant_id, query)
             views = [_view(uow, row) for row in rows]

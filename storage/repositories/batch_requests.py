@@ -6,10 +6,10 @@ from datetime import datetime
 
 from sqlalchemy import delete, insert, select
 
+from storage.driver_errors import UniqueRule
 from storage.records import BatchRequest
 from storage.repositories.base import SqlRepository
 from storage.schema import batch_requests
-from storage.translate import UniqueRule
 
 
 class BatchRequestRepository(SqlRepository):

@@ -8,14 +8,24 @@ from uuid import uuid4
 
 from sqlalchemy import delete, insert, select
 
+from storage.driver_errors import UniqueRule
 from storage.errors import Conflict, NotFound
 from storage.records import Template, TemplateQuery, TemplateRevision
 from storage.repositories.base import RecordTable, SqlRepository, columns_of
+from storage.repositories.filter_sql import column_field, compile_filter, labels_field
 from storage.repositories.keyset import contains, keyset_page, label_conditions, sort_column
 from storage.schema import template_revisions, templates
-from storage.translate import UniqueRule
 
 _ORDERINGS = ("create_time", "display_name")
+# What a ListTemplates filter can name.
+_FILTER_FIELDS = {
+    "display_name": column_field(templates.c.display_name, text=True),
+    "description": column_field(templates.c.description, text=True),
+    "labels": labels_field(templates.c.labels),
+    "create_time": column_field(templates.c.create_time),
+    "update_time": column_field(templates.c.update_time),
+    "delete_time": column_field(templates.c.delete_time),
+}
 # The record is the column list: see RecordTable.
 COLUMNS = RecordTable(
     Template,
@@ -122,6 +132,9 @@ class TemplateRepository(SqlRepository):
                 contains(templates.c.display_name, query.display_name_contains)
             )
         statement = statement.where(*label_conditions(templates.c.labels, query.labels))
+        if query.filter is not None:
+            dialect = self._connection.dialect.name
+            statement = statement.where(compile_filter(query.filter, _FILTER_FIELDS, dialect))
         statement = keyset_page(
             statement,
             templates,
