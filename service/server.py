@@ -233,7 +233,8 @@ def create_server(
         burst=settings.tenant_request_burst,
     )
     server = grpc.server(
-        executor,
+        # grpc takes any concurrent.futures.Executor; its stubs name ThreadPoolExecutor only.
+        executor,  # type: ignore[arg-type]
         interceptors=[
             *interceptors,
             # Outside the others, so it sees the status every call ends with, refusals included.

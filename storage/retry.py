@@ -137,14 +137,15 @@ class RetryPolicy:
 
         def stop(state) -> bool:
             elapsed = time.monotonic() - started
-            return self._give_up(
-                state.outcome.exception(), state.attempt_number + 1, elapsed, backoff(state)
-            )
+            failure = state.outcome.exception() if state.outcome is not None else None
+            return self._give_up(failure, state.attempt_number + 1, elapsed, backoff(state))
 
         retrying = Retrying(
             stop=stop,
             wait=backoff,
-            before_sleep=lambda state: self._note_retry(state.outcome.exception()),
+            before_sleep=lambda state: self._note_retry(
+                state.outcome.exception() if state.outcome is not None else None
+            ),
             retry=retry_if_exception(retryable),
             reraise=True,
         )

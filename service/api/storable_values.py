@@ -12,6 +12,7 @@ and analysis, is checked by its use case (:func:`service.domain.validation.check
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
@@ -57,7 +58,7 @@ def _check_text(value: str, path: str, found: list[Violation]) -> None:
         found.append(Violation(path, _NUL_IN_TEXT))
 
 
-def _walk(message: Message, path: str, found: list[Violation], limit: int) -> None:
+def _walk(message: Any, path: str, found: list[Violation], limit: int) -> None:
     kind = message.DESCRIPTOR.full_name
     if kind == _STRUCT:
         _walk_struct(message, path, found, limit)
@@ -89,7 +90,7 @@ def _walk(message: Message, path: str, found: list[Violation], limit: int) -> No
                 )
         elif field.type == FieldDescriptor.TYPE_MESSAGE:
             field_path = _join(path, field.name)
-            if field.message_type.GetOptions().map_entry:
+            if field.message_type is not None and field.message_type.GetOptions().map_entry:
                 _walk_map(field, value, field_path, found, limit)
             elif field.is_repeated:
                 for index, item in enumerate(value):
@@ -101,8 +102,10 @@ def _walk(message: Message, path: str, found: list[Violation], limit: int) -> No
 
 
 def _walk_map(field: FieldDescriptor, entries, path: str, found, limit: int) -> None:
-    key_is_text = field.message_type.fields_by_name["key"].type == FieldDescriptor.TYPE_STRING
-    value_field = field.message_type.fields_by_name["value"]
+    entry_type = field.message_type
+    assert entry_type is not None  # a map field's entries are messages
+    key_is_text = entry_type.fields_by_name["key"].type == FieldDescriptor.TYPE_STRING
+    value_field = entry_type.fields_by_name["value"]
     if value_field.type == FieldDescriptor.TYPE_MESSAGE:
         for key in sorted(entries):
             if len(found) >= limit:
@@ -129,7 +132,7 @@ def _walk_map(field: FieldDescriptor, entries, path: str, found, limit: int) -> 
                 found.append(Violation(entry_path, _NUL_IN_TEXT))
 
 
-def _walk_struct(struct: Message, path: str, found, limit: int) -> None:
+def _walk_struct(struct: Any, path: str, found, limit: int) -> None:
     for key in sorted(struct.fields):
         if len(found) >= limit:
             return
@@ -139,7 +142,7 @@ def _walk_struct(struct: Message, path: str, found, limit: int) -> None:
         _walk_value(struct.fields[key], entry_path, found, limit)
 
 
-def _walk_value(value: Message, path: str, found, limit: int) -> None:
+def _walk_value(value: Any, path: str, found, limit: int) -> None:
     kind = value.WhichOneof("kind")
     if kind == "string_value":
         _check_text(value.string_value, path, found)

@@ -9,8 +9,9 @@ call's resources and a different call reusing the id is refused.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
+from typing import TypeVar
 
 import storage
 from service.app.conventions import first_result, utc_now
@@ -18,6 +19,8 @@ from service.app.page_tokens import RESPONSE_BUDGET_BYTES
 from service.app.transactions import transactional
 from service.domain.errors import InvalidArgument, Violation
 from service.domain.validation import check_request_id
+
+T = TypeVar("T")
 
 MAX_BATCH_ITEMS = 1000
 _MAX_ID_CHARS = 100
@@ -121,7 +124,7 @@ def check_response_size(estimate: int, field: str, budget: int = RESPONSE_BUDGET
         )
 
 
-def in_order(found: dict[str, object], ids: Sequence[str]) -> list:
+def in_order(found: Mapping[str, T], ids: Sequence[str]) -> list[T]:
     """The found records in the order of ``ids`` (an id given twice appears twice)."""
     return [found[value] for value in ids if value in found]
 

@@ -14,7 +14,7 @@ for as long as it is open, and unbounded watchers would leave none for other cal
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator
 from contextlib import contextmanager
 
 from service.domain import errors
@@ -115,7 +115,7 @@ class EventFeed:
         self._wake_all()
 
     @contextmanager
-    def subscribe(self, tenant_id: str) -> Iterator[Subscription]:
+    def subscribe(self, tenant_id: str) -> Generator[Subscription, None, None]:
         """An open subscription for ``tenant_id`` until the block ends.
 
         ``RESOURCE_EXHAUSTED`` when ``max_watchers`` are open; ``UNAVAILABLE`` once closed.

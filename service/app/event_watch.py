@@ -13,7 +13,7 @@ gRPC took the previous messages, which it does only as fast as the client reads.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 
 import storage
@@ -60,7 +60,7 @@ class EventStream:
         principal: Principal,
         query: WatchFilter,
         cursor: int,
-        subscriptions: Iterator[Subscription],
+        subscriptions: Generator[Subscription, None, None],
     ) -> None:
         self._watch = watch
         self._tenant_id = principal.tenant_id
@@ -150,13 +150,15 @@ class EventWatch:
             require_id(query.scenario_id, "scenario_id")
         cursor = None
         if resume_token:
-            (cursor,) = decode_page_token(
+            decoded = decode_page_token(
                 resume_token,
                 principal.tenant_id,
                 _fingerprint_of(query),
                 "resume_token",
                 cursor_types=_CURSOR,
             )
+            # Not None: the token is not empty.
+            (cursor,) = decoded or (None,)
         elif after_event_id is not None:
             if after_event_id < 0:
                 raise errors.InvalidArgument.field("after_event_id", "must not be negative")
@@ -199,7 +201,7 @@ def _start(
     return uow.events.latest_id(tenant_id) if cursor is None else cursor
 
 
-def _held(subscriptions) -> Iterator[Subscription]:
+def _held(subscriptions) -> Generator[Subscription, None, None]:
     # The feed's context manager as a generator, so the stream can hold it across calls.
     with subscriptions as subscription:
         yield subscription

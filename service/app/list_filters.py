@@ -30,6 +30,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, cast
 
 import lark
 
@@ -130,7 +131,7 @@ def parse_filter(text: str, fields: Mapping[str, FilterField]) -> storage.Filter
         tree = _parser().parse(text)
     except lark.exceptions.UnexpectedCharacters as caught:
         raise _error(
-            f"unexpected character {text[caught.pos_in_stream]!r} at column {caught.column}"
+            f"unexpected character {text[caught.pos_in_stream or 0]!r} at column {caught.column}"
         ) from None
     except lark.exceptions.UnexpectedEOF:
         raise _error(f"incomplete filter: it ends early at column {len(text) + 1}") from None
@@ -167,7 +168,8 @@ class _Builder:
         return self._restriction(tree)
 
     def _restriction(self, tree: lark.Tree) -> storage.Comparison:
-        member, comparator, value = tree.children
+        # The grammar makes the middle child the comparator token.
+        member, comparator, value = cast(tuple[Any, lark.Token, Any], tuple(tree.children))
         names = [str(token) for token in member.children]
         column = member.meta.column
         name = ".".join(names)

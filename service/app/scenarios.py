@@ -351,8 +351,12 @@ class ScenarioOperations:
 
     @transactional
     def batch_create(
-        self, principal: Principal, items: list[CreateScenarioItem], *, request_id: str = ""
-    ) -> list[storage.Scenario]:
+        self,
+        principal: Principal,
+        items: builtins.list[CreateScenarioItem],
+        *,
+        request_id: str = "",
+    ) -> builtins.list[storage.Scenario]:
         """Creates every scenario of the batch or none (AIP-233), in the order given.
 
         Every bad item is reported at once, by index; two items with one display name are
@@ -405,8 +409,12 @@ class ScenarioOperations:
 
     @transactional
     def batch_delete(
-        self, principal: Principal, items: list[DeleteScenarioItem], *, request_id: str = ""
-    ) -> list[storage.Scenario]:
+        self,
+        principal: Principal,
+        items: builtins.list[DeleteScenarioItem],
+        *,
+        request_id: str = "",
+    ) -> builtins.list[storage.Scenario]:
         """Soft-deletes every scenario of the batch or none (AIP-235), each as :meth:`delete`.
 
         Any scenario missing, already deleted or another tenant's fails the whole batch with

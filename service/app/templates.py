@@ -8,8 +8,10 @@ are read like templates by every tenant and refuse every write.
 
 from __future__ import annotations
 
+import builtins
 import dataclasses
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -240,7 +242,7 @@ class TemplateOperations:
         template_id: str,
         values: TemplateInput,
         *,
-        mask: list[str],
+        mask: builtins.list[str],
         etag: str = "",
     ) -> TemplateView:
         """Changes the masked fields; a change of config or parameters adds a revision."""
@@ -277,7 +279,7 @@ class TemplateOperations:
                     template_id=template_id,
                     revision=current.current_revision + 1,
                     config=config_to_document(values.config)
-                    if "config" in paths
+                    if "config" in paths and values.config is not None
                     else latest.config,
                     parameters=_parameters_document(values.parameters)
                     if "parameters" in paths
@@ -345,7 +347,7 @@ class TemplateOperations:
         *,
         template_revision: int = 0,
         overrides: config_pb2.SimulationConfig | None = None,
-        mask: list[str] = (),
+        mask: Sequence[str] = (),
         request_id: str = "",
         validate_only: bool = False,
     ) -> storage.Simulation:

@@ -62,7 +62,7 @@ def path_of_pointer(pointer: str) -> str:
     """
     parts = [part.replace("~1", "/").replace("~0", "~") for part in pointer.split("/")[1:]]
     path = ""
-    message_type: descriptor.Descriptor | None = config_pb2.SimulationConfig.DESCRIPTOR
+    message_type: Any = config_pb2.SimulationConfig.DESCRIPTOR
     index = 0
     while index < len(parts):
         part = parts[index]

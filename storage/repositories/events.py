@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Collection
 from dataclasses import replace
 from datetime import UTC
@@ -96,7 +97,7 @@ class SimulationEventRepository(SqlRepository):
         simulation_id: str = "",
         scenario_id: str = "",
         kinds: Collection[str] = (),
-    ) -> list[SimulationEvent]:
+    ) -> builtins.list[SimulationEvent]:
         """Up to ``limit`` of the tenant's events after ``after_id``, oldest first.
 
         Optionally only one simulation's, those of simulations now in ``scenario_id``, or

@@ -79,6 +79,7 @@ def column_field(target: Any, *, text: bool = False, null_as: Any = None) -> Fie
         if comparison.op == "contains":
             return subject.icontains(value, autoescape=True)
         if comparison.op == "in":
+            assert isinstance(value, tuple)  # "in" compares with a tuple of values
             return subject.in_(list(value))
         if text and dialect == "postgresql" and comparison.op not in ("=", "!="):
             subject = subject.collate("C")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
 
@@ -122,7 +123,9 @@ class ArchitectJobRepository(SqlRepository):
             .group_by(_table.c.state)
         )
         oldest = None
-        for state, count, first in rows:
+        row: Any
+        for row in rows:
+            state, count, first = row
             counts[state] = count
             if state == QUEUED:
                 oldest = first

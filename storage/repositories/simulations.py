@@ -176,7 +176,7 @@ class SimulationRepository(SqlRepository):
 
     def list_with_sources(
         self, tenant_id: str, query: SimulationQuery
-    ) -> list[tuple[Simulation, list[dict[str, Any]]]]:
+    ) -> builtins.list[tuple[Simulation, builtins.list[dict[str, Any]]]]:
         """Like :meth:`list`, each simulation with its current revision's sources ([] without).
 
         One statement, as :meth:`get_with_sources`: a listed simulation has the fields a

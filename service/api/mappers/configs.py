@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from google.protobuf import struct_pb2
 from simulation.v1 import config_pb2, config_service_pb2
@@ -38,7 +39,8 @@ def revision_to_proto(
 def diff_to_proto(diff: RevisionDiff) -> config_service_pb2.DiffConfigRevisionsResponse:
     """DiffConfigRevisions' response: the JSON Patch as a list of JSON objects."""
     patch = struct_pb2.ListValue()
-    patch.extend(diff.diff.patch)
+    operations: list[Any] = diff.diff.patch
+    patch.extend(operations)
     return config_service_pb2.DiffConfigRevisionsResponse(
         simulation_id=diff.simulation_id,
         from_revision=diff.from_revision,
