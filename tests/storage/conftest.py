@@ -29,17 +29,29 @@ from storage import (
 from storage.schema import metadata
 
 
-@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
-def database(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[Database]:
-    """A migrated database on each engine, shared by the tests of the session."""
-    if request.param == "sqlite":
-        url = sqlite_url_for(tmp_path_factory.mktemp("sqlite"))
-    else:
-        url = request.getfixturevalue("postgres_url")
+def _migrated(url: str) -> Iterator[Database]:
     db = Database(url, retry=RetryPolicy(max_attempts=5, max_seconds=5))
     db.migrate()
     yield db
     db.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_database(tmp_path_factory) -> Iterator[Database]:
+    """The migrated SQLite database of the session."""
+    yield from _migrated(sqlite_url_for(tmp_path_factory.mktemp("sqlite")))
+
+
+@pytest.fixture(scope="session")
+def postgresql_database(postgres_url: str) -> Iterator[Database]:
+    """The migrated PostgreSQL database of the session."""
+    yield from _migrated(postgres_url)
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest) -> Database:
+    """A migrated database on each engine, shared by the tests of the session."""
+    return request.getfixturevalue(f"{request.param}_database")
 
 
 @pytest.fixture

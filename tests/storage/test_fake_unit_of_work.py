@@ -19,30 +19,20 @@ from storage import (
     Database,
     LabelFilter,
     NotFound,
-    RetryPolicy,
     ScenarioQuery,
     Tenant,
     cursor_of,
-    sqlite_url_for,
 )
 from tests.fakes import FakeDatabase
 from tests.storage.conftest import Factory, new_id, utc_now
 
 
 @pytest.fixture(scope="module", params=["fake", "sqlite", "postgresql"])
-def backend(request: pytest.FixtureRequest, tmp_path_factory):
-    """The fake, and a migrated database on each engine."""
+def backend(request: pytest.FixtureRequest) -> FakeDatabase | Database:
+    """The fake, and the contract suite's migrated database on each engine."""
     if request.param == "fake":
-        yield FakeDatabase()
-        return
-    if request.param == "sqlite":
-        url = sqlite_url_for(tmp_path_factory.mktemp("fake-contract"))
-    else:
-        url = request.getfixturevalue("postgres_url")
-    db = Database(url, retry=RetryPolicy(max_attempts=5, max_seconds=5))
-    db.migrate()
-    yield db
-    db.dispose()
+        return FakeDatabase()
+    return request.getfixturevalue(f"{request.param}_database")
 
 
 @pytest.fixture

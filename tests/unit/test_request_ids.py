@@ -2,7 +2,8 @@
 
 The comparison is with the request that created the resource (its fingerprint), not with the
 resource as it is now: edits do not break a late retry, and differences that are not stored on
-the resource (architect parameters, the imported config) are still caught.
+the resource (architect parameters, the imported config) are still caught. The scenario case
+runs on the fake database in test_scenario_use_cases.py.
 """
 
 from __future__ import annotations
@@ -11,26 +12,11 @@ import pytest
 from simulation.v1 import config_pb2
 
 from service.app.configs import ConfigOperations
-from service.app.scenarios import ScenarioInput, ScenarioOperations
 from service.app.simulation_writes import SimulationInput
 from service.architect.jobs import ArchitectOperations, PromptedSimulation
 from service.domain import errors
 from service.domain.validation import ConfigValidator
 from tests.unit.simulation_api import valid_config
-
-
-def test_a_retry_after_the_scenario_was_edited_still_gets_it(database, principals):
-    alice = principals["alice"]
-    ops = ScenarioOperations(database)
-    first = ops.create(alice, ScenarioInput(display_name="Once"), request_id="r-1")
-    ops.update(alice, first.id, ScenarioInput(description="edited"), mask=["description"])
-
-    again = ops.create(alice, ScenarioInput(display_name="Once"), request_id="r-1")
-
-    assert again.id == first.id and again.description == "edited"
-    with pytest.raises(errors.InvalidArgument) as caught:
-        ops.create(alice, ScenarioInput(display_name="Other"), request_id="r-1")
-    assert caught.value.reason == "REQUEST_ID_REUSED"
 
 
 def test_a_create_with_config_reusing_an_id_with_another_config_is_refused(database, principals):
