@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import signal
 import sys
@@ -45,7 +46,8 @@ def _parser() -> argparse.ArgumentParser:
     tenant_commands = tenant_parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     create_tenant = tenant_commands.add_parser("create", help="create a tenant, print its id")
     create_tenant.add_argument("name")
-    tenant_commands.add_parser("list", help="list tenants")
+    list_tenants = tenant_commands.add_parser("list", help="list tenants (a table, or --json)")
+    list_tenants.add_argument("--json", action="store_true", help="one JSON array of objects")
 
     keys = commands.add_parser("keys", help="manage API keys")
     key_commands = keys.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -53,8 +55,9 @@ def _parser() -> argparse.ArgumentParser:
     create_key.add_argument("--tenant", required=True, help="tenant id")
     create_key.add_argument("--scope", choices=tenants.SCOPES, default="write")
     create_key.add_argument("--description", default="")
-    list_keys = key_commands.add_parser("list", help="list a tenant's keys")
+    list_keys = key_commands.add_parser("list", help="list a tenant's keys (a table, or --json)")
     list_keys.add_argument("--tenant", required=True, help="tenant id")
+    list_keys.add_argument("--json", action="store_true", help="one JSON array of objects")
     revoke_key = key_commands.add_parser("revoke", help="revoke a key")
     revoke_key.add_argument("key_id")
     return parser
@@ -122,13 +125,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
+def _print_rows(rows: list[dict[str, str]], columns: tuple[str, ...], *, as_json: bool) -> None:
+    """A list command's output: tab-separated with a header line, or one JSON array."""
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    print("\t".join(column.upper() for column in columns))
+    for row in rows:
+        print("\t".join(row[column] for column in columns))
+
+
 def _admin(database: storage.Database, args) -> int:
     if args.command == "tenants" and args.action == "create":
         tenant = tenants.new_tenant(database, args.name)
         print(tenant.id)
     elif args.command == "tenants" and args.action == "list":
-        for tenant in tenants.list_tenants(database):
-            print(f"{tenant.id}\t{tenant.name}\t{tenant.create_time.isoformat()}")
+        _print_rows(
+            [
+                {"id": t.id, "name": t.name, "create_time": t.create_time.isoformat()}
+                for t in tenants.list_tenants(database)
+            ],
+            ("id", "name", "create_time"),
+            as_json=args.json,
+        )
     elif args.command == "keys" and args.action == "create":
         issued = tenants.issue_key(database, args.tenant, args.scope, args.description)
         print(
@@ -137,11 +156,20 @@ def _admin(database: storage.Database, args) -> int:
         )
         print(issued.secret)
     elif args.command == "keys" and args.action == "list":
-        for key in tenants.list_keys(database, args.tenant):
-            state = "revoked" if key.revoke_time else "active"
-            print(
-                f"{key.id}\t{key.scope}\t{state}\t{key.create_time.isoformat()}\t{key.description}"
-            )
+        _print_rows(
+            [
+                {
+                    "id": key.id,
+                    "scope": key.scope,
+                    "state": "revoked" if key.revoke_time else "active",
+                    "create_time": key.create_time.isoformat(),
+                    "description": key.description,
+                }
+                for key in tenants.list_keys(database, args.tenant)
+            ],
+            ("id", "scope", "state", "create_time", "description"),
+            as_json=args.json,
+        )
     elif args.command == "keys" and args.action == "revoke":
         key = tenants.revoke_key(database, args.key_id)
         print(f"revoked {key.id}")

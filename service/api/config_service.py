@@ -90,7 +90,10 @@ class ConfigServicer(config_service_pb2_grpc.ConfigServiceServicer):
             request_id=request.request_id,
             validate_only=request.validate_only,
         )
-        return pb.CreateSimulationWithConfigResponse(simulation=simulation_to_proto(simulation))
+        message = simulation_to_proto(simulation)
+        # Revision 1 stores the request's sources: answer with them, as GetSimulation would.
+        message.sources.extend(request.sources)
+        return pb.CreateSimulationWithConfigResponse(simulation=message)
 
     def ListConfigRevisions(self, request, context):
         page = self._ops.list_revisions(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 from tests.processes import ServerProcess, environment, free_port, grpcurl, simconfig, status_name
@@ -24,6 +25,25 @@ def test_tenant_and_key_commands(tmp_path):
 
     assert simconfig(env, "keys", "revoke", key_id).returncode == 0
     assert "revoked" in simconfig(env, "keys", "list", "--tenant", tenant_id).stdout
+
+
+def test_list_commands_print_a_header_or_json(tmp_path):
+    env = environment(tmp_path)
+    simconfig(env, "migrate")
+    tenant_id = simconfig(env, "tenants", "create", "acme").stdout.strip()
+    key_id = simconfig(env, "keys", "create", "--tenant", tenant_id).stdout.strip().split("_")[1]
+
+    header, row = simconfig(env, "tenants", "list").stdout.splitlines()
+    assert header.split("\t") == ["ID", "NAME", "CREATE_TIME"]
+    assert row.split("\t")[:2] == [tenant_id, "acme"]
+    header, row = simconfig(env, "keys", "list", "--tenant", tenant_id).stdout.splitlines()
+    assert header.split("\t") == ["ID", "SCOPE", "STATE", "CREATE_TIME", "DESCRIPTION"]
+    assert row.split("\t")[:3] == [key_id, "write", "active"]
+
+    (tenant,) = json.loads(simconfig(env, "tenants", "list", "--json").stdout)
+    assert (tenant["id"], tenant["name"]) == (tenant_id, "acme") and tenant["create_time"]
+    (key,) = json.loads(simconfig(env, "keys", "list", "--tenant", tenant_id, "--json").stdout)
+    assert (key["id"], key["scope"], key["state"]) == (key_id, "write", "active")
 
 
 def test_bad_arguments_exit_non_zero_with_a_message(tmp_path):
@@ -92,7 +112,7 @@ def test_serve_never_creates_a_demo_tenant_on_postgresql(tmp_path, empty_postgre
         assert "database: postgresql" in server.output
     finally:
         server.stop()
-    assert simconfig(env, "tenants", "list").stdout.strip() == ""
+    assert simconfig(env, "tenants", "list").stdout.splitlines() == ["ID\tNAME\tCREATE_TIME"]
 
 
 def test_serve_refuses_a_database_without_the_current_schema(tmp_path):

@@ -107,8 +107,8 @@ def test_calls_ride_out_a_server_stopped_and_restarted_between_them(tmp_path):
     first = ServerProcess(env).wait_ready()
     key = demo_key(first)
     # The default policy's backoffs (0.5, 1, 2, 4 s, jittered) cover a restart on an idle
-    # machine; this one (1, 2, 4, 5 s) keeps covering it on a loaded one.
-    patient = RetryPolicy(initial_backoff=1.0, max_backoff=5.0)
+    # machine; this one (2, 4, 8, 10 s: about 24 s) keeps covering it on a loaded one.
+    patient = RetryPolicy(initial_backoff=2.0, max_backoff=10.0)
     with Client(first.address, key, timeout=60, retry=patient) as client:
         created = client.create_scenario(scenario={"display_name": "Survives"}).scenario
         first.stop()

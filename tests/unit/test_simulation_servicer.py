@@ -646,3 +646,13 @@ def test_a_listed_simulation_has_every_field_a_fetched_one_has_sources_included(
     for simulation in (with_sources, without):
         assert listed[simulation.id] == get_simulation(api, alice, simulation.id)
     assert [s.uri for s in listed[with_sources.id].sources] == [source.uri]
+
+
+def test_create_with_config_answers_with_the_sources_get_returns(api, principals):
+    alice = principals["alice"]
+    source = config_pb2.Source(uri="catalogue://personas/ada", title="Ada")
+
+    created = create_with_config(api, alice, "Answered", sources=[source])
+
+    assert created == get_simulation(api, alice, created.id)
+    assert [s.uri for s in created.sources] == [source.uri]
