@@ -27,8 +27,10 @@ from service.api.read_only import read_only_methods
 from service.api.scenario_service import ScenarioServicer
 from service.api.simulation_service import SimulationServicer
 from service.api.tenant_limits import TenantLimits
+from service.app import page_tokens
 from service.app.authentication import ApiKeyCache, Authenticator
 from service.app.configs import ConfigOperations
+from service.app.conventions import utc_now
 from service.app.scenarios import ScenarioOperations
 from service.app.simulations import SimulationOperations
 from service.architect import create_engine
@@ -56,6 +58,26 @@ API_KEY_CACHE_SECONDS_WITH_FEED = 30.0
 API_KEY_CACHE_SECONDS = 1.0
 # How long start-up waits for the change feed before serving with the short expiry instead.
 CHANGE_FEED_START_SECONDS = 5.0
+
+
+# The name the page token key is stored under (not the key).
+PAGE_TOKEN_KEY_NAME = "page_token"  # noqa: S105
+
+
+def page_token_secret(settings: Settings, database: storage.Database) -> str:
+    """The page token key: from the settings, else the one stored (made by the first server)."""
+    if settings.page_token_secret is not None:
+        return settings.page_token_secret.get_secret_value()
+    stored = database.run(lambda uow: uow.secrets.get(PAGE_TOKEN_KEY_NAME))
+    if stored is not None:
+        return stored
+    secret = page_tokens.new_signing_secret()
+    try:
+        database.run(lambda uow: uow.secrets.add(PAGE_TOKEN_KEY_NAME, secret, utc_now()))
+    except storage.AlreadyExists:
+        # Another server stored one first: everyone signs with that one.
+        return database.run(lambda uow: uow.secrets.get(PAGE_TOKEN_KEY_NAME))
+    return secret
 
 
 def open_database(settings: Settings) -> storage.Database:
@@ -161,6 +183,7 @@ def create_server(
     (see :mod:`service.processes`), whose parent made sure the port was free.
     """
     database = database or open_database(settings)
+    page_tokens.use_signing_key(page_token_secret(settings, database))
     key_cache = ApiKeyCache(
         ttl=API_KEY_CACHE_SECONDS_WITH_FEED,
         fallback_ttl=API_KEY_CACHE_SECONDS,

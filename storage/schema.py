@@ -193,3 +193,12 @@ periodic_runs = Table(
     Column("name", String(64), primary_key=True),
     Column("next_run_time", UtcDateTime, nullable=False),
 )
+
+service_secrets = Table(
+    "service_secrets",
+    metadata,
+    # Not tenant data: secrets every server shares, such as the page token signing key.
+    Column("name", String(64), primary_key=True),
+    Column("value", String(256), nullable=False),
+    Column("create_time", UtcDateTime, nullable=False),
+)

@@ -18,6 +18,7 @@ from storage.repositories import (
     ConfigRevisionRepository,
     PeriodicRunRepository,
     ScenarioRepository,
+    ServiceSecretRepository,
     SimulationEventRepository,
     SimulationRepository,
     TenantRepository,
@@ -39,6 +40,7 @@ class Repositories:
     events: SimulationEventRepository
     jobs: ArchitectJobRepository
     periodic_runs: PeriodicRunRepository
+    secrets: ServiceSecretRepository
 
 
 class UnitOfWork(Repositories, abc.ABC):
@@ -105,6 +107,7 @@ def _attach_repositories(uow: Repositories, connection: Connection) -> None:
     uow.events = SimulationEventRepository(connection)
     uow.jobs = ArchitectJobRepository(connection)
     uow.periodic_runs = PeriodicRunRepository(connection)
+    uow.secrets = ServiceSecretRepository(connection)
 
 
 class SqlUnitOfWork(UnitOfWork):

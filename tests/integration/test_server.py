@@ -23,7 +23,7 @@ from service.app.simulation_writes import SimulationInput
 from service.architect import BuiltinArchitectEngine
 from service.architect.jobs import ArchitectOperations, PromptedSimulation
 from service.domain.validation import ConfigValidator
-from service.server import create_server
+from service.server import create_server, page_token_secret
 from service.settings import Settings
 from tests.processes import ServerProcess, environment
 from tests.unit.test_architect_jobs import jobs_of
@@ -231,3 +231,17 @@ def test_stop_turns_health_not_serving_first_and_ends_within_the_grace_period(
     # All four jobs were handed back to the queue, and together, not one after another.
     assert all(job.lease_expire_time <= datetime.now(UTC) for job in jobs())
     assert elapsed < grace + 1, f"stopping took {elapsed:.1f} s"
+
+
+def test_every_server_on_a_database_signs_page_tokens_with_the_same_stored_key(
+    tmp_path, migrated_sqlite_url
+):
+    database = storage.Database(migrated_sqlite_url)
+    first = page_token_secret(Settings(data_dir=tmp_path), database)
+    second = page_token_secret(Settings(data_dir=tmp_path), database)
+    configured = page_token_secret(
+        Settings(data_dir=tmp_path, page_token_secret="a configured secret, 16+ chars"), database
+    )
+
+    assert first == second and len(first) >= 32
+    assert configured == "a configured secret, 16+ chars"

@@ -53,3 +53,10 @@ def test_bad_values_fail_with_the_variable_named(name, value):
 def test_remote_architect_needs_an_address():
     with pytest.raises(SettingsError, match="SIMCONFIG_ARCHITECT_ADDRESS"):
         Settings.from_env({"SIMCONFIG_ARCHITECT_ENGINE": "remote"})
+
+
+def test_a_short_page_token_secret_is_refused_without_showing_it():
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({"SIMCONFIG_PAGE_TOKEN_SECRET": "hunter2"})
+    assert "SIMCONFIG_PAGE_TOKEN_SECRET" in str(caught.value)
+    assert "hunter2" not in str(caught.value)
