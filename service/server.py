@@ -56,6 +56,9 @@ PURGE_CHECK_SECONDS = 60.0
 # the feed reconnecting) the expiry alone bounds how long a revoked key keeps working.
 API_KEY_CACHE_SECONDS_WITH_FEED = 30.0
 API_KEY_CACHE_SECONDS = 1.0
+# How long stopping waits for background tasks at least, whatever the grace period: an idle
+# task ends within this (the change feed polls twice a second).
+TASK_STOP_FLOOR_SECONDS = 1.0
 # How long start-up waits for the change feed before serving with the short expiry instead.
 CHANGE_FEED_START_SECONDS = 5.0
 
@@ -135,18 +138,24 @@ class ServiceServer:
         for callback in self._before_drain:
             callback()
         drained = self.grpc_server.stop(grace)
-        # Each task gets the grace period less a moment for handing architect jobs back.
-        limit = {} if grace is None else {"timeout": max(0.0, grace - HAND_BACK_SECONDS)}
         stopping = [
             threading.Thread(
-                target=task.stop, kwargs=limit, name=f"stop-{getattr(task, 'name', 'task')}"
+                target=task.stop,
+                kwargs=self._stop_limit(task, grace),
+                name=f"stop-{getattr(task, 'name', 'task')}",
             )
             for task in self._tasks
         ]
         for thread in stopping:
             thread.start()
         for thread in stopping:
-            thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+            # Idle tasks end in moments: they get that moment even with no grace at all, so
+            # none still holds a connection when the pool is closed below.
+            thread.join(
+                None
+                if deadline is None
+                else max(deadline - time.monotonic(), TASK_STOP_FLOOR_SECONDS)
+            )
         for callback in self._on_stop:
             callback()
         drained.wait(None if deadline is None else max(0.0, deadline - time.monotonic()))
@@ -154,6 +163,14 @@ class ServiceServer:
             # Every call has ended: nothing is left to run, the threads just go.
             self._executor.shutdown(wait=False, cancel_futures=True)
         self.database.dispose()
+
+    @staticmethod
+    def _stop_limit(task, grace: float | None) -> dict:
+        # The architect workers get the grace period less a moment for handing their jobs
+        # back; other tasks stop in moments with their own short timeouts.
+        if grace is None or not isinstance(task, ArchitectWorkerPool):
+            return {}
+        return {"timeout": max(0.0, grace - HAND_BACK_SECONDS)}
 
     def wait_for_termination(self, timeout: float | None = None) -> bool:
         """Blocks until the server stops (or ``timeout`` passes)."""
