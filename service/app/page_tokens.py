@@ -44,18 +44,41 @@ _MAC_BYTES = 16
 
 
 class _SigningKey:
-    """The key tokens are signed with; a random one until the server sets the shared one."""
+    """The key tokens are signed with; a random one until the server sets the shared one.
+
+    A server sets a loader instead of a key when the key lives in the database: it is read
+    on first use, so a server starts (and reports its health) while the database is down.
+    """
 
     def __init__(self):
         self._lock = threading.Lock()
-        self._key = secrets.token_bytes(32)
+        self._key: bytes | None = secrets.token_bytes(32)
+        self._loader: Callable[[], str] | None = None
 
     def set(self, key: bytes) -> None:
         with self._lock:
-            self._key = key
+            self._key, self._loader = key, None
+
+    def load_with(self, loader: Callable[[], str]) -> None:
+        with self._lock:
+            self._key, self._loader = None, loader
 
     def get(self) -> bytes:
-        return self._key
+        key = self._key
+        if key is not None:
+            return key
+        with self._lock:
+            if self._key is None:
+                # A failure (the database is down) propagates: the call that needed a token
+                # fails as the database's unavailability, and the next one tries again.
+                self._key = _derive(self._loader())
+            return self._key
+
+
+def _derive(secret: str) -> bytes:
+    if len(secret) < 16:
+        raise ValueError("a page token secret needs at least 16 characters")
+    return hashlib.sha256(b"simconfig/page-token\0" + secret.encode("utf-8")).digest()
 
 
 _signing_key = _SigningKey()
@@ -63,9 +86,12 @@ _signing_key = _SigningKey()
 
 def use_signing_key(secret: str) -> None:
     """Signs and checks tokens with ``secret`` from now on (the same on every server)."""
-    if len(secret) < 16:
-        raise ValueError("a page token secret needs at least 16 characters")
-    _signing_key.set(hashlib.sha256(b"simconfig/page-token\0" + secret.encode("utf-8")).digest())
+    _signing_key.set(_derive(secret))
+
+
+def use_signing_key_from(load_secret: Callable[[], str]) -> None:
+    """Signs and checks tokens with the secret ``load_secret()`` returns, read on first use."""
+    _signing_key.load_with(load_secret)
 
 
 def new_signing_secret() -> str:
