@@ -158,7 +158,8 @@ class ServiceServer:
             )
         for callback in self._on_stop:
             callback()
-        drained.wait(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        # gRPC ends this by itself at the grace period, cancelling the calls still running.
+        drained.wait()
         if self._executor is not None:
             # Every call has ended: nothing is left to run, the threads just go.
             self._executor.shutdown(wait=False, cancel_futures=True)
