@@ -31,6 +31,7 @@ from service.api.scenario_service import ScenarioServicer
 from service.api.simulation_service import SimulationServicer
 from service.api.template_service import TemplateServicer
 from service.api.tenant_limits import TenantLimits
+from service.app import page_tokens
 from service.app.authentication import ApiKeyCache, Authenticator
 from service.app.batches import BatchRequestRetention
 from service.app.configs import ConfigOperations
@@ -65,10 +66,33 @@ PURGE_CHECK_SECONDS = 60.0
 # the feed reconnecting) the expiry alone bounds how long a revoked key keeps working.
 API_KEY_CACHE_SECONDS_WITH_FEED = 30.0
 API_KEY_CACHE_SECONDS = 1.0
+# How long stopping waits for background tasks at least, whatever the grace period: an idle
+# task ends within this (the change feed polls twice a second).
+TASK_STOP_FLOOR_SECONDS = 1.0
 # How long start-up waits for the change feed before serving with the short expiry instead.
 CHANGE_FEED_START_SECONDS = 5.0
 # How often each process counts the architect queue for its metrics (two indexed counts).
 QUEUE_METRICS_SECONDS = 15.0
+
+
+# The name the page token key is stored under (not the key).
+PAGE_TOKEN_KEY_NAME = "page_token"  # noqa: S105
+
+
+def page_token_secret(settings: Settings, database: storage.Database) -> str:
+    """The page token key: from the settings, else the one stored (made by the first server)."""
+    if settings.page_token_secret is not None:
+        return settings.page_token_secret.get_secret_value()
+    stored = database.run(lambda uow: uow.secrets.get(PAGE_TOKEN_KEY_NAME))
+    if stored is not None:
+        return stored
+    secret = page_tokens.new_signing_secret()
+    try:
+        database.run(lambda uow: uow.secrets.add(PAGE_TOKEN_KEY_NAME, secret, utc_now()))
+    except storage.AlreadyExists:
+        # Another server stored one first: everyone signs with that one.
+        return database.run(lambda uow: uow.secrets.get(PAGE_TOKEN_KEY_NAME))
+    return secret
 
 
 def open_database(settings: Settings) -> storage.Database:
@@ -133,25 +157,40 @@ class ServiceServer:
         for callback in self._before_drain:
             callback()
         drained = self.grpc_server.stop(grace)
-        # Each task gets the grace period less a moment for handing architect jobs back.
-        limit = {} if grace is None else {"timeout": max(0.0, grace - HAND_BACK_SECONDS)}
         stopping = [
             threading.Thread(
-                target=task.stop, kwargs=limit, name=f"stop-{getattr(task, 'name', 'task')}"
+                target=task.stop,
+                kwargs=self._stop_limit(task, grace),
+                name=f"stop-{getattr(task, 'name', 'task')}",
             )
             for task in self._tasks
         ]
         for thread in stopping:
             thread.start()
         for thread in stopping:
-            thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+            # Idle tasks end in moments: they get that moment even with no grace at all, so
+            # none still holds a connection when the pool is closed below.
+            thread.join(
+                None
+                if deadline is None
+                else max(deadline - time.monotonic(), TASK_STOP_FLOOR_SECONDS)
+            )
         for callback in self._on_stop:
             callback()
-        drained.wait(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        # gRPC ends this by itself at the grace period, cancelling the calls still running.
+        drained.wait()
         if self._executor is not None:
             # Every call has ended: nothing is left to run, the threads just go.
             self._executor.shutdown(wait=False, cancel_futures=True)
         self.database.dispose()
+
+    @staticmethod
+    def _stop_limit(task, grace: float | None) -> dict:
+        # The architect workers get the grace period less a moment for handing their jobs
+        # back; other tasks stop in moments with their own short timeouts.
+        if grace is None or not isinstance(task, ArchitectWorkerPool):
+            return {}
+        return {"timeout": max(0.0, grace - HAND_BACK_SECONDS)}
 
     def wait_for_termination(self, timeout: float | None = None) -> bool:
         """Blocks until the server stops (or ``timeout`` passes)."""
@@ -216,6 +255,11 @@ def create_server(
         interceptors.append(tracing.rpc_interceptor())
         observers.append(tracing.SpanStatusObserver())
         database.trace_statements(tracing.trace.get_tracer_provider())
+    if settings.page_token_secret is not None:
+        page_tokens.use_signing_key(settings.page_token_secret.get_secret_value())
+    else:
+        # Read (or made) on first use: the server starts even while the database is down.
+        page_tokens.use_signing_key_from(lambda: page_token_secret(settings, database))
     key_cache = ApiKeyCache(
         ttl=API_KEY_CACHE_SECONDS_WITH_FEED,
         fallback_ttl=API_KEY_CACHE_SECONDS,

@@ -263,3 +263,12 @@ template_revisions = Table(
     Column("actor", String(128), nullable=False),
     PrimaryKeyConstraint("template_id", "revision", name="pk_template_revisions"),
 )
+
+service_secrets = Table(
+    "service_secrets",
+    metadata,
+    # Not tenant data: secrets every server shares, such as the page token signing key.
+    Column("name", String(64), primary_key=True),
+    Column("value", String(256), nullable=False),
+    Column("create_time", UtcDateTime, nullable=False),
+)

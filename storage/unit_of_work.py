@@ -20,6 +20,7 @@ from storage.repositories import (
     ConfigRevisionRepository,
     PeriodicRunRepository,
     ScenarioRepository,
+    ServiceSecretRepository,
     SimulationEventRepository,
     SimulationRepository,
     TemplateRepository,
@@ -43,6 +44,7 @@ class Repositories:
     periodic_runs: PeriodicRunRepository
     batch_requests: BatchRequestRepository
     templates: TemplateRepository
+    secrets: ServiceSecretRepository
 
 
 class UnitOfWork(Repositories, abc.ABC):
@@ -111,6 +113,7 @@ def _attach_repositories(uow: Repositories, connection: Connection) -> None:
     uow.periodic_runs = PeriodicRunRepository(connection)
     uow.batch_requests = BatchRequestRepository(connection)
     uow.templates = TemplateRepository(connection)
+    uow.secrets = ServiceSecretRepository(connection)
 
 
 class SqlUnitOfWork(UnitOfWork):

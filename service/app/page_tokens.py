@@ -4,9 +4,11 @@ A token carries the cursor of the last row served, a short hash of the tenant an
 hash of the query it belongs to, so a token reused by another tenant or with other
 arguments is rejected with ``INVALID_ARGUMENT`` instead of returning a wrong page.
 
-Tokens are not signed, so a client can edit them: every list declares the shape of
-its cursor (``cursor_types``) and a decoded cursor of any other shape is rejected
-here, before it can reach a query.
+Tokens are signed (HMAC-SHA256) with a key every server shares (:func:`use_signing_key`:
+from ``SIMCONFIG_PAGE_TOKEN_SECRET``, or generated once and stored in the database), so an
+edited or forged token is refused before its cursor is even read. Every list still declares
+the shape of its cursor (``cursor_types``) and a cursor of any other shape is rejected here,
+before it can reach a query.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import binascii
 import hashlib
 import hmac
 import json
+import secrets
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -31,12 +35,72 @@ MAX_PAGE_SIZE = 1000
 # the 4 MiB default of ``Settings.max_message_bytes``, with room left for the envelope.
 RESPONSE_BUDGET_BYTES = 3 * 1024 * 1024
 
-# Version 2 carries a hash of the tenant id instead of the id itself.
-_TOKEN_VERSION = 2
+# Version 2 carries a hash of the tenant id instead of the id itself; version 3 is signed.
+_TOKEN_VERSION = 3
 _MAX_TOKEN_CHARS = 64 * 1024
 _MAX_CURSOR_STRING_CHARS = 1000
 _MAX_TIMESTAMP_CHARS = 64
-_TENANT_TAG_KEY = b"simconfig/page-token/tenant"
+_MAC_BYTES = 16
+
+
+class _SigningKey:
+    """The key tokens are signed with; a random one until the server sets the shared one.
+
+    A server sets a loader instead of a key when the key lives in the database: it is read
+    on first use, so a server starts (and reports its health) while the database is down.
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._key: bytes | None = secrets.token_bytes(32)
+        self._loader: Callable[[], str] | None = None
+
+    def set(self, key: bytes) -> None:
+        with self._lock:
+            self._key, self._loader = key, None
+
+    def load_with(self, loader: Callable[[], str]) -> None:
+        with self._lock:
+            self._key, self._loader = None, loader
+
+    def get(self) -> bytes:
+        key = self._key
+        if key is not None:
+            return key
+        with self._lock:
+            if self._key is None:
+                # A failure (the database is down) propagates: the call that needed a token
+                # fails as the database's unavailability, and the next one tries again.
+                self._key = _derive(self._loader())
+            return self._key
+
+
+def _derive(secret: str) -> bytes:
+    if len(secret) < 16:
+        raise ValueError("a page token secret needs at least 16 characters")
+    return hashlib.sha256(b"simconfig/page-token\0" + secret.encode("utf-8")).digest()
+
+
+_signing_key = _SigningKey()
+
+
+def use_signing_key(secret: str) -> None:
+    """Signs and checks tokens with ``secret`` from now on (the same on every server)."""
+    _signing_key.set(_derive(secret))
+
+
+def use_signing_key_from(load_secret: Callable[[], str]) -> None:
+    """Signs and checks tokens with the secret ``load_secret()`` returns, read on first use."""
+    _signing_key.load_with(load_secret)
+
+
+def new_signing_secret() -> str:
+    """A fresh random secret, for the first server to store in the database."""
+    return secrets.token_urlsafe(32)
+
+
+def _mac(payload: bytes) -> bytes:
+    return hmac.new(_signing_key.get(), payload, hashlib.sha256).digest()[:_MAC_BYTES]
 
 
 @dataclass(frozen=True)
@@ -69,7 +133,7 @@ def query_fingerprint(**arguments: Any) -> str:
 
 def tenant_tag(tenant_id: str) -> str:
     """A short keyed hash of ``tenant_id``: binds a token to its tenant without showing it."""
-    digest = hmac.new(_TENANT_TAG_KEY, tenant_id.encode("utf-8"), hashlib.sha256)
+    digest = hmac.new(_signing_key.get(), b"tenant\0" + tenant_id.encode("utf-8"), hashlib.sha256)
     return digest.hexdigest()[:16]
 
 
@@ -131,7 +195,15 @@ def encode_page_token(tenant_id: str, fingerprint: str, cursor: tuple) -> str:
         "c": [_encode_value(v) for v in cursor],
     }
     raw = json.dumps(payload, separators=(",", ":")).encode("utf-8")
-    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+    return _b64(raw) + "." + _b64(_mac(raw))
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode((text + "=" * (-len(text) % 4)).encode("ascii"))
 
 
 def _invalid_token(field: str) -> errors.InvalidArgument:
@@ -159,8 +231,11 @@ def decode_page_token(
     try:
         if len(token) > _MAX_TOKEN_CHARS:
             raise ValueError("token too long")
-        padded = token + "=" * (-len(token) % 4)
-        payload = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+        body, _, signature = token.partition(".")
+        raw = _unb64(body)
+        if not hmac.compare_digest(_unb64(signature), _mac(raw)):
+            raise ValueError("bad signature")
+        payload = json.loads(raw)
         if not isinstance(payload, dict) or payload.get("v") != _TOKEN_VERSION:
             raise ValueError("unknown token version")
         owner, bound_query = payload["t"], payload["q"]

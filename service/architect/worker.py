@@ -53,6 +53,8 @@ _tracer = trace.get_tracer("simconfig.architect")
 MAX_RETRY_BACKOFF_SECONDS = 30.0
 # Longest idle wait of a worker whose loop keeps failing (say, the database is down).
 MAX_IDLE_BACKOFF_SECONDS = 30.0
+# How long stopping waits for workers at least: an idle worker ends within this once signalled.
+IDLE_STOP_SECONDS = 0.1
 # How long handing a job back at shutdown may take beyond the stop timeout (one small write).
 HAND_BACK_SECONDS = 1.0
 # A concurrent simulation update (rename, relabel) between read and write is retried this often.
@@ -541,7 +543,8 @@ class ArchitectWorkerPool:
         stopping takes the same time whatever the number of workers.
         """
         timeout = self._stop_timeout if timeout is None else min(timeout, self._stop_timeout)
-        deadline = time.monotonic() + timeout
+        # Idle workers end at once when signalled: wait that moment even with no time to spare.
+        deadline = time.monotonic() + max(timeout, IDLE_STOP_SECONDS)
         for worker in self.workers:
             worker.signal_stop()
         for worker in self.workers:

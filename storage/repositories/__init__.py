@@ -7,6 +7,7 @@ from storage.repositories.jobs import ArchitectJobRepository
 from storage.repositories.periodic_runs import PeriodicRunRepository
 from storage.repositories.revisions import ConfigRevisionRepository
 from storage.repositories.scenarios import ScenarioRepository
+from storage.repositories.service_secrets import ServiceSecretRepository
 from storage.repositories.simulations import SimulationRepository
 from storage.repositories.templates import TemplateRepository
 from storage.repositories.tenants import TenantRepository
@@ -18,6 +19,7 @@ __all__ = [
     "ConfigRevisionRepository",
     "PeriodicRunRepository",
     "ScenarioRepository",
+    "ServiceSecretRepository",
     "SimulationEventRepository",
     "SimulationRepository",
     "TemplateRepository",

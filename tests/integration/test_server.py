@@ -22,8 +22,9 @@ from service.app.scenarios import ScenarioOperations
 from service.app.simulation_writes import SimulationInput
 from service.architect import BuiltinArchitectEngine
 from service.architect.jobs import ArchitectOperations, PromptedSimulation
+from service.architect.worker import ArchitectWorker
 from service.domain.validation import ConfigValidator
-from service.server import create_server
+from service.server import create_server, page_token_secret
 from service.settings import Settings
 from tests.processes import ServerProcess, environment
 from tests.unit.test_architect_jobs import jobs_of
@@ -231,3 +232,67 @@ def test_stop_turns_health_not_serving_first_and_ends_within_the_grace_period(
     # All four jobs were handed back to the queue, and together, not one after another.
     assert all(job.lease_expire_time <= datetime.now(UTC) for job in jobs())
     assert elapsed < grace + 1, f"stopping took {elapsed:.1f} s"
+
+
+def test_every_server_on_a_database_signs_page_tokens_with_the_same_stored_key(
+    tmp_path, migrated_sqlite_url
+):
+    database = storage.Database(migrated_sqlite_url)
+    first = page_token_secret(Settings(data_dir=tmp_path), database)
+    second = page_token_secret(Settings(data_dir=tmp_path), database)
+    configured = page_token_secret(
+        Settings(data_dir=tmp_path, page_token_secret="a configured secret, 16+ chars"), database
+    )
+
+    assert first == second and len(first) >= 32
+    assert configured == "a configured secret, 16+ chars"
+
+
+def test_architect_workers_resume_when_the_health_probe_reaches_the_database_again(
+    tmp_path, migrated_sqlite_url, monkeypatch
+):
+    database = storage.Database(migrated_sqlite_url)
+    tenant = tenants.new_tenant(database, "acme")
+    principal = Principal(tenant_id=tenant.id, key_id="k", scope="write")
+    failed = threading.Event()
+    original_claim = ArchitectWorker.claim
+
+    def claim_failing_once(self):
+        if not failed.is_set():
+            failed.set()
+            raise storage.Unavailable("the database is restarting")
+        return original_claim(self)
+
+    monkeypatch.setattr(ArchitectWorker, "claim", claim_failing_once)
+    # After one failure the worker would back off for two polls: 20 s.
+    settings = Settings(
+        port=0,
+        data_dir=tmp_path,
+        architect_workers=1,
+        architect_poll_seconds=10,
+        health_check_interval=0.2,
+    )
+    server, _ = create_server(settings, database=database)
+    server.start()
+    try:
+        assert failed.wait(10)
+        # Queued behind the server's back (as through another replica): nothing wakes the
+        # worker but the health probe finding the database answering.
+        simulation = ArchitectOperations(
+            database, ConfigValidator(), max_attempts=3
+        ).create_simulation(
+            principal,
+            PromptedSimulation(
+                simulation=SimulationInput(name="Sim", prompt="A town meeting"),
+                parameters=config_pb2.ArchitectParameters(max_turns=5, num_agents=2),
+            ),
+        )
+        deadline = time.monotonic() + 8
+        while (
+            database.run(lambda uow: uow.simulations.get(tenant.id, simulation.id)).status
+            != "COMPLETED_CONFIG"
+        ):
+            assert time.monotonic() < deadline, "the worker stayed in its failure backoff"
+            time.sleep(0.05)  # polling for the outcome, not ordering threads
+    finally:
+        server.stop(0)

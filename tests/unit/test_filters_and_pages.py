@@ -11,6 +11,7 @@ import pytest
 
 import storage
 from service.api.response_budget import fit_to_budget
+from service.app import page_tokens
 from service.app.list_filters import FilterField, parse_filter, parse_order_by
 from service.app.page_tokens import (
     IntRange,
@@ -181,7 +182,8 @@ def test_page_token_round_trips_a_cursor_with_a_datetime():
 
 
 def decoded(token: str) -> dict:
-    return json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    body = token.split(".")[0]
+    return json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
 
 
 def test_page_token_carries_a_hash_of_the_tenant_not_the_tenant_id():
@@ -273,9 +275,39 @@ def test_fit_to_budget_keeps_what_fits_and_at_least_one_item():
 
 
 def forged_token(payload) -> str:
-    """A token a client made by hand: any JSON, encoded as the service encodes its own."""
+    """A token made by hand and signed with the service's key: any JSON, as if the key leaked.
+
+    The signature alone refuses a client's own tokens; these check the second line, the
+    cursor shape checks, behind it.
+    """
     raw = json.dumps(payload).encode("utf-8")
-    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+    return page_tokens._b64(raw) + "." + page_tokens._b64(page_tokens._mac(raw))
+
+
+def test_an_edited_token_is_refused_by_its_signature():
+    token = encode_page_token("tenant", "query", (7,))
+    body, signature = token.split(".")
+    payload = decoded(token)
+    payload["c"] = [8]
+    edited = page_tokens._b64(json.dumps(payload).encode("utf-8")) + "." + signature
+
+    assert invalid_token_violation(edited, (int,)).field == "page_token"
+    assert invalid_token_violation(body, (int,)).field == "page_token"  # signature dropped
+
+
+def test_a_token_signed_with_another_key_is_refused():
+    token = encode_page_token("tenant", "query", (7,))
+    before = page_tokens._signing_key.get()
+    page_tokens.use_signing_key("another secret of sixteen characters or more")
+    try:
+        invalid_token_violation(token, (int,))
+    finally:
+        page_tokens._signing_key.set(before)
+
+
+def test_a_short_signing_secret_is_refused():
+    with pytest.raises(ValueError, match="16 characters"):
+        page_tokens.use_signing_key("short")
 
 
 def invalid_token_violation(token: str, types, tenant="tenant", query="query"):
@@ -312,11 +344,14 @@ def test_the_query_fingerprint_ignores_argument_order_and_takes_any_value():
 
 
 def test_page_tokens_use_only_url_safe_characters_and_round_trip():
-    # They travel in REST query strings (?page_token=...): no padding, no "+" or "/".
+    # They travel in REST query strings (?page_token=...): no padding, no "+" or "/"; the
+    # "." between payload and signature is an unreserved URL character.
     for size in range(1, 40):
         cursor = ("x" * size,)
         token = encode_page_token("tenant", "query", cursor)
-        assert token.strip("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") == ""
+        assert (
+            token.strip("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.") == ""
+        )
         assert decode_page_token(token, "tenant", "query", cursor_types=(str,)) == cursor
 
 
@@ -332,7 +367,7 @@ def test_an_invalid_token_says_it_was_not_issued_here():
     "payload",
     [
         [2, "tag", "query", ["x"]],  # a list where the token has an object
-        {"v": 2, "t": tenant_tag("tenant"), "q": "query", "c": {"a": 1}},  # cursor not a list
+        {"v": 3, "t": tenant_tag("tenant"), "q": "query", "c": {"a": 1}},  # cursor not a list
     ],
     ids=["payload-list", "cursor-object"],
 )
@@ -355,7 +390,7 @@ def test_cursor_strings_and_timestamps_may_reach_their_limits_but_not_pass_them(
     at_limit = "2024-01-01T00:00:00." + "1" * 38 + "+00:00"
     over = "2024-01-01T00:00:00." + "1" * 39 + "+00:00"
     assert (len(at_limit), len(over)) == (64, 65)
-    header = {"v": 2, "t": tenant_tag("tenant"), "q": "query"}
+    header = {"v": 3, "t": tenant_tag("tenant"), "q": "query"}
     (moment,) = decode_page_token(
         forged_token({**header, "c": [{"dt": at_limit}]}),
         "tenant",
@@ -369,23 +404,25 @@ def test_cursor_strings_and_timestamps_may_reach_their_limits_but_not_pass_them(
 def test_a_token_may_be_64_kib_long_but_no_longer():
     limit = 64 * 1024
     types = (str,) * 49
-    header = {"v": 2, "t": tenant_tag("tenant"), "q": "query"}
+    header = {"v": 3, "t": tenant_tag("tenant"), "q": "query"}
 
     def token_of_length(length: int) -> str:
-        # Grow the last cursor string until the token is exactly ``length`` characters.
+        # The longest token of at most ``length`` characters (base64 grows in steps of 4).
         values = ["y" * 1000] * 48
-        low, high = 0, 1000
+        low, high, best = 0, 1000, None
         while low <= high:
             middle = (low + high) // 2
             token = forged_token({**header, "c": [*values, "z" * middle]})
-            if len(token) == length:
-                return token
-            low, high = (middle + 1, high) if len(token) < length else (low, middle - 1)
-        raise AssertionError(f"no token of length {length}")
+            if len(token) <= length:
+                best, low = token, middle + 1
+            else:
+                high = middle - 1
+        assert best is not None and len(best) > length - 4, f"no token of length {length}"
+        return best
 
     at_limit = token_of_length(limit)
     assert len(decode_page_token(at_limit, "tenant", "query", cursor_types=types)) == 49
-    invalid_token_violation(token_of_length(limit + 4), types)
+    invalid_token_violation(token_of_length(limit + 8), types)
 
 
 def test_a_cut_page_can_be_cut_again():
@@ -419,7 +456,7 @@ def test_a_token_reused_with_other_arguments_says_to_keep_them():
     ids=["tenant-tag-not-text", "query-not-text"],
 )
 def test_a_token_header_that_is_not_text_is_invalid_not_internal(header):
-    invalid_token_violation(forged_token({"v": 2, **header, "c": ["x"]}), (str,))
+    invalid_token_violation(forged_token({"v": 3, **header, "c": ["x"]}), (str,))
 
 
 def test_a_cursor_timestamp_comes_back_in_utc_whatever_the_local_zone(monkeypatch):

@@ -12,6 +12,7 @@ from simulation.v1 import config_service_pb2 as cpb
 from simulation.v1 import scenario_service_pb2 as scpb
 from simulation.v1 import simulation_service_pb2 as spb
 
+from service.app import page_tokens
 from tests.unit.simulation_api import create_with_config, make_harness, run_to, valid_config
 
 GRPC_DEFAULT_MESSAGE_LIMIT = 4 * 1024 * 1024
@@ -54,7 +55,8 @@ TAMPERED_REVISION_CURSORS = ["[0]", "[2147483648]"]
 
 
 def token_payload(token: str) -> dict:
-    return json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    body = token.split(".")[0]
+    return json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
 
 
 def with_cursor(token: str, raw_cursor: str) -> str:
@@ -62,7 +64,9 @@ def with_cursor(token: str, raw_cursor: str) -> str:
     payload = token_payload(token)
     payload["c"] = "__CURSOR__"
     text = json.dumps(payload, separators=(",", ":")).replace('"__CURSOR__"', raw_cursor)
-    return base64.urlsafe_b64encode(text.encode("utf-8")).decode("ascii").rstrip("=")
+    raw = text.encode("utf-8")
+    # Signed with the service's key, as if it leaked: the cursor checks are the line behind.
+    return page_tokens._b64(raw) + "." + page_tokens._b64(page_tokens._mac(raw))
 
 
 @pytest.fixture

@@ -97,3 +97,10 @@ def test_watch_streams_default_to_half_the_worker_threads():
 def test_watch_streams_must_leave_a_thread_for_other_calls():
     with pytest.raises(SettingsError, match="SIMCONFIG_WATCH_MAX_STREAMS"):
         Settings.from_env({"SIMCONFIG_WORKER_THREADS": "4", "SIMCONFIG_WATCH_MAX_STREAMS": "4"})
+
+
+def test_a_short_page_token_secret_is_refused_without_showing_it():
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({"SIMCONFIG_PAGE_TOKEN_SECRET": "hunter2"})
+    assert "SIMCONFIG_PAGE_TOKEN_SECRET" in str(caught.value)
+    assert "hunter2" not in str(caught.value)
