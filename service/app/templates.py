@@ -232,7 +232,8 @@ class TemplateOperations:
         )
         with self._database.read_unit_of_work() as uow:
             rows = uow.templates.list(principal.tenant_id, query)
-            views = [_view(uow, row) for row in rows]
+            revisions = uow.templates.current_revisions(principal.tenant_id, rows)
+        views = [TemplateView(row, revisions[row.id]) for row in rows]
         return paging.page(views, lambda view: storage.cursor_of(view.template, sort_field))
 
     @transactional

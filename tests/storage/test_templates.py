@@ -218,3 +218,22 @@ def test_purge_removes_only_templates_past_their_purge_time_with_their_revisions
         db.run(lambda uow: uow.templates.get_revision(tenant_id, due.id, 1))
     assert db.run(lambda uow: uow.templates.get(tenant_id, later.id, include_deleted=True))
     assert db.run(lambda uow: uow.templates.get(tenant_id, live.id))
+
+
+def test_the_current_revisions_of_a_page_are_read_in_one_call(database, make, tenant_id):
+    first = add(database, _template(tenant_id, make.now))
+    second = add(database, _template(tenant_id, make.now))
+
+    def move_on(uow):
+        uow.templates.add_revision(_revision(second, 2, config={"title": "v2"}))
+        return uow.templates.update(
+            dataclasses.replace(second, current_revision=2), expected_etag=second.etag
+        )
+
+    second = database.run(move_on)
+
+    found = database.run(lambda uow: uow.templates.current_revisions(tenant_id, [first, second]))
+
+    assert {k: v.revision for k, v in found.items()} == {first.id: 1, second.id: 2}
+    assert found[second.id].config == {"title": "v2"}
+    assert database.run(lambda uow: uow.templates.current_revisions(tenant_id, [])) == {}
