@@ -89,8 +89,11 @@ def test_an_empty_mask_changes_only_the_fields_the_input_sets(ops):
         "keep",
         {"env": "dev"},
     )
-    unchanged = ops.update(ALICE, scenario.id, ScenarioInput(), mask=[])
-    assert unchanged.etag == updated.etag
+    # An input that sets nothing, with no mask, would change nothing: refused, not a no-op.
+    with pytest.raises(errors.InvalidArgument) as refused:
+        ops.update(ALICE, scenario.id, ScenarioInput(), mask=[])
+    assert refused.value.reason == "UPDATE_MASK_EMPTY"
+    assert ops.get(ALICE, scenario.id).etag == updated.etag
 
 
 def test_a_star_mask_replaces_every_field_and_clears_the_empty_ones(ops):
