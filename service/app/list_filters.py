@@ -195,12 +195,10 @@ class _Builder:
                 )
         if spec.kind == "config":
             typed = _typed(spec.value_kind, name, raw, value, at)
-            if op not in _EQUALITY_OPS and spec.value_kind == "bool":
-                raise _error(f"{name} takes only = and != ({at})")
             return storage.Comparison("config", op, typed, key=spec.path)
         if spec.kind == "enum":
             return _enum(spec, name, op, raw, at)
-        if spec.kind in ("id",) and op not in _EQUALITY_OPS:
+        if spec.kind == "id" and op not in _EQUALITY_OPS:
             raise _error(f"{name} takes only = and != ({at})")
         return storage.Comparison(name, op, _typed(spec.kind, name, raw, value, at))
 

@@ -229,6 +229,30 @@ def test_bulk_loaded_rows_are_rows_the_server_reads(database):
     assert counted.simulation_count == 4
 
 
+def test_bulk_loaded_configs_are_found_by_the_config_filter(database):
+    from service.app.list_filters import parse_filter
+    from service.app.simulations import FILTER_FIELDS
+
+    tenant = tenants.new_tenant(database, f"configs-{uuid.uuid4().hex}")
+    engine = bulk.engine_for(database.engine.url.render_as_string(hide_password=False))
+    try:
+        bulk.add_configured_simulations(engine, tenant.id, 30, rare_every=10)
+    finally:
+        engine.dispose()
+    query = storage.SimulationQuery(
+        limit=100, filter=parse_filter(f'config.model = "{bulk.RARE_MODEL}"', FILTER_FIELDS)
+    )
+
+    found = database.run(lambda uow: uow.simulations.list(tenant.id, query))
+
+    assert [s.name for s in found] == [
+        "configured 0000009",
+        "configured 0000019",
+        "configured 0000029",
+    ]
+    assert all(s.current_revision == 1 for s in found)
+
+
 def test_the_printed_report_carries_the_notes_of_the_run():
     results = report.Results(machine={}, settings={"database": "SQLite", "load": "2×2"})
     results.notes.append("SIMCONFIG_PROCESSES=2: 1 process(es) served the port")
