@@ -91,7 +91,10 @@ def page_token_secret(settings: Settings, database: storage.Database) -> str:
         database.run(lambda uow: uow.secrets.add(PAGE_TOKEN_KEY_NAME, secret, utc_now()))
     except storage.AlreadyExists:
         # Another server stored one first: everyone signs with that one.
-        return database.run(lambda uow: uow.secrets.get(PAGE_TOKEN_KEY_NAME))
+        winner = database.run(lambda uow: uow.secrets.get(PAGE_TOKEN_KEY_NAME))
+        if winner is None:
+            raise storage.Unavailable("the page token key was stored and then not found") from None
+        return winner
     return secret
 
 

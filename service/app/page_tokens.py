@@ -69,6 +69,8 @@ class _SigningKey:
             return key
         with self._lock:
             if self._key is None:
+                if self._loader is None:
+                    raise RuntimeError("no page token signing key: create_server sets one")
                 # A failure (the database is down) propagates: the call that needed a token
                 # fails as the database's unavailability, and the next one tries again.
                 self._key = _derive(self._loader())

@@ -6,9 +6,9 @@ from datetime import datetime
 
 from sqlalchemy import insert, select
 
+from storage.driver_errors import UniqueRule
 from storage.repositories.base import SqlRepository
 from storage.schema import service_secrets
-from storage.translate import UniqueRule
 
 
 class ServiceSecretRepository(SqlRepository):
