@@ -18,13 +18,7 @@ from opentelemetry.instrumentation.grpc import filters, server_interceptor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
-from opentelemetry.sdk.trace.sampling import (
-    ALWAYS_ON,
-    Decision,
-    ParentBased,
-    Sampler,
-    SamplingResult,
-)
+from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 SERVICE_NAME = "simconfig"
@@ -70,9 +64,10 @@ def new_tracer_provider(exporter: SpanExporter) -> TracerProvider:
     resource = Resource.create(
         {"service.name": os.environ.get("OTEL_SERVICE_NAME", "").strip() or SERVICE_NAME}
     )
-    provider = TracerProvider(
-        resource=resource, sampler=_NoOrphanStatements(ParentBased(ALWAYS_ON))
-    )
+    provider = TracerProvider(resource=resource)
+    # The SDK chose the sampler the standard OTEL_TRACES_SAMPLER(_ARG) variables name
+    # (every call by default; e.g. parentbased_traceidratio and 0.01 for one in a hundred).
+    provider.sampler = _NoOrphanStatements(provider.sampler)
     provider.add_span_processor(BatchSpanProcessor(exporter))
     return provider
 
