@@ -250,9 +250,11 @@ def load_runs(args, db, results: report.Results, workdir: Path) -> None:
     _, key = servers.create_tenant_key(env, "bench-load")
     data: seed.LoadData | None = None
     reference: servers.Subprocess | None = None
-    sink = servers.OtlpSink() if args.telemetry else None
+    sink = servers.OtlpSink() if args.telemetry is not None else None
     if sink is not None:
-        results.settings["telemetry"] = "metrics on, every call traced (OTLP to a local sink)"
+        results.settings["telemetry"] = (
+            f"metrics on, {args.telemetry:.0%} of calls traced (OTLP to a local sink)"
+        )
     try:
         for processes in args.processes:
             label = _processes_label(processes)
@@ -264,7 +266,7 @@ def load_runs(args, db, results: report.Results, workdir: Path) -> None:
                     db.server_url,
                     port=port,
                     processes=processes,
-                    telemetry=sink.settings() if sink is not None else None,
+                    telemetry=sink.settings(args.telemetry) if sink is not None else None,
                 ),
                 processes,
                 workdir / f"serve-{processes}.log",
@@ -415,9 +417,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--telemetry",
-        action="store_true",
-        help="servers with Prometheus metrics and OpenTelemetry tracing on (spans exported "
-        "over OTLP to a local sink), to compare with a run without",
+        type=float,
+        nargs="?",
+        const=1.0,
+        default=None,
+        metavar="SAMPLE",
+        help="servers with Prometheus metrics and OpenTelemetry tracing on, SAMPLE of the calls "
+        "traced (default 1: all; spans exported over OTLP to a local sink), to compare with a "
+        "run without",
     )
     parser.add_argument(
         "--quick", action="store_true", help="smoke run: 1 round of 2 s, small scale, no docs"

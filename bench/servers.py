@@ -101,13 +101,15 @@ class OtlpSink:
         self.port = self._server.add_insecure_port("127.0.0.1:0")
         self._server.start()
 
-    def settings(self) -> dict[str, str]:
-        """The servers' environment for metrics on and traces exported here."""
+    def settings(self, sample: float = 1.0) -> dict[str, str]:
+        """The servers' environment for metrics on and ``sample`` of the calls traced here."""
         return {
             "SIMCONFIG_METRICS_PORT": str(free_port()),
             "SIMCONFIG_TRACING": "otlp",
             "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{self.port}",
             "OTEL_EXPORTER_OTLP_INSECURE": "true",
+            "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+            "OTEL_TRACES_SAMPLER_ARG": str(sample),
         }
 
     def stop(self) -> None:

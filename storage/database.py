@@ -98,27 +98,41 @@ class Database:
         self._retry = dataclasses.replace(self._retry, on_retry=callback)
 
     def trace_statements(self, tracer_provider: Any) -> None:
-        """Opens an OpenTelemetry span per SQL statement on both engines (tracing only).
+        """Opens an OpenTelemetry span per SQL statement run inside a recorded span.
 
         Uses the SQLAlchemy instrumentation's per-engine tracer rather than its global
         instrumentor, which instruments once per process and so would miss a second database.
+        A statement outside a recorded span (a call not sampled, background work) costs one
+        check and no span; the pool's connection counts are left to /metrics.
         """
         from opentelemetry.instrumentation.sqlalchemy import __version__
         from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
         from opentelemetry.metrics import NoOpMeterProvider
-        from opentelemetry.trace import get_tracer
+        from opentelemetry.trace import get_current_span, get_tracer
+
+        class SampledStatementTracer(EngineTracer):
+            def _before_cur_exec(self, conn, cursor, statement, params, context, executemany):
+                if not get_current_span().is_recording():
+                    return statement, params
+                return super()._before_cur_exec(
+                    conn, cursor, statement, params, context, executemany
+                )
+
+            def _pool_connect(self, *args: Any) -> None:
+                pass
+
+            _pool_close = _pool_checkin = _pool_checkout = _pool_connect
 
         tracer = get_tracer(
             "opentelemetry.instrumentation.sqlalchemy", __version__, tracer_provider
         )
-        # The instrumentation also counts connections; the pool figures are in /metrics.
         usage = (
             NoOpMeterProvider()
             .get_meter(__name__)
             .create_up_down_counter("db.client.connections.usage")
         )
         for engine in (self._engine, self._read_engine):
-            EngineTracer(tracer, engine, usage)
+            SampledStatementTracer(tracer, engine, usage)
 
     def pool_status(self) -> tuple[int, int]:
         """Connections checked out now and the pool's size, over both engines."""

@@ -17,7 +17,15 @@ PARENT_SPAN = "1a2b3c4d5e6f7081"
 
 
 def json_lines(text: str) -> list[dict]:
-    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    """The one-line JSON objects in ``text`` (the console exporter's spans span many lines)."""
+    found = []
+    for line in text.splitlines():
+        if line.startswith("{") and line.endswith("}"):
+            try:
+                found.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return found
 
 
 def wait_for(read, what: str, timeout: float = 30.0):

@@ -153,3 +153,13 @@ def test_an_architect_job_is_a_span_with_its_statements_and_background_work_is_n
     assert not [s for s in spans if "Health" in s.name]
     # Statements outside any call or job (health probes, queue polls) make no root spans.
     assert not [s for s in spans if s.kind == SpanKind.CLIENT and s.parent is None]
+
+
+def test_the_standard_sampler_variables_choose_which_calls_are_traced(monkeypatch):
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "parentbased_traceidratio")
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", "0.01")
+
+    sampler = new_tracer_provider(InMemorySpanExporter()).sampler
+
+    assert "TraceIdRatioBased{0.01}" in sampler.get_description()
+    assert sampler.get_description().startswith("NoOrphanStatements(")
