@@ -16,6 +16,8 @@ from simulation.v1 import (
     scenario_service_pb2_grpc,
     simulation_service_pb2,
     simulation_service_pb2_grpc,
+    webhook_service_pb2,
+    webhook_service_pb2_grpc,
 )
 
 import storage
@@ -24,12 +26,14 @@ from service.api.interceptors import ErrorInterceptor, TenantInterceptor
 from service.api.read_only import read_only_methods
 from service.api.scenario_service import ScenarioServicer
 from service.api.simulation_service import SimulationServicer
+from service.api.webhook_service import WebhookServicer
 from service.app.authentication import ApiKeyCache, Authenticator
 from service.app.configs import ConfigOperations
 from service.app.event_feed import EventFeed
 from service.app.event_watch import EventWatch
 from service.app.scenarios import ScenarioOperations
 from service.app.simulations import SimulationOperations
+from service.app.webhooks import WebhookOperations
 from service.architect import create_engine
 from service.architect.jobs import ArchitectOperations, JobWaiter
 from service.architect.worker import ArchitectWorkerPool
@@ -43,6 +47,7 @@ SERVICES = (
     scenario_service_pb2.DESCRIPTOR.services_by_name["ScenarioService"],
     config_service_pb2.DESCRIPTOR.services_by_name["ConfigService"],
     simulation_service_pb2.DESCRIPTOR.services_by_name["SimulationService"],
+    webhook_service_pb2.DESCRIPTOR.services_by_name["WebhookService"],
 )
 SERVICE_NAMES = tuple(service.full_name for service in SERVICES)
 # How often each process checks whether the purge is due; the purge itself runs once per
@@ -199,6 +204,10 @@ def create_server(
     )
     simulation_service_pb2_grpc.add_SimulationServiceServicer_to_server(
         SimulationServicer(simulations, architect=architect, response_budget=budget, watch=watch),
+        server,
+    )
+    webhook_service_pb2_grpc.add_WebhookServiceServicer_to_server(
+        WebhookServicer(WebhookOperations(database, allow_private=settings.webhook_allow_private)),
         server,
     )
 

@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     watch_keepalive_seconds: float = Field(15.0, ge=0.05, le=3600)
     # How often a stream looks for new events when no change feed wakes it (SQLite).
     watch_poll_seconds: float = Field(0.25, ge=0.01, le=60)
+    # Webhook URLs may point at loopback, link-local and private addresses (tests, closed
+    # networks); off, the server refuses them so tenants cannot reach what only it can.
+    webhook_allow_private: bool = False
 
     @field_validator("database_url", mode="before")
     @classmethod

@@ -25,6 +25,7 @@ from storage.records import (
     SimulationEvent,
     SimulationQuery,
     Tenant,
+    Webhook,
     cursor_of,
 )
 from storage.repositories import (
@@ -35,6 +36,7 @@ from storage.repositories import (
     SimulationEventRepository,
     SimulationRepository,
     TenantRepository,
+    WebhookRepository,
 )
 from storage.retry import RetryPolicy, is_transient
 from storage.unit_of_work import ReadUnitOfWork, SqlUnitOfWork, UnitOfWork
@@ -71,6 +73,8 @@ __all__ = [
     "TenantRepository",
     "Unavailable",
     "UnitOfWork",
+    "Webhook",
+    "WebhookRepository",
     "cursor_of",
     "is_transient",
     "sqlite_url_for",

@@ -177,3 +177,26 @@ class SimulationQuery:
 def cursor_of(record: Scenario | Simulation, order_by: str) -> tuple:
     """Return the keyset cursor ``(sort_value, id)`` of ``record`` for the given ordering."""
     return (getattr(record, order_by), record.id)
+
+
+@dataclass
+class Webhook:
+    """An endpoint a tenant's events are delivered to. state: "ACTIVE" | "FAILING".
+
+    ``secret`` signs deliveries (Standard Webhooks ``whsec_...``); it is shown to the tenant
+    only when created or rotated. ``kinds`` empty means every kind.
+    """
+
+    id: str
+    tenant_id: str
+    url: str
+    kinds: list[str]
+    simulation_id: str
+    scenario_id: str
+    description: str
+    enabled: bool
+    state: str
+    secret: str
+    create_time: datetime
+    update_time: datetime
+    etag: str

@@ -7,6 +7,7 @@ names are explicit because the repositories map PostgreSQL constraint names to s
 from __future__ import annotations
 
 from sqlalchemy import (
+    Boolean,
     Column,
     ForeignKey,
     Index,
@@ -194,4 +195,23 @@ periodic_runs = Table(
     # Not tenant data: when each server-wide periodic task is next due.
     Column("name", String(64), primary_key=True),
     Column("next_run_time", UtcDateTime, nullable=False),
+)
+
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("tenant_id", ID, nullable=False),
+    Column("url", Text, nullable=False),
+    Column("kinds", json_type(), nullable=False),
+    Column("simulation_id", ID, nullable=False),
+    Column("scenario_id", ID, nullable=False),
+    Column("description", Text, nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("secret", String(128), nullable=False),
+    Column("create_time", UtcDateTime, nullable=False),
+    Column("update_time", UtcDateTime, nullable=False),
+    Column("etag", String(64), nullable=False),
+    Index("ix_webhooks_tenant_id", "tenant_id", "id"),
 )

@@ -21,6 +21,7 @@ from storage.repositories import (
     SimulationEventRepository,
     SimulationRepository,
     TenantRepository,
+    WebhookRepository,
 )
 from storage.retry import is_lost_connection
 from storage.translate import driver_errors, translate
@@ -39,6 +40,7 @@ class Repositories:
     events: SimulationEventRepository
     jobs: ArchitectJobRepository
     periodic_runs: PeriodicRunRepository
+    webhooks: WebhookRepository
 
 
 class UnitOfWork(Repositories, abc.ABC):
@@ -105,6 +107,7 @@ def _attach_repositories(uow: Repositories, connection: Connection) -> None:
     uow.events = SimulationEventRepository(connection)
     uow.jobs = ArchitectJobRepository(connection)
     uow.periodic_runs = PeriodicRunRepository(connection)
+    uow.webhooks = WebhookRepository(connection)
 
 
 class SqlUnitOfWork(UnitOfWork):

@@ -8,6 +8,7 @@ from storage.repositories.revisions import ConfigRevisionRepository
 from storage.repositories.scenarios import ScenarioRepository
 from storage.repositories.simulations import SimulationRepository
 from storage.repositories.tenants import TenantRepository
+from storage.repositories.webhooks import WebhookRepository
 
 __all__ = [
     "ApiKeyRepository",
@@ -18,4 +19,5 @@ __all__ = [
     "SimulationEventRepository",
     "SimulationRepository",
     "TenantRepository",
+    "WebhookRepository",
 ]
