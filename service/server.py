@@ -40,6 +40,8 @@ from service.architect.worker import ArchitectWorkerPool
 from service.background import PeriodicTask
 from service.domain.validation import ConfigValidator
 from service.settings import Settings
+from service.webhooks.sender import WebhookSender
+from service.webhooks.worker import RetryPolicy, WebhookWorkerPool
 
 log = logging.getLogger(__name__)
 
@@ -236,6 +238,22 @@ def create_server(
         {storage.API_KEYS_CHANNEL: key_cache.evict, storage.EVENTS_CHANNEL: event_feed.notify},
         on_sync=on_sync,
     )
+    webhook_workers = WebhookWorkerPool(
+        database,
+        WebhookSender(
+            timeout=settings.webhook_timeout_seconds,
+            max_response_bytes=settings.webhook_max_response_bytes,
+            allow_private=settings.webhook_allow_private,
+        ),
+        RetryPolicy(
+            base_seconds=settings.webhook_retry_base_seconds,
+            max_seconds=settings.webhook_retry_max_seconds,
+            window_seconds=settings.webhook_retry_window_seconds,
+        ),
+        count=settings.webhook_workers,
+        lease_seconds=settings.webhook_lease_seconds,
+        poll_seconds=settings.webhook_poll_seconds,
+    )
     tasks = [
         *([changes] if changes is not None else []),
         PeriodicTask("health-probe", settings.health_check_interval, probe_database),
@@ -243,6 +261,7 @@ def create_server(
         # Stopped before the database is disposed; a worker stuck in a slow engine call is
         # waited for briefly, then its job is handed back to the queue for another replica.
         architect_workers,
+        webhook_workers,
     ]
     return ServiceServer(
         server,

@@ -78,6 +78,17 @@ class Settings(BaseSettings):
     # Webhook URLs may point at loopback, link-local and private addresses (tests, closed
     # networks); off, the server refuses them so tenants cannot reach what only it can.
     webhook_allow_private: bool = False
+    # Delivery threads per process; every replica drains the one outbox table.
+    webhook_workers: int = Field(2, ge=0, le=64)
+    webhook_timeout_seconds: float = Field(10.0, ge=0.1, le=300)
+    webhook_max_response_bytes: int = Field(64 * 1024, ge=0, le=16 * 1024 * 1024)
+    # Retries back off exponentially from the base to the cap, with jitter, for the window.
+    webhook_retry_base_seconds: float = Field(5.0, ge=0.01, le=3600)
+    webhook_retry_max_seconds: float = Field(3600.0, ge=0.01, le=86400)
+    webhook_retry_window_seconds: float = Field(86400.0, ge=0.1, le=30 * 86400)
+    # How long a claimed delivery is leased; a dead worker's delivery is retried after it.
+    webhook_lease_seconds: float = Field(60.0, ge=1, le=3600)
+    webhook_poll_seconds: float = Field(1.0, ge=0.01, le=60)
 
     @field_validator("database_url", mode="before")
     @classmethod

@@ -26,6 +26,7 @@ from storage.records import (
     SimulationQuery,
     Tenant,
     Webhook,
+    WebhookDelivery,
     cursor_of,
 )
 from storage.repositories import (
@@ -74,6 +75,7 @@ __all__ = [
     "Unavailable",
     "UnitOfWork",
     "Webhook",
+    "WebhookDelivery",
     "WebhookRepository",
     "cursor_of",
     "is_transient",

@@ -200,3 +200,35 @@ class Webhook:
     create_time: datetime
     update_time: datetime
     etag: str
+
+
+@dataclass
+class WebhookDelivery:
+    """One event to deliver to one endpoint: a copy of the event and the delivery's progress.
+
+    state: "PENDING" (due at ``next_attempt_time``; leased while ``lease_expire_time`` is in
+    the future), "DELIVERED" or "FAILED" (retries ran out). ``id`` is assigned by the database.
+    """
+
+    tenant_id: str
+    webhook_id: str
+    event_id: int
+    simulation_id: str
+    kind: str
+    actor: str
+    reason: str
+    event_time: datetime
+    state: str
+    attempts: int
+    next_attempt_time: datetime
+    last_error: str
+    create_time: datetime
+    update_time: datetime
+    from_status: str | None = None
+    to_status: str | None = None
+    revision: int | None = None
+    details: dict[str, Any] | None = None
+    lease_expire_time: datetime | None = None
+    response_code: int | None = None
+    latency_ms: int | None = None
+    id: int = 0

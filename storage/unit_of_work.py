@@ -21,6 +21,7 @@ from storage.repositories import (
     SimulationEventRepository,
     SimulationRepository,
     TenantRepository,
+    WebhookDeliveryRepository,
     WebhookRepository,
 )
 from storage.retry import is_lost_connection
@@ -41,6 +42,7 @@ class Repositories:
     jobs: ArchitectJobRepository
     periodic_runs: PeriodicRunRepository
     webhooks: WebhookRepository
+    webhook_deliveries: WebhookDeliveryRepository
 
 
 class UnitOfWork(Repositories, abc.ABC):
@@ -108,6 +110,7 @@ def _attach_repositories(uow: Repositories, connection: Connection) -> None:
     uow.jobs = ArchitectJobRepository(connection)
     uow.periodic_runs = PeriodicRunRepository(connection)
     uow.webhooks = WebhookRepository(connection)
+    uow.webhook_deliveries = WebhookDeliveryRepository(connection)
 
 
 class SqlUnitOfWork(UnitOfWork):

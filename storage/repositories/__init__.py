@@ -8,6 +8,7 @@ from storage.repositories.revisions import ConfigRevisionRepository
 from storage.repositories.scenarios import ScenarioRepository
 from storage.repositories.simulations import SimulationRepository
 from storage.repositories.tenants import TenantRepository
+from storage.repositories.webhook_deliveries import WebhookDeliveryRepository
 from storage.repositories.webhooks import WebhookRepository
 
 __all__ = [
@@ -19,5 +20,6 @@ __all__ = [
     "SimulationEventRepository",
     "SimulationRepository",
     "TenantRepository",
+    "WebhookDeliveryRepository",
     "WebhookRepository",
 ]
