@@ -55,6 +55,11 @@ class Receiver:
         """The next ``count`` requests (fails the test when they do not come in time)."""
         return [self.requests.get(timeout=timeout) for _ in range(count)]
 
+    def recover(self) -> None:
+        """Answer 204 from now on."""
+        with self._lock:
+            self._failures = 0
+
     def close(self) -> None:
         self._server.shutdown()
         self._server.server_close()

@@ -6,7 +6,7 @@ from simulation.v1 import webhook_service_pb2 as pb
 from simulation.v1 import webhook_service_pb2_grpc
 
 from service.api.interceptors import current_principal
-from service.api.mappers.webhooks import webhook_input, webhook_to_proto
+from service.api.mappers.webhooks import delivery_to_proto, webhook_input, webhook_to_proto
 from service.app.webhooks import WebhookOperations
 
 
@@ -52,3 +52,19 @@ class WebhookServicer(webhook_service_pb2_grpc.WebhookServiceServicer):
             current_principal(), request.webhook_id, etag=request.etag
         )
         return pb.RotateWebhookSecretResponse(webhook=webhook_to_proto(webhook), secret=secret)
+
+    def ListWebhookDeliveries(self, request, context):
+        page = self._ops.list_deliveries(
+            current_principal(),
+            request.webhook_id,
+            page_size=request.page_size,
+            page_token=request.page_token,
+        )
+        return pb.ListWebhookDeliveriesResponse(
+            deliveries=[delivery_to_proto(delivery) for delivery in page.items],
+            next_page_token=page.next_page_token,
+        )
+
+    def RedeliverWebhook(self, request, context):
+        delivery = self._ops.redeliver(current_principal(), request.webhook_id, request.delivery_id)
+        return pb.RedeliverWebhookResponse(delivery=delivery_to_proto(delivery))

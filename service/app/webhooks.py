@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import storage
 from service.app.authentication import Principal
 from service.app.conventions import check_etag, check_mask, utc_now
-from service.app.page_tokens import Page, PageRequest
+from service.app.page_tokens import IntRange, Page, PageRequest
 from service.app.transactions import transactional
 from service.domain import errors
 from service.domain.validation import check_text, require_id
@@ -177,6 +177,42 @@ class WebhookOperations:
             updated = uow.webhooks.update(changed, expected_etag=current.etag)
             uow.commit()
         return updated, updated.secret
+
+    def list_deliveries(
+        self, principal: Principal, webhook_id: str, *, page_size: int = 0, page_token: str = ""
+    ) -> Page:
+        """An endpoint's deliveries, newest first, one keyset page at a time."""
+        require_id(webhook_id, "webhook_id")
+        paging = PageRequest(
+            principal.tenant_id,
+            page_size,
+            page_token,
+            cursor_types=(IntRange(0, 2**63),),
+            kind="webhook_deliveries",
+            webhook_id=webhook_id,
+        )
+        before = paging.after[0] if paging.after else None
+        with self._database.read_unit_of_work() as uow:
+            uow.webhooks.get(principal.tenant_id, webhook_id)
+            rows = uow.webhook_deliveries.list(
+                principal.tenant_id, webhook_id, before_id=before, limit=paging.limit
+            )
+        return paging.page(rows, lambda row: (row.id,))
+
+    @transactional
+    def redeliver(
+        self, principal: Principal, webhook_id: str, delivery_id: int
+    ) -> storage.WebhookDelivery:
+        """Makes a delivery due again now, with fresh attempts."""
+        require_id(webhook_id, "webhook_id")
+        if delivery_id <= 0:
+            raise errors.InvalidArgument.field("delivery_id", "is required")
+        with self._database.unit_of_work() as uow:
+            delivery = uow.webhook_deliveries.requeue(
+                principal.tenant_id, webhook_id, delivery_id, utc_now()
+            )
+            uow.commit()
+        return delivery
 
 
 def _check_targets(

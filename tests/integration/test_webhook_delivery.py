@@ -8,6 +8,7 @@ event, in order per simulation; an endpoint whose retries run out is marked FAIL
 from __future__ import annotations
 
 import queue
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -91,6 +92,18 @@ class Api:
             ).events
         )
 
+    def settled_deliveries(self, webhook_id: str, timeout: float = 20.0) -> list:
+        """The endpoint's delivery log once no delivery is PENDING (polled, bounded)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            deliveries = self.webhooks.ListWebhookDeliveries(
+                wpb.ListWebhookDeliveriesRequest(webhook_id=webhook_id), metadata=self.key
+            ).deliveries
+            pending = [d for d in deliveries if d.state == wpb.WebhookDelivery.PENDING]
+            if not pending or time.monotonic() > deadline:
+                return list(deliveries)
+            threading.Event().wait(0.05)
+
     def close(self) -> None:
         self.channel.close()
         self.server.stop(0)
@@ -117,6 +130,13 @@ def test_every_change_is_delivered_once_and_signed(database, tmp_path, receiver)
         assert [r.event["id"] for r in got] == [e.id for e in trail]
         assert got[-1].event["to_status"] == "RUNNING"
         assert len({r.headers["webhook-id"] for r in got}) == len(trail)
+        (webhook,) = api.webhooks.ListWebhooks(wpb.ListWebhooksRequest(), metadata=api.key).webhooks
+        # The receiver answers before the worker records it: wait until every one is settled.
+        logged = api.settled_deliveries(webhook.id)
+        assert [d.event.id for d in logged] == [e.id for e in reversed(trail)]
+        assert {(d.state, d.attempts, d.response_code) for d in logged} == {
+            (wpb.WebhookDelivery.DELIVERED, 1, 204)
+        }
         # Nothing more: exactly one delivery per event.
         with pytest.raises(queue.Empty):
             receiver.take(1, timeout=0.5)
@@ -198,6 +218,26 @@ def test_an_endpoint_whose_retries_run_out_is_marked_failing(database, tmp_path)
             except queue.Empty:
                 pass
         assert state == wpb.Webhook.FAILING
+        (delivery,) = api.webhooks.ListWebhookDeliveries(
+            wpb.ListWebhookDeliveriesRequest(webhook_id=webhook.id), metadata=api.key
+        ).deliveries
+        assert delivery.state == wpb.WebhookDelivery.FAILED
+        assert (delivery.response_code, delivery.last_error) == (500, "HTTP 500")
+        assert delivery.attempts >= 2 and delivery.event.kind == Kind.CREATED
+
+        # The receiver is fixed: re-enable the endpoint and send the event again.
+        failing.recover()
+        api.webhooks.UpdateWebhook(
+            wpb.UpdateWebhookRequest(webhook=wpb.Webhook(id=webhook.id, enabled=True)),
+            metadata=api.key,
+        )
+        api.webhooks.RedeliverWebhook(
+            wpb.RedeliverWebhookRequest(webhook_id=webhook.id, delivery_id=delivery.id),
+            metadata=api.key,
+        )
+        while (request := failing.take(1)[0]).status != 204:
+            pass
+        assert request.headers["webhook-id"] == f"msg_{delivery.id}"
     finally:
         api.close()
         failing.close()

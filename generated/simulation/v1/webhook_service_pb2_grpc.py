@@ -72,6 +72,16 @@ class WebhookServiceStub:
                 request_serializer=simulation_dot_v1_dot_webhook__service__pb2.RotateWebhookSecretRequest.SerializeToString,
                 response_deserializer=simulation_dot_v1_dot_webhook__service__pb2.RotateWebhookSecretResponse.FromString,
                 _registered_method=True)
+        self.ListWebhookDeliveries = channel.unary_unary(
+                '/simulation.v1.WebhookService/ListWebhookDeliveries',
+                request_serializer=simulation_dot_v1_dot_webhook__service__pb2.ListWebhookDeliveriesRequest.SerializeToString,
+                response_deserializer=simulation_dot_v1_dot_webhook__service__pb2.ListWebhookDeliveriesResponse.FromString,
+                _registered_method=True)
+        self.RedeliverWebhook = channel.unary_unary(
+                '/simulation.v1.WebhookService/RedeliverWebhook',
+                request_serializer=simulation_dot_v1_dot_webhook__service__pb2.RedeliverWebhookRequest.SerializeToString,
+                response_deserializer=simulation_dot_v1_dot_webhook__service__pb2.RedeliverWebhookResponse.FromString,
+                _registered_method=True)
 
 
 class WebhookServiceServicer:
@@ -151,6 +161,28 @@ class WebhookServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListWebhookDeliveries(self, request, context):
+        """Lists an endpoint's deliveries, newest first: state, attempts, the last
+        response code and latency.
+
+        Errors: `INVALID_ARGUMENT` (bad page size or token), `NOT_FOUND`,
+        `UNAUTHENTICATED`, `UNAVAILABLE`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RedeliverWebhook(self, request, context):
+        """Delivers an event again: the delivery becomes due at once, with fresh
+        attempts (and the same `webhook-id`, so receivers can tell it is one).
+
+        Errors: `INVALID_ARGUMENT`, `NOT_FOUND`, `UNAUTHENTICATED`,
+        `PERMISSION_DENIED`, `UNAVAILABLE`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_WebhookServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -183,6 +215,16 @@ def add_WebhookServiceServicer_to_server(servicer, server):
                     servicer.RotateWebhookSecret,
                     request_deserializer=simulation_dot_v1_dot_webhook__service__pb2.RotateWebhookSecretRequest.FromString,
                     response_serializer=simulation_dot_v1_dot_webhook__service__pb2.RotateWebhookSecretResponse.SerializeToString,
+            ),
+            'ListWebhookDeliveries': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWebhookDeliveries,
+                    request_deserializer=simulation_dot_v1_dot_webhook__service__pb2.ListWebhookDeliveriesRequest.FromString,
+                    response_serializer=simulation_dot_v1_dot_webhook__service__pb2.ListWebhookDeliveriesResponse.SerializeToString,
+            ),
+            'RedeliverWebhook': grpc.unary_unary_rpc_method_handler(
+                    servicer.RedeliverWebhook,
+                    request_deserializer=simulation_dot_v1_dot_webhook__service__pb2.RedeliverWebhookRequest.FromString,
+                    response_serializer=simulation_dot_v1_dot_webhook__service__pb2.RedeliverWebhookResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -355,6 +397,60 @@ class WebhookService:
             '/simulation.v1.WebhookService/RotateWebhookSecret',
             simulation_dot_v1_dot_webhook__service__pb2.RotateWebhookSecretRequest.SerializeToString,
             simulation_dot_v1_dot_webhook__service__pb2.RotateWebhookSecretResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListWebhookDeliveries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/simulation.v1.WebhookService/ListWebhookDeliveries',
+            simulation_dot_v1_dot_webhook__service__pb2.ListWebhookDeliveriesRequest.SerializeToString,
+            simulation_dot_v1_dot_webhook__service__pb2.ListWebhookDeliveriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RedeliverWebhook(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/simulation.v1.WebhookService/RedeliverWebhook',
+            simulation_dot_v1_dot_webhook__service__pb2.RedeliverWebhookRequest.SerializeToString,
+            simulation_dot_v1_dot_webhook__service__pb2.RedeliverWebhookResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from simulation.v1 import simulation_pb2, webhook_service_pb2
 
 import storage
-from service.api.mappers.simulations import event_kinds
-from service.api.proto_values import timestamp
+from service.api.mappers.simulations import event_kinds, status_value
+from service.api.proto_values import struct, timestamp
 from service.app.webhooks import WebhookInput
 
 _State = webhook_service_pb2.Webhook.State
@@ -39,4 +39,31 @@ def webhook_to_proto(webhook: storage.Webhook) -> webhook_service_pb2.Webhook:
         create_time=timestamp(webhook.create_time),
         update_time=timestamp(webhook.update_time),
         etag=webhook.etag,
+    )
+
+
+def delivery_to_proto(delivery: storage.WebhookDelivery) -> webhook_service_pb2.WebhookDelivery:
+    """The API form of a delivery, with the event it carries."""
+    return webhook_service_pb2.WebhookDelivery(
+        id=delivery.id,
+        webhook_id=delivery.webhook_id,
+        event=simulation_pb2.SimulationEvent(
+            id=delivery.event_id,
+            simulation_id=delivery.simulation_id,
+            kind=_Kind.Value(delivery.kind),
+            from_status=status_value(delivery.from_status),
+            to_status=status_value(delivery.to_status),
+            revision=delivery.revision or 0,
+            actor=delivery.actor,
+            reason=delivery.reason,
+            details=struct(delivery.details),
+            create_time=timestamp(delivery.event_time),
+        ),
+        state=webhook_service_pb2.WebhookDelivery.State.Value(delivery.state),
+        attempts=delivery.attempts,
+        response_code=delivery.response_code or 0,
+        latency_ms=delivery.latency_ms or 0,
+        last_error=delivery.last_error,
+        next_attempt_time=timestamp(delivery.next_attempt_time),
+        update_time=timestamp(delivery.update_time),
     )
