@@ -25,15 +25,26 @@ class Received:
 class Receiver:
     """Answers ``failures`` requests with 500, then 204; every request lands in ``requests``."""
 
-    def __init__(self, failures: int = 0) -> None:
+    def __init__(self, failures: int = 0, *, hold_first: bool = False) -> None:
         self.requests: queue.Queue[Received] = queue.Queue()
         self._failures = failures
+        # With hold_first, the first request gets no answer until close(): its sender is
+        # stuck mid-delivery, as a server killed then would be.
+        self._hold = hold_first
+        self.held = threading.Event()
+        self._release = threading.Event()
         self._lock = threading.Lock()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 - the http.server hook's name
                 body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                with receiver._lock:
+                    hold, receiver._hold = receiver._hold, False
+                if hold:
+                    receiver.held.set()
+                    receiver._release.wait()
+                    return
                 with receiver._lock:
                     failing = receiver._failures > 0
                     receiver._failures -= 1
@@ -61,5 +72,6 @@ class Receiver:
             self._failures = 0
 
     def close(self) -> None:
+        self._release.set()
         self._server.shutdown()
         self._server.server_close()
