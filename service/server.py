@@ -19,6 +19,8 @@ from simulation.v1 import (
     simulation_service_pb2_grpc,
     template_service_pb2,
     template_service_pb2_grpc,
+    webhook_service_pb2,
+    webhook_service_pb2_grpc,
 )
 
 import storage
@@ -32,6 +34,7 @@ from service.api.simulation_service import SimulationServicer
 from service.api.template_service import TemplateServicer
 from service.api.tenant_limits import TenantLimits
 from service.app import page_tokens
+from service.api.webhook_service import WebhookServicer
 from service.app.authentication import ApiKeyCache, Authenticator
 from service.app.batches import BatchRequestRetention
 from service.app.configs import ConfigOperations
@@ -41,6 +44,7 @@ from service.app.event_watch import EventWatch
 from service.app.scenarios import ScenarioOperations
 from service.app.simulations import SimulationOperations
 from service.app.templates import TemplateOperations
+from service.app.webhooks import WebhookOperations
 from service.architect import create_engine
 from service.architect.jobs import ArchitectOperations, JobWaiter
 from service.architect.worker import HAND_BACK_SECONDS, ArchitectWorkerPool
@@ -48,6 +52,8 @@ from service.background import PeriodicTask
 from service.domain.validation import ConfigValidator
 from service.settings import Settings
 from service.telemetry.metrics import ServerMetrics
+from service.webhooks.sender import WebhookSender
+from service.webhooks.worker import RetryPolicy, WebhookWorkerPool
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +62,7 @@ SERVICES = (
     config_service_pb2.DESCRIPTOR.services_by_name["ConfigService"],
     simulation_service_pb2.DESCRIPTOR.services_by_name["SimulationService"],
     template_service_pb2.DESCRIPTOR.services_by_name["TemplateService"],
+    webhook_service_pb2.DESCRIPTOR.services_by_name["WebhookService"],
 )
 SERVICE_NAMES = tuple(service.full_name for service in SERVICES)
 # How often each process checks whether the purge is due; the purge itself runs once per
@@ -367,6 +374,10 @@ def create_server(
     template_service_pb2_grpc.add_TemplateServiceServicer_to_server(
         TemplateServicer(templates, response_budget=budget), server
     )
+    webhook_service_pb2_grpc.add_WebhookServiceServicer_to_server(
+        WebhookServicer(WebhookOperations(database, allow_private=settings.webhook_allow_private)),
+        server,
+    )
 
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -400,6 +411,22 @@ def create_server(
         {storage.API_KEYS_CHANNEL: key_cache.evict, storage.EVENTS_CHANNEL: event_feed.notify},
         on_sync=on_sync,
     )
+    webhook_workers = WebhookWorkerPool(
+        database,
+        WebhookSender(
+            timeout=settings.webhook_timeout_seconds,
+            max_response_bytes=settings.webhook_max_response_bytes,
+            allow_private=settings.webhook_allow_private,
+        ),
+        RetryPolicy(
+            base_seconds=settings.webhook_retry_base_seconds,
+            max_seconds=settings.webhook_retry_max_seconds,
+            window_seconds=settings.webhook_retry_window_seconds,
+        ),
+        count=settings.webhook_workers,
+        lease_seconds=settings.webhook_lease_seconds,
+        poll_seconds=settings.webhook_poll_seconds,
+    )
     tasks = [
         *([changes] if changes is not None else []),
         PeriodicTask("health-probe", settings.health_check_interval, probe_database),
@@ -413,6 +440,7 @@ def create_server(
         # Stopped before the database is disposed; a worker stuck in a slow engine call is
         # waited for briefly, then its job is handed back to the queue for another replica.
         architect_workers,
+        webhook_workers,
     ]
     if metrics is not None:
         tasks.append(

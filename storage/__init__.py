@@ -30,6 +30,8 @@ from storage.records import (
     TemplateQuery,
     TemplateRevision,
     Tenant,
+    Webhook,
+    WebhookDelivery,
     cursor_of,
 )
 from storage.repositories import (
@@ -40,6 +42,7 @@ from storage.repositories import (
     SimulationEventRepository,
     SimulationRepository,
     TenantRepository,
+    WebhookRepository,
 )
 from storage.retry import RetryPolicy, is_transient
 from storage.unit_of_work import ReadUnitOfWork, SqlUnitOfWork, UnitOfWork
@@ -85,6 +88,9 @@ __all__ = [
     "TenantRepository",
     "Unavailable",
     "UnitOfWork",
+    "Webhook",
+    "WebhookDelivery",
+    "WebhookRepository",
     "cursor_of",
     "is_transient",
     "sqlite_url_for",

@@ -247,3 +247,58 @@ class SimulationQuery:
 def cursor_of(record: Scenario | Simulation | Template, order_by: str) -> tuple:
     """Return the keyset cursor ``(sort_value, id)`` of ``record`` for the given ordering."""
     return (getattr(record, order_by), record.id)
+
+
+@dataclass
+class Webhook:
+    """An endpoint a tenant's events are delivered to. state: "ACTIVE" | "FAILING".
+
+    ``secret`` signs deliveries (Standard Webhooks ``whsec_...``); it is shown to the tenant
+    only when created or rotated. ``kinds`` empty means every kind.
+    """
+
+    id: str
+    tenant_id: str
+    url: str
+    kinds: list[str]
+    simulation_id: str
+    scenario_id: str
+    description: str
+    enabled: bool
+    state: str
+    secret: str
+    create_time: datetime
+    update_time: datetime
+    etag: str
+
+
+@dataclass
+class WebhookDelivery:
+    """One event to deliver to one endpoint: a copy of the event and the delivery's progress.
+
+    state: "PENDING" (due at ``next_attempt_time``; leased while ``lease_expire_time`` is in
+    the future), "DELIVERED" or "FAILED" (retries ran out). ``id`` is assigned by the database.
+    """
+
+    tenant_id: str
+    webhook_id: str
+    event_id: int
+    simulation_id: str
+    kind: str
+    actor: str
+    reason: str
+    event_time: datetime
+    state: str
+    attempts: int
+    next_attempt_time: datetime
+    last_error: str
+    create_time: datetime
+    update_time: datetime
+    from_status: str | None = None
+    to_status: str | None = None
+    revision: int | None = None
+    details: dict[str, Any] | None = None
+    lease_expire_time: datetime | None = None
+    response_code: int | None = None
+    latency_ms: int | None = None
+    id: int = 0

@@ -7,6 +7,8 @@ names are explicit because the repositories map PostgreSQL constraint names to s
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
+    Boolean,
     Column,
     ForeignKey,
     Index,
@@ -271,4 +273,58 @@ service_secrets = Table(
     Column("name", String(64), primary_key=True),
     Column("value", String(256), nullable=False),
     Column("create_time", UtcDateTime, nullable=False),
+)
+
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("tenant_id", ID, nullable=False),
+    Column("url", Text, nullable=False),
+    Column("kinds", json_type(), nullable=False),
+    Column("simulation_id", ID, nullable=False),
+    Column("scenario_id", ID, nullable=False),
+    Column("description", Text, nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("secret", String(128), nullable=False),
+    Column("create_time", UtcDateTime, nullable=False),
+    Column("update_time", UtcDateTime, nullable=False),
+    Column("etag", String(64), nullable=False),
+    Index("ix_webhooks_tenant_id", "tenant_id", "id"),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", autoincrement_id(), primary_key=True, autoincrement=True),
+    Column("tenant_id", ID, nullable=False),
+    Column(
+        "webhook_id",
+        ID,
+        ForeignKey("webhooks.id", ondelete="CASCADE", name="fk_webhook_deliveries_webhook"),
+        nullable=False,
+    ),
+    Column("event_id", BigInteger, nullable=False),
+    Column("simulation_id", ID, nullable=False),
+    Column("kind", String(64), nullable=False),
+    Column("from_status", String(32), nullable=True),
+    Column("to_status", String(32), nullable=True),
+    Column("revision", Integer, nullable=True),
+    Column("actor", String(128), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("details", json_type(), nullable=True),
+    Column("event_time", UtcDateTime, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_time", UtcDateTime, nullable=False),
+    Column("lease_expire_time", UtcDateTime, nullable=True),
+    Column("response_code", Integer, nullable=True),
+    Column("latency_ms", Integer, nullable=True),
+    Column("last_error", Text, nullable=False),
+    Column("create_time", UtcDateTime, nullable=False),
+    Column("update_time", UtcDateTime, nullable=False),
+    Index("ix_webhook_deliveries_due", "state", "next_attempt_time"),
+    Index("ix_webhook_deliveries_webhook", "webhook_id", "simulation_id", "id"),
+    sqlite_autoincrement=True,
 )

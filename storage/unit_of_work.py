@@ -25,6 +25,8 @@ from storage.repositories import (
     SimulationRepository,
     TemplateRepository,
     TenantRepository,
+    WebhookDeliveryRepository,
+    WebhookRepository,
 )
 from storage.retry import is_lost_connection
 
@@ -45,6 +47,8 @@ class Repositories:
     batch_requests: BatchRequestRepository
     templates: TemplateRepository
     secrets: ServiceSecretRepository
+    webhooks: WebhookRepository
+    webhook_deliveries: WebhookDeliveryRepository
 
 
 class UnitOfWork(Repositories, abc.ABC):
@@ -114,6 +118,8 @@ def _attach_repositories(uow: Repositories, connection: Connection) -> None:
     uow.batch_requests = BatchRequestRepository(connection)
     uow.templates = TemplateRepository(connection)
     uow.secrets = ServiceSecretRepository(connection)
+    uow.webhooks = WebhookRepository(connection)
+    uow.webhook_deliveries = WebhookDeliveryRepository(connection)
 
 
 class SqlUnitOfWork(UnitOfWork):

@@ -202,12 +202,12 @@ class SimulationServicer(simulation_service_pb2_grpc.SimulationServiceServicer):
             after_event_id=(request.after_event_id if request.HasField("after_event_id") else None),
             resume_token=request.resume_token,
         )
-        # A client that goes away wakes the stream, which then ends and frees its slot.
-        context.add_callback(stream.cancel)
-        # Headers now, not with the first event: the client learns that the stream is open
-        # (and, without a cursor, where it starts) even while nothing happens.
-        context.send_initial_metadata(())
-        with stream:
+        with stream:  # the watcher slot is given back however the stream ends
+            # A client that goes away wakes the stream, which then ends.
+            context.add_callback(stream.cancel)
+            # Headers now, not with the first event: the client learns that the stream is
+            # open (and, without a cursor, where it starts) even while nothing happens.
+            context.send_initial_metadata(())
             for item in stream:
                 yield pb.WatchEventsResponse(
                     event=event_to_proto(item.event) if item.event is not None else None,

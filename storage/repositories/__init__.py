@@ -11,6 +11,8 @@ from storage.repositories.service_secrets import ServiceSecretRepository
 from storage.repositories.simulations import SimulationRepository
 from storage.repositories.templates import TemplateRepository
 from storage.repositories.tenants import TenantRepository
+from storage.repositories.webhook_deliveries import WebhookDeliveryRepository
+from storage.repositories.webhooks import WebhookRepository
 
 __all__ = [
     "ApiKeyRepository",
@@ -24,4 +26,6 @@ __all__ = [
     "SimulationRepository",
     "TemplateRepository",
     "TenantRepository",
+    "WebhookDeliveryRepository",
+    "WebhookRepository",
 ]

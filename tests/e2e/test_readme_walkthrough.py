@@ -178,6 +178,16 @@ EXPECTED = {
         prints=('"to_status": "RUNNING"',),
         never=('"kind": "CREATED"', '"kind": "CONFIG_CHANGED"'),
     ),
+    # -- Walkthrough: webhooks --
+    "Register an endpoint for status changes: the signing secret is in this answer only": Step(
+        prints=('"secret": "whsec_', '"state": "ACTIVE"', '"STATUS_CHANGED"')
+    ),
+    "Cloud metadata, loopback and private addresses are refused (unless the operator allows them)": (
+        Step(fails=("INVALID_ARGUMENT",), prints=("webhook.url", "link-local"))
+    ),
+    "The tenant's endpoints (secrets are never shown again; RotateWebhookSecret makes a new one)": (
+        Step(prints=('"description": "run dashboard"',), never=("whsec_",))
+    ),
 }
 
 

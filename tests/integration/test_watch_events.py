@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import uuid
 from collections.abc import Iterator
 
 import grpc
@@ -58,7 +59,7 @@ class Server:
         self.configs = config_service_pb2_grpc.ConfigServiceStub(self.channel)
 
     def key_for(self, database: storage.Database, name: str) -> tuple[str, str]:
-        tenant = tenants.new_tenant(database, name)
+        tenant = tenants.new_tenant(database, f"{name}-{uuid.uuid4().hex[:8]}")
         return tenant.id, tenants.issue_key(database, tenant.id).secret
 
     def stop(self, grace: float = 0) -> None:

@@ -70,12 +70,14 @@ def event_to_proto(event: storage.SimulationEvent) -> simulation_pb2.SimulationE
     )
 
 
-def event_kinds(values) -> frozenset[str]:
+def event_kinds(values, field: str = "kinds") -> frozenset[str]:
     """The kind names of a request's ``kinds``; INVALID_ARGUMENT for unset or unknown ones."""
     names = set()
     for index, value in enumerate(values):
         if value == _Kind.KIND_UNSPECIFIED or value not in _Kind.values():
-            raise errors.InvalidArgument.field(f"kinds[{index}]", f"is not an event kind: {value}")
+            raise errors.InvalidArgument.field(
+                f"{field}[{index}]", f"is not an event kind: {value}"
+            )
         names.add(_Kind.Name(value))
     return frozenset(names)
 

@@ -1,8 +1,8 @@
-"""WatchEvents through Envoy: GET /v1/events:watch is one JSON array that grows as events commit.
+"""Change notifications through Envoy: the watch stream and webhook endpoint management.
 
-Envoy's transcoder turns the server stream into a chunked response: ``[`` and the first
-message, then ``,`` and each next one. The test reads the array element by element while it
-is still open.
+GET /v1/events:watch is one JSON array that grows as events commit: Envoy's transcoder turns
+the server stream into a chunked response, ``[`` and the first message, then ``,`` and each
+next one. The test reads the array element by element while it is still open.
 """
 
 from __future__ import annotations
@@ -75,3 +75,21 @@ def test_watching_over_rest_streams_a_json_array_of_events(rest: httpx.Client):
 def test_a_bad_resume_token_over_rest_is_400(rest: httpx.Client):
     response = rest.get("/v1/events:watch", params={"resume_token": "nope"}, timeout=30)
     assert response.status_code == 400, response.text
+
+
+def test_webhooks_are_managed_over_rest(rest: httpx.Client):
+    created = expect(
+        rest.post(
+            "/v1/webhooks",
+            json={"url": "https://hooks.example.com/in", "kinds": ["STATUS_CHANGED"]},
+        ),
+        200,
+    )
+    assert created["secret"].startswith("whsec_")
+    webhook = created["webhook"]
+    assert webhook["kinds"] == ["STATUS_CHANGED"] and webhook["state"] == "ACTIVE"
+    assert expect(rest.get(f"/v1/webhooks/{webhook['id']}"), 200)["webhook"] == webhook
+    rotated = expect(rest.post(f"/v1/webhooks/{webhook['id']}:rotateSecret", json={}), 200)
+    assert rotated["secret"] != created["secret"]
+    expect(rest.delete(f"/v1/webhooks/{webhook['id']}"), 200)
+    assert rest.get(f"/v1/webhooks/{webhook['id']}").status_code == 404
