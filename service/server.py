@@ -33,8 +33,8 @@ from service.api.scenario_service import ScenarioServicer
 from service.api.simulation_service import SimulationServicer
 from service.api.template_service import TemplateServicer
 from service.api.tenant_limits import TenantLimits
-from service.app import page_tokens
 from service.api.webhook_service import WebhookServicer
+from service.app import page_tokens
 from service.app.authentication import ApiKeyCache, Authenticator
 from service.app.batches import BatchRequestRetention
 from service.app.configs import ConfigOperations

@@ -8,6 +8,7 @@ verify deliveries with any Standard Webhooks library.
 from __future__ import annotations
 
 import base64
+import builtins
 import dataclasses
 import secrets
 import uuid
@@ -127,7 +128,7 @@ class WebhookOperations:
         webhook_id: str,
         values: WebhookInput,
         *,
-        mask: list[str],
+        mask: builtins.list[str],
         etag: str = "",
     ) -> storage.Webhook:
         """Changes the masked fields; re-enabling a FAILING endpoint makes it ACTIVE."""

@@ -44,12 +44,13 @@ class _PinnedHTTPConnection(http.client.HTTPConnection):
 
 class _PinnedHTTPSConnection(http.client.HTTPSConnection):
     def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
-        super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
+        self._tls = ssl.create_default_context()
+        super().__init__(host, port, timeout=timeout, context=self._tls)
         self._address = address
 
     def connect(self) -> None:
         sock = socket.create_connection((self._address, self.port), self.timeout)
-        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
+        self.sock = self._tls.wrap_socket(sock, server_hostname=self.host)
 
 
 class WebhookSender:
@@ -105,7 +106,7 @@ class WebhookSender:
     def _resolve(self, host: str, port: int) -> str:
         """The address to connect to; ValueError when any address of ``host`` is not public."""
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        addresses = [info[4][0] for info in infos]
+        addresses = [str(info[4][0]) for info in infos]
         if not addresses:
             raise ValueError(f"{host} has no address")
         if not self._allow_private:

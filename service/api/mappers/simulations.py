@@ -17,7 +17,7 @@ from service.domain.config_codec import parameters_from_document, sources_from_d
 _Kind = simulation_pb2.SimulationEvent.Kind
 
 
-def _status_name(name: str | None) -> str:
+def status_name(name: str | None) -> str:
     """The ``Simulation.Status`` name of a stored status (unset for None)."""
     return name or "STATUS_UNSPECIFIED"
 
@@ -32,7 +32,7 @@ def simulation_to_proto(
         name=record.name,
         prompt=record.prompt,
         labels=record.labels,
-        status=_status_name(record.status),
+        status=status_name(record.status),
         config_revision=record.current_revision,
         results=struct(record.results),
         analysis=struct(record.analysis),
@@ -60,8 +60,8 @@ def event_to_proto(event: storage.SimulationEvent) -> simulation_pb2.SimulationE
         id=event.id,
         simulation_id=event.simulation_id,
         kind=event.kind,
-        from_status=_status_name(event.from_status),
-        to_status=_status_name(event.to_status),
+        from_status=status_name(event.from_status),
+        to_status=status_name(event.to_status),
         revision=event.revision or 0,
         actor=event.actor,
         reason=event.reason,

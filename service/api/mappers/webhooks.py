@@ -5,7 +5,7 @@ from __future__ import annotations
 from simulation.v1 import simulation_pb2, webhook_service_pb2
 
 import storage
-from service.api.mappers.simulations import event_kinds, status_value
+from service.api.mappers.simulations import event_kinds, status_name
 from service.api.proto_values import struct, timestamp
 from service.app.webhooks import WebhookInput
 
@@ -30,12 +30,12 @@ def webhook_to_proto(webhook: storage.Webhook) -> webhook_service_pb2.Webhook:
     return webhook_service_pb2.Webhook(
         id=webhook.id,
         url=webhook.url,
-        kinds=[_Kind.Value(name) for name in webhook.kinds],
+        kinds=list(webhook.kinds),
         simulation_id=webhook.simulation_id,
         scenario_id=webhook.scenario_id,
         description=webhook.description,
         enabled=webhook.enabled,
-        state=_State.Value(webhook.state),
+        state=webhook.state,
         create_time=timestamp(webhook.create_time),
         update_time=timestamp(webhook.update_time),
         etag=webhook.etag,
@@ -50,16 +50,16 @@ def delivery_to_proto(delivery: storage.WebhookDelivery) -> webhook_service_pb2.
         event=simulation_pb2.SimulationEvent(
             id=delivery.event_id,
             simulation_id=delivery.simulation_id,
-            kind=_Kind.Value(delivery.kind),
-            from_status=status_value(delivery.from_status),
-            to_status=status_value(delivery.to_status),
+            kind=delivery.kind,
+            from_status=status_name(delivery.from_status),
+            to_status=status_name(delivery.to_status),
             revision=delivery.revision or 0,
             actor=delivery.actor,
             reason=delivery.reason,
             details=struct(delivery.details),
             create_time=timestamp(delivery.event_time),
         ),
-        state=webhook_service_pb2.WebhookDelivery.State.Value(delivery.state),
+        state=delivery.state,
         attempts=delivery.attempts,
         response_code=delivery.response_code or 0,
         latency_ms=delivery.latency_ms or 0,

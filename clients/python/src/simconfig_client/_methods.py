@@ -15,6 +15,7 @@ from simconfig_client.v1 import (
     simulation_service_pb2,
     template_pb2,
     template_service_pb2,
+    webhook_service_pb2,
 )
 
 # The public services, whose every method the client's retry policy covers.
@@ -23,6 +24,7 @@ SERVICES = (
     "simulation.v1.ScenarioService",
     "simulation.v1.SimulationService",
     "simulation.v1.TemplateService",
+    "simulation.v1.WebhookService",
 )
 
 
@@ -928,4 +930,210 @@ class GeneratedMethods:
             timeout,
             template_service_pb2.SaveAsTemplateRequest,
             template_service_pb2.SaveAsTemplateResponse,
+        )
+
+    def create_webhook(
+        self,
+        request: webhook_service_pb2.CreateWebhookRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> webhook_service_pb2.CreateWebhookResponse:
+        """WebhookService.CreateWebhook: Creates an endpoint.
+
+        Pass a request message, or its fields as keyword arguments.
+        """
+        return self._unary(
+            "/simulation.v1.WebhookService/CreateWebhook",
+            request,
+            fields,
+            timeout,
+            webhook_service_pb2.CreateWebhookRequest,
+            webhook_service_pb2.CreateWebhookResponse,
+        )
+
+    def get_webhook(
+        self,
+        request: webhook_service_pb2.GetWebhookRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> webhook_service_pb2.GetWebhookResponse:
+        """WebhookService.GetWebhook: Gets an endpoint (without its secret).
+
+        Pass a request message, or its fields as keyword arguments.
+        """
+        return self._unary(
+            "/simulation.v1.WebhookService/GetWebhook",
+            request,
+            fields,
+            timeout,
+            webhook_service_pb2.GetWebhookRequest,
+            webhook_service_pb2.GetWebhookResponse,
+        )
+
+    def list_webhooks(
+        self,
+        request: webhook_service_pb2.ListWebhooksRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> webhook_service_pb2.ListWebhooksResponse:
+        """WebhookService.ListWebhooks: Lists the tenant's endpoints in pages.
+
+        Pass a request message, or its fields as keyword arguments.
+        """
+        return self._unary(
+            "/simulation.v1.WebhookService/ListWebhooks",
+            request,
+            fields,
+            timeout,
+            webhook_service_pb2.ListWebhooksRequest,
+            webhook_service_pb2.ListWebhooksResponse,
+        )
+
+    def iter_webhooks(
+        self,
+        request: webhook_service_pb2.ListWebhooksRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> Iterator[webhook_service_pb2.Webhook]:
+        """Every item of every page of ListWebhooks, fetched page by page."""
+        page = self._request(request, fields, webhook_service_pb2.ListWebhooksRequest)
+        while True:
+            response = self.list_webhooks(page, timeout=timeout)
+            yield from response.webhooks
+            if not response.next_page_token:
+                return
+            page.page_token = response.next_page_token
+
+    def update_webhook(
+        self,
+        request: webhook_service_pb2.UpdateWebhookRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> webhook_service_pb2.UpdateWebhookResponse:
+        """WebhookService.UpdateWebhook: Changes an endpoint's URL, filters, description or enabled
+        flag. Re-enabling a FAILING endpoint makes it ACTIVE again.
+
+        Pass a request message, or its fields as keyword arguments.
+        """
+        return self._unary(
+            "/simulation.v1.WebhookService/UpdateWebhook",
+            request,
+            fields,
+            timeout,
+            webhook_service_pb2.UpdateWebhookRequest,
+            webhook_service_pb2.UpdateWebhookResponse,
+        )
+
+    def delete_webhook(
+        self,
+        request: webhook_service_pb2.DeleteWebhookRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> webhook_service_pb2.DeleteWebhookResponse:
+        """WebhookService.DeleteWebhook: Deletes an endpoint; nothing more is delivered to it.
+
+        Pass a request message, or its fields as keyword arguments.
+        """
+        return self._unary(
+            "/simulation.v1.WebhookService/DeleteWebhook",
+            request,
+            fields,
+            timeout,
+            webhook_service_pb2.DeleteWebhookRequest,
+            webhook_service_pb2.DeleteWebhookResponse,
+        )
+
+    def rotate_webhook_secret(
+        self,
+        request: webhook_service_pb2.RotateWebhookSecretRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> webhook_service_pb2.RotateWebhookSecretResponse:
+        """WebhookService.RotateWebhookSecret: Replaces an endpoint's signing secret; the response
+        carries the new one, which is never shown again.
+
+        Pass a request message, or its fields as keyword arguments.
+        """
+        return self._unary(
+            "/simulation.v1.WebhookService/RotateWebhookSecret",
+            request,
+            fields,
+            timeout,
+            webhook_service_pb2.RotateWebhookSecretRequest,
+            webhook_service_pb2.RotateWebhookSecretResponse,
+        )
+
+    def list_webhook_deliveries(
+        self,
+        request: webhook_service_pb2.ListWebhookDeliveriesRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> webhook_service_pb2.ListWebhookDeliveriesResponse:
+        """WebhookService.ListWebhookDeliveries: Lists an endpoint's deliveries, newest first:
+        state, attempts, the last response code and latency.
+
+        Pass a request message, or its fields as keyword arguments.
+        """
+        return self._unary(
+            "/simulation.v1.WebhookService/ListWebhookDeliveries",
+            request,
+            fields,
+            timeout,
+            webhook_service_pb2.ListWebhookDeliveriesRequest,
+            webhook_service_pb2.ListWebhookDeliveriesResponse,
+        )
+
+    def iter_webhook_deliveries(
+        self,
+        request: webhook_service_pb2.ListWebhookDeliveriesRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> Iterator[webhook_service_pb2.WebhookDelivery]:
+        """Every item of every page of ListWebhookDeliveries, fetched page by page."""
+        page = self._request(request, fields, webhook_service_pb2.ListWebhookDeliveriesRequest)
+        while True:
+            response = self.list_webhook_deliveries(page, timeout=timeout)
+            yield from response.deliveries
+            if not response.next_page_token:
+                return
+            page.page_token = response.next_page_token
+
+    def redeliver_webhook(
+        self,
+        request: webhook_service_pb2.RedeliverWebhookRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> webhook_service_pb2.RedeliverWebhookResponse:
+        """WebhookService.RedeliverWebhook: Delivers an event again: the delivery becomes due at
+        once, with fresh attempts (and the same `webhook-id`, so receivers can tell it is one).
+
+        Pass a request message, or its fields as keyword arguments.
+        """
+        return self._unary(
+            "/simulation.v1.WebhookService/RedeliverWebhook",
+            request,
+            fields,
+            timeout,
+            webhook_service_pb2.RedeliverWebhookRequest,
+            webhook_service_pb2.RedeliverWebhookResponse,
         )
