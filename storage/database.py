@@ -157,7 +157,9 @@ class Database:
     def ping(self) -> bool:
         """Return True when the database answers ``SELECT 1``; False (not an error) otherwise."""
         try:
-            with self._engine.connect() as connection:
+            # The read engine: on SQLite its deferred transaction does not queue behind a
+            # writer for the write lock, which a health probe has no use for.
+            with self._read_engine.connect() as connection:
                 connection.execute(text("SELECT 1"))
             return True
         except SQLAlchemyError:
