@@ -4,11 +4,12 @@ This package never imports grpc, protobuf or generated code; services depend on 
 other way round.
 """
 
-from storage.database import Database, head_revision, sqlite_url_for
+from storage.database import ConnectionLimits, Database, head_revision, sqlite_url_for
 from storage.errors import (
     AlreadyExists,
     CommitOutcomeUnknown,
     Conflict,
+    DeadlineExceeded,
     NotFound,
     StorageError,
     Unavailable,
@@ -40,6 +41,7 @@ from storage.retry import RetryPolicy, is_transient
 from storage.unit_of_work import ReadUnitOfWork, SqlUnitOfWork, UnitOfWork
 
 __all__ = [
+    "ConnectionLimits",
     "API_KEYS_CHANNEL",
     "NotificationListener",
     "AlreadyExists",
@@ -66,6 +68,7 @@ __all__ = [
     "SqlUnitOfWork",
     "StorageError",
     "CommitOutcomeUnknown",
+    "DeadlineExceeded",
     "Tenant",
     "TenantRepository",
     "Unavailable",
