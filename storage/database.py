@@ -5,8 +5,6 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -99,8 +97,7 @@ class Database:
         self._limits = limits or ConnectionLimits()
         # The health probe runs on a thread of its own, so a probe stuck on a frozen database
         # is abandoned after probe_timeout rather than waited for.
-        self._probe_executor = ThreadPoolExecutor(1, thread_name_prefix="database-probe")
-        self._probe: Future[bool] | None = None
+        self._probe: _Probe | None = None
         self._probe_connection: psycopg.Connection | None = None
         self._probe_lock = threading.Lock()
         parsed = make_url(url)
@@ -210,14 +207,13 @@ class Database:
         answers False at once. On PostgreSQL the probe has a connection of its own, so a pool
         drained by stuck calls cannot make the database look down, nor hide that it is.
         """
-        if self._probe is not None and not self._probe.done():
+        if self._probe is not None and not self._probe.done.is_set():
             return False
-        self._probe = self._probe_executor.submit(self._probe_once)
-        try:
-            return self._probe.result(timeout=self._limits.probe_timeout)
-        except FutureTimeout:
-            logger.warning("database ping got no answer in %.1fs", self._limits.probe_timeout)
-            return False
+        self._probe = _Probe(self._probe_once)
+        if self._probe.done.wait(self._limits.probe_timeout):
+            return self._probe.answer
+        logger.warning("database ping got no answer in %.1fs", self._limits.probe_timeout)
+        return False
 
     def _probe_once(self) -> bool:
         try:
@@ -291,7 +287,6 @@ class Database:
         """Close every pooled connection (at shutdown, or in tests between databases)."""
         self._engine.dispose()
         self._read_engine.dispose()
-        self._probe_executor.shutdown(wait=False)
         # A probe stuck on a frozen database holds the lock; its connection then closes
         # when tcp_user_timeout ends the wait, and dispose must not wait for that.
         if self._probe_lock.acquire(blocking=False):
@@ -299,6 +294,26 @@ class Database:
                 self._close_probe_connection()
             finally:
                 self._probe_lock.release()
+
+
+class _Probe:
+    """One run of ``probe`` on a daemon thread, its answer set once ``done`` is.
+
+    Daemon: a probe stuck on a frozen database (whose kernel still acknowledges packets, so
+    no TCP timeout fires) must not keep the process from exiting.
+    """
+
+    def __init__(self, probe: Callable[[], bool]) -> None:
+        self.answer = False
+        self.done = threading.Event()
+        self._probe = probe
+        threading.Thread(target=self._run, name="database-probe", daemon=True).start()
+
+    def _run(self) -> None:
+        try:
+            self.answer = self._probe()
+        finally:
+            self.done.set()
 
 
 def _advisory(connection: Connection, function: str) -> None:
