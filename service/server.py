@@ -112,6 +112,13 @@ def open_database(settings: Settings) -> storage.Database:
         url,
         pool_size=settings.db_pool_size,
         retry=storage.RetryPolicy(connection_seconds=settings.db_retry_seconds),
+        limits=storage.ConnectionLimits(
+            statement_timeout=settings.db_statement_timeout,
+            idle_in_transaction_timeout=settings.db_idle_in_transaction_timeout,
+            tcp_user_timeout=settings.db_tcp_user_timeout,
+            pool_timeout=settings.db_pool_timeout,
+            probe_timeout=settings.health_probe_timeout,
+        ),
     )
 
 

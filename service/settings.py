@@ -64,10 +64,19 @@ class Settings(BaseSettings):
     # How long a lost or refused database connection is retried, bounded by each call's
     # deadline: a PostgreSQL restart shorter than this is invisible to clients.
     db_retry_seconds: float = Field(5.0, ge=0, le=300)
+    # Bounded waits on PostgreSQL (seconds): no statement, open transaction, pool checkout or
+    # silent peer can hold a call, or the health probe, forever.
+    db_statement_timeout: float = Field(30.0, gt=0, le=3600)
+    db_idle_in_transaction_timeout: float = Field(60.0, gt=0, le=3600)
+    db_tcp_user_timeout: float = Field(10.0, ge=1, le=3600)
+    db_pool_timeout: float = Field(5.0, gt=0, le=3600)
+    health_probe_timeout: float = Field(1.0, gt=0, le=60)
     migrate_on_start: bool = True
     demo_tenant: bool = True
     scenario_retention_days: int = Field(30, ge=1, le=3650)
-    health_check_interval: float = Field(2.0, ge=0.1, le=300)
+    # With health_probe_timeout, how soon a frozen database shows as NOT_SERVING: at most
+    # their sum after it stopped answering.
+    health_check_interval: float = Field(1.0, ge=0.1, le=300)
     architect_engine: Annotated[Literal["builtin", "remote"], BeforeValidator(_lower)] = "builtin"
     architect_address: _Text = ""
     architect_timeout: float = Field(30.0, ge=0.1, le=3600)

@@ -4,11 +4,12 @@ This package never imports grpc, protobuf or generated code; services depend on 
 other way round.
 """
 
-from storage.database import Database, head_revision, sqlite_url_for
+from storage.database import ConnectionLimits, Database, head_revision, sqlite_url_for
 from storage.errors import (
     AlreadyExists,
     CommitOutcomeUnknown,
     Conflict,
+    DeadlineExceeded,
     NotFound,
     StorageError,
     Unavailable,
@@ -53,6 +54,7 @@ __all__ = [
     "Comparison",
     "Filter",
     "Negation",
+    "ConnectionLimits",
     "API_KEYS_CHANNEL",
     "EVENTS_CHANNEL",
     "NotificationListener",
@@ -84,6 +86,7 @@ __all__ = [
     "Template",
     "TemplateQuery",
     "TemplateRevision",
+    "DeadlineExceeded",
     "Tenant",
     "TenantRepository",
     "Unavailable",

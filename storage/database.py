@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import psycopg
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -31,6 +34,44 @@ POSTGRES_CONNECT_TIMEOUT_S = 5
 _MIGRATION_LOCK_KEY = 0x51A1C0F6
 
 
+@dataclass(frozen=True)
+class ConnectionLimits:
+    """How long any wait on PostgreSQL may last, so a hung database never hangs a caller.
+
+    All in seconds. The statement and idle-in-transaction timeouts are enforced by the
+    server; ``tcp_user_timeout`` and keepalives make the client notice a peer that stopped
+    answering (a frozen host, a cut network) instead of waiting on the socket forever;
+    ``pool_timeout`` bounds the wait for a free pooled connection; ``probe_timeout`` is
+    how long the health probe waits for ``SELECT 1`` before calling the database down.
+    """
+
+    statement_timeout: float = 30.0
+    idle_in_transaction_timeout: float = 60.0
+    tcp_user_timeout: float = 10.0
+    pool_timeout: float = 5.0
+    probe_timeout: float = 1.0
+
+    def connect_args(self) -> dict[str, Any]:
+        """psycopg connection parameters that apply these limits to every session."""
+        keepalive = max(1, int(self.tcp_user_timeout / 3))
+        return {
+            "connect_timeout": POSTGRES_CONNECT_TIMEOUT_S,
+            "options": (
+                f"-c statement_timeout={_ms(self.statement_timeout)} "
+                f"-c idle_in_transaction_session_timeout={_ms(self.idle_in_transaction_timeout)}"
+            ),
+            "keepalives": 1,
+            "keepalives_idle": keepalive,
+            "keepalives_interval": keepalive,
+            "keepalives_count": 3,
+            "tcp_user_timeout": _ms(self.tcp_user_timeout),
+        }
+
+
+def _ms(seconds: float) -> int:
+    return int(seconds * 1000)
+
+
 def sqlite_url_for(data_dir: str | Path) -> str:
     """Return the URL of the embedded default database in ``data_dir``, creating the directory."""
     directory = Path(data_dir).expanduser().resolve()
@@ -50,9 +91,16 @@ class Database:
         *,
         pool_size: int = 10,
         retry: RetryPolicy | None = None,
+        limits: ConnectionLimits | None = None,
         echo: bool = False,
     ) -> None:
         self._retry = retry or RetryPolicy()
+        self._limits = limits or ConnectionLimits()
+        # The health probe runs on a thread of its own, so a probe stuck on a frozen database
+        # is abandoned after probe_timeout rather than waited for.
+        self._probe: _Probe | None = None
+        self._probe_connection: psycopg.Connection | None = None
+        self._probe_lock = threading.Lock()
         parsed = make_url(url)
         if parsed.get_backend_name() == "sqlite":
             self._engine = _sqlite_engine(url, echo=echo, writes=True)
@@ -64,7 +112,8 @@ class Database:
             options: dict[str, Any] = {
                 "echo": echo,
                 "pool_size": pool_size,
-                "connect_args": {"connect_timeout": POSTGRES_CONNECT_TIMEOUT_S},
+                "pool_timeout": self._limits.pool_timeout,
+                "connect_args": self._limits.connect_args(),
             }
             self._engine = create_engine(url, **options)
             # Reads run in autocommit: one statement, no BEGIN or COMMIT around it, and
@@ -200,22 +249,64 @@ class Database:
         """
         if self.dialect != "postgresql":
             return None
-        conninfo = self._engine.url.set(drivername="postgresql").render_as_string(
-            hide_password=False
-        )
         return NotificationListener(
-            conninfo, handlers, on_sync, connect_timeout=POSTGRES_CONNECT_TIMEOUT_S
+            self._conninfo(), handlers, on_sync, connect_timeout=POSTGRES_CONNECT_TIMEOUT_S
         )
 
     def ping(self) -> bool:
-        """Return True when the database answers ``SELECT 1``; False (not an error) otherwise."""
-        try:
-            with self._engine.connect() as connection:
-                connection.execute(text("SELECT 1"))
-            return True
-        except SQLAlchemyError:
-            logger.info("database ping failed", exc_info=True)
+        """True when the database answers ``SELECT 1`` within ``probe_timeout``; else False.
+
+        Never waits longer than that: a probe still stuck from last time (a frozen database)
+        answers False at once. On PostgreSQL the probe has a connection of its own, so a pool
+        drained by stuck calls cannot make the database look down, nor hide that it is.
+        """
+        if self._probe is not None and not self._probe.done.is_set():
             return False
+        self._probe = _Probe(self._probe_once)
+        if self._probe.done.wait(self._limits.probe_timeout):
+            return self._probe.answer
+        logger.warning("database ping got no answer in %.1fs", self._limits.probe_timeout)
+        return False
+
+    def _probe_once(self) -> bool:
+        try:
+            if self.dialect != "postgresql":
+                # The read engine: on SQLite its deferred transaction does not queue behind
+                # a writer for the write lock, which a health probe has no use for.
+                with self._read_engine.connect() as connection:
+                    connection.execute(text("SELECT 1"))
+                return True
+            with self._probe_lock:
+                if self._probe_connection is None or self._probe_connection.closed:
+                    self._probe_connection = psycopg.connect(
+                        self._conninfo(), autocommit=True, **self._probe_connect_args()
+                    )
+                self._probe_connection.execute("SELECT 1")
+            return True
+        except (SQLAlchemyError, psycopg.Error):
+            logger.info("database ping failed", exc_info=True)
+            self._close_probe_connection()
+            return False
+
+    def _probe_connect_args(self) -> dict[str, Any]:
+        args = self._limits.connect_args()
+        probe_ms = _ms(self._limits.probe_timeout)
+        args["options"] = f"-c statement_timeout={probe_ms}"
+        args["tcp_user_timeout"] = max(probe_ms, 1000)
+        # libpq's smallest connect timeout is 2 s; the probe gives up waiting sooner anyway.
+        args["connect_timeout"] = 2
+        return args
+
+    def _close_probe_connection(self) -> None:
+        connection, self._probe_connection = self._probe_connection, None
+        if connection is not None:
+            try:
+                connection.close()
+            except psycopg.Error:
+                pass
+
+    def _conninfo(self) -> str:
+        return self._engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
 
     def migrate(self) -> None:
         """Upgrade the schema to the newest migration; a no-op when it is already there."""
@@ -249,6 +340,33 @@ class Database:
         """Close every pooled connection (at shutdown, or in tests between databases)."""
         self._engine.dispose()
         self._read_engine.dispose()
+        # A probe stuck on a frozen database holds the lock; its connection then closes
+        # when tcp_user_timeout ends the wait, and dispose must not wait for that.
+        if self._probe_lock.acquire(blocking=False):
+            try:
+                self._close_probe_connection()
+            finally:
+                self._probe_lock.release()
+
+
+class _Probe:
+    """One run of ``probe`` on a daemon thread, its answer set once ``done`` is.
+
+    Daemon: a probe stuck on a frozen database (whose kernel still acknowledges packets, so
+    no TCP timeout fires) must not keep the process from exiting.
+    """
+
+    def __init__(self, probe: Callable[[], bool]) -> None:
+        self.answer = False
+        self.done = threading.Event()
+        self._probe = probe
+        threading.Thread(target=self._run, name="database-probe", daemon=True).start()
+
+    def _run(self) -> None:
+        try:
+            self.answer = self._probe()
+        finally:
+            self.done.set()
 
 
 def _advisory(connection: Connection, function: str) -> None:

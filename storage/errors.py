@@ -52,3 +52,10 @@ class CommitOutcomeUnknown(Unavailable):
 
     Never retried, since running the transaction again could apply it twice.
     """
+
+
+class DeadlineExceeded(StorageError):
+    """The call's deadline passed before its transaction committed; it was rolled back.
+
+    Committing after the client stopped waiting would apply a write the client saw fail.
+    """

@@ -91,6 +91,8 @@ class ConfigRevision:
     actor: str
     origin: str
     description: str = ""
+    request_id: str | None = None
+    request_fingerprint: str | None = None
 
 
 @dataclass

@@ -72,6 +72,13 @@ def is_lost_connection(exc: BaseException) -> bool:
     return False
 
 
+def _is_sqlite_busy(exc: BaseException) -> bool:
+    if isinstance(exc, Unavailable) and exc.__cause__ is not None:
+        return _is_sqlite_busy(exc.__cause__)
+    cause: BaseException | None = exc.orig if isinstance(exc, sa_exc.DBAPIError) else exc
+    return isinstance(cause, sqlite3.OperationalError) and _driver_error_is_transient(cause)
+
+
 def _driver_error_is_transient(exc: BaseException) -> bool:
     if isinstance(exc, psycopg.Error):
         if exc.sqlstate in _RETRYABLE_SQLSTATES:
@@ -172,6 +179,10 @@ class RetryPolicy:
             return True
         if failure is not None and is_lost_connection(failure):
             return elapsed + next_wait > self.connection_seconds
+        if failure is not None and _is_sqlite_busy(failure):
+            # SQLite already waited its busy timeout for the lock: waiting again would make
+            # the documented timeout a multiple of itself.
+            return True
         return attempts >= self.max_attempts or elapsed + next_wait > self.max_seconds
 
     def _note_retry(self, exc: BaseException | None) -> None:

@@ -132,6 +132,10 @@ config_revisions = Table(
     Column("actor", String(128), nullable=False),
     Column("origin", String(32), nullable=False),
     Column("description", Text, nullable=False),
+    # AIP-155: the request id of the edit or rollback that wrote this revision, and a hash of
+    # that request, so a retry returns this revision instead of writing another.
+    Column("request_id", String(128), nullable=True),
+    Column("request_fingerprint", String(64), nullable=True),
     PrimaryKeyConstraint("simulation_id", "revision", name="pk_config_revisions"),
     Index("ix_config_revisions_tenant_simulation", "tenant_id", "simulation_id", "revision"),
     # Filters on config fields (JSONB containment) on PostgreSQL only; migration 0011.
@@ -141,6 +145,13 @@ config_revisions = Table(
         postgresql_using="gin",
         postgresql_ops={"config": "jsonb_path_ops"},
     ).ddl_if(dialect="postgresql"),
+    Index(
+        "uq_config_revisions_request_id",
+        "tenant_id",
+        "simulation_id",
+        "request_id",
+        unique=True,
+    ),
 )
 
 simulation_events = Table(

@@ -11,8 +11,9 @@ import psycopg
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from storage.deadlines import time_left
 from storage.driver_errors import driver_errors, translate
-from storage.errors import CommitOutcomeUnknown
+from storage.errors import CommitOutcomeUnknown, DeadlineExceeded
 from storage.repositories import (
     ApiKeyRepository,
     ArchitectJobRepository,
@@ -165,6 +166,10 @@ class SqlUnitOfWork(UnitOfWork):
         may have committed before the connection broke, so the transaction must not be run
         again blindly.
         """
+        left = time_left()
+        if left is not None and left <= 0:
+            self.rollback()
+            raise DeadlineExceeded("the call's deadline passed before the commit; rolled back")
         try:
             self._active().commit()
         except (SQLAlchemyError, psycopg.Error) as exc:

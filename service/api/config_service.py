@@ -52,6 +52,7 @@ class ConfigServicer(config_service_pb2_grpc.ConfigServiceServicer):
             etag=request.etag,
             description=request.description,
             validate_only=request.validate_only,
+            request_id=request.request_id,
         )
         return pb.UpdateConfigResponse(**config_view_fields(view))
 
@@ -123,6 +124,7 @@ class ConfigServicer(config_service_pb2_grpc.ConfigServiceServicer):
             request.revision,
             etag=request.etag,
             description=request.description,
+            request_id=request.request_id,
         )
         return pb.RollbackConfigResponse(**config_view_fields(view))
 

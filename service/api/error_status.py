@@ -153,6 +153,12 @@ def status_for(exc: BaseException) -> status_pb2.Status:
     for error_type, code in simple.items():
         if isinstance(exc, error_type):
             return _status(code, exc.message, exc.reason, exc.metadata)
+    if isinstance(exc, storage.DeadlineExceeded):
+        return _status(
+            code_pb2.DEADLINE_EXCEEDED,
+            "the call's deadline passed before its change was committed; nothing was applied",
+            "DEADLINE_EXCEEDED",
+        )
     if isinstance(exc, storage.CommitOutcomeUnknown):
         log.warning("commit outcome unknown: %s", exc)
         return _status(

@@ -19,7 +19,7 @@ from simulation.v1 import config_pb2
 
 import storage
 from service.app.authentication import Principal
-from service.app.conventions import fingerprint, utc_now
+from service.app.conventions import fingerprint, first_result, utc_now
 from service.app.page_tokens import IntRange, Page
 from service.app.simulation_reads import page_of_simulation
 from service.app.simulation_writes import (
@@ -216,19 +216,42 @@ class ConfigOperations:
         etag: str = "",
         description: str = "",
         validate_only: bool = False,
+        request_id: str = "",
     ) -> ConfigView:
-        """Writes a new revision (origin EDIT); the simulation returns to COMPLETED_CONFIG."""
+        """Writes a new revision (origin EDIT); the simulation returns to COMPLETED_CONFIG.
+
+        A retry with the same ``request_id`` and arguments returns the revision the first
+        attempt wrote (AIP-155), whatever happened since.
+        """
         require_id(simulation_id, "simulation_id")
         _check_description(description)
         # Only the sources sent: stored ones are kept as they were.
-        source_violations = check_sources(self._validator, list(sources))
+        source_violations = [
+            *check_sources(self._validator, list(sources)),
+            *check_request_id(request_id),
+        ]
         if source_violations:
             raise errors.InvalidArgument(source_violations)
         mask = list(mask)
         # Bad mask paths are reported before anything is read.
         apply_mask(config_pb2.SimulationConfig(), config, mask)
         whole = replaces_everything(mask)
+        request = fingerprint(
+            rpc="UpdateConfig",
+            config=config.SerializeToString(deterministic=True).hex(),
+            sources=[source.SerializeToString(deterministic=True).hex() for source in sources],
+            mask=mask,
+            etag=etag,
+            description=description,
+        )
         with self._database.unit_of_work() as uow:
+            replayed = (
+                None
+                if validate_only
+                else self._replayed(uow, principal, simulation_id, request_id, request)
+            )
+            if replayed is not None:
+                return replayed
             current, stored = self._editable(uow, principal, simulation_id, etag)
             if whole:
                 merged = config
@@ -240,7 +263,16 @@ class ConfigOperations:
             check_config(self._validator, merged)
             kept = list(sources) or (sources_from_documents(stored.sources) if stored else [])
             view = self._write(
-                uow, principal, current, merged, kept, "EDIT", description, validate_only
+                uow,
+                principal,
+                current,
+                merged,
+                kept,
+                "EDIT",
+                description,
+                validate_only,
+                request_id=request_id,
+                request_fingerprint=request,
             )
             if validate_only:
                 return view
@@ -257,13 +289,27 @@ class ConfigOperations:
         *,
         etag: str = "",
         description: str = "",
+        request_id: str = "",
     ) -> ConfigView:
-        """Writes a new revision (origin ROLLBACK) copying ``revision``; it must still be valid."""
+        """Writes a new revision (origin ROLLBACK) copying ``revision``; it must still be valid.
+
+        A retry with the same ``request_id`` and arguments returns the revision the first
+        attempt wrote (AIP-155).
+        """
         require_id(simulation_id, "simulation_id")
         if revision <= 0:
             raise errors.InvalidArgument.field("revision", f"must be 1 or more, got {revision}")
         _check_description(description)
+        request_id_violations = check_request_id(request_id)
+        if request_id_violations:
+            raise errors.InvalidArgument(request_id_violations)
+        request = fingerprint(
+            rpc="RollbackConfig", revision=revision, etag=etag, description=description
+        )
         with self._database.unit_of_work() as uow:
+            replayed = self._replayed(uow, principal, simulation_id, request_id, request)
+            if replayed is not None:
+                return replayed
             current, _ = self._editable(uow, principal, simulation_id, etag)
             target = uow.revisions.get(principal.tenant_id, simulation_id, revision)
             config = config_from_document(target.config)
@@ -271,7 +317,18 @@ class ConfigOperations:
             check_config(self._validator, config)
             note = description or f"rollback to revision {revision}"
             sources = sources_from_documents(target.sources)
-            view = self._write(uow, principal, current, config, sources, "ROLLBACK", note, False)
+            view = self._write(
+                uow,
+                principal,
+                current,
+                config,
+                sources,
+                "ROLLBACK",
+                note,
+                False,
+                request_id=request_id,
+                request_fingerprint=request,
+            )
             uow.commit()
         self._remember(view)
         return view
@@ -420,7 +477,40 @@ class ConfigOperations:
         lifecycle.check_config_edit(current.status, simulation_id=simulation_id)
         return current, stored
 
-    def _write(self, uow, principal, current, config, sources, origin, description, dry_run):
+    def _replayed(
+        self, uow, principal: Principal, simulation_id: str, request_id: str, request: str
+    ) -> ConfigView | None:
+        """The view of the revision a request with ``request_id`` already wrote, or None.
+
+        A request id reused with other arguments is ``INVALID_ARGUMENT`` (REQUEST_ID_REUSED).
+        """
+        if not request_id:
+            return None
+        prior = uow.revisions.find_by_request(principal.tenant_id, simulation_id, request_id)
+        if prior is None:
+            return None
+        first_result(prior, prior.request_fingerprint, request, "config revision")
+        return ConfigView(
+            simulation_id,
+            prior,
+            config_etag(simulation_id, prior.revision),
+            config_from_document(prior.config),
+        )
+
+    def _write(
+        self,
+        uow,
+        principal,
+        current,
+        config,
+        sources,
+        origin,
+        description,
+        dry_run,
+        *,
+        request_id: str = "",
+        request_fingerprint: str | None = None,
+    ):
         now = utc_now()
         if dry_run:
             number = current.current_revision
@@ -445,6 +535,8 @@ class ConfigOperations:
             actor=principal.key_id,
             description=description,
             now=now,
+            request_id=request_id,
+            request_fingerprint=request_fingerprint,
         )
         return ConfigView(
             current.id, revision, config_etag(current.id, updated.current_revision), config

@@ -144,6 +144,8 @@ def write_revision(
     description: str = "",
     now: datetime,
     expected_etag: str | None = None,
+    request_id: str | None = None,
+    request_fingerprint: str | None = None,
 ) -> tuple[storage.Simulation, storage.ConfigRevision]:
     """Stores ``config`` as the next revision and makes it current, in the caller's transaction.
 
@@ -175,6 +177,8 @@ def write_revision(
         actor=actor,
         origin=origin,
         description=description,
+        request_id=request_id or None,
+        request_fingerprint=request_fingerprint if request_id else None,
     )
     events = [
         _event(

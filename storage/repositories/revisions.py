@@ -54,6 +54,13 @@ _LOCKED_WITH_CURRENT = Query(
     )
     .with_for_update(of=simulations)
 )
+_BY_REQUEST = Query(
+    select(_table).where(
+        _table.c.tenant_id == bindparam("tenant_id"),
+        _table.c.simulation_id == bindparam("simulation_id"),
+        _table.c.request_id == bindparam("request_id"),
+    )
+)
 # The record is the column list (revisions are never updated).
 COLUMNS = RecordTable(ConfigRevision, _table, keys=("tenant_id", "simulation_id", "revision"))
 
@@ -150,18 +157,27 @@ class ConfigRevisionRepository(SqlRepository):
             try:
                 results = run_together(self._connection, writes)
             except IntegrityError as exc:
-                rule = UniqueRule(
-                    "pk_config_revisions",
-                    ("simulation_id", "revision"),
-                    "revision",
-                    str(revision.revision),
+                rules = (
+                    UniqueRule(
+                        "pk_config_revisions",
+                        ("simulation_id", "revision"),
+                        "revision",
+                        str(revision.revision),
+                    ),
+                    UniqueRule(
+                        "uq_config_revisions_request_id",
+                        ("tenant_id", "simulation_id", "request_id"),
+                        "request_id",
+                        str(revision.request_id),
+                    ),
                 )
                 error = integrity_error(
-                    exc, "config_revision", (rule,), ("simulation", revision.simulation_id)
+                    exc, "config_revision", rules, ("simulation", revision.simulation_id)
                 )
                 if isinstance(error, AlreadyExists):
-                    # The number is taken: another writer made a revision first. The statements
-                    # went out together, so this is what a lost compare-and-swap looks like.
+                    # The number is taken: another writer made a revision first (or the same
+                    # request id raced itself). The statements went out together, so this is
+                    # what a lost compare-and-swap looks like; the retry sees the winner.
                     raise Conflict("simulation", simulation.id) from exc
                 raise error from exc
         if results[0][0] == 0:
@@ -172,6 +188,16 @@ class ConfigRevisionRepository(SqlRepository):
             for event, (_, rows) in zip(events, results[2:], strict=True)
         ]
         return written, stored
+
+    def find_by_request(
+        self, tenant_id: str, simulation_id: str, request_id: str
+    ) -> ConfigRevision | None:
+        """The revision of ``simulation_id`` that the request ``request_id`` wrote, if any."""
+        row = self._first(
+            _BY_REQUEST,
+            {"tenant_id": tenant_id, "simulation_id": simulation_id, "request_id": request_id},
+        )
+        return None if row is None else ConfigRevision(**row)
 
     def get(self, tenant_id: str, simulation_id: str, revision: int) -> ConfigRevision:
         """Return one revision; NotFound otherwise."""

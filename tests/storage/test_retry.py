@@ -91,7 +91,7 @@ def test_permanent_failures_are_not_transient(error):
 
 
 def test_a_transient_failure_is_retried_then_succeeds():
-    fn = Flaky(serialization_failure(), connection_refused(), sqlite_locked())
+    fn = Flaky(serialization_failure(), connection_refused(), deadlock())
 
     assert FAST.run(fn) == "done"
     assert fn.calls == 4
@@ -111,6 +111,15 @@ def test_a_call_that_succeeds_at_once_reports_no_retry():
 
     assert dataclasses.replace(FAST, on_retry=reasons.append).run(Flaky()) == "done"
     assert reasons == []
+
+
+def test_sqlite_busy_is_not_retried_since_the_busy_timeout_already_waited():
+    fn = Flaky(sqlite_locked())
+
+    with pytest.raises(Unavailable):
+        FAST.run(fn)
+
+    assert fn.calls == 1
 
 
 def test_a_permanent_failure_is_raised_after_exactly_one_attempt():

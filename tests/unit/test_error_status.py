@@ -45,3 +45,22 @@ def test_shortens_huge_paths_descriptions_and_messages():
     assert status.details[1].Unpack(bad_request)
     assert bad_request.field_violations[0].field.endswith("…")
     assert bad_request.field_violations[0].description.endswith("…")
+
+
+def test_a_commit_with_an_unknown_outcome_has_its_own_reason_and_says_how_to_retry():
+    import storage
+
+    status = status_for(storage.CommitOutcomeUnknown("lost during COMMIT"))
+    info = error_details_pb2.ErrorInfo()
+    assert status.details[0].Unpack(info)
+    assert info.reason == "COMMIT_OUTCOME_UNKNOWN"
+    assert status.code == 14  # UNAVAILABLE: retrying is the right move
+    assert "same request_id" in status.message
+
+
+def test_a_transaction_past_its_deadline_is_deadline_exceeded():
+    import storage
+
+    status = status_for(storage.DeadlineExceeded("late"))
+    assert status.code == 4  # DEADLINE_EXCEEDED
+    assert "nothing was applied" in status.message

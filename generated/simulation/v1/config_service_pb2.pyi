@@ -42,7 +42,7 @@ class GetConfigResponse(_message.Message):
     def __init__(self, simulation_id: _Optional[str] = ..., revision: _Optional[int] = ..., config: _Optional[_Union[_config_pb2.SimulationConfig, _Mapping]] = ..., sources: _Optional[_Iterable[_Union[_config_pb2.Source, _Mapping]]] = ..., etag: _Optional[str] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., origin: _Optional[_Union[_config_pb2.ConfigRevision.Origin, str]] = ...) -> None: ...
 
 class UpdateConfigRequest(_message.Message):
-    __slots__ = ("simulation_id", "config", "sources", "etag", "update_mask", "validate_only", "description")
+    __slots__ = ("simulation_id", "config", "sources", "etag", "update_mask", "validate_only", "description", "request_id")
     SIMULATION_ID_FIELD_NUMBER: _ClassVar[int]
     CONFIG_FIELD_NUMBER: _ClassVar[int]
     SOURCES_FIELD_NUMBER: _ClassVar[int]
@@ -50,6 +50,7 @@ class UpdateConfigRequest(_message.Message):
     UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
     VALIDATE_ONLY_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     simulation_id: str
     config: _config_pb2.SimulationConfig
     sources: _containers.RepeatedCompositeFieldContainer[_config_pb2.Source]
@@ -57,7 +58,8 @@ class UpdateConfigRequest(_message.Message):
     update_mask: _field_mask_pb2.FieldMask
     validate_only: bool
     description: str
-    def __init__(self, simulation_id: _Optional[str] = ..., config: _Optional[_Union[_config_pb2.SimulationConfig, _Mapping]] = ..., sources: _Optional[_Iterable[_Union[_config_pb2.Source, _Mapping]]] = ..., etag: _Optional[str] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ..., validate_only: _Optional[bool] = ..., description: _Optional[str] = ...) -> None: ...
+    request_id: str
+    def __init__(self, simulation_id: _Optional[str] = ..., config: _Optional[_Union[_config_pb2.SimulationConfig, _Mapping]] = ..., sources: _Optional[_Iterable[_Union[_config_pb2.Source, _Mapping]]] = ..., etag: _Optional[str] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ..., validate_only: _Optional[bool] = ..., description: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class UpdateConfigResponse(_message.Message):
     __slots__ = ("simulation_id", "revision", "config", "sources", "etag", "update_time", "origin")
@@ -146,16 +148,18 @@ class ListConfigRevisionsResponse(_message.Message):
     def __init__(self, revisions: _Optional[_Iterable[_Union[_config_pb2.ConfigRevision, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class RollbackConfigRequest(_message.Message):
-    __slots__ = ("simulation_id", "revision", "etag", "description")
+    __slots__ = ("simulation_id", "revision", "etag", "description", "request_id")
     SIMULATION_ID_FIELD_NUMBER: _ClassVar[int]
     REVISION_FIELD_NUMBER: _ClassVar[int]
     ETAG_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     simulation_id: str
     revision: int
     etag: str
     description: str
-    def __init__(self, simulation_id: _Optional[str] = ..., revision: _Optional[int] = ..., etag: _Optional[str] = ..., description: _Optional[str] = ...) -> None: ...
+    request_id: str
+    def __init__(self, simulation_id: _Optional[str] = ..., revision: _Optional[int] = ..., etag: _Optional[str] = ..., description: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class RollbackConfigResponse(_message.Message):
     __slots__ = ("simulation_id", "revision", "config", "sources", "etag", "update_time", "origin")
