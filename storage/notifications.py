@@ -23,7 +23,7 @@ logger = logging.getLogger(__name__)
 
 # Channels the migrations' triggers notify; the payload names the changed row.
 API_KEYS_CHANNEL = "simconfig_api_keys"
-# Payload: the tenant id of a committed simulation event (migration 0014).
+# Payload: the tenant id of a committed simulation event (migration 0010).
 EVENTS_CHANNEL = "simconfig_events"
 
 _RECONNECT_MIN_S = 0.1

@@ -174,7 +174,7 @@ simulation_events = Table(
     Column("reason", Text, nullable=False),
     Column("details", json_type(), nullable=True),
     Index("ix_simulation_events_tenant_simulation", "tenant_id", "simulation_id", "id"),
-    # WatchEvents reads a tenant's events in id order (migration 0014).
+    # WatchEvents reads a tenant's events in id order (migration 0010).
     Index("ix_simulation_events_tenant_id", "tenant_id", "id"),
     # AUTOINCREMENT keeps SQLite from reusing the ids of deleted rows: ids stay monotonic.
     sqlite_autoincrement=True,

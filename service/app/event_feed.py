@@ -1,7 +1,7 @@
 """Wake-ups for watch streams: which tenant's events may have changed, and when to look again.
 
 The events table is the record; this only says *when* to read it. On PostgreSQL every
-committed event notifies ``simconfig_events`` with its tenant id (migration 0014), and the
+committed event notifies ``simconfig_events`` with its tenant id (migration 0010), and the
 server's :class:`storage.NotificationListener` calls :meth:`EventFeed.notify`, so a watcher on
 any replica reads within milliseconds of the commit. When the feed is not delivering (SQLite,
 or the listener reconnecting) watchers poll every ``poll_seconds`` instead, and each time the

@@ -4,7 +4,7 @@ The stream reads the events table after a cursor (the last event id sent), oldes
 sleeps between reads until :mod:`service.app.event_feed` says the tenant committed something.
 Each message carries a resume token (the cursor, bound to tenant and filter), so a client that
 reconnects with the token of the last message it received gets exactly the events after it:
-within a tenant, event ids follow commit order (migration 0014).
+within a tenant, event ids follow commit order (migration 0010).
 
 Buffering is bounded: events are read ``batch_size`` at a time, and the next batch only when
 gRPC took the previous messages, which it does only as fast as the client reads.

@@ -101,7 +101,7 @@ class SimulationEventRepository(SqlRepository):
         """Up to ``limit`` of the tenant's events after ``after_id``, oldest first.
 
         Optionally only one simulation's, those of simulations now in ``scenario_id``, or
-        those of ``kinds``. Within a tenant, ids follow commit order (migration 0014), so a
+        those of ``kinds``. Within a tenant, ids follow commit order (migration 0010), so a
         reader that continues after the last id it saw misses nothing.
         """
         statement = select(_table).where(_table.c.tenant_id == tenant_id, _table.c.id > after_id)

@@ -1,4 +1,4 @@
-"""Webhook deliveries: the outbox filled by the events trigger (migration 0015), claimed once.
+"""Webhook deliveries: the outbox filled by the events trigger (migration 0013), claimed once.
 
 Claiming follows the architect jobs: the oldest due delivery is leased to one worker, on
 PostgreSQL with ``FOR UPDATE SKIP LOCKED`` so replicas pass each other, on SQLite under its

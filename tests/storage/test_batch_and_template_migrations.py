@@ -1,4 +1,4 @@
-"""Migrations 0012 (batch requests) and 0013 (templates) go down and up again cleanly."""
+"""Migrations 0008 (batch requests) and 0009 (templates) go down and up again cleanly."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def test_the_new_tables_come_with_their_migrations_and_go_with_them(fresh):
     fresh.migrate()
     assert {"batch_requests", "templates", "template_revisions"} <= _tables(fresh)
 
-    _run(fresh, command.downgrade, "0012")
+    _run(fresh, command.downgrade, "0008")
     assert "batch_requests" in _tables(fresh)
     assert not {"templates", "template_revisions"} & _tables(fresh)
 

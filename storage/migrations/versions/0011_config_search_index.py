@@ -7,7 +7,7 @@ revision, which a ``jsonb_path_ops`` GIN index answers without reading every rev
 their simulations. SQLite has no such index; there the JSON1 functions read each document.
 
 Revision ID: 0011
-Revises: 0007
+Revises: 0010
 Create Date: 2026-11-29
 """
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0011"
-down_revision = "0014"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 

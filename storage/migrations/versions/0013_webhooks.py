@@ -5,8 +5,8 @@ delivery per matching enabled endpoint in the same transaction as the event (and
 change), whoever wrote it. The delivery copies the event, so it survives the simulation's
 deletion. Workers on every replica claim deliveries one at a time (like architect jobs).
 
-Revision ID: 0015
-Revises: 0014
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-11-29
 """
 
@@ -16,8 +16,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision = "0015"
-down_revision = "0009"
+revision = "0013"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """Request ids on config revisions: config edits and rollbacks can be retried safely (AIP-155).
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0014
+Revises: 0013
 Create Date: 2026-11-29
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0008"
-down_revision = "0015"
+revision = "0014"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 

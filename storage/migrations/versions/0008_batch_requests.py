@@ -4,7 +4,7 @@ Batch creates, deletes and moves are idempotent with a request id (AIP-155). Sin
 keep the request id on the row they create; a batch touches many rows (and a delete or move
 creates none), so the call itself is recorded: its fingerprint and the ids it returned.
 
-Revision ID: 0012
+Revision ID: 0008
 Revises: 0007
 Create Date: 2026-11-29
 """
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision = "0012"
+revision = "0008"
 down_revision = "0007"
 branch_labels = None
 depends_on = None

@@ -1,7 +1,7 @@
 """Secrets every server process and replica must share, generated once (page token key).
 
-Revision ID: 0009
-Revises: 0007
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-11-29
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0009"
+revision = "0012"
 down_revision = "0011"
 branch_labels = None
 depends_on = None

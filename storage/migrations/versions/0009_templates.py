@@ -4,8 +4,8 @@ A template row holds what is not versioned (name, description, labels, soft-dele
 points at its newest revision; each change of config or default architect parameters adds a
 revision, so a simulation created from an earlier revision keeps pointing at what it used.
 
-Revision ID: 0013
-Revises: 0012
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-11-29
 """
 
@@ -15,8 +15,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision = "0013"
-down_revision = "0012"
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 

@@ -10,8 +10,8 @@ gaps, which readers ignore.) The same trigger sends ``NOTIFY simconfig_events, '
 delivered when the transaction commits, so watchers on every replica wake at once. SQLite
 writes one transaction at a time, which gives the same order; watchers there poll.
 
-Revision ID: 0014
-Revises: 0007
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-11-29
 """
 
@@ -19,8 +19,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0014"
-down_revision = "0013"
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
