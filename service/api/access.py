@@ -19,6 +19,7 @@ from typing import Protocol
 
 import grpc
 
+from service.api.fair_executor import carry_lane
 from service.app.authentication import Principal
 from service.telemetry.logs import current_request_id
 
@@ -84,6 +85,9 @@ class AccessInterceptor(grpc.ServerInterceptor):
         handler = continuation(handler_call_details)
         if handler is None:
             return None
+        return carry_lane(handler, self._wrap(handler, handler_call_details))
+
+    def _wrap(self, handler, handler_call_details):
         method = handler_call_details.method
         metadata = handler_call_details.invocation_metadata
         if handler.unary_unary:

@@ -28,6 +28,26 @@ def in_lane(behavior: Callable, lane: str) -> Callable:
     return behavior
 
 
+_BEHAVIORS = ("unary_unary", "unary_stream", "stream_unary", "stream_stream")
+
+
+def carry_lane(inner, outer):
+    """``outer`` (a method handler wrapping ``inner``) with ``inner``'s lane on its behavior.
+
+    An interceptor outside the tenant interceptor (the access log, tracing) wraps the tagged
+    behavior in a function of its own; without this, its calls would run untagged, outside
+    every tenant's lane.
+    """
+    if inner is None or outer is None:
+        return outer
+    for name in _BEHAVIORS:
+        tagged, wrapper = getattr(inner, name), getattr(outer, name)
+        lane = getattr(tagged, LANE_ATTRIBUTE, None)
+        if lane is not None and wrapper is not None and wrapper is not tagged:
+            setattr(wrapper, LANE_ATTRIBUTE, lane)
+    return outer
+
+
 def _lane_of(args: tuple) -> str | None:
     # gRPC submits (context.run, response_in_pool, event, state, behavior, ...): the behavior
     # is among the positional arguments.

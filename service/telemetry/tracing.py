@@ -21,6 +21,8 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from service.api.fair_executor import carry_lane
+
 SERVICE_NAME = "simconfig"
 # Probed every few seconds by every gateway and orchestrator: spans of these are noise.
 _UNTRACED_PREFIXES = ("/grpc.health.v1.Health/",)
@@ -89,7 +91,27 @@ def start_tracing(mode: str) -> TracerProvider:
 
 def rpc_interceptor() -> grpc.ServerInterceptor:
     """The server interceptor that opens a span per RPC (continuing the caller's trace)."""
-    return server_interceptor(tracer_provider=trace.get_tracer_provider(), filter_=_traced)
+    return _KeepingLanes(
+        server_interceptor(tracer_provider=trace.get_tracer_provider(), filter_=_traced)
+    )
+
+
+class _KeepingLanes(grpc.ServerInterceptor):
+    """Runs ``inner`` and puts the tenant lane of the handler it wrapped back on its result."""
+
+    def __init__(self, inner: grpc.ServerInterceptor):
+        self._inner = inner
+
+    def intercept_service(self, continuation, handler_call_details):
+        wrapped = []
+
+        def keep(details):
+            handler = continuation(details)
+            wrapped.append(handler)
+            return handler
+
+        handler = self._inner.intercept_service(keep, handler_call_details)
+        return carry_lane(wrapped[0] if wrapped else None, handler)
 
 
 def _traced(details: grpc.HandlerCallDetails) -> bool:

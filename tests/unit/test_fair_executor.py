@@ -111,3 +111,26 @@ def test_nothing_is_accepted_after_shutdown():
     pool.shutdown()
     with pytest.raises(RuntimeError):
         pool.submit(print)
+
+
+def test_interceptors_outside_the_tenant_interceptor_keep_the_calls_lane():
+    """The access log and tracing wrap the tagged behavior; the lane must survive the wrap."""
+    import grpc
+
+    from service.api.access import AccessInterceptor
+    from service.api.fair_executor import LANE_ATTRIBUTE, in_lane
+    from service.telemetry.tracing import rpc_interceptor
+
+    def behavior(request, context):
+        return request
+
+    tagged = grpc.unary_unary_rpc_method_handler(in_lane(behavior, "tenant-a"))
+    details = type(
+        "Details",
+        (),
+        {"method": "/simulation.v1.ScenarioService/GetScenario", "invocation_metadata": ()},
+    )()
+    for interceptor in (AccessInterceptor(), rpc_interceptor()):
+        wrapped = interceptor.intercept_service(lambda _details: tagged, details)
+        assert wrapped.unary_unary is not behavior
+        assert getattr(wrapped.unary_unary, LANE_ATTRIBUTE) == "tenant-a"
