@@ -9,6 +9,7 @@ The line names who called (tenant and key id, never the key) and never holds a m
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import logging
 import re
@@ -63,6 +64,16 @@ def note_principal(principal: Principal) -> None:
     if call is not None:
         call.tenant_id = principal.tenant_id
         call.key_id = principal.key_id
+
+
+def response_headers() -> tuple[tuple[str, str], ...]:
+    """The headers a streaming handler sends when it opens its stream: the call's request id.
+
+    A unary call's headers go out when it starts; a stream's wait for its handler, which
+    decides when the stream counts as open (WatchEvents: once it is subscribed).
+    """
+    call = _current_call.get()
+    return () if call is None else ((REQUEST_ID_METADATA, call.request_id),)
 
 
 def request_id_from(metadata) -> str:
@@ -121,21 +132,29 @@ class AccessInterceptor(grpc.ServerInterceptor):
 
     def _observed_stream(self, behavior, method: str, metadata):
         def run(request, context):
-            call, tokens, started = self._begin(method, metadata, context)
+            call, tokens, started = self._begin(method, metadata, context, headers=False)
             failed = True
             try:
-                yield from behavior(request, context)
+                first = True
+                for response in behavior(request, context):
+                    if first:
+                        first = False
+                        # Unless the handler sent its headers already (response_headers()).
+                        with contextlib.suppress(ValueError):
+                            context.send_initial_metadata(response_headers())
+                    yield response
                 failed = False
             finally:
                 self._end(method, call, context, started, tokens, failed)
 
         return run
 
-    def _begin(self, method: str, metadata, context):
+    def _begin(self, method: str, metadata, context, *, headers: bool = True):
         started = time.perf_counter()
         call = CallRecord(request_id=request_id_from(metadata))
         tokens = (_current_call.set(call), current_request_id.set(call.request_id))
-        context.send_initial_metadata(((REQUEST_ID_METADATA, call.request_id),))
+        if headers:
+            context.send_initial_metadata(((REQUEST_ID_METADATA, call.request_id),))
         for observer in self._observers:
             observer.started(method)
         return call, tokens, started

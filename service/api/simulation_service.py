@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 from typing import Protocol
 
 from simulation.v1 import simulation_service_pb2 as pb
 from simulation.v1 import simulation_service_pb2_grpc
 
 import storage
+from service.api.access import response_headers
 from service.api.interceptors import current_principal
 from service.api.mappers.simulations import (
     event_kinds,
@@ -207,11 +207,8 @@ class SimulationServicer(simulation_service_pb2_grpc.SimulationServiceServicer):
             # A client that goes away wakes the stream, which then ends.
             context.add_callback(stream.cancel)
             # Headers now, not with the first event: the client learns that the stream is
-            # open (and, without a cursor, where it starts) even while nothing happens. The
-            # access interceptor has usually sent them already (with the request id); grpc
-            # refuses a second send with ValueError, and then there is nothing left to do.
-            with contextlib.suppress(ValueError):
-                context.send_initial_metadata(())
+            # open (and, without a cursor, where it starts) even while nothing happens.
+            context.send_initial_metadata(response_headers())
             for item in stream:
                 yield pb.WatchEventsResponse(
                     event=event_to_proto(item.event) if item.event is not None else None,
