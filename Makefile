@@ -9,11 +9,12 @@ BENCH_STAMP := $(VENV)/.installed-bench
 PROTO_FILES := $(wildcard protos/simulation/v1/*.proto)
 GRPC_TOOLS_INCLUDE = $(shell $(BIN)/python -c "import grpc_tools, os; print(os.path.join(os.path.dirname(grpc_tools.__file__), '_proto'))")
 
-.PHONY: help install run test bench mutate lint generate check-generated descriptor openapi check-openapi gateway compose-config migrate docker-lint buf-lint buf-breaking clean
+.PHONY: help install run test test-slow test-all bench mutate lint generate check-generated descriptor openapi check-openapi gateway compose-config migrate docker-lint buf-lint buf-breaking clean
 
 help:
 	@echo "make run        start the server (embedded SQLite by default)"
-	@echo "make test       run the whole test suite"
+	@echo "make test       run the fast test suite (a few minutes)"
+	@echo "make test-slow  run the slow suite: real binaries, faults, floods (CI runs both)"
 	@echo "make bench      measure the server against a bare grpcio server (minutes)"
 	@echo "make mutate     mutation checks of auth, pagination, repositories, lifecycle, retry (slow)"
 	@echo "make lint       ruff, mypy, buf lint, hadolint"
@@ -35,7 +36,15 @@ run: $(STAMP)
 migrate: $(STAMP)
 	$(BIN)/simconfig migrate
 
+# The fast suite (a few minutes); `make test-slow` runs the rest (tests/conftest.py SLOW_PATHS),
+# `make test-all` both. CI runs `make test` and then `make test-slow`.
 test: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow"
+
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -m slow
+
+test-all: $(STAMP)
 	$(BIN)/python -m pytest
 
 # The benchmark's extra dependency (matplotlib, for the plot); `make install` stays lean.

@@ -17,6 +17,32 @@ from sqlalchemy.pool import NullPool
 # The server CI provides; override with SIMCONFIG_TEST_POSTGRES_ADMIN_URL to use another one.
 DEFAULT_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
+# The slow suite (`make test-slow`; CI runs it after `make test`): everything driven through
+# real binaries (simconfig serve, grpcurl, Envoy, a fresh venv for the client), and the
+# scenarios that wait on purpose (faults on a scratch PostgreSQL cluster, floods, leases,
+# several server processes). Minutes each; `make test` keeps the rest under a few minutes.
+SLOW_PATHS = (
+    "tests/e2e/",
+    "tests/integration/test_architect_durability.py",
+    "tests/integration/test_database_resilience.py",
+    "tests/integration/test_database_restarts.py",
+    "tests/integration/test_fair_sharing.py",
+    "tests/integration/test_frozen_database.py",
+    "tests/integration/test_processes.py",
+    "tests/integration/test_unauthenticated_work.py",
+    "tests/integration/test_watch_across_processes.py",
+    "tests/integration/test_webhook_failover.py",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Marks the tests under :data:`SLOW_PATHS` ``slow``."""
+    root = Path(str(config.rootpath))
+    for item in items:
+        relative = Path(str(item.path)).relative_to(root).as_posix()
+        if relative.startswith(SLOW_PATHS):
+            item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture(autouse=True)
 def _no_settings_from_the_developers_shell(monkeypatch):
