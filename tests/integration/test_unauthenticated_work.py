@@ -67,4 +67,8 @@ def test_sixty_four_big_requests_without_a_valid_key_barely_move_memory(server, 
         after = rss_bytes(server.process.pid)
 
     assert set(codes) == {grpc.StatusCode.UNAUTHENTICATED}
-    assert after - before < 50 * 1024 * 1024, f"RSS grew by {(after - before) >> 20} MiB"
+    # A one-sided bound far from the broken case: deserialising the 64 bodies before the key
+    # check grew the server by about 400 MiB. Refused from metadata, growth is usually under
+    # 50 MiB, but what grpc core buffers of in-flight bodies varies with timing (up to 73 MiB
+    # seen on a busy machine), so the test allows more than that.
+    assert after - before < 160 * 1024 * 1024, f"RSS grew by {(after - before) >> 20} MiB"
