@@ -39,13 +39,22 @@ S = TypeVar("S", bound=_HasDatabase)
 
 
 def transactional(method: Callable[Concatenate[S, P], T]) -> Callable[Concatenate[S, P], T]:
-    """Runs the use case again from the top on transient failures and lost races (bounded)."""
+    """Runs the use case again from the top on transient failures and lost races (bounded).
+
+    A call with a ``request_id`` is also run again when the connection broke during its
+    COMMIT (``storage.CommitOutcomeUnknown``): every use case taking a request id first looks
+    it up in the transaction, so the next attempt either replays the write that landed or
+    makes the one that did not. The client sees one answer instead of an unknown outcome.
+    """
 
     @functools.wraps(method)
     def run(self: S, *args: P.args, **kwargs: P.kwargs) -> T:
         def attempt() -> T:
             return method(self, *args, **kwargs)
 
-        return self._database.retry.run(attempt, also=(storage.Conflict,))
+        also: tuple[type[Exception], ...] = (storage.Conflict,)
+        if kwargs.get("request_id"):
+            also = (storage.Conflict, storage.CommitOutcomeUnknown)
+        return self._database.retry.run(attempt, also=also)
 
     return run

@@ -146,7 +146,7 @@ def serving(tmp_path, url):
     return database, server, port, (("x-api-key", key),)
 
 
-def test_a_commit_whose_backend_dies_is_reported_as_outcome_unknown_and_the_retry_is_safe(
+def test_a_commit_whose_backend_dies_without_a_request_id_is_reported_as_outcome_unknown(
     tmp_path,
     scratch_postgres,  # noqa: F811
     monkeypatch,
@@ -155,19 +155,12 @@ def test_a_commit_whose_backend_dies_is_reported_as_outcome_unknown_and_the_retr
     # SIGKILL: the connection drops with no word from the server, as in a crash or a network
     # cut, so nothing tells whether the COMMIT landed.
     killed = killing_the_backend_before_commit(monkeypatch, lambda pid: os.kill(pid, 9))
-    request = pb.CreateScenarioRequest(
-        scenario=scenario_pb2.Scenario(display_name="maybe"), request_id="commit-unknown-1"
-    )
+    request = pb.CreateScenarioRequest(scenario=scenario_pb2.Scenario(display_name="maybe"))
     try:
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
             stub = scenario_service_pb2_grpc.ScenarioServiceStub(channel)
             with pytest.raises(grpc.RpcError) as caught:
                 stub.CreateScenario(request, metadata=metadata, timeout=30)
-            retried = stub.CreateScenario(request, metadata=metadata, timeout=30).scenario
-            again = stub.CreateScenario(request, metadata=metadata, timeout=30).scenario
-            listed = stub.ListScenarios(
-                pb.ListScenariosRequest(page_size=10), metadata=metadata, timeout=30
-            )
     finally:
         server.stop(0)
         database.dispose()
@@ -179,8 +172,35 @@ def test_a_commit_whose_backend_dies_is_reported_as_outcome_unknown_and_the_retr
     info = error_details_pb2.ErrorInfo()
     assert rpc_status.from_call(error).details[0].Unpack(info)
     assert info.reason == "COMMIT_OUTCOME_UNKNOWN"
-    assert retried.id == again.id
-    assert [s.id for s in listed.scenarios] == [retried.id]
+
+
+def test_a_commit_whose_backend_dies_with_a_request_id_is_resolved_by_the_server(
+    tmp_path,
+    scratch_postgres,  # noqa: F811
+    monkeypatch,
+):
+    database, server, port, metadata = serving(tmp_path, scratch_postgres.url)
+    killed = killing_the_backend_before_commit(monkeypatch, lambda pid: os.kill(pid, 9))
+    request = pb.CreateScenarioRequest(
+        scenario=scenario_pb2.Scenario(display_name="maybe"), request_id="commit-unknown-1"
+    )
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = scenario_service_pb2_grpc.ScenarioServiceStub(channel)
+            # The request id tells the server whether the lost COMMIT landed: it runs the
+            # call again, which replays the stored scenario or creates it, and answers once.
+            created = stub.CreateScenario(request, metadata=metadata, timeout=30).scenario
+            again = stub.CreateScenario(request, metadata=metadata, timeout=30).scenario
+            listed = stub.ListScenarios(
+                pb.ListScenariosRequest(page_size=10), metadata=metadata, timeout=30
+            )
+    finally:
+        server.stop(0)
+        database.dispose()
+
+    assert killed
+    assert created.id == again.id
+    assert [s.id for s in listed.scenarios] == [created.id]
 
 
 def test_a_session_ended_by_the_server_before_commit_is_run_again(
