@@ -27,7 +27,7 @@ import storage
 from service.api.access import AccessInterceptor
 from service.api.config_service import ConfigServicer
 from service.api.fair_executor import FairExecutor
-from service.api.interceptors import ErrorInterceptor, TenantInterceptor
+from service.api.interceptors import ErrorInterceptor, TenantInterceptor, in_a_call
 from service.api.read_only import read_only_methods
 from service.api.scenario_service import ScenarioServicer
 from service.api.simulation_service import SimulationServicer
@@ -41,6 +41,7 @@ from service.app.configs import ConfigOperations
 from service.app.conventions import utc_now
 from service.app.event_feed import EventFeed
 from service.app.event_watch import EventWatch
+from service.app.read_cache import ReadCache
 from service.app.scenarios import ScenarioOperations
 from service.app.simulations import SimulationOperations
 from service.app.templates import TemplateOperations
@@ -322,8 +323,22 @@ def create_server(
     except OSError:
         executor.shutdown(wait=False)
         raise
+    # Warm GetScenario calls answered from memory, exact while PostgreSQL's change feed is
+    # heard (service.app.read_cache); off on SQLite, which has no feed.
+    scenario_cache: ReadCache[storage.Scenario] = ReadCache(max_entries=settings.read_cache_entries)
+
+    def after_a_commit() -> None:
+        # A call's own write is dropped from memory before the call answers, so its caller
+        # reads it back; background work (job claims, purges, deliveries) is heard through the
+        # change feed within moments, like another replica's, and leaves the rest in memory.
+        if in_a_call():
+            scenario_cache.clear()
+
+    database.on_commit(after_a_commit)
     scenarios = ScenarioOperations(
-        database, retention=timedelta(days=settings.scenario_retention_days)
+        database,
+        retention=timedelta(days=settings.scenario_retention_days),
+        cache=scenario_cache,
     )
     # List responses stay well under the send limit (headers and envelope need room too).
     budget = settings.max_message_bytes * 3 // 4
@@ -413,9 +428,14 @@ def create_server(
     def on_sync(synced: bool) -> None:
         key_cache.set_synced(synced)
         event_feed.set_synced(synced)
+        scenario_cache.set_synced(synced)
 
     changes = database.listener(
-        {storage.API_KEYS_CHANNEL: key_cache.evict, storage.EVENTS_CHANNEL: event_feed.notify},
+        {
+            storage.API_KEYS_CHANNEL: key_cache.evict,
+            storage.EVENTS_CHANNEL: event_feed.notify,
+            storage.SCENARIOS_CHANNEL: scenario_cache.evict,
+        },
         on_sync=on_sync,
     )
     webhook_workers = WebhookWorkerPool(

@@ -101,6 +101,7 @@ class Database:
         self._probe: _Probe | None = None
         self._probe_connection: psycopg.Connection | None = None
         self._probe_lock = threading.Lock()
+        self._commit_listeners: list[Callable[[], None]] = []
         parsed = make_url(url)
         if parsed.get_backend_name() == "sqlite":
             self._engine = _sqlite_engine(url, echo=echo, writes=True)
@@ -196,7 +197,19 @@ class Database:
 
     def unit_of_work(self) -> UnitOfWork:
         """Return a new unit of work; use it as a context manager and call ``commit()``."""
-        return SqlUnitOfWork(self._engine)
+        return SqlUnitOfWork(self._engine, self._committed if self._commit_listeners else None)
+
+    def on_commit(self, listener: Callable[[], None]) -> None:
+        """Call ``listener()`` after every COMMIT a unit of work of this object sends.
+
+        Also after a COMMIT whose outcome is unknown. Runs on the committing thread before
+        the unit of work's caller goes on, so it must be quick (a read cache drops its rows).
+        """
+        self._commit_listeners.append(listener)
+
+    def _committed(self) -> None:
+        for listener in self._commit_listeners:
+            listener()
 
     def read_unit_of_work(self) -> ReadUnitOfWork:
         """Return a new read-only unit of work: autocommit, one round trip per statement."""

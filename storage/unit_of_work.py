@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 import logging
+from collections.abc import Callable
 from types import TracebackType
 from typing import Self
 
@@ -130,9 +131,11 @@ class SqlUnitOfWork(UnitOfWork):
     the next statement starts a new transaction on the same connection.
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, after_commit: Callable[[], None] | None = None) -> None:
         self._engine = engine
         self._connection: Connection | None = None
+        # Told after every COMMIT this unit of work sends, landed or not (read caches).
+        self._after_commit = after_commit
 
     def __enter__(self) -> Self:
         with driver_errors():
@@ -173,11 +176,15 @@ class SqlUnitOfWork(UnitOfWork):
         try:
             self._active().commit()
         except (SQLAlchemyError, psycopg.Error) as exc:
+            if self._after_commit is not None:
+                self._after_commit()  # a COMMIT whose outcome is unknown may have landed
             if is_lost_connection(exc) and not _ended_before_commit(exc):
                 raise CommitOutcomeUnknown(
                     "the database connection failed while committing; the outcome is unknown"
                 ) from exc
             raise translate(exc) from exc
+        if self._after_commit is not None:
+            self._after_commit()
 
     def rollback(self) -> None:
         """Roll back the current transaction, if any."""

@@ -56,6 +56,11 @@ def current_principal() -> Principal:
     return principal
 
 
+def in_a_call() -> bool:
+    """True on a thread serving an authenticated call (False in background work)."""
+    return _current_principal.get() is not None
+
+
 @contextmanager
 def calling_as(principal: Principal) -> Iterator[None]:
     """Makes ``principal`` the current one on this thread until the block ends."""

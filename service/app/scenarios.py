@@ -26,6 +26,7 @@ from service.app.batches import (
 from service.app.conventions import check_etag, check_mask, fingerprint, first_result, utc_now
 from service.app.list_filters import FilterField, parse_filter, parse_order_by
 from service.app.page_tokens import Page, PageRequest
+from service.app.read_cache import ReadCache
 from service.app.transactions import transactional
 from service.domain import errors, lifecycle
 from service.domain.validation import check_labels, check_request_id, check_text, require_id
@@ -123,9 +124,17 @@ class DeleteScenarioItem:
 class ScenarioOperations:
     """The scenario use cases over a :class:`storage.Database`."""
 
-    def __init__(self, database: storage.Database, *, retention: timedelta = timedelta(days=30)):
+    def __init__(
+        self,
+        database: storage.Database,
+        *,
+        retention: timedelta = timedelta(days=30),
+        cache: ReadCache[storage.Scenario] | None = None,
+    ):
         self._database = database
         self._retention = retention
+        # Warm reads by id from memory; see service.app.read_cache for why they stay exact.
+        self._cache = cache
 
     @transactional
     def create(
@@ -180,8 +189,19 @@ class ScenarioOperations:
     def get(self, principal: Principal, scenario_id: str) -> storage.Scenario:
         """Returns a scenario, live or soft-deleted."""
         require_id(scenario_id, "scenario_id")
+        cache = self._cache
+        if cache is None:
+            with self._database.read_unit_of_work() as uow:
+                return uow.scenarios.get(principal.tenant_id, scenario_id, include_deleted=True)
+        cached = cache.lookup(scenario_id)
+        # Another tenant's scenario is NOT_FOUND whether or not it is in memory.
+        if cached is not None and cached.tenant_id == principal.tenant_id:
+            return cached
+        generation = cache.generation
         with self._database.read_unit_of_work() as uow:
-            return uow.scenarios.get(principal.tenant_id, scenario_id, include_deleted=True)
+            scenario = uow.scenarios.get(principal.tenant_id, scenario_id, include_deleted=True)
+        cache.store(scenario_id, scenario, generation)
+        return scenario
 
     @transactional
     def list(

@@ -93,8 +93,11 @@ def running(request, tmp_path) -> Iterator[Running]:
                 _in_transaction(connection.connection.dbapi_connection)
             )
 
+    # The read cache off: what is counted is the database read path itself (the cache's
+    # zero-statement warm reads are tested in test_scenario_read_cache.py).
     server, port = create_server(
-        Settings(port=0, data_dir=tmp_path, architect_workers=0), database=database
+        Settings(port=0, data_dir=tmp_path, architect_workers=0, read_cache_entries=0),
+        database=database,
     )
     server.start()
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")
