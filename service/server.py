@@ -37,7 +37,7 @@ from service.api.webhook_service import WebhookServicer
 from service.app import page_tokens
 from service.app.authentication import ApiKeyCache, Authenticator
 from service.app.batches import BatchRequestRetention
-from service.app.configs import ConfigOperations
+from service.app.configs import ConfigOperations, ConfigView
 from service.app.conventions import utc_now
 from service.app.event_feed import EventFeed
 from service.app.event_watch import EventWatch
@@ -326,6 +326,7 @@ def create_server(
     # Warm GetScenario calls answered from memory, exact while PostgreSQL's change feed is
     # heard (service.app.read_cache); off on SQLite, which has no feed.
     scenario_cache: ReadCache[storage.Scenario] = ReadCache(max_entries=settings.read_cache_entries)
+    config_cache: ReadCache[ConfigView] = ReadCache(max_entries=settings.read_cache_entries)
 
     def after_a_commit() -> None:
         # A call's own write is dropped from memory before the call answers, so its caller
@@ -333,6 +334,7 @@ def create_server(
         # change feed within moments, like another replica's, and leaves the rest in memory.
         if in_a_call():
             scenario_cache.clear()
+            config_cache.clear()
 
     database.on_commit(after_a_commit)
     scenarios = ScenarioOperations(
@@ -379,7 +381,7 @@ def create_server(
     watch = EventWatch(database, event_feed, keepalive_seconds=settings.watch_keepalive_seconds)
     config_service_pb2_grpc.add_ConfigServiceServicer_to_server(
         ConfigServicer(
-            ConfigOperations(database, validator),
+            ConfigOperations(database, validator, cache=config_cache),
             simulations,
             architect=architect,
             response_budget=budget,
@@ -429,12 +431,14 @@ def create_server(
         key_cache.set_synced(synced)
         event_feed.set_synced(synced)
         scenario_cache.set_synced(synced)
+        config_cache.set_synced(synced)
 
     changes = database.listener(
         {
             storage.API_KEYS_CHANNEL: key_cache.evict,
             storage.EVENTS_CHANNEL: event_feed.notify,
             storage.SCENARIOS_CHANNEL: scenario_cache.evict,
+            storage.SIMULATIONS_CHANNEL: config_cache.evict,
         },
         on_sync=on_sync,
     )

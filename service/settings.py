@@ -87,7 +87,8 @@ class Settings(BaseSettings):
     # 0: one process per CPU on PostgreSQL, one on the embedded SQLite database.
     processes: int = Field(0, ge=0, le=64)
     api_key_cache_size: int = Field(10_000, ge=100, le=10_000_000)
-    # Scenarios each process answers GetScenario from memory (PostgreSQL only); 0 turns it off.
+    # Scenarios (GetScenario) and current configs (GetConfig) each process answers from
+    # memory, each up to this many (PostgreSQL only); 0 turns it off.
     read_cache_entries: int = Field(4_096, ge=0, le=1_000_000)
     # json for log pipelines (the container image's default), text for a terminal.
     log_format: Annotated[Literal["json", "text"], BeforeValidator(_lower)] = "text"

@@ -19,6 +19,7 @@ from storage.notifications import (
     API_KEYS_CHANNEL,
     EVENTS_CHANNEL,
     SCENARIOS_CHANNEL,
+    SIMULATIONS_CHANNEL,
     NotificationListener,
 )
 from storage.records import (
@@ -63,6 +64,7 @@ __all__ = [
     "API_KEYS_CHANNEL",
     "EVENTS_CHANNEL",
     "SCENARIOS_CHANNEL",
+    "SIMULATIONS_CHANNEL",
     "NotificationListener",
     "AlreadyExists",
     "ApiKey",

@@ -27,6 +27,8 @@ API_KEYS_CHANNEL = "simconfig_api_keys"
 EVENTS_CHANNEL = "simconfig_events"
 # Payload: the id of a scenario row updated or deleted (migration 0017).
 SCENARIOS_CHANNEL = "simconfig_scenarios"
+# Payload: the id of a simulation row updated or deleted (migration 0017).
+SIMULATIONS_CHANNEL = "simconfig_simulations"
 
 _RECONNECT_MIN_S = 0.1
 _RECONNECT_MAX_S = 2.0

@@ -21,6 +21,7 @@ import storage
 from service.app.authentication import Principal
 from service.app.conventions import fingerprint, first_result, utc_now
 from service.app.page_tokens import IntRange, Page
+from service.app.read_cache import ReadCache
 from service.app.simulation_reads import page_of_simulation
 from service.app.simulation_writes import (
     SimulationInput,
@@ -171,10 +172,13 @@ class ConfigOperations:
         database: storage.Database,
         validator: ConfigValidator | None = None,
         revision_configs: RevisionConfigs | None = None,
+        cache: ReadCache[ConfigView] | None = None,
     ):
         self._database = database
         self._validator = validator or ConfigValidator()
         self._configs = revision_configs or RevisionConfigs()
+        # Warm current configs by simulation id from memory (service.app.read_cache).
+        self._cache = cache
 
     def config_of(self, revision: storage.ConfigRevision) -> config_pb2.SimulationConfig:
         """The decoded config of a stored revision."""
@@ -188,6 +192,14 @@ class ConfigOperations:
         require_id(simulation_id, "simulation_id")
         if revision < 0:
             raise errors.InvalidArgument.field("revision", "must be 0 (current) or a revision ≥ 1")
+        # Only the current config is kept in memory: the one services read again and again.
+        cache = self._cache if not revision else None
+        if cache is not None:
+            cached = cache.lookup(simulation_id)
+            # Another tenant's simulation is NOT_FOUND whether or not it is in memory.
+            if cached is not None and cached.revision.tenant_id == principal.tenant_id:
+                return cached
+            generation = cache.generation
         with self._database.read_unit_of_work() as uow:
             current, stored = uow.revisions.get_of_live_simulation(
                 principal.tenant_id, simulation_id, revision
@@ -196,9 +208,12 @@ class ConfigOperations:
             if not revision:
                 raise errors.NotFound("config", simulation_id)
             raise errors.NotFound("config_revision", f"{simulation_id}@{revision}")
-        return ConfigView(
+        view = ConfigView(
             simulation_id, stored, config_etag(simulation_id, current), self.config_of(stored)
         )
+        if cache is not None:
+            cache.store(simulation_id, view, generation)
+        return view
 
     def validate_config(self, config: config_pb2.SimulationConfig) -> None:
         """Raises ``InvalidArgument`` with every violation; stores nothing."""

@@ -94,7 +94,7 @@ def running(request, tmp_path) -> Iterator[Running]:
             )
 
     # The read cache off: what is counted is the database read path itself (the cache's
-    # zero-statement warm reads are tested in test_scenario_read_cache.py).
+    # zero-statement warm reads are tested in test_read_cache.py).
     server, port = create_server(
         Settings(port=0, data_dir=tmp_path, architect_workers=0, read_cache_entries=0),
         database=database,

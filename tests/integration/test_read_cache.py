@@ -1,4 +1,4 @@
-"""Warm GetScenario calls are answered from memory on PostgreSQL, and never go stale.
+"""Warm GetScenario and GetConfig calls are answered from memory on PostgreSQL, never stale.
 
 Two servers on one PostgreSQL database stand for two replicas, each with its own memory and
 its own notification listener. A warm call sends no statement at all; a change made through
@@ -16,6 +16,9 @@ from dataclasses import dataclass, field
 import grpc
 import pytest
 from simulation.v1 import (
+    config_pb2,
+    config_service_pb2,
+    config_service_pb2_grpc,
     scenario_pb2,
     scenario_service_pb2,
     scenario_service_pb2_grpc,
@@ -37,6 +40,7 @@ pytestmark = pytest.mark.usefixtures("empty_postgres_url")
 class Replica:
     scenarios: scenario_service_pb2_grpc.ScenarioServiceStub
     simulations: simulation_service_pb2_grpc.SimulationServiceStub
+    configs: config_service_pb2_grpc.ConfigServiceStub
     sent: list[str] = field(default_factory=list)
 
 
@@ -76,6 +80,7 @@ def replicas(empty_postgres_url, tmp_path) -> Iterator[Replicas]:
         replica = Replica(
             scenario_service_pb2_grpc.ScenarioServiceStub(channel),
             simulation_service_pb2_grpc.SimulationServiceStub(channel),
+            config_service_pb2_grpc.ConfigServiceStub(channel),
         )
         _counting(database, replica.sent)
         running.append(server)
@@ -223,5 +228,115 @@ def test_another_tenant_gets_not_found_for_a_scenario_held_in_memory(replicas):
 
     with pytest.raises(grpc.RpcError) as caught:
         _get(replicas.b, scenario.id, replicas.other_tenant)
+
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def _simulation(replicas: Replicas) -> simulation_pb2.Simulation:
+    return replicas.a.configs.CreateSimulationWithConfig(
+        config_service_pb2.CreateSimulationWithConfigRequest(
+            simulation=simulation_pb2.Simulation(name="Sim"),
+            config=config_pb2.SimulationConfig(
+                title="Market",
+                max_turns=10,
+                model="sim-small-1",
+                agents=[config_pb2.Agent(id="buyer", name="Buyer")],
+            ),
+        ),
+        metadata=replicas.metadata,
+        timeout=10,
+    ).simulation
+
+
+def _config(replica: Replica, simulation_id: str, metadata) -> config_service_pb2.GetConfigResponse:
+    return replica.configs.GetConfig(
+        config_service_pb2.GetConfigRequest(simulation_id=simulation_id),
+        metadata=metadata,
+        timeout=10,
+    )
+
+
+def _warm_config(replicas: Replicas, replica: Replica, simulation_id: str) -> None:
+    def answered_from_memory() -> bool:
+        _config(replica, simulation_id, replicas.metadata)
+        replica.sent.clear()
+        _config(replica, simulation_id, replicas.metadata)
+        return not replica.sent
+
+    _until(answered_from_memory, 10)
+
+
+def _update_config(replica: Replica, replicas: Replicas, simulation_id: str, turns: int):
+    current = _config(replica, simulation_id, replicas.metadata)
+    return replica.configs.UpdateConfig(
+        config_service_pb2.UpdateConfigRequest(
+            simulation_id=simulation_id,
+            config=config_pb2.SimulationConfig(max_turns=turns),
+            update_mask={"paths": ["max_turns"]},
+            etag=current.etag,
+        ),
+        metadata=replicas.metadata,
+        timeout=10,
+    )
+
+
+def test_a_warm_get_config_sends_no_statement(replicas):
+    simulation = _simulation(replicas)
+    _warm_config(replicas, replicas.b, simulation.id)
+    first = _config(replicas.b, simulation.id, replicas.metadata)
+
+    for _ in range(20):
+        assert _config(replicas.b, simulation.id, replicas.metadata) == first
+    assert replicas.b.sent == []
+
+
+def test_a_new_revision_through_one_replica_reaches_the_others_memory_within_a_second(replicas):
+    simulation = _simulation(replicas)
+    _warm_config(replicas, replicas.b, simulation.id)
+
+    updated = _update_config(replicas.a, replicas, simulation.id, 42)
+
+    def caught_up() -> bool:
+        seen = _config(replicas.b, simulation.id, replicas.metadata)
+        return seen.revision == updated.revision and seen.config.max_turns == 42
+
+    _until(caught_up, 1)
+
+
+def test_a_config_writer_always_reads_its_own_revision(replicas):
+    simulation = _simulation(replicas)
+    _warm_config(replicas, replicas.a, simulation.id)
+
+    for turns in range(11, 31):
+        _update_config(replicas.a, replicas, simulation.id, turns)
+        assert _config(replicas.a, simulation.id, replicas.metadata).config.max_turns == turns
+
+
+def test_a_simulation_deleted_elsewhere_is_not_found_in_memory(replicas):
+    simulation = _simulation(replicas)
+    _warm_config(replicas, replicas.b, simulation.id)
+
+    replicas.a.simulations.DeleteSimulation(
+        simulation_service_pb2.DeleteSimulationRequest(simulation_id=simulation.id),
+        metadata=replicas.metadata,
+        timeout=10,
+    )
+
+    def not_found() -> bool:
+        try:
+            _config(replicas.b, simulation.id, replicas.metadata)
+        except grpc.RpcError as error:
+            return error.code() == grpc.StatusCode.NOT_FOUND
+        return False
+
+    _until(not_found, 1)
+
+
+def test_another_tenant_gets_not_found_for_a_config_held_in_memory(replicas):
+    simulation = _simulation(replicas)
+    _warm_config(replicas, replicas.b, simulation.id)
+
+    with pytest.raises(grpc.RpcError) as caught:
+        _config(replicas.b, simulation.id, replicas.other_tenant)
 
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND
