@@ -7,6 +7,7 @@ event, in order per simulation; an endpoint whose retries run out is marked FAIL
 
 from __future__ import annotations
 
+import json
 import queue
 import threading
 import time
@@ -241,3 +242,61 @@ def test_an_endpoint_whose_retries_run_out_is_marked_failing(database, tmp_path)
     finally:
         api.close()
         failing.close()
+
+
+def test_a_deleted_simulation_is_delivered_as_a_deleted_event_after_its_others(
+    database, tmp_path, receiver
+):
+    api = Api(database, tmp_path)
+    try:
+        secret = api.hook(receiver.url).secret
+        sim = api.simulation("deleted")
+        trail = api.trail(sim)
+        api.simulations.DeleteSimulation(
+            spb.DeleteSimulationRequest(simulation_id=sim), metadata=api.key
+        )
+        got = receiver.take(len(trail) + 1)
+        for request in got:
+            standardwebhooks.Webhook(secret).verify(request.body, request.headers)
+        assert [r.event["id"] for r in got[:-1]] == [e.id for e in trail]
+        deleted = got[-1]
+        assert json.loads(deleted.body)["type"] == "simulation.deleted"
+        assert deleted.event["kind"] == "DELETED"
+        assert deleted.event["simulation_id"] == sim
+        assert deleted.event["details"] == {"scenario_id": "", "name": "deleted"}
+        with pytest.raises(queue.Empty):
+            receiver.take(1, timeout=0.5)
+    finally:
+        api.close()
+
+
+def test_an_endpoint_filtered_by_scenario_gets_the_deletion_of_its_simulations(
+    database, tmp_path, receiver
+):
+    from simulation.v1 import scenario_pb2, scenario_service_pb2, scenario_service_pb2_grpc
+
+    api = Api(database, tmp_path)
+    try:
+        scenarios = scenario_service_pb2_grpc.ScenarioServiceStub(api.channel)
+        scenario = scenarios.CreateScenario(
+            scenario_service_pb2.CreateScenarioRequest(
+                scenario=scenario_pb2.Scenario(display_name="watched")
+            ),
+            metadata=api.key,
+        ).scenario
+        sim = api.configs.CreateSimulationWithConfig(
+            cpb.CreateSimulationWithConfigRequest(
+                simulation=simulation_pb2.Simulation(name="member", scenario_id=scenario.id),
+                config=valid_config(),
+            ),
+            metadata=api.key,
+        ).simulation.id
+        api.hook(receiver.url, kinds=[Kind.DELETED], scenario_id=scenario.id)
+        api.simulations.DeleteSimulation(
+            spb.DeleteSimulationRequest(simulation_id=sim), metadata=api.key
+        )
+        (deleted,) = receiver.take(1)
+        assert (deleted.event["kind"], deleted.event["simulation_id"]) == ("DELETED", sim)
+        assert deleted.event["details"]["scenario_id"] == scenario.id
+    finally:
+        api.close()
