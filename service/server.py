@@ -408,16 +408,6 @@ def create_server(
             # Workers that backed off during an outage resume now, not up to 30 s later.
             architect_workers.database_answered()
 
-    # Revoked keys are dropped from memory the moment PostgreSQL says so, and watch streams
-    # wake when their tenant commits an event (None on SQLite: short expiry and polling).
-    def on_sync(synced: bool) -> None:
-        key_cache.set_synced(synced)
-        event_feed.set_synced(synced)
-
-    changes = database.listener(
-        {storage.API_KEYS_CHANNEL: key_cache.evict, storage.EVENTS_CHANNEL: event_feed.notify},
-        on_sync=on_sync,
-    )
     webhook_workers = WebhookWorkerPool(
         database,
         WebhookSender(
@@ -433,6 +423,24 @@ def create_server(
         count=settings.webhook_workers,
         lease_seconds=settings.webhook_lease_seconds,
         poll_seconds=settings.webhook_poll_seconds,
+    )
+
+    # Revoked keys are dropped from memory the moment PostgreSQL says so, watch streams
+    # wake when their tenant commits an event, and webhook workers when a delivery becomes
+    # due (None on SQLite: short expiry and polling).
+    def on_sync(synced: bool) -> None:
+        key_cache.set_synced(synced)
+        event_feed.set_synced(synced)
+        if synced:
+            webhook_workers.wake()
+
+    changes = database.listener(
+        {
+            storage.API_KEYS_CHANNEL: key_cache.evict,
+            storage.EVENTS_CHANNEL: event_feed.notify,
+            storage.WEBHOOK_DELIVERIES_CHANNEL: webhook_workers.wake,
+        },
+        on_sync=on_sync,
     )
     tasks = [
         *([changes] if changes is not None else []),

@@ -15,7 +15,12 @@ from storage.errors import (
     Unavailable,
 )
 from storage.filter_tree import AllOf, AnyOf, Comparison, Filter, Negation
-from storage.notifications import API_KEYS_CHANNEL, EVENTS_CHANNEL, NotificationListener
+from storage.notifications import (
+    API_KEYS_CHANNEL,
+    EVENTS_CHANNEL,
+    WEBHOOK_DELIVERIES_CHANNEL,
+    NotificationListener,
+)
 from storage.records import (
     ApiKey,
     ArchitectJob,
@@ -57,6 +62,7 @@ __all__ = [
     "ConnectionLimits",
     "API_KEYS_CHANNEL",
     "EVENTS_CHANNEL",
+    "WEBHOOK_DELIVERIES_CHANNEL",
     "NotificationListener",
     "AlreadyExists",
     "ApiKey",

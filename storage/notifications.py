@@ -25,6 +25,8 @@ logger = logging.getLogger(__name__)
 API_KEYS_CHANNEL = "simconfig_api_keys"
 # Payload: the tenant id of a committed simulation event (migration 0010).
 EVENTS_CHANNEL = "simconfig_events"
+# No payload: a webhook delivery became due (migration 0015).
+WEBHOOK_DELIVERIES_CHANNEL = "simconfig_webhook_deliveries"
 
 _RECONNECT_MIN_S = 0.1
 _RECONNECT_MAX_S = 2.0

@@ -300,3 +300,33 @@ def test_an_endpoint_filtered_by_scenario_gets_the_deletion_of_its_simulations(
         assert deleted.event["details"]["scenario_id"] == scenario.id
     finally:
         api.close()
+
+
+def test_on_postgresql_a_due_delivery_wakes_the_workers_long_before_their_poll(
+    postgres_url, tmp_path, receiver
+):
+    database = storage.Database(postgres_url)
+    database.migrate()
+    api = Api(database, tmp_path, webhook_poll_seconds=30)
+    try:
+        webhook = api.hook(receiver.url, kinds=[Kind.CREATED]).webhook
+        # The workers looked once at start-up and found nothing: they now sleep for 30 s.
+        time.sleep(1.0)
+        started = time.monotonic()
+        api.simulation("woken")
+        (first,) = receiver.take(1, timeout=10)
+        assert time.monotonic() - started < 2.0
+        # A redelivery wakes them too.
+        (delivery,) = api.settled_deliveries(webhook.id)
+        time.sleep(0.5)
+        started = time.monotonic()
+        api.webhooks.RedeliverWebhook(
+            wpb.RedeliverWebhookRequest(webhook_id=webhook.id, delivery_id=delivery.id),
+            metadata=api.key,
+        )
+        (again,) = receiver.take(1, timeout=10)
+        assert time.monotonic() - started < 2.0
+        assert again.event == first.event
+    finally:
+        api.close()
+        database.dispose()
