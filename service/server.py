@@ -44,7 +44,7 @@ from service.app.event_watch import EventWatch
 from service.app.scenarios import ScenarioOperations
 from service.app.simulations import SimulationOperations
 from service.app.templates import TemplateOperations
-from service.app.webhooks import WebhookOperations
+from service.app.webhooks import WebhookDeliveryRetention, WebhookOperations
 from service.architect import create_engine
 from service.architect.jobs import ArchitectOperations, JobWaiter
 from service.architect.worker import HAND_BACK_SECONDS, ArchitectWorkerPool
@@ -451,6 +451,13 @@ def create_server(
             "batch-request-purge",
             PURGE_CHECK_SECONDS,
             BatchRequestRetention(database).purge_expired,
+        ),
+        PeriodicTask(
+            "webhook-delivery-purge",
+            PURGE_CHECK_SECONDS,
+            WebhookDeliveryRetention(
+                database, keep=timedelta(days=settings.webhook_delivery_retention_days)
+            ).purge_expired,
         ),
         # Stopped before the database is disposed; a worker stuck in a slow engine call is
         # waited for briefly, then its job is handed back to the queue for another replica.

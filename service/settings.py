@@ -133,6 +133,8 @@ class Settings(BaseSettings):
     # How often idle workers look for due deliveries; on PostgreSQL a NOTIFY wakes them at
     # once and this is only the safety net.
     webhook_poll_seconds: float = Field(1.0, ge=0.01, le=60)
+    # Delivered and finally failed deliveries are kept this long in the delivery log.
+    webhook_delivery_retention_days: int = Field(7, ge=1, le=3650)
 
     @field_validator("database_url", mode="before")
     @classmethod

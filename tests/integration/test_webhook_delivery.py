@@ -13,6 +13,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import grpc
 import pytest
@@ -330,3 +331,49 @@ def test_on_postgresql_a_due_delivery_wakes_the_workers_long_before_their_poll(
     finally:
         api.close()
         database.dispose()
+
+
+def test_the_background_maintenance_purges_settled_deliveries_past_the_retention(
+    database, tmp_path, receiver
+):
+    from sqlalchemy import delete
+
+    from service.app.webhooks import WebhookDeliveryRetention
+    from storage.schema import periodic_runs
+
+    api = Api(database, tmp_path)
+    try:
+        webhook = api.hook(receiver.url, kinds=[Kind.CREATED, Kind.STATUS_CHANGED]).webhook
+        api.start(api.simulation("kept-a-while"))
+        receiver.take(2)
+        old, recent = api.settled_deliveries(webhook.id)[::-1]
+        # The older one was settled eight days ago.
+        eight_days_ago = datetime.now(UTC) - timedelta(days=8)
+        database.run(
+            lambda uow: uow.webhook_deliveries.settle(
+                old.id, eight_days_ago, state="DELIVERED", response_code=204, latency_ms=1
+            )
+        )
+    finally:
+        api.close()
+    # The purge runs once per interval across servers: make it due for the next one.
+    with database.engine.begin() as connection:
+        connection.execute(
+            delete(periodic_runs).where(periodic_runs.c.name == "webhook-delivery-purge")
+        )
+
+    restarted = Api(database, tmp_path, webhook_delivery_retention_days=7)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            left = restarted.webhooks.ListWebhookDeliveries(
+                wpb.ListWebhookDeliveriesRequest(webhook_id=webhook.id), metadata=api.key
+            ).deliveries
+            if len(left) < 2 or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert [d.id for d in left] == [recent.id]
+        # Claimed for the interval: another server's run right away purges nothing.
+        assert WebhookDeliveryRetention(database, keep=timedelta(days=0)).purge_expired() == 0
+    finally:
+        restarted.close()
