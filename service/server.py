@@ -45,7 +45,7 @@ from service.app.read_cache import ReadCache
 from service.app.scenarios import ScenarioOperations
 from service.app.simulations import SimulationOperations
 from service.app.templates import TemplateOperations
-from service.app.webhooks import WebhookOperations
+from service.app.webhooks import WebhookDeliveryRetention, WebhookOperations
 from service.architect import create_engine
 from service.architect.jobs import ArchitectOperations, JobWaiter
 from service.architect.worker import HAND_BACK_SECONDS, ArchitectWorkerPool
@@ -425,23 +425,6 @@ def create_server(
             # Workers that backed off during an outage resume now, not up to 30 s later.
             architect_workers.database_answered()
 
-    # Revoked keys are dropped from memory the moment PostgreSQL says so, and watch streams
-    # wake when their tenant commits an event (None on SQLite: short expiry and polling).
-    def on_sync(synced: bool) -> None:
-        key_cache.set_synced(synced)
-        event_feed.set_synced(synced)
-        scenario_cache.set_synced(synced)
-        config_cache.set_synced(synced)
-
-    changes = database.listener(
-        {
-            storage.API_KEYS_CHANNEL: key_cache.evict,
-            storage.EVENTS_CHANNEL: event_feed.notify,
-            storage.SCENARIOS_CHANNEL: scenario_cache.evict,
-            storage.SIMULATIONS_CHANNEL: config_cache.evict,
-        },
-        on_sync=on_sync,
-    )
     webhook_workers = WebhookWorkerPool(
         database,
         WebhookSender(
@@ -458,6 +441,28 @@ def create_server(
         lease_seconds=settings.webhook_lease_seconds,
         poll_seconds=settings.webhook_poll_seconds,
     )
+
+    # Revoked keys are dropped from memory the moment PostgreSQL says so, so are changed
+    # scenarios and configs; watch streams wake when their tenant commits an event, and webhook
+    # workers when a delivery becomes due (None on SQLite: short expiry and polling).
+    def on_sync(synced: bool) -> None:
+        key_cache.set_synced(synced)
+        event_feed.set_synced(synced)
+        scenario_cache.set_synced(synced)
+        config_cache.set_synced(synced)
+        if synced:
+            webhook_workers.wake()
+
+    changes = database.listener(
+        {
+            storage.API_KEYS_CHANNEL: key_cache.evict,
+            storage.EVENTS_CHANNEL: event_feed.notify,
+            storage.WEBHOOK_DELIVERIES_CHANNEL: webhook_workers.wake,
+            storage.SCENARIOS_CHANNEL: scenario_cache.evict,
+            storage.SIMULATIONS_CHANNEL: config_cache.evict,
+        },
+        on_sync=on_sync,
+    )
     tasks = [
         *([changes] if changes is not None else []),
         PeriodicTask("health-probe", settings.health_check_interval, probe_database),
@@ -467,6 +472,13 @@ def create_server(
             "batch-request-purge",
             PURGE_CHECK_SECONDS,
             BatchRequestRetention(database).purge_expired,
+        ),
+        PeriodicTask(
+            "webhook-delivery-purge",
+            PURGE_CHECK_SECONDS,
+            WebhookDeliveryRetention(
+                database, keep=timedelta(days=settings.webhook_delivery_retention_days)
+            ).purge_expired,
         ),
         # Stopped before the database is disposed; a worker stuck in a slow engine call is
         # waited for briefly, then its job is handed back to the queue for another replica.

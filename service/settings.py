@@ -133,7 +133,11 @@ class Settings(BaseSettings):
     webhook_retry_window_seconds: float = Field(86400.0, ge=0.1, le=30 * 86400)
     # How long a claimed delivery is leased; a dead worker's delivery is retried after it.
     webhook_lease_seconds: float = Field(60.0, ge=1, le=3600)
+    # How often idle workers look for due deliveries; on PostgreSQL a NOTIFY wakes them at
+    # once and this is only the safety net.
     webhook_poll_seconds: float = Field(1.0, ge=0.01, le=60)
+    # Delivered and finally failed deliveries are kept this long in the delivery log.
+    webhook_delivery_retention_days: int = Field(7, ge=1, le=3650)
 
     @field_validator("database_url", mode="before")
     @classmethod

@@ -20,6 +20,7 @@ from storage.notifications import (
     EVENTS_CHANNEL,
     SCENARIOS_CHANNEL,
     SIMULATIONS_CHANNEL,
+    WEBHOOK_DELIVERIES_CHANNEL,
     NotificationListener,
 )
 from storage.records import (
@@ -65,6 +66,7 @@ __all__ = [
     "EVENTS_CHANNEL",
     "SCENARIOS_CHANNEL",
     "SIMULATIONS_CHANNEL",
+    "WEBHOOK_DELIVERIES_CHANNEL",
     "NotificationListener",
     "AlreadyExists",
     "ApiKey",

@@ -29,6 +29,8 @@ EVENTS_CHANNEL = "simconfig_events"
 SCENARIOS_CHANNEL = "simconfig_scenarios"
 # Payload: the id of a simulation row updated or deleted (migration 0017).
 SIMULATIONS_CHANNEL = "simconfig_simulations"
+# No payload: a webhook delivery became due (migration 0015).
+WEBHOOK_DELIVERIES_CHANNEL = "simconfig_webhook_deliveries"
 
 _RECONNECT_MIN_S = 0.1
 _RECONNECT_MAX_S = 2.0

@@ -159,12 +159,9 @@ simulation_events = Table(
     metadata,
     Column("id", autoincrement_id(), primary_key=True, autoincrement=True),
     Column("tenant_id", ID, nullable=False),
-    Column(
-        "simulation_id",
-        ID,
-        ForeignKey("simulations.id", ondelete="CASCADE", name="fk_simulation_events_simulation_id"),
-        nullable=False,
-    ),
+    # No foreign key: a simulation's DELETED event outlives it; a trigger on simulations
+    # deletes the rest of its trail with it (migration 0015).
+    Column("simulation_id", ID, nullable=False),
     Column("kind", String(64), nullable=False),
     Column("actor", String(128), nullable=False),
     Column("create_time", UtcDateTime, nullable=False),
@@ -337,5 +334,7 @@ webhook_deliveries = Table(
     Column("update_time", UtcDateTime, nullable=False),
     Index("ix_webhook_deliveries_due", "state", "next_attempt_time"),
     Index("ix_webhook_deliveries_webhook", "webhook_id", "simulation_id", "id"),
+    # The retention purge finds settled deliveries by state and age (migration 0015).
+    Index("ix_webhook_deliveries_settled", "state", "update_time"),
     sqlite_autoincrement=True,
 )

@@ -168,7 +168,9 @@ class EventWatch:
         stream = EventStream(self, principal, query, 0, _held(subscriptions))
         try:
             stream.cursor = self._database.read(
-                lambda uow: _start(uow, principal.tenant_id, query, cursor)
+                lambda uow: _start(
+                    uow, principal.tenant_id, query, cursor, resuming=bool(resume_token)
+                )
             )
         except BaseException:
             stream.close()
@@ -192,13 +194,34 @@ class EventWatch:
 
 
 def _start(
-    uow: storage.ReadUnitOfWork, tenant_id: str, query: WatchFilter, cursor: int | None
+    uow: storage.ReadUnitOfWork,
+    tenant_id: str,
+    query: WatchFilter,
+    cursor: int | None,
+    *,
+    resuming: bool,
 ) -> int:
-    if query.simulation_id:
-        uow.simulations.get(tenant_id, query.simulation_id)
-    if query.scenario_id:
-        uow.scenarios.get(tenant_id, query.scenario_id)
+    # A resume token is signed for this tenant and filter: its simulation or scenario was
+    # checked when the first stream opened, and may have been deleted since. The stream then
+    # carries the DELETED events still to come, so resuming must not be NOT_FOUND.
+    if not resuming:
+        if query.simulation_id:
+            _check_watchable_simulation(uow, tenant_id, query.simulation_id)
+        if query.scenario_id:
+            # A deleted scenario can be watched: its simulations' DELETED events come at purge.
+            uow.scenarios.get(tenant_id, query.scenario_id, include_deleted=True)
     return uow.events.latest_id(tenant_id) if cursor is None else cursor
+
+
+def _check_watchable_simulation(
+    uow: storage.ReadUnitOfWork, tenant_id: str, simulation_id: str
+) -> None:
+    """NotFound unless the tenant has the simulation, or had it and has its DELETED event."""
+    try:
+        uow.simulations.get(tenant_id, simulation_id)
+    except storage.NotFound:
+        if not uow.events.has_deleted_event(tenant_id, simulation_id):
+            raise
 
 
 def _held(subscriptions) -> Generator[Subscription, None, None]:

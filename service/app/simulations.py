@@ -241,12 +241,25 @@ class SimulationOperations:
 
     @transactional
     def delete(self, principal: Principal, simulation_id: str, *, etag: str = "") -> None:
-        """Hard-deletes a simulation with its revisions and events; not while it is busy."""
+        """Hard-deletes a simulation with its revisions and events; not while it is busy.
+
+        One DELETED event is kept (and sent to webhooks), so that watchers learn of it.
+        """
         require_id(simulation_id, "simulation_id")
         with self._database.unit_of_work() as uow:
             current = uow.simulations.get(principal.tenant_id, simulation_id, for_update=True)
             check_etag(etag, current.etag, "simulation", simulation_id)
             lifecycle.check_deletable(current.status, simulation_id=simulation_id)
+            # Written while the simulation exists: webhooks filtered by scenario still match.
+            record_event(
+                uow,
+                current,
+                "DELETED",
+                principal.key_id,
+                utc_now(),
+                reason="simulation deleted",
+                details={"scenario_id": current.scenario_id or "", "name": current.name},
+            )
             # Compare-and-swap: a run started since the read must not be deleted under it.
             uow.simulations.delete(principal.tenant_id, simulation_id, expected_etag=current.etag)
             uow.commit()

@@ -13,6 +13,7 @@ import dataclasses
 import secrets
 import uuid
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import storage
 from service.app.authentication import Principal
@@ -214,6 +215,34 @@ class WebhookOperations:
             )
             uow.commit()
         return delivery
+
+
+# How often settled deliveries past their retention are purged, across all servers.
+DELIVERY_PURGE_INTERVAL = timedelta(hours=1)
+
+
+class WebhookDeliveryRetention:
+    """Forgets delivered and finally failed deliveries older than ``keep``.
+
+    Every server process calls :meth:`purge_expired` on a timer; the claim makes one of them,
+    across all processes and replicas, do the work each ``DELIVERY_PURGE_INTERVAL``. Pending
+    deliveries are never purged, however old: they are still owed to their endpoint.
+    """
+
+    def __init__(self, database: storage.Database, *, keep: timedelta) -> None:
+        self._database = database
+        self._keep = keep
+
+    @transactional
+    def purge_expired(self) -> int:
+        """Deletes settled deliveries last touched before the retention; returns how many."""
+        with self._database.unit_of_work() as uow:
+            now = utc_now()
+            if not uow.periodic_runs.claim("webhook-delivery-purge", now, DELIVERY_PURGE_INTERVAL):
+                return 0
+            purged = uow.webhook_deliveries.purge_settled_before(now - self._keep)
+            uow.commit()
+        return purged
 
 
 def _check_targets(

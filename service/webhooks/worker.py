@@ -85,6 +85,9 @@ class WebhookWorkerPool:
         self._lease_seconds = lease_seconds
         self._poll_seconds = poll_seconds
         self._stop = threading.Event()
+        # Set when a delivery may have become due (PostgreSQL NOTIFY, migration 0015); the
+        # poll interval is the safety net, and the only way on SQLite.
+        self._wakeup = threading.Event()
         self._threads = [
             threading.Thread(target=self._loop, name=f"webhook-worker-{n}", daemon=True)
             for n in range(count)
@@ -95,9 +98,18 @@ class WebhookWorkerPool:
         for thread in self._threads:
             thread.start()
 
+    def wake(self, _payload: str = "") -> None:
+        """End the idle waits at once: a delivery was queued, retried or redelivered.
+
+        A change-feed callback (its payload is unused), and so also ``on_sync``'s: after a
+        reconnect the workers look once for what they may have missed.
+        """
+        self._wakeup.set()
+
     def stop(self, timeout: float = 5.0) -> None:
         """Ask the threads to stop and wait for them; an unfinished delivery's lease expires."""
         self._stop.set()
+        self._wakeup.set()
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             if thread.is_alive():
@@ -111,7 +123,10 @@ class WebhookWorkerPool:
                 log.exception("webhook delivery failed unexpectedly")
                 worked = False
             if not worked:
-                self._stop.wait(self._poll_seconds)
+                self._wakeup.wait(self._poll_seconds)
+                # Cleared only after waking: a wake from here on precedes the next claim,
+                # which then sees the delivery that caused it.
+                self._wakeup.clear()
 
     def deliver_one(self) -> bool:
         """Claim, send and settle one delivery; False when none was due."""

@@ -31,7 +31,9 @@ class SqlRepository:
         self._connection = connection
 
     def _execute(
-        self, statement: Executable, parameters: dict[str, Any] | None = None
+        self,
+        statement: Executable,
+        parameters: dict[str, Any] | Sequence[dict[str, Any]] | None = None,
     ) -> CursorResult[Any]:
         with driver_errors():
             return self._connection.execute(statement, parameters)

@@ -7,17 +7,36 @@ from collections.abc import Collection
 from dataclasses import replace
 from datetime import UTC
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, func, insert, or_, select
 
-from storage.driver_errors import UniqueRule
 from storage.errors import NotFound
+from storage.queries import Write
 from storage.records import SimulationEvent
-from storage.repositories.base import RecordTable, SqlRepository
+from storage.repositories.base import RecordTable, SqlRepository, binds_for
 from storage.schema import simulation_events, simulations
 
 _table = simulation_events
 # The record is the column list; the database numbers the events (monotonic ids).
 COLUMNS = RecordTable(SimulationEvent, _table, keys=("id",), computed=("id",))
+# The kind of the one event that outlives its simulation (migration 0015).
+DELETED = "DELETED"
+# The event is inserted only while its simulation exists: the table has no foreign key (a
+# DELETED event outlives its simulation), so the insert checks, and on PostgreSQL locks the
+# row against a concurrent delete (FOR KEY SHARE), as the foreign key's check used to.
+_BINDS = binds_for(_table, COLUMNS.inserted)
+_ADD = Write(
+    insert(_table)
+    .from_select(
+        list(COLUMNS.inserted),
+        select(*(bind.label(name) for name, bind in _BINDS.items()))
+        .where(
+            simulations.c.id == _BINDS["simulation_id"],
+            simulations.c.tenant_id == _BINDS["tenant_id"],
+        )
+        .with_for_update(read=True, key_share=True),
+    )
+    .returning(_table.c.id)
+)
 
 
 class SimulationEventRepository(SqlRepository):
@@ -29,13 +48,10 @@ class SimulationEventRepository(SqlRepository):
         NotFound when the simulation does not exist.
         """
         row = self._write(
-            COLUMNS.insert,
-            COLUMNS.insert_values(event),
-            entity="simulation_event",
-            uniques=(UniqueRule("simulation_events_pkey", ("id",), "id", ""),),
-            parent=("simulation", event.simulation_id),
-            returning=True,
+            _ADD, COLUMNS.insert_values(event), entity="simulation_event", returning=True
         )
+        if row is None:
+            raise NotFound("simulation", event.simulation_id)
         return replace(
             event,
             id=row["id"],
@@ -83,6 +99,19 @@ class SimulationEventRepository(SqlRepository):
         rows = self._execute(statement.order_by(_table.c.id).limit(limit))
         return [SimulationEvent(**row._mapping) for row in rows]
 
+    def has_deleted_event(self, tenant_id: str, simulation_id: str) -> bool:
+        """Whether the tenant's simulation was deleted for good (its DELETED event is kept)."""
+        statement = (
+            select(_table.c.id)
+            .where(
+                _table.c.tenant_id == tenant_id,
+                _table.c.simulation_id == simulation_id,
+                _table.c.kind == DELETED,
+            )
+            .limit(1)
+        )
+        return self._execute(statement).first() is not None
+
     def latest_id(self, tenant_id: str) -> int:
         """The id of the tenant's newest event; 0 when it has none."""
         statement = select(func.max(_table.c.id)).where(_table.c.tenant_id == tenant_id)
@@ -100,8 +129,8 @@ class SimulationEventRepository(SqlRepository):
     ) -> builtins.list[SimulationEvent]:
         """Up to ``limit`` of the tenant's events after ``after_id``, oldest first.
 
-        Optionally only one simulation's, those of simulations now in ``scenario_id``, or
-        those of ``kinds``. Within a tenant, ids follow commit order (migration 0010), so a
+        Optionally only one simulation's, those of simulations now in ``scenario_id`` (and
+        the DELETED events of those that were in it), or those of ``kinds``. Within a tenant, ids follow commit order (migration 0010), so a
         reader that continues after the last id it saw misses nothing.
         """
         statement = select(_table).where(_table.c.tenant_id == tenant_id, _table.c.id > after_id)
@@ -111,7 +140,17 @@ class SimulationEventRepository(SqlRepository):
             in_scenario = select(simulations.c.id).where(
                 simulations.c.tenant_id == tenant_id, simulations.c.scenario_id == scenario_id
             )
-            statement = statement.where(_table.c.simulation_id.in_(in_scenario))
+            # A deleted simulation is in no scenario any more: its DELETED event names the
+            # scenario it was in.
+            statement = statement.where(
+                or_(
+                    _table.c.simulation_id.in_(in_scenario),
+                    and_(
+                        _table.c.kind == DELETED,
+                        _table.c.details["scenario_id"].as_string() == scenario_id,
+                    ),
+                )
+            )
         if kinds:
             statement = statement.where(_table.c.kind.in_(sorted(kinds)))
         rows = self._execute(statement.order_by(_table.c.id).limit(limit))

@@ -7,7 +7,7 @@ from dataclasses import replace
 from datetime import datetime
 from uuid import uuid4
 
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import bindparam, delete, insert, select
 
 from storage.driver_errors import UniqueRule
 from storage.errors import Conflict, NotFound
@@ -16,9 +16,11 @@ from storage.records import Scenario, ScenarioQuery
 from storage.repositories.base import RecordTable, SqlRepository
 from storage.repositories.filter_sql import column_field, compile_filter, labels_field
 from storage.repositories.keyset import contains, keyset_page, label_conditions, sort_column
-from storage.schema import scenarios, simulations
+from storage.schema import scenarios, simulation_events, simulations
 
 _ORDERINGS = ("create_time", "display_name")
+# The actor of the DELETED events the purge writes: no API key asked for it.
+PURGE_ACTOR = "purge"
 # What a ListScenarios filter can name.
 _FILTER_FIELDS = {
     "display_name": column_field(scenarios.c.display_name, text=True),
@@ -191,7 +193,8 @@ class ScenarioRepository(SqlRepository):
     def purge_expired(self, now: datetime) -> int:
         """Hard-delete soft-deleted scenarios whose purge_time has passed, in every tenant.
 
-        Their simulations go too, and the database cascades to revisions, events and jobs.
+        Their simulations go too, and the database cascades to revisions, events and jobs;
+        each simulation leaves one DELETED event, by ``PURGE_ACTOR``.
         Returns the number of scenarios purged.
         """
         # Lock the rows first so a concurrent undelete cannot slip in between the two deletes.
@@ -204,6 +207,34 @@ class ScenarioRepository(SqlRepository):
         )
         if not expired_ids:
             return 0
+        # Each simulation leaves a DELETED event, written while it still exists (webhooks
+        # filtered by scenario match it); the rest of its trail goes with it (migration 0015).
+        doomed = self._execute(
+            select(
+                simulations.c.tenant_id,
+                simulations.c.id,
+                simulations.c.scenario_id,
+                simulations.c.name,
+            )
+            .where(simulations.c.scenario_id.in_(expired_ids))
+            .order_by(simulations.c.tenant_id, simulations.c.id)
+        ).all()
+        if doomed:
+            self._execute(
+                insert(simulation_events),
+                [
+                    {
+                        "tenant_id": row.tenant_id,
+                        "simulation_id": row.id,
+                        "kind": "DELETED",
+                        "actor": PURGE_ACTOR,
+                        "create_time": now,
+                        "reason": "its scenario was purged after the retention period",
+                        "details": {"scenario_id": row.scenario_id, "name": row.name},
+                    }
+                    for row in doomed
+                ],
+            )
         self._execute(delete(simulations).where(simulations.c.scenario_id.in_(expired_ids)))
         self._execute(delete(scenarios).where(scenarios.c.id.in_(expired_ids)))
         return len(expired_ids)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy import and_, delete, exists, or_, select, update
 from sqlalchemy.orm import aliased
 
 from storage.errors import NotFound
@@ -142,3 +142,15 @@ class WebhookDeliveryRepository(SqlRepository):
             raise NotFound("webhook_delivery", str(delivery_id))
         row = self._execute(select(_table).where(_table.c.id == delivery_id)).one()
         return WebhookDelivery(**row._mapping)
+
+    def purge_settled_before(self, cutoff: datetime) -> int:
+        """Delete settled deliveries last updated before ``cutoff``; return how many.
+
+        DELIVERED and FAILED ones, in every tenant; PENDING ones stay however old.
+        """
+        result = self._execute(
+            delete(_table).where(
+                _table.c.state.in_((DELIVERED, FAILED)), _table.c.update_time < cutoff
+            )
+        )
+        return result.rowcount

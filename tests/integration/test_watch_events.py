@@ -12,6 +12,7 @@ import queue
 import threading
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import grpc
 import pytest
@@ -338,3 +339,111 @@ def test_a_stopping_server_ends_streams_with_unavailable_and_the_client_resumes(
         resumed.cancel()
     finally:
         second.stop()
+
+
+def test_a_deleted_simulation_reaches_watchers_once_as_a_deleted_event_that_outlives_it(
+    server, database
+):
+    _, key = server.key_for(database, "watch-delete")
+    from simulation.v1 import scenario_pb2, scenario_service_pb2, scenario_service_pb2_grpc
+
+    scenarios = scenario_service_pb2_grpc.ScenarioServiceStub(server.channel)
+    scenario = scenarios.CreateScenario(
+        scenario_service_pb2.CreateScenarioRequest(
+            scenario=scenario_pb2.Scenario(display_name="doomed")
+        ),
+        metadata=[("x-api-key", key)],
+    ).scenario
+    doomed = create(server, key, "doomed", scenario_id=scenario.id)
+    live = Watcher(server.simulations, key)
+    by_scenario = Watcher(server.simulations, key, scenario_id=scenario.id)
+    by_kind = Watcher(server.simulations, key, kinds=[Kind.DELETED])
+    for watcher in (live, by_scenario, by_kind):
+        watcher.call.initial_metadata()
+
+    server.simulations.DeleteSimulation(
+        spb.DeleteSimulationRequest(simulation_id=doomed), metadata=[("x-api-key", key)]
+    )
+
+    (deleted,) = live.events(1)
+    assert deleted.event.kind == Kind.DELETED
+    assert deleted.event.simulation_id == doomed
+    assert deleted.event.details["scenario_id"] == scenario.id
+    assert deleted.event.details["name"] == "doomed"
+    for watcher in (by_scenario, by_kind):
+        assert watcher.events(1)[0].event == deleted.event
+    # Once: nothing follows it.
+    for watcher in (live, by_scenario, by_kind):
+        with pytest.raises(queue.Empty):
+            watcher.messages.get(timeout=0.3)
+        watcher.cancel()
+    # The simulation's earlier events went with it; the deletion stays, for a replay too.
+    replay = Watcher(server.simulations, key, after_event_id=0)
+    assert [m.event for m in replay.events(1)] == [deleted.event]
+    with pytest.raises(queue.Empty):
+        replay.messages.get(timeout=0.3)
+    replay.cancel()
+    # Resuming after it finds nothing more, and a new event gets a later id.
+    resumed = Watcher(server.simulations, key, resume_token=deleted.resume_token)
+    after = create(server, key, "after")
+    assert resumed.events(1)[0].event.id > deleted.event.id
+    assert resumed.events(1)[0].event.simulation_id == after
+    resumed.cancel()
+
+
+def test_purging_a_deleted_scenario_sends_a_deleted_event_per_simulation(server, database):
+    _, key = server.key_for(database, "watch-purge")
+    from simulation.v1 import scenario_pb2, scenario_service_pb2, scenario_service_pb2_grpc
+
+    scenarios = scenario_service_pb2_grpc.ScenarioServiceStub(server.channel)
+    scenario = scenarios.CreateScenario(
+        scenario_service_pb2.CreateScenarioRequest(
+            scenario=scenario_pb2.Scenario(display_name="purged")
+        ),
+        metadata=[("x-api-key", key)],
+    ).scenario
+    members = {create(server, key, f"member-{n}", scenario_id=scenario.id) for n in range(2)}
+    scenarios.DeleteScenario(
+        scenario_service_pb2.DeleteScenarioRequest(scenario_id=scenario.id, force=True),
+        metadata=[("x-api-key", key)],
+    )
+    watcher = Watcher(server.simulations, key, scenario_id=scenario.id)
+    watcher.call.initial_metadata()
+
+    database.run(lambda uow: uow.scenarios.purge_expired(datetime.now(UTC) + timedelta(days=400)))
+
+    got = watcher.events(2)
+    assert {m.event.simulation_id for m in got} == members
+    assert {(m.event.kind, m.event.actor) for m in got} == {(Kind.DELETED, "purge")}
+    assert got[0].event.id < got[1].event.id
+    with pytest.raises(queue.Empty):
+        watcher.messages.get(timeout=0.3)
+    watcher.cancel()
+
+
+def test_a_watcher_of_one_simulation_resuming_after_its_deletion_gets_the_deleted_event(
+    server, database
+):
+    _, key = server.key_for(database, "watch-gone")
+    doomed = create(server, key, "doomed")
+    history = trail(server, key, doomed)
+    watcher = Watcher(server.simulations, key, simulation_id=doomed, after_event_id=0)
+    received = watcher.events(len(history))
+    watcher.cancel()
+    server.simulations.DeleteSimulation(
+        spb.DeleteSimulationRequest(simulation_id=doomed), metadata=[("x-api-key", key)]
+    )
+
+    resumed = Watcher(
+        server.simulations, key, simulation_id=doomed, resume_token=received[-1].resume_token
+    )
+    (deleted,) = resumed.events(1)
+    assert (deleted.event.kind, deleted.event.simulation_id) == (Kind.DELETED, doomed)
+    resumed.cancel()
+    # A new watch of the deleted simulation replays its deletion; an unknown one is NOT_FOUND.
+    replay = Watcher(server.simulations, key, simulation_id=doomed, after_event_id=0)
+    assert replay.events(1)[0].event == deleted.event
+    replay.cancel()
+    unknown = Watcher(server.simulations, key, simulation_id=str(uuid.uuid4()), after_event_id=0)
+    unknown.done.wait(WAIT)
+    assert unknown.error is not None and unknown.error.code() == grpc.StatusCode.NOT_FOUND

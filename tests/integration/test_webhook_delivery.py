@@ -7,11 +7,13 @@ event, in order per simulation; an endpoint whose retries run out is marked FAIL
 
 from __future__ import annotations
 
+import json
 import queue
 import threading
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import grpc
 import pytest
@@ -241,3 +243,137 @@ def test_an_endpoint_whose_retries_run_out_is_marked_failing(database, tmp_path)
     finally:
         api.close()
         failing.close()
+
+
+def test_a_deleted_simulation_is_delivered_as_a_deleted_event_after_its_others(
+    database, tmp_path, receiver
+):
+    api = Api(database, tmp_path)
+    try:
+        secret = api.hook(receiver.url).secret
+        sim = api.simulation("deleted")
+        trail = api.trail(sim)
+        api.simulations.DeleteSimulation(
+            spb.DeleteSimulationRequest(simulation_id=sim), metadata=api.key
+        )
+        got = receiver.take(len(trail) + 1)
+        for request in got:
+            standardwebhooks.Webhook(secret).verify(request.body, request.headers)
+        assert [r.event["id"] for r in got[:-1]] == [e.id for e in trail]
+        deleted = got[-1]
+        assert json.loads(deleted.body)["type"] == "simulation.deleted"
+        assert deleted.event["kind"] == "DELETED"
+        assert deleted.event["simulation_id"] == sim
+        assert deleted.event["details"] == {"scenario_id": "", "name": "deleted"}
+        with pytest.raises(queue.Empty):
+            receiver.take(1, timeout=0.5)
+    finally:
+        api.close()
+
+
+def test_an_endpoint_filtered_by_scenario_gets_the_deletion_of_its_simulations(
+    database, tmp_path, receiver
+):
+    from simulation.v1 import scenario_pb2, scenario_service_pb2, scenario_service_pb2_grpc
+
+    api = Api(database, tmp_path)
+    try:
+        scenarios = scenario_service_pb2_grpc.ScenarioServiceStub(api.channel)
+        scenario = scenarios.CreateScenario(
+            scenario_service_pb2.CreateScenarioRequest(
+                scenario=scenario_pb2.Scenario(display_name="watched")
+            ),
+            metadata=api.key,
+        ).scenario
+        sim = api.configs.CreateSimulationWithConfig(
+            cpb.CreateSimulationWithConfigRequest(
+                simulation=simulation_pb2.Simulation(name="member", scenario_id=scenario.id),
+                config=valid_config(),
+            ),
+            metadata=api.key,
+        ).simulation.id
+        api.hook(receiver.url, kinds=[Kind.DELETED], scenario_id=scenario.id)
+        api.simulations.DeleteSimulation(
+            spb.DeleteSimulationRequest(simulation_id=sim), metadata=api.key
+        )
+        (deleted,) = receiver.take(1)
+        assert (deleted.event["kind"], deleted.event["simulation_id"]) == ("DELETED", sim)
+        assert deleted.event["details"]["scenario_id"] == scenario.id
+    finally:
+        api.close()
+
+
+def test_on_postgresql_a_due_delivery_wakes_the_workers_long_before_their_poll(
+    postgres_url, tmp_path, receiver
+):
+    database = storage.Database(postgres_url)
+    database.migrate()
+    api = Api(database, tmp_path, webhook_poll_seconds=30)
+    try:
+        webhook = api.hook(receiver.url, kinds=[Kind.CREATED]).webhook
+        # The workers looked once at start-up and found nothing: they now sleep for 30 s.
+        time.sleep(1.0)
+        started = time.monotonic()
+        api.simulation("woken")
+        (first,) = receiver.take(1, timeout=10)
+        assert time.monotonic() - started < 2.0
+        # A redelivery wakes them too.
+        (delivery,) = api.settled_deliveries(webhook.id)
+        time.sleep(0.5)
+        started = time.monotonic()
+        api.webhooks.RedeliverWebhook(
+            wpb.RedeliverWebhookRequest(webhook_id=webhook.id, delivery_id=delivery.id),
+            metadata=api.key,
+        )
+        (again,) = receiver.take(1, timeout=10)
+        assert time.monotonic() - started < 2.0
+        assert again.event == first.event
+    finally:
+        api.close()
+        database.dispose()
+
+
+def test_the_background_maintenance_purges_settled_deliveries_past_the_retention(
+    database, tmp_path, receiver
+):
+    from sqlalchemy import delete
+
+    from service.app.webhooks import WebhookDeliveryRetention
+    from storage.schema import periodic_runs
+
+    api = Api(database, tmp_path)
+    try:
+        webhook = api.hook(receiver.url, kinds=[Kind.CREATED, Kind.STATUS_CHANGED]).webhook
+        api.start(api.simulation("kept-a-while"))
+        receiver.take(2)
+        old, recent = api.settled_deliveries(webhook.id)[::-1]
+        # The older one was settled eight days ago.
+        eight_days_ago = datetime.now(UTC) - timedelta(days=8)
+        database.run(
+            lambda uow: uow.webhook_deliveries.settle(
+                old.id, eight_days_ago, state="DELIVERED", response_code=204, latency_ms=1
+            )
+        )
+    finally:
+        api.close()
+    # The purge runs once per interval across servers: make it due for the next one.
+    with database.engine.begin() as connection:
+        connection.execute(
+            delete(periodic_runs).where(periodic_runs.c.name == "webhook-delivery-purge")
+        )
+
+    restarted = Api(database, tmp_path, webhook_delivery_retention_days=7)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            left = restarted.webhooks.ListWebhookDeliveries(
+                wpb.ListWebhookDeliveriesRequest(webhook_id=webhook.id), metadata=api.key
+            ).deliveries
+            if len(left) < 2 or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert [d.id for d in left] == [recent.id]
+        # Claimed for the interval: another server's run right away purges nothing.
+        assert WebhookDeliveryRetention(database, keep=timedelta(days=0)).purge_expired() == 0
+    finally:
+        restarted.close()

@@ -6,6 +6,7 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
+import sqlalchemy
 from alembic import command
 from sqlalchemy import text
 
@@ -68,3 +69,84 @@ def test_upgrading_backfills_each_scenarios_live_simulation_count(fresh):
     with fresh.engine.connect() as connection:
         counts = dict(connection.execute(text("SELECT id, simulation_count FROM scenarios")).all())
     assert counts == {scenario_ids[0]: 3, scenario_ids[1]: 0}
+
+
+def test_upgrading_to_deletion_events_keeps_the_events_and_never_reuses_an_event_id(fresh):
+    _upgrade(fresh, "0014")
+    now = datetime.now(UTC)
+    with fresh.engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO simulations (id, tenant_id, name, prompt, labels, status, "
+                "current_revision, create_time, update_time, etag) VALUES ('s', 't', 'n', '', "
+                "'{}', 'PENDING', 0, :now, :now, 'e')"
+            ),
+            {"now": now},
+        )
+        for _ in range(3):
+            connection.execute(
+                text(
+                    "INSERT INTO simulation_events (tenant_id, simulation_id, kind, actor, "
+                    "create_time, reason) VALUES ('t', 's', 'CREATED', 'k', :now, '')"
+                ),
+                {"now": now},
+            )
+        ids = list(connection.execute(text("SELECT id FROM simulation_events")).scalars())
+        # The newest event is gone: its id must not be handed out again.
+        connection.execute(text("DELETE FROM simulation_events WHERE id = :id"), {"id": max(ids)})
+
+    fresh.migrate()
+
+    with fresh.engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO simulation_events (tenant_id, simulation_id, kind, actor, "
+                "create_time, reason) VALUES ('t', 's', 'CREATED', 'k', :now, '')"
+            ),
+            {"now": now},
+        )
+        after = list(
+            connection.execute(text("SELECT id FROM simulation_events ORDER BY id")).scalars()
+        )
+    assert after[:2] == sorted(ids)[:2]
+    assert after[2] > max(ids)
+
+
+def test_downgrading_deletion_events_restores_the_foreign_key_and_upgrading_again_works(fresh):
+    fresh.migrate()
+    now = datetime.now(UTC)
+    with fresh.engine.begin() as connection:
+        for simulation_id in ("kept", "gone"):
+            connection.execute(
+                text(
+                    "INSERT INTO simulations (id, tenant_id, name, prompt, labels, status, "
+                    "current_revision, create_time, update_time, etag) VALUES (:id, 't', 'n', "
+                    "'', '{}', 'PENDING', 0, :now, :now, 'e')"
+                ),
+                {"id": simulation_id, "now": now},
+            )
+            for kind in ("CREATED", "DELETED"):
+                connection.execute(
+                    text(
+                        "INSERT INTO simulation_events (tenant_id, simulation_id, kind, actor, "
+                        "create_time, reason) VALUES ('t', :id, :kind, 'k', :now, '')"
+                    ),
+                    {"id": simulation_id, "kind": kind, "now": now},
+                )
+        connection.execute(text("DELETE FROM simulations WHERE id = 'gone'"))
+
+    config = _alembic_config()
+    with fresh.engine.connect() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0014")
+        connection.commit()
+
+    with fresh.engine.connect() as connection:
+        left = connection.execute(
+            text("SELECT simulation_id, kind FROM simulation_events ORDER BY id")
+        ).all()
+        keys = sqlalchemy.inspect(connection).get_foreign_keys("simulation_events")
+    assert [tuple(row) for row in left] == [("kept", "CREATED")]
+    assert [key["referred_table"] for key in keys] == ["simulations"]
+    fresh.migrate()
+    assert fresh.current_revision() == "0015"

@@ -244,3 +244,29 @@ def test_a_revision_number_taken_by_another_writer_is_a_conflict(database, make,
                 replace(sim, current_revision=1), sim.etag, _revision(make, sim, 1), []
             )
         )
+
+
+def test_a_deleted_simulation_takes_its_events_but_leaves_its_deleted_event(
+    database, make, tenant_id
+):
+    sim, other = make.simulation(tenant_id), make.simulation(tenant_id)
+    make.event(sim, kind="CREATED")
+    kept = make.event(other, kind="CREATED")
+    with database.unit_of_work() as uow:
+        deleted = uow.events.add(SimulationEvent(tenant_id, sim.id, "DELETED", "key-1", make.now))
+        uow.simulations.delete(tenant_id, sim.id)
+        uow.commit()
+
+    assert database.run(lambda uow: uow.events.list(tenant_id, sim.id, after_id=None, limit=5)) == [
+        deleted
+    ]
+    assert database.run(
+        lambda uow: uow.events.list(tenant_id, other.id, after_id=None, limit=5)
+    ) == [kept]
+    # It cannot be added once the simulation is gone.
+    with pytest.raises(NotFound):
+        database.run(
+            lambda uow: uow.events.add(
+                SimulationEvent(tenant_id, sim.id, "DELETED", "key-1", make.now)
+            )
+        )

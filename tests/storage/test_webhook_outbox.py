@@ -108,3 +108,39 @@ def test_claims_keep_the_order_per_simulation_and_never_hand_out_one_twice(clean
         )
     )
     assert claim().event_id == a2.id
+
+
+def test_the_purge_deletes_settled_deliveries_past_the_cutoff_and_keeps_pending_ones(
+    clean_database, make
+):
+    database = clean_database
+    tenant_id = make.tenant()
+    sim = make.simulation(tenant_id)
+    hook = _webhook(tenant_id)
+    database.run(lambda uow: uow.webhooks.add(hook))
+    for _ in range(4):
+        make.event(sim)
+    old, recent = datetime.now(UTC) - timedelta(days=8), datetime.now(UTC)
+    delivered, failed, pending, fresh = sorted(
+        _deliveries(database, tenant_id, hook.id), key=lambda d: d.id
+    )
+    for delivery, state, when in (
+        (delivered, "DELIVERED", old),
+        (failed, "FAILED", old),
+        (pending, "PENDING", old),
+        (fresh, "DELIVERED", recent),
+    ):
+        database.run(
+            lambda uow, d=delivery, s=state, w=when: uow.webhook_deliveries.settle(
+                d.id, w, state=s, response_code=None, latency_ms=None
+            )
+        )
+
+    purged = database.run(
+        lambda uow: uow.webhook_deliveries.purge_settled_before(
+            datetime.now(UTC) - timedelta(days=7)
+        )
+    )
+
+    assert purged == 2
+    assert {d.id for d in _deliveries(database, tenant_id, hook.id)} == {pending.id, fresh.id}

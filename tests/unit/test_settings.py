@@ -104,3 +104,11 @@ def test_a_short_page_token_secret_is_refused_without_showing_it():
         Settings.from_env({"SIMCONFIG_PAGE_TOKEN_SECRET": "hunter2"})
     assert "SIMCONFIG_PAGE_TOKEN_SECRET" in str(caught.value)
     assert "hunter2" not in str(caught.value)
+
+
+def test_webhook_deliveries_are_kept_seven_days_unless_told_otherwise():
+    assert Settings.from_env({}).webhook_delivery_retention_days == 7
+    configured = Settings.from_env({"SIMCONFIG_WEBHOOK_DELIVERY_RETENTION_DAYS": "30"})
+    assert configured.webhook_delivery_retention_days == 30
+    with pytest.raises(SettingsError, match="SIMCONFIG_WEBHOOK_DELIVERY_RETENTION_DAYS"):
+        Settings.from_env({"SIMCONFIG_WEBHOOK_DELIVERY_RETENTION_DAYS": "0"})

@@ -99,6 +99,7 @@ class SimulationEvent(_message.Message):
         ANALYSIS_ATTACHED: _ClassVar[SimulationEvent.Kind]
         METADATA_CHANGED: _ClassVar[SimulationEvent.Kind]
         ARCHITECT_QUEUED: _ClassVar[SimulationEvent.Kind]
+        DELETED: _ClassVar[SimulationEvent.Kind]
     KIND_UNSPECIFIED: SimulationEvent.Kind
     CREATED: SimulationEvent.Kind
     STATUS_CHANGED: SimulationEvent.Kind
@@ -106,6 +107,7 @@ class SimulationEvent(_message.Message):
     ANALYSIS_ATTACHED: SimulationEvent.Kind
     METADATA_CHANGED: SimulationEvent.Kind
     ARCHITECT_QUEUED: SimulationEvent.Kind
+    DELETED: SimulationEvent.Kind
     ID_FIELD_NUMBER: _ClassVar[int]
     SIMULATION_ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
