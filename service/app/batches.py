@@ -79,14 +79,19 @@ def replay_or_record(
     request_id: str,
     request_fingerprint: str,
     resource_ids: list[str],
+    *,
+    noun: str = "batch",
 ) -> list[str] | None:
-    """Records this batch call; or, when ``request_id`` was used before, returns its ids.
+    """Records this call; or, when ``request_id`` was used before, returns its ids.
 
     None means the call is the first with this id (or has none) and goes ahead; the record
     commits with its writes. A list is the ids the first call returned, in order, when this
     call has the same arguments; different arguments are ``INVALID_ARGUMENT``
     (REQUEST_ID_REUSED). Called before the batch's writes, so a concurrent retry waits on
     the record and then answers with the first call's result.
+
+    Single-resource writes (UpdateScenario, StartRun, ...) record themselves here too, with
+    the one id they wrote; ``noun`` names what the REQUEST_ID_REUSED message talks about.
     """
     if not request_id:
         return None
@@ -105,7 +110,7 @@ def replay_or_record(
         first = uow.batch_requests.get(tenant_id, method, request_id)
         if first is None:  # the clashing call rolled back since: it never happened
             raise storage.Conflict("batch_request", request_id) from None
-    return first_result(first, first.request_fingerprint, request_fingerprint, "batch").resource_ids
+    return first_result(first, first.request_fingerprint, request_fingerprint, noun).resource_ids
 
 
 def check_response_size(estimate: int, field: str, budget: int = RESPONSE_BUDGET_BYTES) -> None:

@@ -229,14 +229,30 @@ class ScenarioOperations:
         mask: builtins.list[str],
         etag: str = "",
         validate_only: bool = False,
+        request_id: str = "",
     ) -> storage.Scenario:
         """Changes the masked fields; a stale ``etag`` is ``ABORTED``.
 
-        An empty mask changes the fields ``values`` sets; ``*`` replaces all of them.
+        An empty mask changes the fields ``values`` sets; ``*`` replaces all of them. A retry
+        with the same ``request_id`` and arguments returns the scenario as it is now.
         """
         require_id(scenario_id, "scenario.id")
         paths = check_mask(mask, ScenarioInput.fields(), values.populated())
+        _check_request_id(request_id)
+        tenant_id = principal.tenant_id
+        request = fingerprint(
+            rpc="UpdateScenario",
+            scenario_id=scenario_id,
+            values=dataclasses.asdict(values),
+            mask=mask,
+            etag=etag,
+        )
         with self._database.unit_of_work() as uow:
+            # validate_only stores nothing, so there is nothing to replay.
+            if not validate_only and _replayed(
+                uow, tenant_id, "UpdateScenario", request_id, request, scenario_id
+            ):
+                return uow.scenarios.get(tenant_id, scenario_id, include_deleted=True)
             # Locked: writers without an etag take turns instead of failing each other.
             current = uow.scenarios.get(
                 principal.tenant_id,
@@ -270,11 +286,27 @@ class ScenarioOperations:
 
     @transactional
     def delete(
-        self, principal: Principal, scenario_id: str, *, etag: str = "", force: bool = False
+        self,
+        principal: Principal,
+        scenario_id: str,
+        *,
+        etag: str = "",
+        force: bool = False,
+        request_id: str = "",
     ) -> storage.Scenario:
-        """Soft-deletes a scenario; one holding simulations needs ``force``."""
+        """Soft-deletes a scenario; one holding simulations needs ``force``.
+
+        A retry with the same ``request_id`` and arguments returns the scenario as it is now
+        (deleted, unless undeleted since) instead of NOT_FOUND.
+        """
         require_id(scenario_id, "scenario_id")
+        _check_request_id(request_id)
+        request = fingerprint(rpc="DeleteScenario", scenario_id=scenario_id, etag=etag, force=force)
         with self._database.unit_of_work() as uow:
+            if _replayed(
+                uow, principal.tenant_id, "DeleteScenario", request_id, request, scenario_id
+            ):
+                return uow.scenarios.get(principal.tenant_id, scenario_id, include_deleted=True)
             deleted = self._delete_one(
                 uow, principal.tenant_id, scenario_id, etag=etag, force=force, now=utc_now()
             )
@@ -322,12 +354,20 @@ class ScenarioOperations:
 
     @transactional
     def undelete(
-        self, principal: Principal, scenario_id: str, *, etag: str = ""
+        self, principal: Principal, scenario_id: str, *, etag: str = "", request_id: str = ""
     ) -> storage.Scenario:
-        """Restores a soft-deleted scenario and the simulations deleted with it."""
+        """Restores a soft-deleted scenario and the simulations deleted with it.
+
+        A retry with the same ``request_id`` and arguments returns the scenario as it is now
+        instead of FAILED_PRECONDITION.
+        """
         require_id(scenario_id, "scenario_id")
+        _check_request_id(request_id)
         tenant_id = principal.tenant_id
+        request = fingerprint(rpc="UndeleteScenario", scenario_id=scenario_id, etag=etag)
         with self._database.unit_of_work() as uow:
+            if _replayed(uow, tenant_id, "UndeleteScenario", request_id, request, scenario_id):
+                return uow.scenarios.get(tenant_id, scenario_id, include_deleted=True)
             current = uow.scenarios.get(tenant_id, scenario_id, include_deleted=True, lock="update")
             if current.delete_time is None:
                 raise errors.FailedPrecondition(
@@ -460,6 +500,30 @@ class ScenarioOperations:
             purged = uow.scenarios.purge_expired(now)
             uow.commit()
         return purged
+
+
+def _check_request_id(request_id: str) -> None:
+    violations = check_request_id(request_id)
+    if violations:
+        raise errors.InvalidArgument(violations)
+
+
+def _replayed(
+    uow: storage.UnitOfWork,
+    tenant_id: str,
+    method: str,
+    request_id: str,
+    request: str,
+    scenario_id: str,
+) -> bool:
+    """Whether this write of one scenario was made before with ``request_id`` (AIP-155).
+
+    False records it, in the write's transaction; a reuse with other arguments is refused.
+    """
+    first = replay_or_record(
+        uow, tenant_id, method, request_id, request, [scenario_id], noun="scenario write"
+    )
+    return first is not None
 
 
 def _size_of(scenario: storage.Scenario) -> int:
