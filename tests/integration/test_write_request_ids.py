@@ -23,6 +23,9 @@ from simulation.v1 import (
     simulation_pb2,
     simulation_service_pb2,
     simulation_service_pb2_grpc,
+    template_pb2,
+    template_service_pb2,
+    template_service_pb2_grpc,
 )
 
 import storage
@@ -39,6 +42,7 @@ class Api:
     scenarios: scenario_service_pb2_grpc.ScenarioServiceStub
     configs: config_service_pb2_grpc.ConfigServiceStub
     simulations: simulation_service_pb2_grpc.SimulationServiceStub
+    templates: template_service_pb2_grpc.TemplateServiceStub
     metadata: tuple
 
     def call(self, stub, method: str, request):
@@ -66,6 +70,23 @@ class Api:
                 simulation=simulation_pb2.Simulation(name=name), config=valid_config()
             ),
         ).simulation
+
+    def new_template(self, name: str) -> template_pb2.Template:
+        return self.call(
+            self.templates,
+            "CreateTemplate",
+            template_service_pb2.CreateTemplateRequest(
+                template=template_pb2.Template(display_name=name, config=valid_config())
+            ),
+        ).template
+
+    def template_names(self) -> list[str]:
+        listed = self.call(
+            self.templates,
+            "ListTemplates",
+            template_service_pb2.ListTemplatesRequest(page_size=1000, show_deleted=True),
+        )
+        return [template.display_name for template in listed.templates]
 
     def events(self, simulation_id: str) -> list:
         return list(
@@ -118,6 +139,7 @@ def api(request, tmp_path, migrated_sqlite_url):
         scenario_service_pb2_grpc.ScenarioServiceStub(channel),
         config_service_pb2_grpc.ConfigServiceStub(channel),
         simulation_service_pb2_grpc.SimulationServiceStub(channel),
+        template_service_pb2_grpc.TemplateServiceStub(channel),
         (("x-api-key", key),),
     )
     channel.close()
@@ -333,3 +355,73 @@ def test_a_request_id_that_is_not_printable_ascii_is_invalid_argument(api):
         simulation_service_pb2.StartRunRequest(simulation_id=created.id, request_id="has space"),
     )
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+# -- TemplateService ---------------------------------------------------------------------------
+
+
+def test_a_retried_template_update_returns_the_first_revision_and_writes_no_other(api):
+    created = api.new_template("before")
+    edited = valid_config()
+    edited.title = "edited once"
+    request = template_service_pb2.UpdateTemplateRequest(
+        template=template_pb2.Template(id=created.id, config=edited, etag=created.etag),
+        request_id="template-update-1",
+    )
+    first = api.call(api.templates, "UpdateTemplate", request).template
+    # The etag sent is stale now: only the request id makes the retry succeed.
+    again = api.call(api.templates, "UpdateTemplate", request).template
+
+    assert first.revision == again.revision == 2
+    assert again.etag == first.etag
+    request.template.config.title = "edited twice"
+    assert_reused(api.refused(api.templates, "UpdateTemplate", request))
+
+
+def test_a_retried_template_delete_returns_the_deleted_template_not_not_found(api):
+    created = api.new_template("doomed")
+    request = template_service_pb2.DeleteTemplateRequest(
+        template_id=created.id, request_id="template-delete-1"
+    )
+    first = api.call(api.templates, "DeleteTemplate", request).template
+    again = api.call(api.templates, "DeleteTemplate", request).template
+
+    assert again.HasField("delete_time")
+    assert again.etag == first.etag
+    request.etag = "some other etag"
+    assert_reused(api.refused(api.templates, "DeleteTemplate", request))
+
+
+def test_a_retried_template_undelete_returns_the_template_not_failed_precondition(api):
+    created = api.new_template("revived")
+    api.call(
+        api.templates,
+        "DeleteTemplate",
+        template_service_pb2.DeleteTemplateRequest(template_id=created.id),
+    )
+    request = template_service_pb2.UndeleteTemplateRequest(
+        template_id=created.id, request_id="template-undelete-1"
+    )
+    first = api.call(api.templates, "UndeleteTemplate", request).template
+    again = api.call(api.templates, "UndeleteTemplate", request).template
+
+    assert not again.HasField("delete_time")
+    assert again.etag == first.etag
+    request.etag = "some other etag"
+    assert_reused(api.refused(api.templates, "UndeleteTemplate", request))
+
+
+def test_a_retried_save_as_template_returns_the_first_template_and_creates_one(api):
+    simulation = api.new_simulation()
+    request = template_service_pb2.SaveAsTemplateRequest(
+        simulation_id=simulation.id,
+        template=template_pb2.Template(display_name="saved"),
+        request_id="save-as-1",
+    )
+    first = api.call(api.templates, "SaveAsTemplate", request).template
+    again = api.call(api.templates, "SaveAsTemplate", request).template
+
+    assert again.id == first.id
+    assert api.template_names().count("saved") == 1
+    request.template.display_name = "saved again"
+    assert_reused(api.refused(api.templates, "SaveAsTemplate", request))

@@ -887,7 +887,9 @@ class GeneratedMethods:
         timeout: float | None = None,
         **fields: Any,
     ) -> template_service_pb2.UndeleteTemplateResponse:
-        """TemplateService.UndeleteTemplate: Restores a soft-deleted template.
+        """TemplateService.UndeleteTemplate: Restores a soft-deleted template. Retrying with the
+        same `request_id` returns the first call's answer; the same `request_id` with other
+        arguments is `INVALID_ARGUMENT` (reason REQUEST_ID_REUSED).
 
         Pass a request message, or its fields as keyword arguments.
         """
@@ -933,6 +935,8 @@ class GeneratedMethods:
     ) -> template_service_pb2.SaveAsTemplateResponse:
         """TemplateService.SaveAsTemplate: Saves a simulation's current config (or its revision
         `revision`), with its last architect parameters, as a new template of the tenant.
+        Retrying with the same `request_id` returns the first call's answer; the same
+        `request_id` with other arguments is `INVALID_ARGUMENT` (reason REQUEST_ID_REUSED).
 
         Pass a request message, or its fields as keyword arguments.
         """
