@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 
 import storage
 from service.app.authentication import Principal
-from service.app.conventions import check_etag, check_mask, utc_now
+from service.app.batches import replay_or_record
+from service.app.conventions import check_etag, check_mask, fingerprint, utc_now
 from service.app.page_tokens import IntRange, Page, PageRequest
 from service.app.transactions import transactional
 from service.domain import errors
-from service.domain.validation import check_text, require_id
+from service.domain.validation import check_request_id, check_text, require_id
 from service.domain.webhook_urls import check_webhook_url
 
 MAX_DESCRIPTION_CHARS = 1000
@@ -78,11 +79,22 @@ class WebhookOperations:
         self._allow_private = allow_private
 
     @transactional
-    def create(self, principal: Principal, values: WebhookInput) -> tuple[storage.Webhook, str]:
-        """Stores a new endpoint; returns it with its secret (never shown again)."""
-        violations = values.violations(allow_private=self._allow_private)
+    def create(
+        self, principal: Principal, values: WebhookInput, *, request_id: str = ""
+    ) -> tuple[storage.Webhook, str]:
+        """Stores a new endpoint; returns it with its secret (shown only to this call).
+
+        A retry with the same ``request_id`` and arguments returns the endpoint the first call
+        created, with its current secret, instead of creating another.
+        """
+        violations = [
+            *values.violations(allow_private=self._allow_private),
+            *check_request_id(request_id),
+        ]
         if violations:
             raise errors.InvalidArgument(violations)
+        tenant_id = principal.tenant_id
+        request = fingerprint(rpc="CreateWebhook", **_fingerprinted(values))
         now = utc_now()
         webhook = storage.Webhook(
             id=str(uuid.uuid4()),
@@ -100,7 +112,13 @@ class WebhookOperations:
             etag=uuid.uuid4().hex,
         )
         with self._database.unit_of_work() as uow:
-            _check_targets(uow, principal.tenant_id, values)
+            first = replay_or_record(
+                uow, tenant_id, "CreateWebhook", request_id, request, [webhook.id], noun="webhook"
+            )
+            if first is not None:
+                replayed = uow.webhooks.get(tenant_id, first[0])
+                return replayed, replayed.secret
+            _check_targets(uow, tenant_id, values)
             created = uow.webhooks.add(webhook)
             uow.commit()
         return created, created.secret
@@ -130,14 +148,32 @@ class WebhookOperations:
         *,
         mask: builtins.list[str],
         etag: str = "",
+        request_id: str = "",
     ) -> storage.Webhook:
-        """Changes the masked fields; re-enabling a FAILING endpoint makes it ACTIVE."""
+        """Changes the masked fields; re-enabling a FAILING endpoint makes it ACTIVE.
+
+        A retry with the same ``request_id`` and arguments returns the endpoint as it is now.
+        """
         require_id(webhook_id, "webhook.id")
         paths = check_mask(mask, WebhookInput.fields(), values.populated())
-        violations = values.violations(allow_private=self._allow_private, only=set(paths))
+        violations = [
+            *values.violations(allow_private=self._allow_private, only=set(paths)),
+            *check_request_id(request_id),
+        ]
         if violations:
             raise errors.InvalidArgument(violations)
+        request = fingerprint(
+            rpc="UpdateWebhook",
+            webhook_id=webhook_id,
+            values=_fingerprinted(values),
+            mask=mask,
+            etag=etag,
+        )
         with self._database.unit_of_work() as uow:
+            if _replayed(
+                uow, principal.tenant_id, "UpdateWebhook", request_id, request, webhook_id
+            ):
+                return uow.webhooks.get(principal.tenant_id, webhook_id)
             current = uow.webhooks.get(principal.tenant_id, webhook_id)
             check_etag(etag, current.etag, "webhook", webhook_id)
             if not paths:
@@ -156,10 +192,22 @@ class WebhookOperations:
         return updated
 
     @transactional
-    def delete(self, principal: Principal, webhook_id: str, *, etag: str = "") -> None:
-        """Deletes the endpoint; a stale ``etag`` is ``ABORTED``."""
+    def delete(
+        self, principal: Principal, webhook_id: str, *, etag: str = "", request_id: str = ""
+    ) -> None:
+        """Deletes the endpoint; a stale ``etag`` is ``ABORTED``.
+
+        A retry with the same ``request_id`` and arguments succeeds again instead of
+        NOT_FOUND: the record of the first call outlives the endpoint.
+        """
         require_id(webhook_id, "webhook_id")
+        _check_request_id(request_id)
+        request = fingerprint(rpc="DeleteWebhook", webhook_id=webhook_id, etag=etag)
         with self._database.unit_of_work() as uow:
+            if _replayed(
+                uow, principal.tenant_id, "DeleteWebhook", request_id, request, webhook_id
+            ):
+                return
             current = uow.webhooks.get(principal.tenant_id, webhook_id)
             check_etag(etag, current.etag, "webhook", webhook_id)
             uow.webhooks.delete(principal.tenant_id, webhook_id, expected_etag=current.etag)
@@ -167,11 +215,22 @@ class WebhookOperations:
 
     @transactional
     def rotate_secret(
-        self, principal: Principal, webhook_id: str, *, etag: str = ""
+        self, principal: Principal, webhook_id: str, *, etag: str = "", request_id: str = ""
     ) -> tuple[storage.Webhook, str]:
-        """Replaces the signing secret; returns the endpoint and the new secret."""
+        """Replaces the signing secret; returns the endpoint and the new secret.
+
+        A retry with the same ``request_id`` and arguments returns the endpoint and its
+        current secret instead of rotating again (which would void the secret the client
+        never saw).
+        """
         require_id(webhook_id, "webhook_id")
+        _check_request_id(request_id)
+        request = fingerprint(rpc="RotateWebhookSecret", webhook_id=webhook_id, etag=etag)
         with self._database.unit_of_work() as uow:
+            tenant_id = principal.tenant_id
+            if _replayed(uow, tenant_id, "RotateWebhookSecret", request_id, request, webhook_id):
+                replayed = uow.webhooks.get(tenant_id, webhook_id)
+                return replayed, replayed.secret
             current = uow.webhooks.get(principal.tenant_id, webhook_id)
             check_etag(etag, current.etag, "webhook", webhook_id)
             changed = dataclasses.replace(current, secret=new_secret(), update_time=utc_now())
@@ -214,6 +273,34 @@ class WebhookOperations:
             )
             uow.commit()
         return delivery
+
+
+def _fingerprinted(values: WebhookInput) -> dict:
+    return {**dataclasses.asdict(values), "kinds": sorted(values.kinds)}
+
+
+def _check_request_id(request_id: str) -> None:
+    violations = check_request_id(request_id)
+    if violations:
+        raise errors.InvalidArgument(violations)
+
+
+def _replayed(
+    uow: storage.UnitOfWork,
+    tenant_id: str,
+    method: str,
+    request_id: str,
+    request: str,
+    webhook_id: str,
+) -> bool:
+    """Whether this write of one endpoint was made before with ``request_id`` (AIP-155).
+
+    False records it, in the write's transaction; a reuse with other arguments is refused.
+    """
+    first = replay_or_record(
+        uow, tenant_id, method, request_id, request, [webhook_id], noun="webhook write"
+    )
+    return first is not None
 
 
 def _check_targets(

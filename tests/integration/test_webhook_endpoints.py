@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import grpc
 import pytest
 from google.protobuf import field_mask_pb2
+from google.rpc import error_details_pb2
 from simulation.v1 import simulation_pb2, webhook_service_pb2_grpc
 from simulation.v1 import webhook_service_pb2 as pb
 
@@ -19,7 +20,7 @@ import storage
 from service.app import tenants
 from service.server import create_server
 from service.settings import Settings
-from tests.harness import field_violations, rich_status
+from tests.harness import detail, field_violations, rich_status
 
 Kind = simulation_pb2.SimulationEvent.Kind
 State = pb.Webhook.State
@@ -204,3 +205,76 @@ def test_endpoints_are_listed_in_pages(stub, database):
     )
     assert [w.id for w in first.webhooks] + [w.id for w in second.webhooks] == ids
     assert second.next_page_token == ""
+
+
+def endpoint_count(stub, key) -> int:
+    listed = stub.ListWebhooks(pb.ListWebhooksRequest(page_size=100), metadata=key)
+    return len(listed.webhooks)
+
+
+def assert_request_id_reused(call) -> None:
+    with pytest.raises(grpc.RpcError) as caught:
+        call()
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    status = rich_status(caught.value.trailing_metadata())
+    info = detail(status, error_details_pb2.ErrorInfo)
+    assert info.reason == "REQUEST_ID_REUSED"
+
+
+def test_a_retried_create_returns_the_first_endpoint_and_its_secret(stub, database):
+    key = tenant_key(database, "hooks-retry-create")
+    request = pb.CreateWebhookRequest(
+        webhook=pb.Webhook(url="https://hooks.example.com/in"), request_id="hook-1"
+    )
+    first = stub.CreateWebhook(request, metadata=key)
+    again = stub.CreateWebhook(request, metadata=key)
+
+    assert again.webhook.id == first.webhook.id
+    assert again.secret == first.secret
+    assert endpoint_count(stub, key) == 1
+    request.webhook.url = "https://hooks.example.com/other"
+    assert_request_id_reused(lambda: stub.CreateWebhook(request, metadata=key))
+
+
+def test_a_retried_update_returns_the_endpoint_and_writes_once(stub, database):
+    key = tenant_key(database, "hooks-retry-update")
+    created = create(stub, key).webhook
+    request = pb.UpdateWebhookRequest(
+        webhook=pb.Webhook(id=created.id, description="renamed", etag=created.etag),
+        request_id="hook-update-1",
+    )
+    first = stub.UpdateWebhook(request, metadata=key).webhook
+    # The etag sent is stale now: only the request id makes the retry succeed.
+    again = stub.UpdateWebhook(request, metadata=key).webhook
+
+    assert again.etag == first.etag != created.etag
+    request.webhook.description = "renamed again"
+    assert_request_id_reused(lambda: stub.UpdateWebhook(request, metadata=key))
+
+
+def test_a_retried_delete_answers_again_not_not_found(stub, database):
+    key = tenant_key(database, "hooks-retry-delete")
+    created = create(stub, key).webhook
+    request = pb.DeleteWebhookRequest(webhook_id=created.id, request_id="hook-delete-1")
+    stub.DeleteWebhook(request, metadata=key)
+    stub.DeleteWebhook(request, metadata=key)
+
+    assert endpoint_count(stub, key) == 0
+    request.etag = "some other etag"
+    assert_request_id_reused(lambda: stub.DeleteWebhook(request, metadata=key))
+
+
+def test_a_retried_rotation_returns_the_secret_it_made_and_rotates_once(stub, database):
+    key = tenant_key(database, "hooks-retry-rotate")
+    created = create(stub, key)
+    request = pb.RotateWebhookSecretRequest(
+        webhook_id=created.webhook.id, request_id="hook-rotate-1"
+    )
+    first = stub.RotateWebhookSecret(request, metadata=key)
+    again = stub.RotateWebhookSecret(request, metadata=key)
+
+    assert first.secret != created.secret
+    assert again.secret == first.secret
+    assert again.webhook.etag == first.webhook.etag
+    request.etag = "some other etag"
+    assert_request_id_reused(lambda: stub.RotateWebhookSecret(request, metadata=key))

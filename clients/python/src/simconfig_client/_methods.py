@@ -1038,7 +1038,9 @@ class GeneratedMethods:
         **fields: Any,
     ) -> webhook_service_pb2.UpdateWebhookResponse:
         """WebhookService.UpdateWebhook: Changes an endpoint's URL, filters, description or enabled
-        flag. Re-enabling a FAILING endpoint makes it ACTIVE again.
+        flag. Re-enabling a FAILING endpoint makes it ACTIVE again. Retrying with the same
+        `request_id` returns the first call's answer; the same `request_id` with other arguments
+        is `INVALID_ARGUMENT` (reason REQUEST_ID_REUSED).
 
         Pass a request message, or its fields as keyword arguments.
         """
@@ -1060,6 +1062,8 @@ class GeneratedMethods:
         **fields: Any,
     ) -> webhook_service_pb2.DeleteWebhookResponse:
         """WebhookService.DeleteWebhook: Deletes an endpoint; nothing more is delivered to it.
+        Retrying with the same `request_id` returns the first call's answer; the same
+        `request_id` with other arguments is `INVALID_ARGUMENT` (reason REQUEST_ID_REUSED).
 
         Pass a request message, or its fields as keyword arguments.
         """
@@ -1081,7 +1085,9 @@ class GeneratedMethods:
         **fields: Any,
     ) -> webhook_service_pb2.RotateWebhookSecretResponse:
         """WebhookService.RotateWebhookSecret: Replaces an endpoint's signing secret; the response
-        carries the new one, which is never shown again.
+        carries the new one, which is never shown again. Retrying with the same `request_id`
+        returns the first call's answer; the same `request_id` with other arguments is
+        `INVALID_ARGUMENT` (reason REQUEST_ID_REUSED).
 
         Pass a request message, or its fields as keyword arguments.
         """
