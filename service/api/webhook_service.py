@@ -77,5 +77,10 @@ class WebhookServicer(webhook_service_pb2_grpc.WebhookServiceServicer):
         )
 
     def RedeliverWebhook(self, request, context):
-        delivery = self._ops.redeliver(current_principal(), request.webhook_id, request.delivery_id)
+        delivery = self._ops.redeliver(
+            current_principal(),
+            request.webhook_id,
+            request.delivery_id,
+            request_id=request.request_id,
+        )
         return pb.RedeliverWebhookResponse(delivery=delivery_to_proto(delivery))

@@ -261,16 +261,25 @@ class WebhookOperations:
 
     @transactional
     def redeliver(
-        self, principal: Principal, webhook_id: str, delivery_id: int
+        self, principal: Principal, webhook_id: str, delivery_id: int, *, request_id: str = ""
     ) -> storage.WebhookDelivery:
-        """Makes a delivery due again now, with fresh attempts."""
+        """Makes a delivery due again now, with fresh attempts.
+
+        A retry with the same ``request_id`` and arguments returns the delivery as it is now
+        instead of queueing it again (which would send the receiver the event once more).
+        """
         require_id(webhook_id, "webhook_id")
         if delivery_id <= 0:
             raise errors.InvalidArgument.field("delivery_id", "is required")
+        _check_request_id(request_id)
+        tenant_id = principal.tenant_id
+        request = fingerprint(
+            rpc="RedeliverWebhook", webhook_id=webhook_id, delivery_id=delivery_id
+        )
         with self._database.unit_of_work() as uow:
-            delivery = uow.webhook_deliveries.requeue(
-                principal.tenant_id, webhook_id, delivery_id, utc_now()
-            )
+            if _replayed(uow, tenant_id, "RedeliverWebhook", request_id, request, webhook_id):
+                return uow.webhook_deliveries.get(tenant_id, webhook_id, delivery_id)
+            delivery = uow.webhook_deliveries.requeue(tenant_id, webhook_id, delivery_id, utc_now())
             uow.commit()
         return delivery
 

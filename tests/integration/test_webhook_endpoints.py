@@ -13,7 +13,12 @@ import grpc
 import pytest
 from google.protobuf import field_mask_pb2
 from google.rpc import error_details_pb2
-from simulation.v1 import simulation_pb2, webhook_service_pb2_grpc
+from simulation.v1 import (
+    config_service_pb2,
+    config_service_pb2_grpc,
+    simulation_pb2,
+    webhook_service_pb2_grpc,
+)
 from simulation.v1 import webhook_service_pb2 as pb
 
 import storage
@@ -21,6 +26,7 @@ from service.app import tenants
 from service.server import create_server
 from service.settings import Settings
 from tests.harness import detail, field_violations, rich_status
+from tests.unit.simulation_api import valid_config
 
 Kind = simulation_pb2.SimulationEvent.Kind
 State = pb.Webhook.State
@@ -278,3 +284,34 @@ def test_a_retried_rotation_returns_the_secret_it_made_and_rotates_once(stub, da
     assert again.webhook.etag == first.webhook.etag
     request.etag = "some other etag"
     assert_request_id_reused(lambda: stub.RotateWebhookSecret(request, metadata=key))
+
+
+def test_a_retried_redelivery_returns_the_delivery_and_queues_it_once(database, tmp_path):
+    # No delivery workers: the delivery stays as the calls leave it.
+    server, channel = serve(database, tmp_path, webhook_workers=0)
+    try:
+        stub = webhook_service_pb2_grpc.WebhookServiceStub(channel)
+        key = tenant_key(database, "hooks-retry-redeliver")
+        webhook = create(stub, key, kinds=[Kind.CREATED]).webhook
+        config_service_pb2_grpc.ConfigServiceStub(channel).CreateSimulationWithConfig(
+            config_service_pb2.CreateSimulationWithConfigRequest(
+                simulation=simulation_pb2.Simulation(name="announced"), config=valid_config()
+            ),
+            metadata=key,
+        )
+        (queued,) = stub.ListWebhookDeliveries(
+            pb.ListWebhookDeliveriesRequest(webhook_id=webhook.id), metadata=key
+        ).deliveries
+        request = pb.RedeliverWebhookRequest(
+            webhook_id=webhook.id, delivery_id=queued.id, request_id="redeliver-1"
+        )
+        first = stub.RedeliverWebhook(request, metadata=key).delivery
+        again = stub.RedeliverWebhook(request, metadata=key).delivery
+
+        # Queued again once: a second requeue would have moved its update time.
+        assert again.update_time == first.update_time != queued.update_time
+        request.delivery_id = queued.id + 1
+        assert_request_id_reused(lambda: stub.RedeliverWebhook(request, metadata=key))
+    finally:
+        channel.close()
+        server.stop(0)

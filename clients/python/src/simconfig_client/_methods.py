@@ -1149,6 +1149,8 @@ class GeneratedMethods:
     ) -> webhook_service_pb2.RedeliverWebhookResponse:
         """WebhookService.RedeliverWebhook: Delivers an event again: the delivery becomes due at
         once, with fresh attempts (and the same `webhook-id`, so receivers can tell it is one).
+        Retrying with the same `request_id` returns the first call's answer; the same
+        `request_id` with other arguments is `INVALID_ARGUMENT` (reason REQUEST_ID_REUSED).
 
         Pass a request message, or its fields as keyword arguments.
         """

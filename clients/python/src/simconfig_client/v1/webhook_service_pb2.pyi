@@ -193,12 +193,14 @@ class ListWebhookDeliveriesResponse(_message.Message):
     def __init__(self, deliveries: _Optional[_Iterable[_Union[WebhookDelivery, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class RedeliverWebhookRequest(_message.Message):
-    __slots__ = ("webhook_id", "delivery_id")
+    __slots__ = ("webhook_id", "delivery_id", "request_id")
     WEBHOOK_ID_FIELD_NUMBER: _ClassVar[int]
     DELIVERY_ID_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     webhook_id: str
     delivery_id: int
-    def __init__(self, webhook_id: _Optional[str] = ..., delivery_id: _Optional[int] = ...) -> None: ...
+    request_id: str
+    def __init__(self, webhook_id: _Optional[str] = ..., delivery_id: _Optional[int] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class RedeliverWebhookResponse(_message.Message):
     __slots__ = ("delivery",)

@@ -187,6 +187,9 @@ class WebhookServiceServicer:
     def RedeliverWebhook(self, request, context):
         """Delivers an event again: the delivery becomes due at once, with fresh
         attempts (and the same `webhook-id`, so receivers can tell it is one).
+        Retrying with the same `request_id` returns the first call's answer;
+        the same `request_id` with other arguments is `INVALID_ARGUMENT`
+        (reason REQUEST_ID_REUSED).
 
         Errors: `INVALID_ARGUMENT`, `NOT_FOUND`, `UNAUTHENTICATED`,
         `PERMISSION_DENIED`, `UNAVAILABLE`.
