@@ -1,5 +1,8 @@
 """The conventions batch calls share (AIP-231/233/235): item limits, indexed paths, request ids.
 
+The request-id record is shared with the single-resource writes (UpdateScenario, StartRun,
+DeleteWebhook, ...): :func:`replayed_write` records them in the same table.
+
 A batch call is all or nothing: its items are checked first and every bad one is reported in
 one ``INVALID_ARGUMENT`` with its index (``requests[7].scenario.display_name``); then the
 whole batch runs in one transaction. A batch made with a request id is recorded (its
@@ -111,6 +114,33 @@ def replay_or_record(
         if first is None:  # the clashing call rolled back since: it never happened
             raise storage.Conflict("batch_request", request_id) from None
     return first_result(first, first.request_fingerprint, request_fingerprint, noun).resource_ids
+
+
+def ensure_request_id(request_id: str) -> None:
+    """An ill-formed request id is ``INVALID_ARGUMENT`` (see :func:`check_request_id`)."""
+    raise_if_any([], request_id)
+
+
+def replayed_write(
+    uow: storage.UnitOfWork,
+    tenant_id: str,
+    method: str,
+    request_id: str,
+    request_fingerprint: str,
+    resource_id: str,
+    *,
+    noun: str,
+) -> bool:
+    """Whether this write of one resource was made before with ``request_id`` (AIP-155).
+
+    False means it goes ahead and is recorded in its own transaction (nothing is recorded
+    without a request id); True means the first call's write stands, and the caller answers
+    with the resource as it is now. A reuse with other arguments is ``INVALID_ARGUMENT``.
+    """
+    first = replay_or_record(
+        uow, tenant_id, method, request_id, request_fingerprint, [resource_id], noun=noun
+    )
+    return first is not None
 
 
 def check_response_size(estimate: int, field: str, budget: int = RESPONSE_BUDGET_BYTES) -> None:

@@ -19,9 +19,11 @@ from service.app.batches import (
     check_ids,
     check_item_count,
     check_response_size,
+    ensure_request_id,
     in_order,
     raise_if_any,
     replay_or_record,
+    replayed_write,
 )
 from service.app.conventions import check_etag, check_mask, fingerprint, first_result, utc_now
 from service.app.list_filters import FilterField, parse_filter, parse_order_by
@@ -238,7 +240,7 @@ class ScenarioOperations:
         """
         require_id(scenario_id, "scenario.id")
         paths = check_mask(mask, ScenarioInput.fields(), values.populated())
-        _check_request_id(request_id)
+        ensure_request_id(request_id)
         tenant_id = principal.tenant_id
         request = fingerprint(
             rpc="UpdateScenario",
@@ -249,8 +251,14 @@ class ScenarioOperations:
         )
         with self._database.unit_of_work() as uow:
             # validate_only stores nothing, so there is nothing to replay.
-            if not validate_only and _replayed(
-                uow, tenant_id, "UpdateScenario", request_id, request, scenario_id
+            if not validate_only and replayed_write(
+                uow,
+                tenant_id,
+                "UpdateScenario",
+                request_id,
+                request,
+                scenario_id,
+                noun="scenario write",
             ):
                 return uow.scenarios.get(tenant_id, scenario_id, include_deleted=True)
             # Locked: writers without an etag take turns instead of failing each other.
@@ -300,11 +308,17 @@ class ScenarioOperations:
         (deleted, unless undeleted since) instead of NOT_FOUND.
         """
         require_id(scenario_id, "scenario_id")
-        _check_request_id(request_id)
+        ensure_request_id(request_id)
         request = fingerprint(rpc="DeleteScenario", scenario_id=scenario_id, etag=etag, force=force)
         with self._database.unit_of_work() as uow:
-            if _replayed(
-                uow, principal.tenant_id, "DeleteScenario", request_id, request, scenario_id
+            if replayed_write(
+                uow,
+                principal.tenant_id,
+                "DeleteScenario",
+                request_id,
+                request,
+                scenario_id,
+                noun="scenario write",
             ):
                 return uow.scenarios.get(principal.tenant_id, scenario_id, include_deleted=True)
             deleted = self._delete_one(
@@ -362,11 +376,19 @@ class ScenarioOperations:
         instead of FAILED_PRECONDITION.
         """
         require_id(scenario_id, "scenario_id")
-        _check_request_id(request_id)
+        ensure_request_id(request_id)
         tenant_id = principal.tenant_id
         request = fingerprint(rpc="UndeleteScenario", scenario_id=scenario_id, etag=etag)
         with self._database.unit_of_work() as uow:
-            if _replayed(uow, tenant_id, "UndeleteScenario", request_id, request, scenario_id):
+            if replayed_write(
+                uow,
+                tenant_id,
+                "UndeleteScenario",
+                request_id,
+                request,
+                scenario_id,
+                noun="scenario write",
+            ):
                 return uow.scenarios.get(tenant_id, scenario_id, include_deleted=True)
             current = uow.scenarios.get(tenant_id, scenario_id, include_deleted=True, lock="update")
             if current.delete_time is None:
@@ -500,30 +522,6 @@ class ScenarioOperations:
             purged = uow.scenarios.purge_expired(now)
             uow.commit()
         return purged
-
-
-def _check_request_id(request_id: str) -> None:
-    violations = check_request_id(request_id)
-    if violations:
-        raise errors.InvalidArgument(violations)
-
-
-def _replayed(
-    uow: storage.UnitOfWork,
-    tenant_id: str,
-    method: str,
-    request_id: str,
-    request: str,
-    scenario_id: str,
-) -> bool:
-    """Whether this write of one scenario was made before with ``request_id`` (AIP-155).
-
-    False records it, in the write's transaction; a reuse with other arguments is refused.
-    """
-    first = replay_or_record(
-        uow, tenant_id, method, request_id, request, [scenario_id], noun="scenario write"
-    )
-    return first is not None
 
 
 def _size_of(scenario: storage.Scenario) -> int:

@@ -18,9 +18,11 @@ from service.app.batches import (
     check_ids,
     check_item_count,
     check_response_size,
+    ensure_request_id,
     in_order,
     raise_if_any,
     replay_or_record,
+    replayed_write,
 )
 from service.app.conventions import check_etag, check_mask, fingerprint, utc_now
 from service.app.list_filters import FilterField, config_fields, parse_filter, parse_order_by
@@ -38,7 +40,6 @@ from service.app.transactions import transactional
 from service.domain import errors, lifecycle
 from service.domain.validation import (
     check_json_values,
-    check_request_id,
     check_text,
     require_id,
 )
@@ -208,7 +209,7 @@ class SimulationOperations:
         """
         require_id(simulation_id, "simulation.id")
         paths = check_mask(mask, set(UPDATABLE_FIELDS), values.populated())
-        _check_request_id(request_id)
+        ensure_request_id(request_id)
         tenant_id = principal.tenant_id
         request = fingerprint(
             rpc="UpdateSimulation",
@@ -218,7 +219,15 @@ class SimulationOperations:
             etag=etag,
         )
         with self._database.unit_of_work() as uow:
-            if _replayed(uow, tenant_id, "UpdateSimulation", request_id, request, simulation_id):
+            if replayed_write(
+                uow,
+                tenant_id,
+                "UpdateSimulation",
+                request_id,
+                request,
+                simulation_id,
+                noun="simulation write",
+            ):
                 return uow.simulations.get(tenant_id, simulation_id)
             if "scenario_id" in paths and values.scenario_id:
                 # Scenario before simulation, the order DeleteScenario locks in too.
@@ -266,11 +275,19 @@ class SimulationOperations:
         NOT_FOUND: the record of the first call outlives the simulation.
         """
         require_id(simulation_id, "simulation_id")
-        _check_request_id(request_id)
+        ensure_request_id(request_id)
         tenant_id = principal.tenant_id
         request = fingerprint(rpc="DeleteSimulation", simulation_id=simulation_id, etag=etag)
         with self._database.unit_of_work() as uow:
-            if _replayed(uow, tenant_id, "DeleteSimulation", request_id, request, simulation_id):
+            if replayed_write(
+                uow,
+                tenant_id,
+                "DeleteSimulation",
+                request_id,
+                request,
+                simulation_id,
+                noun="simulation write",
+            ):
                 return
             current = uow.simulations.get(tenant_id, simulation_id, for_update=True)
             check_etag(etag, current.etag, "simulation", simulation_id)
@@ -360,13 +377,21 @@ class SimulationOperations:
         if analysis is None:
             raise errors.InvalidArgument.field("analysis", "is required")
         _check_json_field(analysis, "analysis")
-        _check_request_id(request_id)
+        ensure_request_id(request_id)
         tenant_id = principal.tenant_id
         request = fingerprint(
             rpc="AttachAnalysis", simulation_id=simulation_id, analysis=analysis, etag=etag
         )
         with self._database.unit_of_work() as uow:
-            if _replayed(uow, tenant_id, "AttachAnalysis", request_id, request, simulation_id):
+            if replayed_write(
+                uow,
+                tenant_id,
+                "AttachAnalysis",
+                request_id,
+                request,
+                simulation_id,
+                noun="simulation write",
+            ):
                 return uow.simulations.get(tenant_id, simulation_id)
             current = uow.simulations.get(principal.tenant_id, simulation_id, for_update=True)
             check_etag(etag, current.etag, "simulation", simulation_id)
@@ -431,13 +456,15 @@ class SimulationOperations:
         now: the first call moved it, so moving it again would be an illegal transition.
         """
         require_id(simulation_id, "simulation_id")
-        _check_request_id(request_id)
+        ensure_request_id(request_id)
         tenant_id = principal.tenant_id
         request = fingerprint(
             rpc=method, simulation_id=simulation_id, etag=etag, changes=changes or {}
         )
         with self._database.unit_of_work() as uow:
-            if _replayed(uow, tenant_id, method, request_id, request, simulation_id):
+            if replayed_write(
+                uow, tenant_id, method, request_id, request, simulation_id, noun="simulation write"
+            ):
                 return uow.simulations.get(tenant_id, simulation_id)
             current = uow.simulations.get(tenant_id, simulation_id, for_update=True)
             check_etag(etag, current.etag, "simulation", simulation_id)
@@ -446,30 +473,6 @@ class SimulationOperations:
             )
             uow.commit()
         return moved
-
-
-def _check_request_id(request_id: str) -> None:
-    violations = check_request_id(request_id)
-    if violations:
-        raise errors.InvalidArgument(violations)
-
-
-def _replayed(
-    uow: storage.UnitOfWork,
-    tenant_id: str,
-    method: str,
-    request_id: str,
-    request: str,
-    simulation_id: str,
-) -> bool:
-    """Whether this write of one simulation was made before with ``request_id`` (AIP-155).
-
-    False records it, in the write's transaction; a reuse with other arguments is refused.
-    """
-    first = replay_or_record(
-        uow, tenant_id, method, request_id, request, [simulation_id], noun="simulation write"
-    )
-    return first is not None
 
 
 def _record_metadata_change(

@@ -19,7 +19,7 @@ from simulation.v1 import config_pb2
 
 import storage
 from service.app.authentication import Principal
-from service.app.batches import replay_or_record
+from service.app.batches import ensure_request_id, replay_or_record, replayed_write
 from service.app.configs import apply_mask, check_config
 from service.app.conventions import check_etag, check_mask, fingerprint, first_result, utc_now
 from service.app.list_filters import FilterField, parse_filter, parse_order_by
@@ -268,7 +268,15 @@ class TemplateOperations:
             etag=etag,
         )
         with self._database.unit_of_work() as uow:
-            if _replayed(uow, tenant_id, "UpdateTemplate", request_id, request, template_id):
+            if replayed_write(
+                uow,
+                tenant_id,
+                "UpdateTemplate",
+                request_id,
+                request,
+                template_id,
+                noun="template write",
+            ):
                 return _view(uow, uow.templates.get(tenant_id, template_id, include_deleted=True))
             current = uow.templates.get(
                 tenant_id, template_id, include_deleted=True, for_update=True
@@ -320,11 +328,19 @@ class TemplateOperations:
         """
         require_id(template_id, "template_id")
         _refuse_preset(template_id)
-        _check_request_id(request_id)
+        ensure_request_id(request_id)
         tenant_id = principal.tenant_id
         request = fingerprint(rpc="DeleteTemplate", template_id=template_id, etag=etag)
         with self._database.unit_of_work() as uow:
-            if _replayed(uow, tenant_id, "DeleteTemplate", request_id, request, template_id):
+            if replayed_write(
+                uow,
+                tenant_id,
+                "DeleteTemplate",
+                request_id,
+                request,
+                template_id,
+                noun="template write",
+            ):
                 return _view(uow, uow.templates.get(tenant_id, template_id, include_deleted=True))
             current = uow.templates.get(tenant_id, template_id, for_update=True)
             check_etag(etag, current.etag, "template", template_id)
@@ -350,11 +366,19 @@ class TemplateOperations:
         """
         require_id(template_id, "template_id")
         _refuse_preset(template_id)
-        _check_request_id(request_id)
+        ensure_request_id(request_id)
         tenant_id = principal.tenant_id
         request = fingerprint(rpc="UndeleteTemplate", template_id=template_id, etag=etag)
         with self._database.unit_of_work() as uow:
-            if _replayed(uow, tenant_id, "UndeleteTemplate", request_id, request, template_id):
+            if replayed_write(
+                uow,
+                tenant_id,
+                "UndeleteTemplate",
+                request_id,
+                request,
+                template_id,
+                noun="template write",
+            ):
                 return _view(uow, uow.templates.get(tenant_id, template_id, include_deleted=True))
             current = uow.templates.get(
                 tenant_id, template_id, include_deleted=True, for_update=True
@@ -573,30 +597,6 @@ class TemplateOperations:
             actor=principal.key_id,
         )
         return template, first
-
-
-def _check_request_id(request_id: str) -> None:
-    violations = check_request_id(request_id)
-    if violations:
-        raise errors.InvalidArgument(violations)
-
-
-def _replayed(
-    uow: storage.UnitOfWork,
-    tenant_id: str,
-    method: str,
-    request_id: str,
-    request: str,
-    template_id: str,
-) -> bool:
-    """Whether this write of one template was made before with ``request_id`` (AIP-155).
-
-    False records it, in the write's transaction; a reuse with other arguments is refused.
-    """
-    first = replay_or_record(
-        uow, tenant_id, method, request_id, request, [template_id], noun="template write"
-    )
-    return first is not None
 
 
 def _parameters_document(parameters: config_pb2.ArchitectParameters | None):

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import storage
 from service.app.authentication import Principal
-from service.app.batches import replay_or_record
+from service.app.batches import ensure_request_id, replay_or_record, replayed_write
 from service.app.conventions import check_etag, check_mask, fingerprint, utc_now
 from service.app.page_tokens import IntRange, Page, PageRequest
 from service.app.transactions import transactional
@@ -170,8 +170,14 @@ class WebhookOperations:
             etag=etag,
         )
         with self._database.unit_of_work() as uow:
-            if _replayed(
-                uow, principal.tenant_id, "UpdateWebhook", request_id, request, webhook_id
+            if replayed_write(
+                uow,
+                principal.tenant_id,
+                "UpdateWebhook",
+                request_id,
+                request,
+                webhook_id,
+                noun="webhook write",
             ):
                 return uow.webhooks.get(principal.tenant_id, webhook_id)
             current = uow.webhooks.get(principal.tenant_id, webhook_id)
@@ -201,11 +207,17 @@ class WebhookOperations:
         NOT_FOUND: the record of the first call outlives the endpoint.
         """
         require_id(webhook_id, "webhook_id")
-        _check_request_id(request_id)
+        ensure_request_id(request_id)
         request = fingerprint(rpc="DeleteWebhook", webhook_id=webhook_id, etag=etag)
         with self._database.unit_of_work() as uow:
-            if _replayed(
-                uow, principal.tenant_id, "DeleteWebhook", request_id, request, webhook_id
+            if replayed_write(
+                uow,
+                principal.tenant_id,
+                "DeleteWebhook",
+                request_id,
+                request,
+                webhook_id,
+                noun="webhook write",
             ):
                 return
             current = uow.webhooks.get(principal.tenant_id, webhook_id)
@@ -224,11 +236,19 @@ class WebhookOperations:
         never saw).
         """
         require_id(webhook_id, "webhook_id")
-        _check_request_id(request_id)
+        ensure_request_id(request_id)
         request = fingerprint(rpc="RotateWebhookSecret", webhook_id=webhook_id, etag=etag)
         with self._database.unit_of_work() as uow:
             tenant_id = principal.tenant_id
-            if _replayed(uow, tenant_id, "RotateWebhookSecret", request_id, request, webhook_id):
+            if replayed_write(
+                uow,
+                tenant_id,
+                "RotateWebhookSecret",
+                request_id,
+                request,
+                webhook_id,
+                noun="webhook write",
+            ):
                 replayed = uow.webhooks.get(tenant_id, webhook_id)
                 return replayed, replayed.secret
             current = uow.webhooks.get(principal.tenant_id, webhook_id)
@@ -271,13 +291,21 @@ class WebhookOperations:
         require_id(webhook_id, "webhook_id")
         if delivery_id <= 0:
             raise errors.InvalidArgument.field("delivery_id", "is required")
-        _check_request_id(request_id)
+        ensure_request_id(request_id)
         tenant_id = principal.tenant_id
         request = fingerprint(
             rpc="RedeliverWebhook", webhook_id=webhook_id, delivery_id=delivery_id
         )
         with self._database.unit_of_work() as uow:
-            if _replayed(uow, tenant_id, "RedeliverWebhook", request_id, request, webhook_id):
+            if replayed_write(
+                uow,
+                tenant_id,
+                "RedeliverWebhook",
+                request_id,
+                request,
+                webhook_id,
+                noun="webhook write",
+            ):
                 return uow.webhook_deliveries.get(tenant_id, webhook_id, delivery_id)
             delivery = uow.webhook_deliveries.requeue(tenant_id, webhook_id, delivery_id, utc_now())
             uow.commit()
@@ -286,30 +314,6 @@ class WebhookOperations:
 
 def _fingerprinted(values: WebhookInput) -> dict:
     return {**dataclasses.asdict(values), "kinds": sorted(values.kinds)}
-
-
-def _check_request_id(request_id: str) -> None:
-    violations = check_request_id(request_id)
-    if violations:
-        raise errors.InvalidArgument(violations)
-
-
-def _replayed(
-    uow: storage.UnitOfWork,
-    tenant_id: str,
-    method: str,
-    request_id: str,
-    request: str,
-    webhook_id: str,
-) -> bool:
-    """Whether this write of one endpoint was made before with ``request_id`` (AIP-155).
-
-    False records it, in the write's transaction; a reuse with other arguments is refused.
-    """
-    first = replay_or_record(
-        uow, tenant_id, method, request_id, request, [webhook_id], noun="webhook write"
-    )
-    return first is not None
 
 
 def _check_targets(
