@@ -27,7 +27,8 @@ T = TypeVar("T")
 
 MAX_BATCH_ITEMS = 1000
 _MAX_ID_CHARS = 100
-# How long a batch call's request id is remembered for its retries.
+# How long the request id of a batch call or a single-resource write is remembered for its
+# retries.
 REQUEST_ID_RETENTION = timedelta(days=7)
 # How often the forgetting runs, across all servers.
 PURGE_INTERVAL = timedelta(hours=1)
@@ -165,7 +166,10 @@ def in_order(found: Mapping[str, T], ids: Sequence[str]) -> list[T]:
 
 
 class BatchRequestRetention:
-    """Forgets batch calls older than the retention, once per interval across all servers."""
+    """Forgets recorded calls older than the retention, once per interval across all servers.
+
+    Batch calls and single-resource writes alike: their request ids share one table.
+    """
 
     def __init__(self, database: storage.Database, *, keep: timedelta = REQUEST_ID_RETENTION):
         self._database = database
@@ -173,7 +177,7 @@ class BatchRequestRetention:
 
     @transactional
     def purge_expired(self) -> int:
-        """Deletes the records of batch calls made before the retention; returns how many."""
+        """Deletes the records of calls made before the retention; returns how many."""
         with self._database.unit_of_work() as uow:
             now = utc_now()
             if not uow.periodic_runs.claim("batch-request-purge", now, PURGE_INTERVAL):
