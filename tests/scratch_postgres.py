@@ -79,12 +79,12 @@ class ScratchCluster:
     def freeze(self) -> None:
         """SIGSTOPs the postmaster and every backend: connections stay open, nothing answers."""
         for pid in self._pids():
-            os.kill(pid, signal.SIGSTOP)
+            _signal(pid, signal.SIGSTOP)
 
     def thaw(self) -> None:
         """Resumes every process :meth:`freeze` stopped."""
         for pid in self._pids():
-            os.kill(pid, signal.SIGCONT)
+            _signal(pid, signal.SIGCONT)
 
     def destroy(self) -> None:
         """Stops the cluster (whatever its state) and deletes its files."""
@@ -97,6 +97,14 @@ class ScratchCluster:
         except subprocess.CalledProcessError:
             pass
         shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def _signal(pid: int, signum: int) -> None:
+    # A backend listed a moment ago may have exited since (its client disconnected).
+    try:
+        os.kill(pid, signum)
+    except ProcessLookupError:
+        pass
 
 
 @pytest.fixture

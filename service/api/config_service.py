@@ -72,6 +72,7 @@ class ConfigServicer(config_service_pb2_grpc.ConfigServiceServicer):
                 parameters=request.parameters if request.HasField("parameters") else None,
                 etag=request.etag,
                 wait=request.wait,
+                request_id=request.request_id,
             ),
             # `wait` answers before the call's deadline passes.
             wait_timeout=context.time_remaining(),

@@ -9,7 +9,10 @@ reserve of threads is always left for other tenants.
 Work carries its lane on the call's behavior (:func:`in_lane`): the tenant interceptor tags
 each authenticated call with its tenant. Untagged work — health checks, reflection, and
 refusals that only send a status — jumps every lane: it is short, and a load balancer's
-probe must not wait behind a tenant's burst.
+probe must not wait behind a tenant's burst. It also has a thread of its own, which serves
+nothing else: when every tenant thread is stuck (a frozen database holds them all, from
+several tenants, the reserve included), a health check is still answered at once, and says
+NOT_SERVING instead of timing out.
 """
 
 from __future__ import annotations
@@ -84,13 +87,18 @@ class FairExecutor(futures.Executor):
 
     ``reserved`` threads are kept from any single tenant: one tenant runs on at most
     ``max_workers - reserved`` threads (at least one). :meth:`in_flight` tells how many calls
-    of a tenant are queued or running, for admission limits.
+    of a tenant are queued or running, for admission limits. One more thread runs untagged
+    work only (health checks, reflection, refusals), so it never waits for a tenant's call.
     """
 
     def __init__(self, max_workers: int, *, reserved: int = 1, thread_name_prefix: str = "fair"):
         self.max_workers = max_workers
         self.per_lane_cap = max(1, max_workers - reserved)
-        self._condition = threading.Condition()
+        lock = threading.Lock()
+        self._condition = threading.Condition(lock)
+        # Wakes the untagged-only thread; one lock with ``_condition``, so either may take
+        # an urgent item and a notify meant for a tenant thread is never spent on it.
+        self._urgent_ready = threading.Condition(lock)
         self._urgent: deque[_WorkItem] = deque()
         # Lanes with queued work, in the order they get their next turn.
         self._lanes: OrderedDict[str, deque[_WorkItem]] = OrderedDict()
@@ -101,6 +109,11 @@ class FairExecutor(futures.Executor):
             threading.Thread(target=self._work, name=f"{thread_name_prefix}_{i}", daemon=True)
             for i in range(max_workers)
         ]
+        self._threads.append(
+            threading.Thread(
+                target=self._work_urgent, name=f"{thread_name_prefix}_untagged", daemon=True
+            )
+        )
         for thread in self._threads:
             thread.start()
 
@@ -118,6 +131,7 @@ class FairExecutor(futures.Executor):
                 raise RuntimeError("cannot schedule new work after shutdown")
             if lane is None:
                 self._urgent.append(item)
+                self._urgent_ready.notify()
             else:
                 self._lanes.setdefault(lane, deque()).append(item)
                 self._in_flight[lane] += 1
@@ -136,6 +150,7 @@ class FairExecutor(futures.Executor):
                 self._urgent.clear()
                 self._lanes.clear()
             self._condition.notify_all()
+            self._urgent_ready.notify_all()
         if wait:
             for thread in self._threads:
                 if thread is not threading.current_thread():
@@ -171,6 +186,16 @@ class FairExecutor(futures.Executor):
                 if item.lane is not None:
                     with self._condition:
                         self._finish(item.lane)
+
+    def _work_urgent(self) -> None:
+        while True:
+            with self._condition:
+                while not self._urgent:
+                    if self._shutdown:
+                        return
+                    self._urgent_ready.wait()
+                item = self._urgent.popleft()
+            item.run()
 
     def _finish(self, lane: str) -> None:
         self._running[lane] -= 1

@@ -58,17 +58,27 @@ class ScenarioServicer(scenario_service_pb2_grpc.ScenarioServiceServicer):
             mask=list(request.update_mask.paths),
             etag=request.scenario.etag,
             validate_only=request.validate_only,
+            request_id=request.request_id,
         )
         return scenario_service_pb2.UpdateScenarioResponse(scenario=scenario_to_proto(scenario))
 
     def DeleteScenario(self, request, context):
         scenario = self._ops.delete(
-            current_principal(), request.scenario_id, etag=request.etag, force=request.force
+            current_principal(),
+            request.scenario_id,
+            etag=request.etag,
+            force=request.force,
+            request_id=request.request_id,
         )
         return scenario_service_pb2.DeleteScenarioResponse(scenario=scenario_to_proto(scenario))
 
     def UndeleteScenario(self, request, context):
-        scenario = self._ops.undelete(current_principal(), request.scenario_id, etag=request.etag)
+        scenario = self._ops.undelete(
+            current_principal(),
+            request.scenario_id,
+            etag=request.etag,
+            request_id=request.request_id,
+        )
         return scenario_service_pb2.UndeleteScenarioResponse(scenario=scenario_to_proto(scenario))
 
     def BatchCreateScenarios(self, request, context):

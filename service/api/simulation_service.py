@@ -141,16 +141,25 @@ class SimulationServicer(simulation_service_pb2_grpc.SimulationServiceServicer):
             ),
             mask=list(request.update_mask.paths),
             etag=given.etag,
+            request_id=request.request_id,
         )
         return pb.UpdateSimulationResponse(simulation=simulation_to_proto(simulation))
 
     def DeleteSimulation(self, request, context):
-        self._ops.delete(current_principal(), request.simulation_id, etag=request.etag)
+        self._ops.delete(
+            current_principal(),
+            request.simulation_id,
+            etag=request.etag,
+            request_id=request.request_id,
+        )
         return pb.DeleteSimulationResponse()
 
     def StartRun(self, request, context):
         simulation = self._ops.start_run(
-            current_principal(), request.simulation_id, etag=request.etag
+            current_principal(),
+            request.simulation_id,
+            etag=request.etag,
+            request_id=request.request_id,
         )
         return pb.StartRunResponse(simulation=simulation_to_proto(simulation))
 
@@ -160,12 +169,17 @@ class SimulationServicer(simulation_service_pb2_grpc.SimulationServiceServicer):
             request.simulation_id,
             results=optional_struct(request, "results"),
             etag=request.etag,
+            request_id=request.request_id,
         )
         return pb.CompleteRunResponse(simulation=simulation_to_proto(simulation))
 
     def FailRun(self, request, context):
         simulation = self._ops.fail_run(
-            current_principal(), request.simulation_id, error=request.error, etag=request.etag
+            current_principal(),
+            request.simulation_id,
+            error=request.error,
+            etag=request.etag,
+            request_id=request.request_id,
         )
         return pb.FailRunResponse(simulation=simulation_to_proto(simulation))
 
@@ -175,6 +189,7 @@ class SimulationServicer(simulation_service_pb2_grpc.SimulationServiceServicer):
             request.simulation_id,
             analysis=optional_struct(request, "analysis"),
             etag=request.etag,
+            request_id=request.request_id,
         )
         return pb.AttachAnalysisResponse(simulation=simulation_to_proto(simulation))
 

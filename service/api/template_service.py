@@ -57,15 +57,26 @@ class TemplateServicer(template_service_pb2_grpc.TemplateServiceServicer):
             template_input(request.template),
             mask=list(request.update_mask.paths),
             etag=request.template.etag,
+            request_id=request.request_id,
         )
         return pb.UpdateTemplateResponse(template=template_to_proto(view))
 
     def DeleteTemplate(self, request, context):
-        view = self._ops.delete(current_principal(), request.template_id, etag=request.etag)
+        view = self._ops.delete(
+            current_principal(),
+            request.template_id,
+            etag=request.etag,
+            request_id=request.request_id,
+        )
         return pb.DeleteTemplateResponse(template=template_to_proto(view))
 
     def UndeleteTemplate(self, request, context):
-        view = self._ops.undelete(current_principal(), request.template_id, etag=request.etag)
+        view = self._ops.undelete(
+            current_principal(),
+            request.template_id,
+            etag=request.etag,
+            request_id=request.request_id,
+        )
         return pb.UndeleteTemplateResponse(template=template_to_proto(view))
 
     def CreateSimulationFromTemplate(self, request, context):
@@ -87,5 +98,6 @@ class TemplateServicer(template_service_pb2_grpc.TemplateServiceServicer):
             request.simulation_id,
             template_input(request.template),
             revision=request.revision,
+            request_id=request.request_id,
         )
         return pb.SaveAsTemplateResponse(template=template_to_proto(view))

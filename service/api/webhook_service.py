@@ -17,7 +17,9 @@ class WebhookServicer(webhook_service_pb2_grpc.WebhookServiceServicer):
         self._ops = operations
 
     def CreateWebhook(self, request, context):
-        webhook, secret = self._ops.create(current_principal(), webhook_input(request.webhook))
+        webhook, secret = self._ops.create(
+            current_principal(), webhook_input(request.webhook), request_id=request.request_id
+        )
         return pb.CreateWebhookResponse(webhook=webhook_to_proto(webhook), secret=secret)
 
     def GetWebhook(self, request, context):
@@ -40,16 +42,25 @@ class WebhookServicer(webhook_service_pb2_grpc.WebhookServiceServicer):
             webhook_input(request.webhook),
             mask=list(request.update_mask.paths),
             etag=request.webhook.etag,
+            request_id=request.request_id,
         )
         return pb.UpdateWebhookResponse(webhook=webhook_to_proto(webhook))
 
     def DeleteWebhook(self, request, context):
-        self._ops.delete(current_principal(), request.webhook_id, etag=request.etag)
+        self._ops.delete(
+            current_principal(),
+            request.webhook_id,
+            etag=request.etag,
+            request_id=request.request_id,
+        )
         return pb.DeleteWebhookResponse()
 
     def RotateWebhookSecret(self, request, context):
         webhook, secret = self._ops.rotate_secret(
-            current_principal(), request.webhook_id, etag=request.etag
+            current_principal(),
+            request.webhook_id,
+            etag=request.etag,
+            request_id=request.request_id,
         )
         return pb.RotateWebhookSecretResponse(webhook=webhook_to_proto(webhook), secret=secret)
 
@@ -66,5 +77,10 @@ class WebhookServicer(webhook_service_pb2_grpc.WebhookServiceServicer):
         )
 
     def RedeliverWebhook(self, request, context):
-        delivery = self._ops.redeliver(current_principal(), request.webhook_id, request.delivery_id)
+        delivery = self._ops.redeliver(
+            current_principal(),
+            request.webhook_id,
+            request.delivery_id,
+            request_id=request.request_id,
+        )
         return pb.RedeliverWebhookResponse(delivery=delivery_to_proto(delivery))

@@ -1,5 +1,8 @@
 """The conventions batch calls share (AIP-231/233/235): item limits, indexed paths, request ids.
 
+The request-id record is shared with the single-resource writes (UpdateScenario, StartRun,
+DeleteWebhook, ...): :func:`replayed_write` records them in the same table.
+
 A batch call is all or nothing: its items are checked first and every bad one is reported in
 one ``INVALID_ARGUMENT`` with its index (``requests[7].scenario.display_name``); then the
 whole batch runs in one transaction. A batch made with a request id is recorded (its
@@ -24,7 +27,8 @@ T = TypeVar("T")
 
 MAX_BATCH_ITEMS = 1000
 _MAX_ID_CHARS = 100
-# How long a batch call's request id is remembered for its retries.
+# How long the request id of a batch call or a single-resource write is remembered for its
+# retries.
 REQUEST_ID_RETENTION = timedelta(days=7)
 # How often the forgetting runs, across all servers.
 PURGE_INTERVAL = timedelta(hours=1)
@@ -79,14 +83,19 @@ def replay_or_record(
     request_id: str,
     request_fingerprint: str,
     resource_ids: list[str],
+    *,
+    noun: str = "batch",
 ) -> list[str] | None:
-    """Records this batch call; or, when ``request_id`` was used before, returns its ids.
+    """Records this call; or, when ``request_id`` was used before, returns its ids.
 
     None means the call is the first with this id (or has none) and goes ahead; the record
     commits with its writes. A list is the ids the first call returned, in order, when this
     call has the same arguments; different arguments are ``INVALID_ARGUMENT``
     (REQUEST_ID_REUSED). Called before the batch's writes, so a concurrent retry waits on
     the record and then answers with the first call's result.
+
+    Single-resource writes (UpdateScenario, StartRun, ...) record themselves here too, with
+    the one id they wrote; ``noun`` names what the REQUEST_ID_REUSED message talks about.
     """
     if not request_id:
         return None
@@ -105,7 +114,34 @@ def replay_or_record(
         first = uow.batch_requests.get(tenant_id, method, request_id)
         if first is None:  # the clashing call rolled back since: it never happened
             raise storage.Conflict("batch_request", request_id) from None
-    return first_result(first, first.request_fingerprint, request_fingerprint, "batch").resource_ids
+    return first_result(first, first.request_fingerprint, request_fingerprint, noun).resource_ids
+
+
+def ensure_request_id(request_id: str) -> None:
+    """An ill-formed request id is ``INVALID_ARGUMENT`` (see :func:`check_request_id`)."""
+    raise_if_any([], request_id)
+
+
+def replayed_write(
+    uow: storage.UnitOfWork,
+    tenant_id: str,
+    method: str,
+    request_id: str,
+    request_fingerprint: str,
+    resource_id: str,
+    *,
+    noun: str,
+) -> bool:
+    """Whether this write of one resource was made before with ``request_id`` (AIP-155).
+
+    False means it goes ahead and is recorded in its own transaction (nothing is recorded
+    without a request id); True means the first call's write stands, and the caller answers
+    with the resource as it is now. A reuse with other arguments is ``INVALID_ARGUMENT``.
+    """
+    first = replay_or_record(
+        uow, tenant_id, method, request_id, request_fingerprint, [resource_id], noun=noun
+    )
+    return first is not None
 
 
 def check_response_size(estimate: int, field: str, budget: int = RESPONSE_BUDGET_BYTES) -> None:
@@ -130,7 +166,10 @@ def in_order(found: Mapping[str, T], ids: Sequence[str]) -> list[T]:
 
 
 class BatchRequestRetention:
-    """Forgets batch calls older than the retention, once per interval across all servers."""
+    """Forgets recorded calls older than the retention, once per interval across all servers.
+
+    Batch calls and single-resource writes alike: their request ids share one table.
+    """
 
     def __init__(self, database: storage.Database, *, keep: timedelta = REQUEST_ID_RETENTION):
         self._database = database
@@ -138,7 +177,7 @@ class BatchRequestRetention:
 
     @transactional
     def purge_expired(self) -> int:
-        """Deletes the records of batch calls made before the retention; returns how many."""
+        """Deletes the records of calls made before the retention; returns how many."""
         with self._database.unit_of_work() as uow:
             now = utc_now()
             if not uow.periodic_runs.claim("batch-request-purge", now, PURGE_INTERVAL):

@@ -19,9 +19,11 @@ from service.app.batches import (
     check_ids,
     check_item_count,
     check_response_size,
+    ensure_request_id,
     in_order,
     raise_if_any,
     replay_or_record,
+    replayed_write,
 )
 from service.app.conventions import check_etag, check_mask, fingerprint, first_result, utc_now
 from service.app.list_filters import FilterField, parse_filter, parse_order_by
@@ -249,14 +251,36 @@ class ScenarioOperations:
         mask: builtins.list[str],
         etag: str = "",
         validate_only: bool = False,
+        request_id: str = "",
     ) -> storage.Scenario:
         """Changes the masked fields; a stale ``etag`` is ``ABORTED``.
 
-        An empty mask changes the fields ``values`` sets; ``*`` replaces all of them.
+        An empty mask changes the fields ``values`` sets; ``*`` replaces all of them. A retry
+        with the same ``request_id`` and arguments returns the scenario as it is now.
         """
         require_id(scenario_id, "scenario.id")
         paths = check_mask(mask, ScenarioInput.fields(), values.populated())
+        ensure_request_id(request_id)
+        tenant_id = principal.tenant_id
+        request = fingerprint(
+            rpc="UpdateScenario",
+            scenario_id=scenario_id,
+            values=dataclasses.asdict(values),
+            mask=mask,
+            etag=etag,
+        )
         with self._database.unit_of_work() as uow:
+            # validate_only stores nothing, so there is nothing to replay.
+            if not validate_only and replayed_write(
+                uow,
+                tenant_id,
+                "UpdateScenario",
+                request_id,
+                request,
+                scenario_id,
+                noun="scenario write",
+            ):
+                return uow.scenarios.get(tenant_id, scenario_id, include_deleted=True)
             # Locked: writers without an etag take turns instead of failing each other.
             current = uow.scenarios.get(
                 principal.tenant_id,
@@ -290,11 +314,33 @@ class ScenarioOperations:
 
     @transactional
     def delete(
-        self, principal: Principal, scenario_id: str, *, etag: str = "", force: bool = False
+        self,
+        principal: Principal,
+        scenario_id: str,
+        *,
+        etag: str = "",
+        force: bool = False,
+        request_id: str = "",
     ) -> storage.Scenario:
-        """Soft-deletes a scenario; one holding simulations needs ``force``."""
+        """Soft-deletes a scenario; one holding simulations needs ``force``.
+
+        A retry with the same ``request_id`` and arguments returns the scenario as it is now
+        (deleted, unless undeleted since) instead of NOT_FOUND.
+        """
         require_id(scenario_id, "scenario_id")
+        ensure_request_id(request_id)
+        request = fingerprint(rpc="DeleteScenario", scenario_id=scenario_id, etag=etag, force=force)
         with self._database.unit_of_work() as uow:
+            if replayed_write(
+                uow,
+                principal.tenant_id,
+                "DeleteScenario",
+                request_id,
+                request,
+                scenario_id,
+                noun="scenario write",
+            ):
+                return uow.scenarios.get(principal.tenant_id, scenario_id, include_deleted=True)
             deleted = self._delete_one(
                 uow, principal.tenant_id, scenario_id, etag=etag, force=force, now=utc_now()
             )
@@ -342,12 +388,28 @@ class ScenarioOperations:
 
     @transactional
     def undelete(
-        self, principal: Principal, scenario_id: str, *, etag: str = ""
+        self, principal: Principal, scenario_id: str, *, etag: str = "", request_id: str = ""
     ) -> storage.Scenario:
-        """Restores a soft-deleted scenario and the simulations deleted with it."""
+        """Restores a soft-deleted scenario and the simulations deleted with it.
+
+        A retry with the same ``request_id`` and arguments returns the scenario as it is now
+        instead of FAILED_PRECONDITION.
+        """
         require_id(scenario_id, "scenario_id")
+        ensure_request_id(request_id)
         tenant_id = principal.tenant_id
+        request = fingerprint(rpc="UndeleteScenario", scenario_id=scenario_id, etag=etag)
         with self._database.unit_of_work() as uow:
+            if replayed_write(
+                uow,
+                tenant_id,
+                "UndeleteScenario",
+                request_id,
+                request,
+                scenario_id,
+                noun="scenario write",
+            ):
+                return uow.scenarios.get(tenant_id, scenario_id, include_deleted=True)
             current = uow.scenarios.get(tenant_id, scenario_id, include_deleted=True, lock="update")
             if current.delete_time is None:
                 raise errors.FailedPrecondition(

@@ -18,9 +18,11 @@ from service.app.batches import (
     check_ids,
     check_item_count,
     check_response_size,
+    ensure_request_id,
     in_order,
     raise_if_any,
     replay_or_record,
+    replayed_write,
 )
 from service.app.conventions import check_etag, check_mask, fingerprint, utc_now
 from service.app.list_filters import FilterField, config_fields, parse_filter, parse_order_by
@@ -36,7 +38,11 @@ from service.app.simulation_writes import (
 )
 from service.app.transactions import transactional
 from service.domain import errors, lifecycle
-from service.domain.validation import check_json_values, check_text, require_id
+from service.domain.validation import (
+    check_json_values,
+    check_text,
+    require_id,
+)
 
 # What a ListSimulations filter can name (labels.KEY included); config.* read the current revision.
 FILTER_FIELDS = {
@@ -194,15 +200,35 @@ class SimulationOperations:
         *,
         mask: builtins.list[str],
         etag: str = "",
+        request_id: str = "",
     ) -> storage.Simulation:
         """Changes name, labels or scenario (masked); a stale ``etag`` is ``ABORTED``.
 
-        An empty mask changes the fields ``values`` sets; ``*`` replaces all three.
+        An empty mask changes the fields ``values`` sets; ``*`` replaces all three. A retry
+        with the same ``request_id`` and arguments returns the simulation as it is now.
         """
         require_id(simulation_id, "simulation.id")
         paths = check_mask(mask, set(UPDATABLE_FIELDS), values.populated())
+        ensure_request_id(request_id)
         tenant_id = principal.tenant_id
+        request = fingerprint(
+            rpc="UpdateSimulation",
+            simulation_id=simulation_id,
+            values=dataclasses.asdict(values),
+            mask=mask,
+            etag=etag,
+        )
         with self._database.unit_of_work() as uow:
+            if replayed_write(
+                uow,
+                tenant_id,
+                "UpdateSimulation",
+                request_id,
+                request,
+                simulation_id,
+                noun="simulation write",
+            ):
+                return uow.simulations.get(tenant_id, simulation_id)
             if "scenario_id" in paths and values.scenario_id:
                 # Scenario before simulation, the order DeleteScenario locks in too.
                 ensure_scenario(uow, tenant_id, values.scenario_id)
@@ -240,14 +266,31 @@ class SimulationOperations:
         return updated
 
     @transactional
-    def delete(self, principal: Principal, simulation_id: str, *, etag: str = "") -> None:
+    def delete(
+        self, principal: Principal, simulation_id: str, *, etag: str = "", request_id: str = ""
+    ) -> None:
         """Hard-deletes a simulation with its revisions and events; not while it is busy.
 
-        One DELETED event is kept (and sent to webhooks), so that watchers learn of it.
+        One DELETED event is kept (and sent to webhooks), so that watchers learn of it. A
+        retry with the same ``request_id`` and arguments succeeds again instead of NOT_FOUND:
+        the record of the first call outlives the simulation.
         """
         require_id(simulation_id, "simulation_id")
+        ensure_request_id(request_id)
+        tenant_id = principal.tenant_id
+        request = fingerprint(rpc="DeleteSimulation", simulation_id=simulation_id, etag=etag)
         with self._database.unit_of_work() as uow:
-            current = uow.simulations.get(principal.tenant_id, simulation_id, for_update=True)
+            if replayed_write(
+                uow,
+                tenant_id,
+                "DeleteSimulation",
+                request_id,
+                request,
+                simulation_id,
+                noun="simulation write",
+            ):
+                return
+            current = uow.simulations.get(tenant_id, simulation_id, for_update=True)
             check_etag(etag, current.etag, "simulation", simulation_id)
             lifecycle.check_deletable(current.status, simulation_id=simulation_id)
             # Written while the simulation exists: webhooks filtered by scenario still match.
@@ -261,13 +304,21 @@ class SimulationOperations:
                 details={"scenario_id": current.scenario_id or "", "name": current.name},
             )
             # Compare-and-swap: a run started since the read must not be deleted under it.
-            uow.simulations.delete(principal.tenant_id, simulation_id, expected_etag=current.etag)
+            uow.simulations.delete(tenant_id, simulation_id, expected_etag=current.etag)
             uow.commit()
 
-    def start_run(self, principal: Principal, simulation_id: str, *, etag: str = ""):
+    def start_run(
+        self, principal: Principal, simulation_id: str, *, etag: str = "", request_id: str = ""
+    ) -> storage.Simulation:
         """COMPLETED_CONFIG -> RUNNING."""
         return self._transition(
-            principal, simulation_id, lifecycle.RUNNING, etag, reason="run started"
+            principal,
+            simulation_id,
+            lifecycle.RUNNING,
+            etag,
+            reason="run started",
+            method="StartRun",
+            request_id=request_id,
         )
 
     def complete_run(
@@ -277,6 +328,7 @@ class SimulationOperations:
         *,
         results: dict[str, Any] | None,
         etag: str = "",
+        request_id: str = "",
     ) -> storage.Simulation:
         """RUNNING -> COMPLETED, storing ``results`` (at most 1 MiB)."""
         require_id(simulation_id, "simulation_id")
@@ -287,11 +339,19 @@ class SimulationOperations:
             lifecycle.COMPLETED,
             etag,
             reason="run completed",
-            results=results,
+            method="CompleteRun",
+            request_id=request_id,
+            changes={"results": results},
         )
 
     def fail_run(
-        self, principal: Principal, simulation_id: str, *, error: str, etag: str = ""
+        self,
+        principal: Principal,
+        simulation_id: str,
+        *,
+        error: str,
+        etag: str = "",
+        request_id: str = "",
     ) -> storage.Simulation:
         """Any non-final status -> FAILED, keeping ``error`` as the last error."""
         require_id(simulation_id, "simulation_id")
@@ -304,7 +364,9 @@ class SimulationOperations:
             lifecycle.FAILED,
             etag,
             reason=f"run failed: {error}"[:1000],
-            last_error={"reason": "RUN_FAILED", "message": error, "violations": []},
+            method="FailRun",
+            request_id=request_id,
+            changes={"last_error": {"reason": "RUN_FAILED", "message": error, "violations": []}},
         )
 
     @transactional
@@ -315,13 +377,33 @@ class SimulationOperations:
         *,
         analysis: dict[str, Any] | None,
         etag: str = "",
+        request_id: str = "",
     ) -> storage.Simulation:
-        """Stores the analysis of a COMPLETED run (at most 1 MiB)."""
+        """Stores the analysis of a COMPLETED run (at most 1 MiB).
+
+        A retry with the same ``request_id`` and arguments returns the simulation as it is
+        now instead of attaching the analysis again.
+        """
         require_id(simulation_id, "simulation_id")
         if analysis is None:
             raise errors.InvalidArgument.field("analysis", "is required")
         _check_json_field(analysis, "analysis")
+        ensure_request_id(request_id)
+        tenant_id = principal.tenant_id
+        request = fingerprint(
+            rpc="AttachAnalysis", simulation_id=simulation_id, analysis=analysis, etag=etag
+        )
         with self._database.unit_of_work() as uow:
+            if replayed_write(
+                uow,
+                tenant_id,
+                "AttachAnalysis",
+                request_id,
+                request,
+                simulation_id,
+                noun="simulation write",
+            ):
+                return uow.simulations.get(tenant_id, simulation_id)
             current = uow.simulations.get(principal.tenant_id, simulation_id, for_update=True)
             check_etag(etag, current.etag, "simulation", simulation_id)
             if current.status != lifecycle.COMPLETED:
@@ -375,13 +457,31 @@ class SimulationOperations:
         etag: str,
         *,
         reason: str,
-        **changes: Any,
+        method: str,
+        request_id: str = "",
+        changes: dict[str, Any] | None = None,
     ) -> storage.Simulation:
+        """Moves a simulation to ``target`` as ``method`` (StartRun, CompleteRun, FailRun).
+
+        A retry with the same ``request_id`` and arguments returns the simulation as it is
+        now: the first call moved it, so moving it again would be an illegal transition.
+        """
         require_id(simulation_id, "simulation_id")
+        ensure_request_id(request_id)
+        tenant_id = principal.tenant_id
+        request = fingerprint(
+            rpc=method, simulation_id=simulation_id, etag=etag, changes=changes or {}
+        )
         with self._database.unit_of_work() as uow:
-            current = uow.simulations.get(principal.tenant_id, simulation_id, for_update=True)
+            if replayed_write(
+                uow, tenant_id, method, request_id, request, simulation_id, noun="simulation write"
+            ):
+                return uow.simulations.get(tenant_id, simulation_id)
+            current = uow.simulations.get(tenant_id, simulation_id, for_update=True)
             check_etag(etag, current.etag, "simulation", simulation_id)
-            moved = transition(uow, current, target, principal.key_id, utc_now(), reason, **changes)
+            moved = transition(
+                uow, current, target, principal.key_id, utc_now(), reason, **(changes or {})
+            )
             uow.commit()
         return moved
 

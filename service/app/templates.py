@@ -19,6 +19,7 @@ from simulation.v1 import config_pb2
 
 import storage
 from service.app.authentication import Principal
+from service.app.batches import ensure_request_id, replay_or_record, replayed_write
 from service.app.configs import apply_mask, check_config
 from service.app.conventions import check_etag, check_mask, fingerprint, first_result, utc_now
 from service.app.list_filters import FilterField, parse_filter, parse_order_by
@@ -245,16 +246,38 @@ class TemplateOperations:
         *,
         mask: builtins.list[str],
         etag: str = "",
+        request_id: str = "",
     ) -> TemplateView:
-        """Changes the masked fields; a change of config or parameters adds a revision."""
+        """Changes the masked fields; a change of config or parameters adds a revision.
+
+        A retry with the same ``request_id`` and arguments returns the template as it is now
+        instead of writing another revision.
+        """
         require_id(template_id, "template.id")
         _refuse_preset(template_id)
         paths = set(check_mask(mask, TemplateInput.fields(), values.populated()))
-        violations = values.violations(self._validator, paths)
+        violations = [*values.violations(self._validator, paths), *check_request_id(request_id)]
         if violations:
             raise errors.InvalidArgument(violations)
         tenant_id = principal.tenant_id
+        request = fingerprint(
+            rpc="UpdateTemplate",
+            template_id=template_id,
+            values=_fingerprinted(values),
+            mask=mask,
+            etag=etag,
+        )
         with self._database.unit_of_work() as uow:
+            if replayed_write(
+                uow,
+                tenant_id,
+                "UpdateTemplate",
+                request_id,
+                request,
+                template_id,
+                noun="template write",
+            ):
+                return _view(uow, uow.templates.get(tenant_id, template_id, include_deleted=True))
             current = uow.templates.get(
                 tenant_id, template_id, include_deleted=True, for_update=True
             )
@@ -295,12 +318,31 @@ class TemplateOperations:
         return TemplateView(updated, latest)
 
     @transactional
-    def delete(self, principal: Principal, template_id: str, *, etag: str = "") -> TemplateView:
-        """Soft-deletes a template; simulations created from it are not touched."""
+    def delete(
+        self, principal: Principal, template_id: str, *, etag: str = "", request_id: str = ""
+    ) -> TemplateView:
+        """Soft-deletes a template; simulations created from it are not touched.
+
+        A retry with the same ``request_id`` and arguments returns the template as it is now
+        (deleted, unless undeleted since) instead of NOT_FOUND.
+        """
         require_id(template_id, "template_id")
         _refuse_preset(template_id)
+        ensure_request_id(request_id)
+        tenant_id = principal.tenant_id
+        request = fingerprint(rpc="DeleteTemplate", template_id=template_id, etag=etag)
         with self._database.unit_of_work() as uow:
-            current = uow.templates.get(principal.tenant_id, template_id, for_update=True)
+            if replayed_write(
+                uow,
+                tenant_id,
+                "DeleteTemplate",
+                request_id,
+                request,
+                template_id,
+                noun="template write",
+            ):
+                return _view(uow, uow.templates.get(tenant_id, template_id, include_deleted=True))
+            current = uow.templates.get(tenant_id, template_id, for_update=True)
             check_etag(etag, current.etag, "template", template_id)
             now = utc_now()
             deleted = uow.templates.update(
@@ -314,13 +356,32 @@ class TemplateOperations:
         return view
 
     @transactional
-    def undelete(self, principal: Principal, template_id: str, *, etag: str = "") -> TemplateView:
-        """Restores a soft-deleted template."""
+    def undelete(
+        self, principal: Principal, template_id: str, *, etag: str = "", request_id: str = ""
+    ) -> TemplateView:
+        """Restores a soft-deleted template.
+
+        A retry with the same ``request_id`` and arguments returns the template as it is now
+        instead of FAILED_PRECONDITION.
+        """
         require_id(template_id, "template_id")
         _refuse_preset(template_id)
+        ensure_request_id(request_id)
+        tenant_id = principal.tenant_id
+        request = fingerprint(rpc="UndeleteTemplate", template_id=template_id, etag=etag)
         with self._database.unit_of_work() as uow:
+            if replayed_write(
+                uow,
+                tenant_id,
+                "UndeleteTemplate",
+                request_id,
+                request,
+                template_id,
+                noun="template write",
+            ):
+                return _view(uow, uow.templates.get(tenant_id, template_id, include_deleted=True))
             current = uow.templates.get(
-                principal.tenant_id, template_id, include_deleted=True, for_update=True
+                tenant_id, template_id, include_deleted=True, for_update=True
             )
             if current.delete_time is None:
                 raise errors.FailedPrecondition(
@@ -437,16 +498,45 @@ class TemplateOperations:
         values: TemplateInput,
         *,
         revision: int = 0,
+        request_id: str = "",
     ) -> TemplateView:
-        """A new template from a simulation's current config (or ``revision``) and parameters."""
+        """A new template from a simulation's current config (or ``revision``) and parameters.
+
+        A retry with the same ``request_id`` and arguments returns the template the first
+        call created, as it is now, instead of creating another.
+        """
         require_id(simulation_id, "simulation_id")
         if revision < 0:
             raise errors.InvalidArgument.field("revision", "must be 0 (current) or positive")
-        violations = values.violations(self._validator, {"display_name", "description", "labels"})
+        violations = [
+            *values.violations(self._validator, {"display_name", "description", "labels"}),
+            *check_request_id(request_id),
+        ]
         if violations:
             raise errors.InvalidArgument(violations)
         tenant_id = principal.tenant_id
+        request = fingerprint(
+            rpc="SaveAsTemplate",
+            simulation_id=simulation_id,
+            revision=revision,
+            display_name=values.display_name,
+            description=values.description,
+            labels=dict(values.labels),
+        )
+        template_id = str(uuid.uuid4())
         with self._database.unit_of_work() as uow:
+            # First: a retry answers even when the simulation is gone since.
+            replayed = replay_or_record(
+                uow,
+                tenant_id,
+                "SaveAsTemplate",
+                request_id,
+                request,
+                [template_id],
+                noun="template",
+            )
+            if replayed is not None:
+                return _view(uow, uow.templates.get(tenant_id, replayed[0], include_deleted=True))
             simulation = uow.simulations.get(tenant_id, simulation_id)
             number = revision or simulation.current_revision
             if number == 0:
@@ -459,7 +549,7 @@ class TemplateOperations:
                 if simulation.architect_parameters is None
                 else parameters_from_document(simulation.architect_parameters),
             )
-            template, first = self._new(principal, saved, "", None)
+            template, first = self._new(principal, saved, "", None, template_id=template_id)
             stored = uow.templates.add(template, first)
             uow.commit()
         return TemplateView(stored, first)
@@ -481,10 +571,12 @@ class TemplateOperations:
         values: TemplateInput,
         request_id: str,
         request_fingerprint: str | None,
+        *,
+        template_id: str = "",
     ) -> tuple[storage.Template, storage.TemplateRevision]:
         now = utc_now()
         template = storage.Template(
-            id=str(uuid.uuid4()),
+            id=template_id or str(uuid.uuid4()),
             tenant_id=principal.tenant_id,
             display_name=values.display_name,
             description=values.description,

@@ -17,11 +17,12 @@ from datetime import timedelta
 
 import storage
 from service.app.authentication import Principal
-from service.app.conventions import check_etag, check_mask, utc_now
+from service.app.batches import ensure_request_id, replay_or_record, replayed_write
+from service.app.conventions import check_etag, check_mask, fingerprint, utc_now
 from service.app.page_tokens import IntRange, Page, PageRequest
 from service.app.transactions import transactional
 from service.domain import errors
-from service.domain.validation import check_text, require_id
+from service.domain.validation import check_request_id, check_text, require_id
 from service.domain.webhook_urls import check_webhook_url
 
 MAX_DESCRIPTION_CHARS = 1000
@@ -79,11 +80,22 @@ class WebhookOperations:
         self._allow_private = allow_private
 
     @transactional
-    def create(self, principal: Principal, values: WebhookInput) -> tuple[storage.Webhook, str]:
-        """Stores a new endpoint; returns it with its secret (never shown again)."""
-        violations = values.violations(allow_private=self._allow_private)
+    def create(
+        self, principal: Principal, values: WebhookInput, *, request_id: str = ""
+    ) -> tuple[storage.Webhook, str]:
+        """Stores a new endpoint; returns it with its secret (shown only to this call).
+
+        A retry with the same ``request_id`` and arguments returns the endpoint the first call
+        created, with its current secret, instead of creating another.
+        """
+        violations = [
+            *values.violations(allow_private=self._allow_private),
+            *check_request_id(request_id),
+        ]
         if violations:
             raise errors.InvalidArgument(violations)
+        tenant_id = principal.tenant_id
+        request = fingerprint(rpc="CreateWebhook", **_fingerprinted(values))
         now = utc_now()
         webhook = storage.Webhook(
             id=str(uuid.uuid4()),
@@ -101,7 +113,13 @@ class WebhookOperations:
             etag=uuid.uuid4().hex,
         )
         with self._database.unit_of_work() as uow:
-            _check_targets(uow, principal.tenant_id, values)
+            first = replay_or_record(
+                uow, tenant_id, "CreateWebhook", request_id, request, [webhook.id], noun="webhook"
+            )
+            if first is not None:
+                replayed = uow.webhooks.get(tenant_id, first[0])
+                return replayed, replayed.secret
+            _check_targets(uow, tenant_id, values)
             created = uow.webhooks.add(webhook)
             uow.commit()
         return created, created.secret
@@ -131,14 +149,38 @@ class WebhookOperations:
         *,
         mask: builtins.list[str],
         etag: str = "",
+        request_id: str = "",
     ) -> storage.Webhook:
-        """Changes the masked fields; re-enabling a FAILING endpoint makes it ACTIVE."""
+        """Changes the masked fields; re-enabling a FAILING endpoint makes it ACTIVE.
+
+        A retry with the same ``request_id`` and arguments returns the endpoint as it is now.
+        """
         require_id(webhook_id, "webhook.id")
         paths = check_mask(mask, WebhookInput.fields(), values.populated())
-        violations = values.violations(allow_private=self._allow_private, only=set(paths))
+        violations = [
+            *values.violations(allow_private=self._allow_private, only=set(paths)),
+            *check_request_id(request_id),
+        ]
         if violations:
             raise errors.InvalidArgument(violations)
+        request = fingerprint(
+            rpc="UpdateWebhook",
+            webhook_id=webhook_id,
+            values=_fingerprinted(values),
+            mask=mask,
+            etag=etag,
+        )
         with self._database.unit_of_work() as uow:
+            if replayed_write(
+                uow,
+                principal.tenant_id,
+                "UpdateWebhook",
+                request_id,
+                request,
+                webhook_id,
+                noun="webhook write",
+            ):
+                return uow.webhooks.get(principal.tenant_id, webhook_id)
             current = uow.webhooks.get(principal.tenant_id, webhook_id)
             check_etag(etag, current.etag, "webhook", webhook_id)
             if not paths:
@@ -157,10 +199,28 @@ class WebhookOperations:
         return updated
 
     @transactional
-    def delete(self, principal: Principal, webhook_id: str, *, etag: str = "") -> None:
-        """Deletes the endpoint; a stale ``etag`` is ``ABORTED``."""
+    def delete(
+        self, principal: Principal, webhook_id: str, *, etag: str = "", request_id: str = ""
+    ) -> None:
+        """Deletes the endpoint; a stale ``etag`` is ``ABORTED``.
+
+        A retry with the same ``request_id`` and arguments succeeds again instead of
+        NOT_FOUND: the record of the first call outlives the endpoint.
+        """
         require_id(webhook_id, "webhook_id")
+        ensure_request_id(request_id)
+        request = fingerprint(rpc="DeleteWebhook", webhook_id=webhook_id, etag=etag)
         with self._database.unit_of_work() as uow:
+            if replayed_write(
+                uow,
+                principal.tenant_id,
+                "DeleteWebhook",
+                request_id,
+                request,
+                webhook_id,
+                noun="webhook write",
+            ):
+                return
             current = uow.webhooks.get(principal.tenant_id, webhook_id)
             check_etag(etag, current.etag, "webhook", webhook_id)
             uow.webhooks.delete(principal.tenant_id, webhook_id, expected_etag=current.etag)
@@ -168,11 +228,30 @@ class WebhookOperations:
 
     @transactional
     def rotate_secret(
-        self, principal: Principal, webhook_id: str, *, etag: str = ""
+        self, principal: Principal, webhook_id: str, *, etag: str = "", request_id: str = ""
     ) -> tuple[storage.Webhook, str]:
-        """Replaces the signing secret; returns the endpoint and the new secret."""
+        """Replaces the signing secret; returns the endpoint and the new secret.
+
+        A retry with the same ``request_id`` and arguments returns the endpoint and its
+        current secret instead of rotating again (which would void the secret the client
+        never saw).
+        """
         require_id(webhook_id, "webhook_id")
+        ensure_request_id(request_id)
+        request = fingerprint(rpc="RotateWebhookSecret", webhook_id=webhook_id, etag=etag)
         with self._database.unit_of_work() as uow:
+            tenant_id = principal.tenant_id
+            if replayed_write(
+                uow,
+                tenant_id,
+                "RotateWebhookSecret",
+                request_id,
+                request,
+                webhook_id,
+                noun="webhook write",
+            ):
+                replayed = uow.webhooks.get(tenant_id, webhook_id)
+                return replayed, replayed.secret
             current = uow.webhooks.get(principal.tenant_id, webhook_id)
             check_etag(etag, current.etag, "webhook", webhook_id)
             changed = dataclasses.replace(current, secret=new_secret(), update_time=utc_now())
@@ -203,16 +282,33 @@ class WebhookOperations:
 
     @transactional
     def redeliver(
-        self, principal: Principal, webhook_id: str, delivery_id: int
+        self, principal: Principal, webhook_id: str, delivery_id: int, *, request_id: str = ""
     ) -> storage.WebhookDelivery:
-        """Makes a delivery due again now, with fresh attempts."""
+        """Makes a delivery due again now, with fresh attempts.
+
+        A retry with the same ``request_id`` and arguments returns the delivery as it is now
+        instead of queueing it again (which would send the receiver the event once more).
+        """
         require_id(webhook_id, "webhook_id")
         if delivery_id <= 0:
             raise errors.InvalidArgument.field("delivery_id", "is required")
+        ensure_request_id(request_id)
+        tenant_id = principal.tenant_id
+        request = fingerprint(
+            rpc="RedeliverWebhook", webhook_id=webhook_id, delivery_id=delivery_id
+        )
         with self._database.unit_of_work() as uow:
-            delivery = uow.webhook_deliveries.requeue(
-                principal.tenant_id, webhook_id, delivery_id, utc_now()
-            )
+            if replayed_write(
+                uow,
+                tenant_id,
+                "RedeliverWebhook",
+                request_id,
+                request,
+                webhook_id,
+                noun="webhook write",
+            ):
+                return uow.webhook_deliveries.get(tenant_id, webhook_id, delivery_id)
+            delivery = uow.webhook_deliveries.requeue(tenant_id, webhook_id, delivery_id, utc_now())
             uow.commit()
         return delivery
 
@@ -243,6 +339,8 @@ class WebhookDeliveryRetention:
             purged = uow.webhook_deliveries.purge_settled_before(now - self._keep)
             uow.commit()
         return purged
+def _fingerprinted(values: WebhookInput) -> dict:
+    return {**dataclasses.asdict(values), "kinds": sorted(values.kinds)}
 
 
 def _check_targets(

@@ -20,6 +20,7 @@ from simulation.v1 import config_pb2
 
 import storage
 from service.app.authentication import Principal
+from service.app.batches import replay_or_record
 from service.app.conventions import check_etag, fingerprint, utc_now
 from service.app.simulation_writes import (
     SimulationInput,
@@ -129,6 +130,7 @@ class ArchitectRerun:
     parameters: config_pb2.ArchitectParameters | None = None
     etag: str = ""
     wait: bool = False
+    request_id: str = ""
 
 
 class ArchitectOperations:
@@ -252,19 +254,23 @@ class ArchitectOperations:
         Without ``parameters`` the simulation's last architect parameters are used again (engine
         defaults when it never had any). A stale ``etag`` is ``ABORTED``; a simulation without a
         prompt (made with a config), one that is running, or one that already has an architect
-        job queued or running is ``FAILED_PRECONDITION``.
+        job queued or running is ``FAILED_PRECONDITION``. A retry with the same ``request_id``
+        and arguments returns the simulation as it is now and queues nothing.
         """
         simulation_id = request.simulation_id
         require_id(simulation_id, "simulation_id")
+        violations = check_request_id(request.request_id)
         given_parameters = None
         if request.parameters is not None:
-            violations = self._validator.validate_parameters(request.parameters)
-            if violations:
-                raise errors.InvalidArgument(violations)
+            violations += self._validator.validate_parameters(request.parameters)
             given_parameters = parameters_to_document(request.parameters)
+        if violations:
+            raise errors.InvalidArgument(violations)
         tenant_id = principal.tenant_id
 
-        simulation = self._queue_rerun(principal, request, given_parameters)
+        simulation = self._queue_rerun(
+            principal, request, given_parameters, request_id=request.request_id
+        )
         self._on_queued()
         if request.wait:
             return self._waiter.wait(tenant_id, simulation.id, wait_budget(wait_timeout))
@@ -272,15 +278,39 @@ class ArchitectOperations:
 
     @transactional
     def _queue_rerun(
-        self, principal: Principal, request: ArchitectRerun, given_parameters: dict | None
+        self,
+        principal: Principal,
+        request: ArchitectRerun,
+        given_parameters: dict | None,
+        *,
+        request_id: str,
     ) -> storage.Simulation:
         # The transaction alone, so that a retry never repeats the wake-up or the wait.
+        # ``request_id`` is a keyword of its own: the retry policy reads it to know that a
+        # commit with an unknown outcome may be run again.
         tenant_id, actor, simulation_id = (
             principal.tenant_id,
             principal.key_id,
             request.simulation_id,
         )
+        request_fingerprint = fingerprint(
+            rpc="RunArchitect",
+            simulation_id=simulation_id,
+            parameters=given_parameters,
+            etag=request.etag,
+        )
         with self._database.unit_of_work() as uow:
+            first = replay_or_record(
+                uow,
+                tenant_id,
+                "RunArchitect",
+                request_id,
+                request_fingerprint,
+                [simulation_id],
+                noun="architect run",
+            )
+            if first is not None:
+                return uow.simulations.get(tenant_id, simulation_id)
             current = uow.simulations.get(tenant_id, simulation_id, for_update=True)
             check_etag(request.etag, current.etag, "simulation", simulation_id)
             if not current.prompt.strip():

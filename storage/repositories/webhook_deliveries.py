@@ -117,6 +117,19 @@ class WebhookDeliveryRepository(SqlRepository):
         rows = self._execute(statement.order_by(_table.c.id.desc()).limit(limit))
         return [WebhookDelivery(**row._mapping) for row in rows]
 
+    def get(self, tenant_id: str, webhook_id: str, delivery_id: int) -> WebhookDelivery:
+        """One delivery of the tenant's endpoint; NotFound when it is not there."""
+        row = self._execute(
+            select(_table).where(
+                _table.c.tenant_id == tenant_id,
+                _table.c.webhook_id == webhook_id,
+                _table.c.id == delivery_id,
+            )
+        ).first()
+        if row is None:
+            raise NotFound("webhook_delivery", str(delivery_id))
+        return WebhookDelivery(**row._mapping)
+
     def requeue(
         self, tenant_id: str, webhook_id: str, delivery_id: int, now: datetime
     ) -> WebhookDelivery:

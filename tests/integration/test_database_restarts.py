@@ -16,7 +16,15 @@ import grpc
 import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
-from simulation.v1 import scenario_pb2, scenario_service_pb2_grpc
+from simulation.v1 import (
+    config_service_pb2,
+    config_service_pb2_grpc,
+    scenario_pb2,
+    scenario_service_pb2_grpc,
+    simulation_pb2,
+    simulation_service_pb2,
+    simulation_service_pb2_grpc,
+)
 from simulation.v1 import scenario_service_pb2 as pb
 
 import storage
@@ -26,6 +34,7 @@ from service.settings import Settings
 from storage.deadlines import time_left
 from storage.unit_of_work import SqlUnitOfWork
 from tests.scratch_postgres import scratch_postgres  # noqa: F401 - a fixture
+from tests.unit.simulation_api import valid_config
 
 CLIENTS = 3
 
@@ -201,6 +210,50 @@ def test_a_commit_whose_backend_dies_with_a_request_id_is_resolved_by_the_server
     assert killed
     assert created.id == again.id
     assert [s.id for s in listed.scenarios] == [created.id]
+
+
+def test_a_run_start_whose_backend_dies_with_a_request_id_is_resolved_by_the_server(
+    tmp_path,
+    scratch_postgres,  # noqa: F811
+    monkeypatch,
+):
+    # The single-resource writes take a request id too: the server runs the call again, and
+    # its lookup-first answers without a second transition (FAILED_PRECONDITION).
+    database, server, port, metadata = serving(tmp_path, scratch_postgres.url)
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            simulations = simulation_service_pb2_grpc.SimulationServiceStub(channel)
+            simulation_id = (
+                config_service_pb2_grpc.ConfigServiceStub(channel)
+                .CreateSimulationWithConfig(
+                    config_service_pb2.CreateSimulationWithConfigRequest(
+                        simulation=simulation_pb2.Simulation(name="run"), config=valid_config()
+                    ),
+                    metadata=metadata,
+                    timeout=30,
+                )
+                .simulation.id
+            )
+            killed = killing_the_backend_before_commit(monkeypatch, lambda pid: os.kill(pid, 9))
+            request = simulation_service_pb2.StartRunRequest(
+                simulation_id=simulation_id, request_id="start-unknown-1"
+            )
+            started = simulations.StartRun(request, metadata=metadata, timeout=30).simulation
+            again = simulations.StartRun(request, metadata=metadata, timeout=30).simulation
+            events = simulations.ListSimulationEvents(
+                simulation_service_pb2.ListSimulationEventsRequest(simulation_id=simulation_id),
+                metadata=metadata,
+                timeout=30,
+            ).events
+    finally:
+        server.stop(0)
+        database.dispose()
+
+    assert killed
+    assert started.status == again.status == simulation_pb2.Simulation.RUNNING
+    assert again.etag == started.etag
+    to_running = [e for e in events if e.to_status == simulation_pb2.Simulation.RUNNING]
+    assert len(to_running) == 1
 
 
 def test_a_session_ended_by_the_server_before_commit_is_run_again(

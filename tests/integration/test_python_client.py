@@ -232,13 +232,15 @@ def test_a_create_is_retried_with_one_generated_request_id_and_the_key_each_time
     assert all(metadata[API_KEY_HEADER] == "the-key" for _, metadata in service.attempts)
 
 
-def test_a_write_without_etag_is_not_retried(flaky):
+def test_an_update_without_etag_is_retried_with_one_generated_request_id(flaky):
     service, client = flaky
 
-    with pytest.raises(errors.Unavailable):
-        client.update_scenario(scenario={"id": "a", "description": "x"})
+    updated = client.update_scenario(scenario={"id": "a", "description": "x"})
 
-    assert len(service.attempts) == 1
+    assert updated.scenario.description == "x"
+    assert len(service.attempts) == 3
+    request_ids = {request.request_id for request, _ in service.attempts}
+    assert len(request_ids) == 1 and request_ids != {""}
 
 
 def test_a_write_with_an_etag_is_retried(flaky):
@@ -290,6 +292,10 @@ def test_reads_and_writes_with_a_request_id_or_etag_are_retried_other_writes_are
     assert not is_retry_safe(
         "/simulation.v1.SimulationService/StartRun",
         simulation_service_pb2.StartRunRequest(simulation_id="a"),
+    )
+    assert is_retry_safe(
+        "/simulation.v1.SimulationService/StartRun",
+        simulation_service_pb2.StartRunRequest(simulation_id="a", request_id="r2"),
     )
 
 

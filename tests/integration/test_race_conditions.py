@@ -20,6 +20,7 @@ import storage
 from service.api.error_status import status_for
 from service.app import authentication as auth
 from service.app import simulation_writes as simulation_steps
+from service.app import simulations as simulation_cases
 from service.app import tenants
 from service.app.configs import ConfigOperations
 from service.app.scenarios import ScenarioInput, ScenarioOperations
@@ -234,3 +235,39 @@ def test_a_run_starting_while_its_scenario_is_force_deleted_blocks_the_delete(
     assert isinstance(deleted.get("error"), errors.FailedPrecondition), deleted
     assert simulations.get(principal, sim.id).status == lifecycle.RUNNING
     assert scenarios.get(principal, scenario.id).delete_time is None
+
+
+def test_a_retry_racing_the_first_call_with_its_request_id_waits_and_answers_alike(
+    database, principal, monkeypatch
+):
+    configs = ConfigOperations(database, ConfigValidator())
+    simulations = SimulationOperations(database)
+    sim = configs.create_with_config(principal, SimulationInput(name="retried"), valid_config())
+    moved, release = threading.Event(), threading.Event()
+    real_transition = simulation_cases.transition
+
+    def transition_then_pause(*args, **kwargs):
+        result = real_transition(*args, **kwargs)
+        moved.set()
+        assert release.wait(10)
+        return result
+
+    monkeypatch.setattr(simulation_cases, "transition", transition_then_pause)
+    first = in_thread(lambda: simulations.start_run(principal, sim.id, request_id="start-race"))
+    assert moved.wait(10)  # the first call has recorded its request id and moved the run
+    retry = in_thread(lambda: simulations.start_run(principal, sim.id, request_id="start-race"))
+    wait_until_blocked_or_finished(database, retry)
+    release.set()
+    started, retried = first.join(), retry.join()
+
+    # The retry waited on the first call's record, then answered with its result: no
+    # FAILED_PRECONDITION for a second start, and one transition.
+    assert "error" not in started and "error" not in retried, (started, retried)
+    assert retried["result"].etag == started["result"].etag
+    assert retried["result"].status == lifecycle.RUNNING
+    events = database.run(
+        lambda uow: uow.events.list_of_live_simulation(
+            principal.tenant_id, sim.id, after_id=None, limit=100
+        )
+    )
+    assert [e.to_status for e in events].count(lifecycle.RUNNING) == 1

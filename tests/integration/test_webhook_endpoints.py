@@ -12,14 +12,21 @@ from collections.abc import Iterator
 import grpc
 import pytest
 from google.protobuf import field_mask_pb2
-from simulation.v1 import simulation_pb2, webhook_service_pb2_grpc
+from google.rpc import error_details_pb2
+from simulation.v1 import (
+    config_service_pb2,
+    config_service_pb2_grpc,
+    simulation_pb2,
+    webhook_service_pb2_grpc,
+)
 from simulation.v1 import webhook_service_pb2 as pb
 
 import storage
 from service.app import tenants
 from service.server import create_server
 from service.settings import Settings
-from tests.harness import field_violations, rich_status
+from tests.harness import detail, field_violations, rich_status
+from tests.unit.simulation_api import valid_config
 
 Kind = simulation_pb2.SimulationEvent.Kind
 State = pb.Webhook.State
@@ -204,3 +211,107 @@ def test_endpoints_are_listed_in_pages(stub, database):
     )
     assert [w.id for w in first.webhooks] + [w.id for w in second.webhooks] == ids
     assert second.next_page_token == ""
+
+
+def endpoint_count(stub, key) -> int:
+    listed = stub.ListWebhooks(pb.ListWebhooksRequest(page_size=100), metadata=key)
+    return len(listed.webhooks)
+
+
+def assert_request_id_reused(call) -> None:
+    with pytest.raises(grpc.RpcError) as caught:
+        call()
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    status = rich_status(caught.value.trailing_metadata())
+    info = detail(status, error_details_pb2.ErrorInfo)
+    assert info.reason == "REQUEST_ID_REUSED"
+
+
+def test_a_retried_create_returns_the_first_endpoint_and_its_secret(stub, database):
+    key = tenant_key(database, "hooks-retry-create")
+    request = pb.CreateWebhookRequest(
+        webhook=pb.Webhook(url="https://hooks.example.com/in"), request_id="hook-1"
+    )
+    first = stub.CreateWebhook(request, metadata=key)
+    again = stub.CreateWebhook(request, metadata=key)
+
+    assert again.webhook.id == first.webhook.id
+    assert again.secret == first.secret
+    assert endpoint_count(stub, key) == 1
+    request.webhook.url = "https://hooks.example.com/other"
+    assert_request_id_reused(lambda: stub.CreateWebhook(request, metadata=key))
+
+
+def test_a_retried_update_returns_the_endpoint_and_writes_once(stub, database):
+    key = tenant_key(database, "hooks-retry-update")
+    created = create(stub, key).webhook
+    request = pb.UpdateWebhookRequest(
+        webhook=pb.Webhook(id=created.id, description="renamed", etag=created.etag),
+        request_id="hook-update-1",
+    )
+    first = stub.UpdateWebhook(request, metadata=key).webhook
+    # The etag sent is stale now: only the request id makes the retry succeed.
+    again = stub.UpdateWebhook(request, metadata=key).webhook
+
+    assert again.etag == first.etag != created.etag
+    request.webhook.description = "renamed again"
+    assert_request_id_reused(lambda: stub.UpdateWebhook(request, metadata=key))
+
+
+def test_a_retried_delete_answers_again_not_not_found(stub, database):
+    key = tenant_key(database, "hooks-retry-delete")
+    created = create(stub, key).webhook
+    request = pb.DeleteWebhookRequest(webhook_id=created.id, request_id="hook-delete-1")
+    stub.DeleteWebhook(request, metadata=key)
+    stub.DeleteWebhook(request, metadata=key)
+
+    assert endpoint_count(stub, key) == 0
+    request.etag = "some other etag"
+    assert_request_id_reused(lambda: stub.DeleteWebhook(request, metadata=key))
+
+
+def test_a_retried_rotation_returns_the_secret_it_made_and_rotates_once(stub, database):
+    key = tenant_key(database, "hooks-retry-rotate")
+    created = create(stub, key)
+    request = pb.RotateWebhookSecretRequest(
+        webhook_id=created.webhook.id, request_id="hook-rotate-1"
+    )
+    first = stub.RotateWebhookSecret(request, metadata=key)
+    again = stub.RotateWebhookSecret(request, metadata=key)
+
+    assert first.secret != created.secret
+    assert again.secret == first.secret
+    assert again.webhook.etag == first.webhook.etag
+    request.etag = "some other etag"
+    assert_request_id_reused(lambda: stub.RotateWebhookSecret(request, metadata=key))
+
+
+def test_a_retried_redelivery_returns_the_delivery_and_queues_it_once(database, tmp_path):
+    # No delivery workers: the delivery stays as the calls leave it.
+    server, channel = serve(database, tmp_path, webhook_workers=0)
+    try:
+        stub = webhook_service_pb2_grpc.WebhookServiceStub(channel)
+        key = tenant_key(database, "hooks-retry-redeliver")
+        webhook = create(stub, key, kinds=[Kind.CREATED]).webhook
+        config_service_pb2_grpc.ConfigServiceStub(channel).CreateSimulationWithConfig(
+            config_service_pb2.CreateSimulationWithConfigRequest(
+                simulation=simulation_pb2.Simulation(name="announced"), config=valid_config()
+            ),
+            metadata=key,
+        )
+        (queued,) = stub.ListWebhookDeliveries(
+            pb.ListWebhookDeliveriesRequest(webhook_id=webhook.id), metadata=key
+        ).deliveries
+        request = pb.RedeliverWebhookRequest(
+            webhook_id=webhook.id, delivery_id=queued.id, request_id="redeliver-1"
+        )
+        first = stub.RedeliverWebhook(request, metadata=key).delivery
+        again = stub.RedeliverWebhook(request, metadata=key).delivery
+
+        # Queued again once: a second requeue would have moved its update time.
+        assert again.update_time == first.update_time != queued.update_time
+        request.delivery_id = queued.id + 1
+        assert_request_id_reused(lambda: stub.RedeliverWebhook(request, metadata=key))
+    finally:
+        channel.close()
+        server.stop(0)

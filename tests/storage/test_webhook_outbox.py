@@ -10,7 +10,9 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from storage import SimulationEvent, Webhook
+import pytest
+
+from storage import NotFound, SimulationEvent, Webhook
 
 
 def _webhook(tenant_id: str, **overrides) -> Webhook:
@@ -83,6 +85,27 @@ def test_a_delivery_outlives_its_simulation(database, make, tenant_id):
     make.event(sim, kind="CREATED")
     database.run(lambda uow: uow.simulations.delete(tenant_id, sim.id))
     assert [d.simulation_id for d in _deliveries(database, tenant_id, hook.id)] == [sim.id]
+
+
+def test_a_delivery_is_read_back_by_id_only_through_its_tenant_and_endpoint(
+    database, make, tenant_id
+):
+    sim = make.simulation(tenant_id)
+    hook, other_hook = _webhook(tenant_id), _webhook(tenant_id)
+    database.run(lambda uow: (uow.webhooks.add(hook), uow.webhooks.add(other_hook)))
+    make.event(sim, kind="CREATED")
+    (queued,) = _deliveries(database, tenant_id, hook.id)
+
+    got = database.run(lambda uow: uow.webhook_deliveries.get(tenant_id, hook.id, queued.id))
+
+    assert got == queued
+    for tenant, webhook_id in ((make.tenant(), hook.id), (tenant_id, other_hook.id)):
+        with pytest.raises(NotFound):
+            database.run(
+                lambda uow, tenant=tenant, webhook_id=webhook_id: uow.webhook_deliveries.get(
+                    tenant, webhook_id, queued.id
+                )
+            )
 
 
 def test_claims_keep_the_order_per_simulation_and_never_hand_out_one_twice(clean_database, make):

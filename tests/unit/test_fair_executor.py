@@ -94,6 +94,20 @@ def test_untagged_work_such_as_health_checks_jumps_the_tenant_queues():
         pool.shutdown()
 
 
+def test_untagged_work_runs_while_every_thread_is_taken_by_tenants(executor):
+    gate = Gate()
+    # Two tenants take both threads, the reserve included, and stay stuck.
+    stuck = [executor.submit(gate.work(name), _behavior(name)) for name in ("a", "b")]
+    gate.wait_started(2)
+
+    health = executor.submit(lambda _behavior: "SERVING", _behavior(None))
+
+    assert health.result(timeout=5) == "SERVING"
+    gate.opened.set()
+    for future in stuck:
+        future.result(timeout=10)
+
+
 def test_a_failing_call_reaches_its_future_and_frees_its_slot(executor):
     def fail(_behavior):
         raise ValueError("boom")

@@ -92,16 +92,18 @@ class ValidateConfigResponse(_message.Message):
     def __init__(self, valid: _Optional[bool] = ...) -> None: ...
 
 class RunArchitectRequest(_message.Message):
-    __slots__ = ("simulation_id", "parameters", "etag", "wait")
+    __slots__ = ("simulation_id", "parameters", "etag", "wait", "request_id")
     SIMULATION_ID_FIELD_NUMBER: _ClassVar[int]
     PARAMETERS_FIELD_NUMBER: _ClassVar[int]
     ETAG_FIELD_NUMBER: _ClassVar[int]
     WAIT_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     simulation_id: str
     parameters: _config_pb2.ArchitectParameters
     etag: str
     wait: bool
-    def __init__(self, simulation_id: _Optional[str] = ..., parameters: _Optional[_Union[_config_pb2.ArchitectParameters, _Mapping]] = ..., etag: _Optional[str] = ..., wait: _Optional[bool] = ...) -> None: ...
+    request_id: str
+    def __init__(self, simulation_id: _Optional[str] = ..., parameters: _Optional[_Union[_config_pb2.ArchitectParameters, _Mapping]] = ..., etag: _Optional[str] = ..., wait: _Optional[bool] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class RunArchitectResponse(_message.Message):
     __slots__ = ("simulation",)

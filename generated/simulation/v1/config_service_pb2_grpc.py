@@ -134,6 +134,9 @@ class ConfigServiceServicer:
         it reuses the simulation's last architect parameters (the engine's
         defaults if it never had any). Queues a durable job and returns at once,
         or when the job is done if `wait` is set.
+        Retrying with the same `request_id` returns the first call's answer;
+        the same `request_id` with other arguments is `INVALID_ARGUMENT`
+        (reason REQUEST_ID_REUSED).
 
         Errors: `INVALID_ARGUMENT` (bad parameters), `NOT_FOUND`, `ABORTED`
         (stale etag), `FAILED_PRECONDITION` (running, another architect job in

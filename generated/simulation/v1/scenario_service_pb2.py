@@ -28,7 +28,7 @@ from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mas
 from simulation.v1 import scenario_pb2 as simulation_dot_v1_dot_scenario__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$simulation/v1/scenario_service.proto\x12\rsimulation.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1csimulation/v1/scenario.proto\"\x7f\n\x15\x43reateScenarioRequest\x12/\n\x08scenario\x18\x01 \x01(\x0b\x32\x17.simulation.v1.ScenarioB\x04\xe2\x41\x01\x02\x12\x18\n\nrequest_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12\x1b\n\rvalidate_only\x18\x03 \x01(\x08\x42\x04\xe2\x41\x01\x01\"C\n\x16\x43reateScenarioResponse\x12)\n\x08scenario\x18\x01 \x01(\x0b\x32\x17.simulation.v1.Scenario\"/\n\x12GetScenarioRequest\x12\x19\n\x0bscenario_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"@\n\x13GetScenarioResponse\x12)\n\x08scenario\x18\x01 \x01(\x0b\x32\x17.simulation.v1.Scenario\"\x93\x01\n\x14ListScenariosRequest\x12\x17\n\tpage_size\x18\x01 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x18\n\npage_token\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12\x14\n\x06\x66ilter\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\x12\x16\n\x08order_by\x18\x04 \x01(\tB\x04\xe2\x41\x01\x01\x12\x1a\n\x0cshow_deleted\x18\x05 \x01(\x08\x42\x04\xe2\x41\x01\x01\"\\\n\x15ListScenariosResponse\x12*\n\tscenarios\x18\x01 \x03(\x0b\x32\x17.simulation.v1.Scenario\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x9c\x01\n\x15UpdateScenarioRequest\x12/\n\x08scenario\x18\x01 \x01(\x0b\x32\x17.simulation.v1.ScenarioB\x04\xe2\x41\x01\x02\x12\x35\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\x04\xe2\x41\x01\x01\x12\x1b\n\rvalidate_only\x18\x03 \x01(\x08\x42\x04\xe2\x41\x01\x01\"C\n\x16UpdateScenarioResponse\x12)\n\x08scenario\x18\x01 \x01(\x0b\x32\x17.simulation.v1.Scenario\"[\n\x15\x44\x65leteScenarioRequest\x12\x19\n\x0bscenario_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\x04\x65tag\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12\x13\n\x05\x66orce\x18\x03 \x01(\x08\x42\x04\xe2\x41\x01\x01\"C\n\x16\x44\x65leteScenarioResponse\x12)\n\x08scenario\x18\x01 \x01(\x0b\x32\x17.simulation.v1.Scenario\"H\n\x17UndeleteScenarioRequest\x12\x19\n\x0bscenario_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\x04\x65tag\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\"E\n\x18UndeleteScenarioResponse\x12)\n\x08scenario\x18\x01 \x01(\x0b\x32\x17.simulation.v1.Scenario\"u\n\x1b\x42\x61tchCreateScenariosRequest\x12<\n\x08requests\x18\x01 \x03(\x0b\x32$.simulation.v1.CreateScenarioRequestB\x04\xe2\x41\x01\x02\x12\x18\n\nrequest_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\"J\n\x1c\x42\x61tchCreateScenariosResponse\x12*\n\tscenarios\x18\x01 \x03(\x0b\x32\x17.simulation.v1.Scenario\"u\n\x1b\x42\x61tchDeleteScenariosRequest\x12<\n\x08requests\x18\x01 \x03(\x0b\x32$.simulation.v1.DeleteScenarioRequestB\x04\xe2\x41\x01\x02\x12\x18\n\nrequest_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\"J\n\x1c\x42\x61tchDeleteScenariosResponse\x12*\n\tscenarios\x18\x01 \x03(\x0b\x32\x17.simulation.v1.Scenario2\x89\t\n\x0fScenarioService\x12~\n\x0e\x43reateScenario\x12$.simulation.v1.CreateScenarioRequest\x1a%.simulation.v1.CreateScenarioResponse\"\x1f\x82\xd3\xe4\x93\x02\x19\"\r/v1/scenarios:\x08scenario\x12|\n\x0bGetScenario\x12!.simulation.v1.GetScenarioRequest\x1a\".simulation.v1.GetScenarioResponse\"&\x90\x02\x01\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/scenarios/{scenario_id}\x12t\n\rListScenarios\x12#.simulation.v1.ListScenariosRequest\x1a$.simulation.v1.ListScenariosResponse\"\x18\x90\x02\x01\x82\xd3\xe4\x93\x02\x0f\x12\r/v1/scenarios\x12\xb5\x01\n\x0eUpdateScenario\x12$.simulation.v1.UpdateScenarioRequest\x1a%.simulation.v1.UpdateScenarioResponse\"V\x82\xd3\xe4\x93\x02P\x1a\x1b/v1/scenarios/{scenario.id}:\x08scenarioZ\'2\x1b/v1/scenarios/{scenario.id}:\x08scenario\x12\x82\x01\n\x0e\x44\x65leteScenario\x12$.simulation.v1.DeleteScenarioRequest\x1a%.simulation.v1.DeleteScenarioResponse\"#\x82\xd3\xe4\x93\x02\x1d*\x1b/v1/scenarios/{scenario_id}\x12\x94\x01\n\x10UndeleteScenario\x12&.simulation.v1.UndeleteScenarioRequest\x1a\'.simulation.v1.UndeleteScenarioResponse\"/\x82\xd3\xe4\x93\x02)\"$/v1/scenarios/{scenario_id}:undelete:\x01*\x12\x95\x01\n\x14\x42\x61tchCreateScenarios\x12*.simulation.v1.BatchCreateScenariosRequest\x1a+.simulation.v1.BatchCreateScenariosResponse\"$\x82\xd3\xe4\x93\x02\x1e\"\x19/v1/scenarios:batchCreate:\x01*\x12\x95\x01\n\x14\x42\x61tchDeleteScenarios\x12*.simulation.v1.BatchDeleteScenariosRequest\x1a+.simulation.v1.BatchDeleteScenariosResponse\"$\x82\xd3\xe4\x93\x02\x1e\"\x19/v1/scenarios:batchDelete:\x01*b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$simulation/v1/scenario_service.proto\x12\rsimulation.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1csimulation/v1/scenario.proto\"\x7f\n\x15\x43reateScenarioRequest\x12/\n\x08scenario\x18\x01 \x01(\x0b\x32\x17.simulation.v1.ScenarioB\x04\xe2\x41\x01\x02\x12\x18\n\nrequest_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12\x1b\n\rvalidate_only\x18\x03 \x01(\x08\x42\x04\xe2\x41\x01\x01\"C\n\x16\x43reateScenarioResponse\x12)\n\x08scenario\x18\x01 \x01(\x0b\x32\x17.simulation.v1.Scenario\"/\n\x12GetScenarioRequest\x12\x19\n\x0bscenario_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"@\n\x13GetScenarioResponse\x12)\n\x08scenario\x18\x01 \x01(\x0b\x32\x17.simulation.v1.Scenario\"\x93\x01\n\x14ListScenariosRequest\x12\x17\n\tpage_size\x18\x01 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x18\n\npage_token\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12\x14\n\x06\x66ilter\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\x12\x16\n\x08order_by\x18\x04 \x01(\tB\x04\xe2\x41\x01\x01\x12\x1a\n\x0cshow_deleted\x18\x05 \x01(\x08\x42\x04\xe2\x41\x01\x01\"\\\n\x15ListScenariosResponse\x12*\n\tscenarios\x18\x01 \x03(\x0b\x32\x17.simulation.v1.Scenario\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xb6\x01\n\x15UpdateScenarioRequest\x12/\n\x08scenario\x18\x01 \x01(\x0b\x32\x17.simulation.v1.ScenarioB\x04\xe2\x41\x01\x02\x12\x35\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\x04\xe2\x41\x01\x01\x12\x1b\n\rvalidate_only\x18\x03 \x01(\x08\x42\x04\xe2\x41\x01\x01\x12\x18\n\nrequest_id\x18\x04 \x01(\tB\x04\xe2\x41\x01\x01\"C\n\x16UpdateScenarioResponse\x12)\n\x08scenario\x18\x01 \x01(\x0b\x32\x17.simulation.v1.Scenario\"u\n\x15\x44\x65leteScenarioRequest\x12\x19\n\x0bscenario_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\x04\x65tag\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12\x13\n\x05\x66orce\x18\x03 \x01(\x08\x42\x04\xe2\x41\x01\x01\x12\x18\n\nrequest_id\x18\x04 \x01(\tB\x04\xe2\x41\x01\x01\"C\n\x16\x44\x65leteScenarioResponse\x12)\n\x08scenario\x18\x01 \x01(\x0b\x32\x17.simulation.v1.Scenario\"b\n\x17UndeleteScenarioRequest\x12\x19\n\x0bscenario_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\x04\x65tag\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12\x18\n\nrequest_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\"E\n\x18UndeleteScenarioResponse\x12)\n\x08scenario\x18\x01 \x01(\x0b\x32\x17.simulation.v1.Scenario\"u\n\x1b\x42\x61tchCreateScenariosRequest\x12<\n\x08requests\x18\x01 \x03(\x0b\x32$.simulation.v1.CreateScenarioRequestB\x04\xe2\x41\x01\x02\x12\x18\n\nrequest_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\"J\n\x1c\x42\x61tchCreateScenariosResponse\x12*\n\tscenarios\x18\x01 \x03(\x0b\x32\x17.simulation.v1.Scenario\"u\n\x1b\x42\x61tchDeleteScenariosRequest\x12<\n\x08requests\x18\x01 \x03(\x0b\x32$.simulation.v1.DeleteScenarioRequestB\x04\xe2\x41\x01\x02\x12\x18\n\nrequest_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\"J\n\x1c\x42\x61tchDeleteScenariosResponse\x12*\n\tscenarios\x18\x01 \x03(\x0b\x32\x17.simulation.v1.Scenario2\x89\t\n\x0fScenarioService\x12~\n\x0e\x43reateScenario\x12$.simulation.v1.CreateScenarioRequest\x1a%.simulation.v1.CreateScenarioResponse\"\x1f\x82\xd3\xe4\x93\x02\x19\"\r/v1/scenarios:\x08scenario\x12|\n\x0bGetScenario\x12!.simulation.v1.GetScenarioRequest\x1a\".simulation.v1.GetScenarioResponse\"&\x90\x02\x01\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/scenarios/{scenario_id}\x12t\n\rListScenarios\x12#.simulation.v1.ListScenariosRequest\x1a$.simulation.v1.ListScenariosResponse\"\x18\x90\x02\x01\x82\xd3\xe4\x93\x02\x0f\x12\r/v1/scenarios\x12\xb5\x01\n\x0eUpdateScenario\x12$.simulation.v1.UpdateScenarioRequest\x1a%.simulation.v1.UpdateScenarioResponse\"V\x82\xd3\xe4\x93\x02P\x1a\x1b/v1/scenarios/{scenario.id}:\x08scenarioZ\'2\x1b/v1/scenarios/{scenario.id}:\x08scenario\x12\x82\x01\n\x0e\x44\x65leteScenario\x12$.simulation.v1.DeleteScenarioRequest\x1a%.simulation.v1.DeleteScenarioResponse\"#\x82\xd3\xe4\x93\x02\x1d*\x1b/v1/scenarios/{scenario_id}\x12\x94\x01\n\x10UndeleteScenario\x12&.simulation.v1.UndeleteScenarioRequest\x1a\'.simulation.v1.UndeleteScenarioResponse\"/\x82\xd3\xe4\x93\x02)\"$/v1/scenarios/{scenario_id}:undelete:\x01*\x12\x95\x01\n\x14\x42\x61tchCreateScenarios\x12*.simulation.v1.BatchCreateScenariosRequest\x1a+.simulation.v1.BatchCreateScenariosResponse\"$\x82\xd3\xe4\x93\x02\x1e\"\x19/v1/scenarios:batchCreate:\x01*\x12\x95\x01\n\x14\x42\x61tchDeleteScenarios\x12*.simulation.v1.BatchDeleteScenariosRequest\x1a+.simulation.v1.BatchDeleteScenariosResponse\"$\x82\xd3\xe4\x93\x02\x1e\"\x19/v1/scenarios:batchDelete:\x01*b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -59,16 +59,22 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_UPDATESCENARIOREQUEST'].fields_by_name['update_mask']._serialized_options = b'\342A\001\001'
   _globals['_UPDATESCENARIOREQUEST'].fields_by_name['validate_only']._loaded_options = None
   _globals['_UPDATESCENARIOREQUEST'].fields_by_name['validate_only']._serialized_options = b'\342A\001\001'
+  _globals['_UPDATESCENARIOREQUEST'].fields_by_name['request_id']._loaded_options = None
+  _globals['_UPDATESCENARIOREQUEST'].fields_by_name['request_id']._serialized_options = b'\342A\001\001'
   _globals['_DELETESCENARIOREQUEST'].fields_by_name['scenario_id']._loaded_options = None
   _globals['_DELETESCENARIOREQUEST'].fields_by_name['scenario_id']._serialized_options = b'\342A\001\002'
   _globals['_DELETESCENARIOREQUEST'].fields_by_name['etag']._loaded_options = None
   _globals['_DELETESCENARIOREQUEST'].fields_by_name['etag']._serialized_options = b'\342A\001\001'
   _globals['_DELETESCENARIOREQUEST'].fields_by_name['force']._loaded_options = None
   _globals['_DELETESCENARIOREQUEST'].fields_by_name['force']._serialized_options = b'\342A\001\001'
+  _globals['_DELETESCENARIOREQUEST'].fields_by_name['request_id']._loaded_options = None
+  _globals['_DELETESCENARIOREQUEST'].fields_by_name['request_id']._serialized_options = b'\342A\001\001'
   _globals['_UNDELETESCENARIOREQUEST'].fields_by_name['scenario_id']._loaded_options = None
   _globals['_UNDELETESCENARIOREQUEST'].fields_by_name['scenario_id']._serialized_options = b'\342A\001\002'
   _globals['_UNDELETESCENARIOREQUEST'].fields_by_name['etag']._loaded_options = None
   _globals['_UNDELETESCENARIOREQUEST'].fields_by_name['etag']._serialized_options = b'\342A\001\001'
+  _globals['_UNDELETESCENARIOREQUEST'].fields_by_name['request_id']._loaded_options = None
+  _globals['_UNDELETESCENARIOREQUEST'].fields_by_name['request_id']._serialized_options = b'\342A\001\001'
   _globals['_BATCHCREATESCENARIOSREQUEST'].fields_by_name['requests']._loaded_options = None
   _globals['_BATCHCREATESCENARIOSREQUEST'].fields_by_name['requests']._serialized_options = b'\342A\001\002'
   _globals['_BATCHCREATESCENARIOSREQUEST'].fields_by_name['request_id']._loaded_options = None
@@ -106,25 +112,25 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTSCENARIOSRESPONSE']._serialized_start=645
   _globals['_LISTSCENARIOSRESPONSE']._serialized_end=737
   _globals['_UPDATESCENARIOREQUEST']._serialized_start=740
-  _globals['_UPDATESCENARIOREQUEST']._serialized_end=896
-  _globals['_UPDATESCENARIORESPONSE']._serialized_start=898
-  _globals['_UPDATESCENARIORESPONSE']._serialized_end=965
-  _globals['_DELETESCENARIOREQUEST']._serialized_start=967
-  _globals['_DELETESCENARIOREQUEST']._serialized_end=1058
-  _globals['_DELETESCENARIORESPONSE']._serialized_start=1060
-  _globals['_DELETESCENARIORESPONSE']._serialized_end=1127
-  _globals['_UNDELETESCENARIOREQUEST']._serialized_start=1129
-  _globals['_UNDELETESCENARIOREQUEST']._serialized_end=1201
-  _globals['_UNDELETESCENARIORESPONSE']._serialized_start=1203
-  _globals['_UNDELETESCENARIORESPONSE']._serialized_end=1272
-  _globals['_BATCHCREATESCENARIOSREQUEST']._serialized_start=1274
-  _globals['_BATCHCREATESCENARIOSREQUEST']._serialized_end=1391
-  _globals['_BATCHCREATESCENARIOSRESPONSE']._serialized_start=1393
-  _globals['_BATCHCREATESCENARIOSRESPONSE']._serialized_end=1467
-  _globals['_BATCHDELETESCENARIOSREQUEST']._serialized_start=1469
-  _globals['_BATCHDELETESCENARIOSREQUEST']._serialized_end=1586
-  _globals['_BATCHDELETESCENARIOSRESPONSE']._serialized_start=1588
-  _globals['_BATCHDELETESCENARIOSRESPONSE']._serialized_end=1662
-  _globals['_SCENARIOSERVICE']._serialized_start=1665
-  _globals['_SCENARIOSERVICE']._serialized_end=2826
+  _globals['_UPDATESCENARIOREQUEST']._serialized_end=922
+  _globals['_UPDATESCENARIORESPONSE']._serialized_start=924
+  _globals['_UPDATESCENARIORESPONSE']._serialized_end=991
+  _globals['_DELETESCENARIOREQUEST']._serialized_start=993
+  _globals['_DELETESCENARIOREQUEST']._serialized_end=1110
+  _globals['_DELETESCENARIORESPONSE']._serialized_start=1112
+  _globals['_DELETESCENARIORESPONSE']._serialized_end=1179
+  _globals['_UNDELETESCENARIOREQUEST']._serialized_start=1181
+  _globals['_UNDELETESCENARIOREQUEST']._serialized_end=1279
+  _globals['_UNDELETESCENARIORESPONSE']._serialized_start=1281
+  _globals['_UNDELETESCENARIORESPONSE']._serialized_end=1350
+  _globals['_BATCHCREATESCENARIOSREQUEST']._serialized_start=1352
+  _globals['_BATCHCREATESCENARIOSREQUEST']._serialized_end=1469
+  _globals['_BATCHCREATESCENARIOSRESPONSE']._serialized_start=1471
+  _globals['_BATCHCREATESCENARIOSRESPONSE']._serialized_end=1545
+  _globals['_BATCHDELETESCENARIOSREQUEST']._serialized_start=1547
+  _globals['_BATCHDELETESCENARIOSREQUEST']._serialized_end=1664
+  _globals['_BATCHDELETESCENARIOSRESPONSE']._serialized_start=1666
+  _globals['_BATCHDELETESCENARIOSRESPONSE']._serialized_end=1740
+  _globals['_SCENARIOSERVICE']._serialized_start=1743
+  _globals['_SCENARIOSERVICE']._serialized_end=2904
 # @@protoc_insertion_point(module_scope)

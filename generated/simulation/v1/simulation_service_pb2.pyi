@@ -65,12 +65,14 @@ class ListSimulationsResponse(_message.Message):
     def __init__(self, simulations: _Optional[_Iterable[_Union[_simulation_pb2.Simulation, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class UpdateSimulationRequest(_message.Message):
-    __slots__ = ("simulation", "update_mask")
+    __slots__ = ("simulation", "update_mask", "request_id")
     SIMULATION_FIELD_NUMBER: _ClassVar[int]
     UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     simulation: _simulation_pb2.Simulation
     update_mask: _field_mask_pb2.FieldMask
-    def __init__(self, simulation: _Optional[_Union[_simulation_pb2.Simulation, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ...) -> None: ...
+    request_id: str
+    def __init__(self, simulation: _Optional[_Union[_simulation_pb2.Simulation, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class UpdateSimulationResponse(_message.Message):
     __slots__ = ("simulation",)
@@ -79,24 +81,28 @@ class UpdateSimulationResponse(_message.Message):
     def __init__(self, simulation: _Optional[_Union[_simulation_pb2.Simulation, _Mapping]] = ...) -> None: ...
 
 class DeleteSimulationRequest(_message.Message):
-    __slots__ = ("simulation_id", "etag")
+    __slots__ = ("simulation_id", "etag", "request_id")
     SIMULATION_ID_FIELD_NUMBER: _ClassVar[int]
     ETAG_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     simulation_id: str
     etag: str
-    def __init__(self, simulation_id: _Optional[str] = ..., etag: _Optional[str] = ...) -> None: ...
+    request_id: str
+    def __init__(self, simulation_id: _Optional[str] = ..., etag: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class DeleteSimulationResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
 class StartRunRequest(_message.Message):
-    __slots__ = ("simulation_id", "etag")
+    __slots__ = ("simulation_id", "etag", "request_id")
     SIMULATION_ID_FIELD_NUMBER: _ClassVar[int]
     ETAG_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     simulation_id: str
     etag: str
-    def __init__(self, simulation_id: _Optional[str] = ..., etag: _Optional[str] = ...) -> None: ...
+    request_id: str
+    def __init__(self, simulation_id: _Optional[str] = ..., etag: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class StartRunResponse(_message.Message):
     __slots__ = ("simulation",)
@@ -105,14 +111,16 @@ class StartRunResponse(_message.Message):
     def __init__(self, simulation: _Optional[_Union[_simulation_pb2.Simulation, _Mapping]] = ...) -> None: ...
 
 class CompleteRunRequest(_message.Message):
-    __slots__ = ("simulation_id", "results", "etag")
+    __slots__ = ("simulation_id", "results", "etag", "request_id")
     SIMULATION_ID_FIELD_NUMBER: _ClassVar[int]
     RESULTS_FIELD_NUMBER: _ClassVar[int]
     ETAG_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     simulation_id: str
     results: _struct_pb2.Struct
     etag: str
-    def __init__(self, simulation_id: _Optional[str] = ..., results: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., etag: _Optional[str] = ...) -> None: ...
+    request_id: str
+    def __init__(self, simulation_id: _Optional[str] = ..., results: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., etag: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class CompleteRunResponse(_message.Message):
     __slots__ = ("simulation",)
@@ -121,14 +129,16 @@ class CompleteRunResponse(_message.Message):
     def __init__(self, simulation: _Optional[_Union[_simulation_pb2.Simulation, _Mapping]] = ...) -> None: ...
 
 class FailRunRequest(_message.Message):
-    __slots__ = ("simulation_id", "error", "etag")
+    __slots__ = ("simulation_id", "error", "etag", "request_id")
     SIMULATION_ID_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     ETAG_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     simulation_id: str
     error: str
     etag: str
-    def __init__(self, simulation_id: _Optional[str] = ..., error: _Optional[str] = ..., etag: _Optional[str] = ...) -> None: ...
+    request_id: str
+    def __init__(self, simulation_id: _Optional[str] = ..., error: _Optional[str] = ..., etag: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class FailRunResponse(_message.Message):
     __slots__ = ("simulation",)
@@ -137,14 +147,16 @@ class FailRunResponse(_message.Message):
     def __init__(self, simulation: _Optional[_Union[_simulation_pb2.Simulation, _Mapping]] = ...) -> None: ...
 
 class AttachAnalysisRequest(_message.Message):
-    __slots__ = ("simulation_id", "analysis", "etag")
+    __slots__ = ("simulation_id", "analysis", "etag", "request_id")
     SIMULATION_ID_FIELD_NUMBER: _ClassVar[int]
     ANALYSIS_FIELD_NUMBER: _ClassVar[int]
     ETAG_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     simulation_id: str
     analysis: _struct_pb2.Struct
     etag: str
-    def __init__(self, simulation_id: _Optional[str] = ..., analysis: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., etag: _Optional[str] = ...) -> None: ...
+    request_id: str
+    def __init__(self, simulation_id: _Optional[str] = ..., analysis: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., etag: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class AttachAnalysisResponse(_message.Message):
     __slots__ = ("simulation",)

@@ -133,6 +133,9 @@ class TemplateServiceServicer:
         """Updates a template's display name, description, labels, config or
         parameters. A change of `config` or `parameters` makes a new revision;
         simulations created from earlier revisions are not changed.
+        Retrying with the same `request_id` returns the first call's answer;
+        the same `request_id` with other arguments is `INVALID_ARGUMENT`
+        (reason REQUEST_ID_REUSED).
 
         Errors: `INVALID_ARGUMENT` (bad fields, mask paths or config),
         `NOT_FOUND`, `ALREADY_EXISTS` (display name taken), `ABORTED` (stale
@@ -145,6 +148,9 @@ class TemplateServiceServicer:
 
     def DeleteTemplate(self, request, context):
         """Soft-deletes a template. Simulations created from it are not affected.
+        Retrying with the same `request_id` returns the first call's answer;
+        the same `request_id` with other arguments is `INVALID_ARGUMENT`
+        (reason REQUEST_ID_REUSED).
 
         Errors: `INVALID_ARGUMENT`, `NOT_FOUND` (missing or already deleted),
         `ABORTED` (stale etag), `FAILED_PRECONDITION` (a built-in preset),
@@ -156,6 +162,9 @@ class TemplateServiceServicer:
 
     def UndeleteTemplate(self, request, context):
         """Restores a soft-deleted template.
+        Retrying with the same `request_id` returns the first call's answer;
+        the same `request_id` with other arguments is `INVALID_ARGUMENT`
+        (reason REQUEST_ID_REUSED).
 
         Errors: `INVALID_ARGUMENT`, `NOT_FOUND`, `FAILED_PRECONDITION` (not
         deleted), `ALREADY_EXISTS` (a live template now has its display name),
@@ -185,6 +194,9 @@ class TemplateServiceServicer:
     def SaveAsTemplate(self, request, context):
         """Saves a simulation's current config (or its revision `revision`), with
         its last architect parameters, as a new template of the tenant.
+        Retrying with the same `request_id` returns the first call's answer;
+        the same `request_id` with other arguments is `INVALID_ARGUMENT`
+        (reason REQUEST_ID_REUSED).
 
         Errors: `INVALID_ARGUMENT` (bad template fields), `NOT_FOUND` (no such
         simulation or revision, or it has no config yet), `ALREADY_EXISTS`

@@ -29,7 +29,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from simulation.v1 import simulation_pb2 as simulation_dot_v1_dot_simulation__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#simulation/v1/webhook_service.proto\x12\rsimulation.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1esimulation/v1/simulation.proto\"\xd1\x03\n\x07Webhook\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x11\n\x03url\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x38\n\x05kinds\x18\x03 \x03(\x0e\x32#.simulation.v1.SimulationEvent.KindB\x04\xe2\x41\x01\x01\x12\x1b\n\rsimulation_id\x18\x04 \x01(\tB\x04\xe2\x41\x01\x01\x12\x19\n\x0bscenario_id\x18\x05 \x01(\tB\x04\xe2\x41\x01\x01\x12\x19\n\x0b\x64\x65scription\x18\x06 \x01(\tB\x04\xe2\x41\x01\x01\x12\x1a\n\x07\x65nabled\x18\x07 \x01(\x08\x42\x04\xe2\x41\x01\x01H\x00\x88\x01\x01\x12\x31\n\x05state\x18\x08 \x01(\x0e\x32\x1c.simulation.v1.Webhook.StateB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x12\n\x04\x65tag\x18\x0b \x01(\tB\x04\xe2\x41\x01\x01\"7\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\n\n\x06\x41\x43TIVE\x10\x01\x12\x0b\n\x07\x46\x41ILING\x10\x02\x42\n\n\x08_enabled\"E\n\x14\x43reateWebhookRequest\x12-\n\x07webhook\x18\x01 \x01(\x0b\x32\x16.simulation.v1.WebhookB\x04\xe2\x41\x01\x02\"P\n\x15\x43reateWebhookResponse\x12\'\n\x07webhook\x18\x01 \x01(\x0b\x32\x16.simulation.v1.Webhook\x12\x0e\n\x06secret\x18\x02 \x01(\t\"-\n\x11GetWebhookRequest\x12\x18\n\nwebhook_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"=\n\x12GetWebhookResponse\x12\'\n\x07webhook\x18\x01 \x01(\x0b\x32\x16.simulation.v1.Webhook\"H\n\x13ListWebhooksRequest\x12\x17\n\tpage_size\x18\x01 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x18\n\npage_token\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\"Y\n\x14ListWebhooksResponse\x12(\n\x08webhooks\x18\x01 \x03(\x0b\x32\x16.simulation.v1.Webhook\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"|\n\x14UpdateWebhookRequest\x12-\n\x07webhook\x18\x01 \x01(\x0b\x32\x16.simulation.v1.WebhookB\x04\xe2\x41\x01\x02\x12\x35\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\x04\xe2\x41\x01\x01\"@\n\x15UpdateWebhookResponse\x12\'\n\x07webhook\x18\x01 \x01(\x0b\x32\x16.simulation.v1.Webhook\"D\n\x14\x44\x65leteWebhookRequest\x12\x18\n\nwebhook_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\x04\x65tag\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\"\x17\n\x15\x44\x65leteWebhookResponse\"J\n\x1aRotateWebhookSecretRequest\x12\x18\n\nwebhook_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\x04\x65tag\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\"V\n\x1bRotateWebhookSecretResponse\x12\'\n\x07webhook\x18\x01 \x01(\x0b\x32\x16.simulation.v1.Webhook\x12\x0e\n\x06secret\x18\x02 \x01(\t\"\xd2\x03\n\x0fWebhookDelivery\x12\x10\n\x02id\x18\x01 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x18\n\nwebhook_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x33\n\x05\x65vent\x18\x03 \x01(\x0b\x32\x1e.simulation.v1.SimulationEventB\x04\xe2\x41\x01\x03\x12\x39\n\x05state\x18\x04 \x01(\x0e\x32$.simulation.v1.WebhookDelivery.StateB\x04\xe2\x41\x01\x03\x12\x16\n\x08\x61ttempts\x18\x05 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x1b\n\rresponse_code\x18\x06 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x18\n\nlatency_ms\x18\x07 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x18\n\nlast_error\x18\x08 \x01(\tB\x04\xe2\x41\x01\x03\x12;\n\x11next_attempt_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"F\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\x0b\n\x07PENDING\x10\x01\x12\r\n\tDELIVERED\x10\x02\x12\n\n\x06\x46\x41ILED\x10\x03\"k\n\x1cListWebhookDeliveriesRequest\x12\x18\n\nwebhook_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x17\n\tpage_size\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x18\n\npage_token\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\"l\n\x1dListWebhookDeliveriesResponse\x12\x32\n\ndeliveries\x18\x01 \x03(\x0b\x32\x1e.simulation.v1.WebhookDelivery\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"N\n\x17RedeliverWebhookRequest\x12\x18\n\nwebhook_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x19\n\x0b\x64\x65livery_id\x18\x02 \x01(\x03\x42\x04\xe2\x41\x01\x02\"L\n\x18RedeliverWebhookResponse\x12\x30\n\x08\x64\x65livery\x18\x01 \x01(\x0b\x32\x1e.simulation.v1.WebhookDelivery2\xf5\x08\n\x0eWebhookService\x12y\n\rCreateWebhook\x12#.simulation.v1.CreateWebhookRequest\x1a$.simulation.v1.CreateWebhookResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\"\x0c/v1/webhooks:\x07webhook\x12w\n\nGetWebhook\x12 .simulation.v1.GetWebhookRequest\x1a!.simulation.v1.GetWebhookResponse\"$\x90\x02\x01\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/webhooks/{webhook_id}\x12p\n\x0cListWebhooks\x12\".simulation.v1.ListWebhooksRequest\x1a#.simulation.v1.ListWebhooksResponse\"\x17\x90\x02\x01\x82\xd3\xe4\x93\x02\x0e\x12\x0c/v1/webhooks\x12\x86\x01\n\rUpdateWebhook\x12#.simulation.v1.UpdateWebhookRequest\x1a$.simulation.v1.UpdateWebhookResponse\"*\x82\xd3\xe4\x93\x02$2\x19/v1/webhooks/{webhook.id}:\x07webhook\x12}\n\rDeleteWebhook\x12#.simulation.v1.DeleteWebhookRequest\x1a$.simulation.v1.DeleteWebhookResponse\"!\x82\xd3\xe4\x93\x02\x1b*\x19/v1/webhooks/{webhook_id}\x12\x9f\x01\n\x13RotateWebhookSecret\x12).simulation.v1.RotateWebhookSecretRequest\x1a*.simulation.v1.RotateWebhookSecretResponse\"1\x82\xd3\xe4\x93\x02+\"&/v1/webhooks/{webhook_id}:rotateSecret:\x01*\x12\xa3\x01\n\x15ListWebhookDeliveries\x12+.simulation.v1.ListWebhookDeliveriesRequest\x1a,.simulation.v1.ListWebhookDeliveriesResponse\"/\x90\x02\x01\x82\xd3\xe4\x93\x02&\x12$/v1/webhooks/{webhook_id}/deliveries\x12\xac\x01\n\x10RedeliverWebhook\x12&.simulation.v1.RedeliverWebhookRequest\x1a\'.simulation.v1.RedeliverWebhookResponse\"G\x82\xd3\xe4\x93\x02\x41\"</v1/webhooks/{webhook_id}/deliveries/{delivery_id}:redeliver:\x01*b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#simulation/v1/webhook_service.proto\x12\rsimulation.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1esimulation/v1/simulation.proto\"\xd1\x03\n\x07Webhook\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x11\n\x03url\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x38\n\x05kinds\x18\x03 \x03(\x0e\x32#.simulation.v1.SimulationEvent.KindB\x04\xe2\x41\x01\x01\x12\x1b\n\rsimulation_id\x18\x04 \x01(\tB\x04\xe2\x41\x01\x01\x12\x19\n\x0bscenario_id\x18\x05 \x01(\tB\x04\xe2\x41\x01\x01\x12\x19\n\x0b\x64\x65scription\x18\x06 \x01(\tB\x04\xe2\x41\x01\x01\x12\x1a\n\x07\x65nabled\x18\x07 \x01(\x08\x42\x04\xe2\x41\x01\x01H\x00\x88\x01\x01\x12\x31\n\x05state\x18\x08 \x01(\x0e\x32\x1c.simulation.v1.Webhook.StateB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x12\n\x04\x65tag\x18\x0b \x01(\tB\x04\xe2\x41\x01\x01\"7\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\n\n\x06\x41\x43TIVE\x10\x01\x12\x0b\n\x07\x46\x41ILING\x10\x02\x42\n\n\x08_enabled\"_\n\x14\x43reateWebhookRequest\x12-\n\x07webhook\x18\x01 \x01(\x0b\x32\x16.simulation.v1.WebhookB\x04\xe2\x41\x01\x02\x12\x18\n\nrequest_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\"P\n\x15\x43reateWebhookResponse\x12\'\n\x07webhook\x18\x01 \x01(\x0b\x32\x16.simulation.v1.Webhook\x12\x0e\n\x06secret\x18\x02 \x01(\t\"-\n\x11GetWebhookRequest\x12\x18\n\nwebhook_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"=\n\x12GetWebhookResponse\x12\'\n\x07webhook\x18\x01 \x01(\x0b\x32\x16.simulation.v1.Webhook\"H\n\x13ListWebhooksRequest\x12\x17\n\tpage_size\x18\x01 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x18\n\npage_token\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\"Y\n\x14ListWebhooksResponse\x12(\n\x08webhooks\x18\x01 \x03(\x0b\x32\x16.simulation.v1.Webhook\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x96\x01\n\x14UpdateWebhookRequest\x12-\n\x07webhook\x18\x01 \x01(\x0b\x32\x16.simulation.v1.WebhookB\x04\xe2\x41\x01\x02\x12\x35\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\x04\xe2\x41\x01\x01\x12\x18\n\nrequest_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\"@\n\x15UpdateWebhookResponse\x12\'\n\x07webhook\x18\x01 \x01(\x0b\x32\x16.simulation.v1.Webhook\"^\n\x14\x44\x65leteWebhookRequest\x12\x18\n\nwebhook_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\x04\x65tag\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12\x18\n\nrequest_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\"\x17\n\x15\x44\x65leteWebhookResponse\"d\n\x1aRotateWebhookSecretRequest\x12\x18\n\nwebhook_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\x04\x65tag\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12\x18\n\nrequest_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\"V\n\x1bRotateWebhookSecretResponse\x12\'\n\x07webhook\x18\x01 \x01(\x0b\x32\x16.simulation.v1.Webhook\x12\x0e\n\x06secret\x18\x02 \x01(\t\"\xd2\x03\n\x0fWebhookDelivery\x12\x10\n\x02id\x18\x01 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x18\n\nwebhook_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x33\n\x05\x65vent\x18\x03 \x01(\x0b\x32\x1e.simulation.v1.SimulationEventB\x04\xe2\x41\x01\x03\x12\x39\n\x05state\x18\x04 \x01(\x0e\x32$.simulation.v1.WebhookDelivery.StateB\x04\xe2\x41\x01\x03\x12\x16\n\x08\x61ttempts\x18\x05 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x1b\n\rresponse_code\x18\x06 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x18\n\nlatency_ms\x18\x07 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x18\n\nlast_error\x18\x08 \x01(\tB\x04\xe2\x41\x01\x03\x12;\n\x11next_attempt_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"F\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\x0b\n\x07PENDING\x10\x01\x12\r\n\tDELIVERED\x10\x02\x12\n\n\x06\x46\x41ILED\x10\x03\"k\n\x1cListWebhookDeliveriesRequest\x12\x18\n\nwebhook_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x17\n\tpage_size\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x18\n\npage_token\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\"l\n\x1dListWebhookDeliveriesResponse\x12\x32\n\ndeliveries\x18\x01 \x03(\x0b\x32\x1e.simulation.v1.WebhookDelivery\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"h\n\x17RedeliverWebhookRequest\x12\x18\n\nwebhook_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x19\n\x0b\x64\x65livery_id\x18\x02 \x01(\x03\x42\x04\xe2\x41\x01\x02\x12\x18\n\nrequest_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\"L\n\x18RedeliverWebhookResponse\x12\x30\n\x08\x64\x65livery\x18\x01 \x01(\x0b\x32\x1e.simulation.v1.WebhookDelivery2\xf5\x08\n\x0eWebhookService\x12y\n\rCreateWebhook\x12#.simulation.v1.CreateWebhookRequest\x1a$.simulation.v1.CreateWebhookResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\"\x0c/v1/webhooks:\x07webhook\x12w\n\nGetWebhook\x12 .simulation.v1.GetWebhookRequest\x1a!.simulation.v1.GetWebhookResponse\"$\x90\x02\x01\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/webhooks/{webhook_id}\x12p\n\x0cListWebhooks\x12\".simulation.v1.ListWebhooksRequest\x1a#.simulation.v1.ListWebhooksResponse\"\x17\x90\x02\x01\x82\xd3\xe4\x93\x02\x0e\x12\x0c/v1/webhooks\x12\x86\x01\n\rUpdateWebhook\x12#.simulation.v1.UpdateWebhookRequest\x1a$.simulation.v1.UpdateWebhookResponse\"*\x82\xd3\xe4\x93\x02$2\x19/v1/webhooks/{webhook.id}:\x07webhook\x12}\n\rDeleteWebhook\x12#.simulation.v1.DeleteWebhookRequest\x1a$.simulation.v1.DeleteWebhookResponse\"!\x82\xd3\xe4\x93\x02\x1b*\x19/v1/webhooks/{webhook_id}\x12\x9f\x01\n\x13RotateWebhookSecret\x12).simulation.v1.RotateWebhookSecretRequest\x1a*.simulation.v1.RotateWebhookSecretResponse\"1\x82\xd3\xe4\x93\x02+\"&/v1/webhooks/{webhook_id}:rotateSecret:\x01*\x12\xa3\x01\n\x15ListWebhookDeliveries\x12+.simulation.v1.ListWebhookDeliveriesRequest\x1a,.simulation.v1.ListWebhookDeliveriesResponse\"/\x90\x02\x01\x82\xd3\xe4\x93\x02&\x12$/v1/webhooks/{webhook_id}/deliveries\x12\xac\x01\n\x10RedeliverWebhook\x12&.simulation.v1.RedeliverWebhookRequest\x1a\'.simulation.v1.RedeliverWebhookResponse\"G\x82\xd3\xe4\x93\x02\x41\"</v1/webhooks/{webhook_id}/deliveries/{delivery_id}:redeliver:\x01*b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -60,6 +60,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_WEBHOOK'].fields_by_name['etag']._serialized_options = b'\342A\001\001'
   _globals['_CREATEWEBHOOKREQUEST'].fields_by_name['webhook']._loaded_options = None
   _globals['_CREATEWEBHOOKREQUEST'].fields_by_name['webhook']._serialized_options = b'\342A\001\002'
+  _globals['_CREATEWEBHOOKREQUEST'].fields_by_name['request_id']._loaded_options = None
+  _globals['_CREATEWEBHOOKREQUEST'].fields_by_name['request_id']._serialized_options = b'\342A\001\001'
   _globals['_GETWEBHOOKREQUEST'].fields_by_name['webhook_id']._loaded_options = None
   _globals['_GETWEBHOOKREQUEST'].fields_by_name['webhook_id']._serialized_options = b'\342A\001\002'
   _globals['_LISTWEBHOOKSREQUEST'].fields_by_name['page_size']._loaded_options = None
@@ -70,14 +72,20 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_UPDATEWEBHOOKREQUEST'].fields_by_name['webhook']._serialized_options = b'\342A\001\002'
   _globals['_UPDATEWEBHOOKREQUEST'].fields_by_name['update_mask']._loaded_options = None
   _globals['_UPDATEWEBHOOKREQUEST'].fields_by_name['update_mask']._serialized_options = b'\342A\001\001'
+  _globals['_UPDATEWEBHOOKREQUEST'].fields_by_name['request_id']._loaded_options = None
+  _globals['_UPDATEWEBHOOKREQUEST'].fields_by_name['request_id']._serialized_options = b'\342A\001\001'
   _globals['_DELETEWEBHOOKREQUEST'].fields_by_name['webhook_id']._loaded_options = None
   _globals['_DELETEWEBHOOKREQUEST'].fields_by_name['webhook_id']._serialized_options = b'\342A\001\002'
   _globals['_DELETEWEBHOOKREQUEST'].fields_by_name['etag']._loaded_options = None
   _globals['_DELETEWEBHOOKREQUEST'].fields_by_name['etag']._serialized_options = b'\342A\001\001'
+  _globals['_DELETEWEBHOOKREQUEST'].fields_by_name['request_id']._loaded_options = None
+  _globals['_DELETEWEBHOOKREQUEST'].fields_by_name['request_id']._serialized_options = b'\342A\001\001'
   _globals['_ROTATEWEBHOOKSECRETREQUEST'].fields_by_name['webhook_id']._loaded_options = None
   _globals['_ROTATEWEBHOOKSECRETREQUEST'].fields_by_name['webhook_id']._serialized_options = b'\342A\001\002'
   _globals['_ROTATEWEBHOOKSECRETREQUEST'].fields_by_name['etag']._loaded_options = None
   _globals['_ROTATEWEBHOOKSECRETREQUEST'].fields_by_name['etag']._serialized_options = b'\342A\001\001'
+  _globals['_ROTATEWEBHOOKSECRETREQUEST'].fields_by_name['request_id']._loaded_options = None
+  _globals['_ROTATEWEBHOOKSECRETREQUEST'].fields_by_name['request_id']._serialized_options = b'\342A\001\001'
   _globals['_WEBHOOKDELIVERY'].fields_by_name['id']._loaded_options = None
   _globals['_WEBHOOKDELIVERY'].fields_by_name['id']._serialized_options = b'\342A\001\003'
   _globals['_WEBHOOKDELIVERY'].fields_by_name['webhook_id']._loaded_options = None
@@ -108,6 +116,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_REDELIVERWEBHOOKREQUEST'].fields_by_name['webhook_id']._serialized_options = b'\342A\001\002'
   _globals['_REDELIVERWEBHOOKREQUEST'].fields_by_name['delivery_id']._loaded_options = None
   _globals['_REDELIVERWEBHOOKREQUEST'].fields_by_name['delivery_id']._serialized_options = b'\342A\001\002'
+  _globals['_REDELIVERWEBHOOKREQUEST'].fields_by_name['request_id']._loaded_options = None
+  _globals['_REDELIVERWEBHOOKREQUEST'].fields_by_name['request_id']._serialized_options = b'\342A\001\001'
   _globals['_WEBHOOKSERVICE'].methods_by_name['CreateWebhook']._loaded_options = None
   _globals['_WEBHOOKSERVICE'].methods_by_name['CreateWebhook']._serialized_options = b'\202\323\344\223\002\027\"\014/v1/webhooks:\007webhook'
   _globals['_WEBHOOKSERVICE'].methods_by_name['GetWebhook']._loaded_options = None
@@ -129,41 +139,41 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_WEBHOOK_STATE']._serialized_start=615
   _globals['_WEBHOOK_STATE']._serialized_end=670
   _globals['_CREATEWEBHOOKREQUEST']._serialized_start=684
-  _globals['_CREATEWEBHOOKREQUEST']._serialized_end=753
-  _globals['_CREATEWEBHOOKRESPONSE']._serialized_start=755
-  _globals['_CREATEWEBHOOKRESPONSE']._serialized_end=835
-  _globals['_GETWEBHOOKREQUEST']._serialized_start=837
-  _globals['_GETWEBHOOKREQUEST']._serialized_end=882
-  _globals['_GETWEBHOOKRESPONSE']._serialized_start=884
-  _globals['_GETWEBHOOKRESPONSE']._serialized_end=945
-  _globals['_LISTWEBHOOKSREQUEST']._serialized_start=947
-  _globals['_LISTWEBHOOKSREQUEST']._serialized_end=1019
-  _globals['_LISTWEBHOOKSRESPONSE']._serialized_start=1021
-  _globals['_LISTWEBHOOKSRESPONSE']._serialized_end=1110
-  _globals['_UPDATEWEBHOOKREQUEST']._serialized_start=1112
-  _globals['_UPDATEWEBHOOKREQUEST']._serialized_end=1236
-  _globals['_UPDATEWEBHOOKRESPONSE']._serialized_start=1238
-  _globals['_UPDATEWEBHOOKRESPONSE']._serialized_end=1302
-  _globals['_DELETEWEBHOOKREQUEST']._serialized_start=1304
-  _globals['_DELETEWEBHOOKREQUEST']._serialized_end=1372
-  _globals['_DELETEWEBHOOKRESPONSE']._serialized_start=1374
-  _globals['_DELETEWEBHOOKRESPONSE']._serialized_end=1397
-  _globals['_ROTATEWEBHOOKSECRETREQUEST']._serialized_start=1399
-  _globals['_ROTATEWEBHOOKSECRETREQUEST']._serialized_end=1473
-  _globals['_ROTATEWEBHOOKSECRETRESPONSE']._serialized_start=1475
-  _globals['_ROTATEWEBHOOKSECRETRESPONSE']._serialized_end=1561
-  _globals['_WEBHOOKDELIVERY']._serialized_start=1564
-  _globals['_WEBHOOKDELIVERY']._serialized_end=2030
-  _globals['_WEBHOOKDELIVERY_STATE']._serialized_start=1960
-  _globals['_WEBHOOKDELIVERY_STATE']._serialized_end=2030
-  _globals['_LISTWEBHOOKDELIVERIESREQUEST']._serialized_start=2032
-  _globals['_LISTWEBHOOKDELIVERIESREQUEST']._serialized_end=2139
-  _globals['_LISTWEBHOOKDELIVERIESRESPONSE']._serialized_start=2141
-  _globals['_LISTWEBHOOKDELIVERIESRESPONSE']._serialized_end=2249
-  _globals['_REDELIVERWEBHOOKREQUEST']._serialized_start=2251
-  _globals['_REDELIVERWEBHOOKREQUEST']._serialized_end=2329
-  _globals['_REDELIVERWEBHOOKRESPONSE']._serialized_start=2331
-  _globals['_REDELIVERWEBHOOKRESPONSE']._serialized_end=2407
-  _globals['_WEBHOOKSERVICE']._serialized_start=2410
-  _globals['_WEBHOOKSERVICE']._serialized_end=3551
+  _globals['_CREATEWEBHOOKREQUEST']._serialized_end=779
+  _globals['_CREATEWEBHOOKRESPONSE']._serialized_start=781
+  _globals['_CREATEWEBHOOKRESPONSE']._serialized_end=861
+  _globals['_GETWEBHOOKREQUEST']._serialized_start=863
+  _globals['_GETWEBHOOKREQUEST']._serialized_end=908
+  _globals['_GETWEBHOOKRESPONSE']._serialized_start=910
+  _globals['_GETWEBHOOKRESPONSE']._serialized_end=971
+  _globals['_LISTWEBHOOKSREQUEST']._serialized_start=973
+  _globals['_LISTWEBHOOKSREQUEST']._serialized_end=1045
+  _globals['_LISTWEBHOOKSRESPONSE']._serialized_start=1047
+  _globals['_LISTWEBHOOKSRESPONSE']._serialized_end=1136
+  _globals['_UPDATEWEBHOOKREQUEST']._serialized_start=1139
+  _globals['_UPDATEWEBHOOKREQUEST']._serialized_end=1289
+  _globals['_UPDATEWEBHOOKRESPONSE']._serialized_start=1291
+  _globals['_UPDATEWEBHOOKRESPONSE']._serialized_end=1355
+  _globals['_DELETEWEBHOOKREQUEST']._serialized_start=1357
+  _globals['_DELETEWEBHOOKREQUEST']._serialized_end=1451
+  _globals['_DELETEWEBHOOKRESPONSE']._serialized_start=1453
+  _globals['_DELETEWEBHOOKRESPONSE']._serialized_end=1476
+  _globals['_ROTATEWEBHOOKSECRETREQUEST']._serialized_start=1478
+  _globals['_ROTATEWEBHOOKSECRETREQUEST']._serialized_end=1578
+  _globals['_ROTATEWEBHOOKSECRETRESPONSE']._serialized_start=1580
+  _globals['_ROTATEWEBHOOKSECRETRESPONSE']._serialized_end=1666
+  _globals['_WEBHOOKDELIVERY']._serialized_start=1669
+  _globals['_WEBHOOKDELIVERY']._serialized_end=2135
+  _globals['_WEBHOOKDELIVERY_STATE']._serialized_start=2065
+  _globals['_WEBHOOKDELIVERY_STATE']._serialized_end=2135
+  _globals['_LISTWEBHOOKDELIVERIESREQUEST']._serialized_start=2137
+  _globals['_LISTWEBHOOKDELIVERIESREQUEST']._serialized_end=2244
+  _globals['_LISTWEBHOOKDELIVERIESRESPONSE']._serialized_start=2246
+  _globals['_LISTWEBHOOKDELIVERIESRESPONSE']._serialized_end=2354
+  _globals['_REDELIVERWEBHOOKREQUEST']._serialized_start=2356
+  _globals['_REDELIVERWEBHOOKREQUEST']._serialized_end=2460
+  _globals['_REDELIVERWEBHOOKRESPONSE']._serialized_start=2462
+  _globals['_REDELIVERWEBHOOKRESPONSE']._serialized_end=2538
+  _globals['_WEBHOOKSERVICE']._serialized_start=2541
+  _globals['_WEBHOOKSERVICE']._serialized_end=3682
 # @@protoc_insertion_point(module_scope)

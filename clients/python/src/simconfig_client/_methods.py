@@ -321,7 +321,8 @@ class GeneratedMethods:
         **fields: Any,
     ) -> scenario_service_pb2.UpdateScenarioResponse:
         """ScenarioService.UpdateScenario: Updates a scenario's display name, description or
-        labels.
+        labels. Retrying with the same `request_id` returns the first call's answer; the same
+        `request_id` with other arguments is `INVALID_ARGUMENT` (reason REQUEST_ID_REUSED).
 
         Pass a request message, or its fields as keyword arguments.
         """
@@ -364,7 +365,9 @@ class GeneratedMethods:
         **fields: Any,
     ) -> scenario_service_pb2.UndeleteScenarioResponse:
         """ScenarioService.UndeleteScenario: Restores a soft-deleted scenario (and the simulations
-        deleted with it) before its purge time.
+        deleted with it) before its purge time. Retrying with the same `request_id` returns the
+        first call's answer; the same `request_id` with other arguments is `INVALID_ARGUMENT`
+        (reason REQUEST_ID_REUSED).
 
         Pass a request message, or its fields as keyword arguments.
         """
@@ -513,7 +516,9 @@ class GeneratedMethods:
         **fields: Any,
     ) -> simulation_service_pb2.UpdateSimulationResponse:
         """SimulationService.UpdateSimulation: Renames a simulation, changes its labels, or moves
-        it to another scenario of the same tenant.
+        it to another scenario of the same tenant. Retrying with the same `request_id` returns
+        the first call's answer; the same `request_id` with other arguments is
+        `INVALID_ARGUMENT` (reason REQUEST_ID_REUSED).
 
         Pass a request message, or its fields as keyword arguments.
         """
@@ -535,7 +540,8 @@ class GeneratedMethods:
         **fields: Any,
     ) -> simulation_service_pb2.DeleteSimulationResponse:
         """SimulationService.DeleteSimulation: Deletes a simulation with its revisions and audit
-        trail.
+        trail. Retrying with the same `request_id` returns the first call's answer; the same
+        `request_id` with other arguments is `INVALID_ARGUMENT` (reason REQUEST_ID_REUSED).
 
         Pass a request message, or its fields as keyword arguments.
         """
@@ -557,6 +563,8 @@ class GeneratedMethods:
         **fields: Any,
     ) -> simulation_service_pb2.StartRunResponse:
         """SimulationService.StartRun: Marks the start of a run: COMPLETED_CONFIG -> RUNNING.
+        Retrying with the same `request_id` returns the first call's answer; the same
+        `request_id` with other arguments is `INVALID_ARGUMENT` (reason REQUEST_ID_REUSED).
 
         Pass a request message, or its fields as keyword arguments.
         """
@@ -577,7 +585,9 @@ class GeneratedMethods:
         timeout: float | None = None,
         **fields: Any,
     ) -> simulation_service_pb2.CompleteRunResponse:
-        """SimulationService.CompleteRun: Stores the run's results: RUNNING -> COMPLETED.
+        """SimulationService.CompleteRun: Stores the run's results: RUNNING -> COMPLETED. Retrying
+        with the same `request_id` returns the first call's answer; the same `request_id` with
+        other arguments is `INVALID_ARGUMENT` (reason REQUEST_ID_REUSED).
 
         Pass a request message, or its fields as keyword arguments.
         """
@@ -599,7 +609,8 @@ class GeneratedMethods:
         **fields: Any,
     ) -> simulation_service_pb2.FailRunResponse:
         """SimulationService.FailRun: Records a failed run: RUNNING (or any non-final status) ->
-        FAILED.
+        FAILED. Retrying with the same `request_id` returns the first call's answer; the same
+        `request_id` with other arguments is `INVALID_ARGUMENT` (reason REQUEST_ID_REUSED).
 
         Pass a request message, or its fields as keyword arguments.
         """
@@ -620,7 +631,9 @@ class GeneratedMethods:
         timeout: float | None = None,
         **fields: Any,
     ) -> simulation_service_pb2.AttachAnalysisResponse:
-        """SimulationService.AttachAnalysis: Attaches an analysis to a completed run.
+        """SimulationService.AttachAnalysis: Attaches an analysis to a completed run. Retrying with
+        the same `request_id` returns the first call's answer; the same `request_id` with other
+        arguments is `INVALID_ARGUMENT` (reason REQUEST_ID_REUSED).
 
         Pass a request message, or its fields as keyword arguments.
         """
@@ -874,7 +887,9 @@ class GeneratedMethods:
         timeout: float | None = None,
         **fields: Any,
     ) -> template_service_pb2.UndeleteTemplateResponse:
-        """TemplateService.UndeleteTemplate: Restores a soft-deleted template.
+        """TemplateService.UndeleteTemplate: Restores a soft-deleted template. Retrying with the
+        same `request_id` returns the first call's answer; the same `request_id` with other
+        arguments is `INVALID_ARGUMENT` (reason REQUEST_ID_REUSED).
 
         Pass a request message, or its fields as keyword arguments.
         """
@@ -920,6 +935,8 @@ class GeneratedMethods:
     ) -> template_service_pb2.SaveAsTemplateResponse:
         """TemplateService.SaveAsTemplate: Saves a simulation's current config (or its revision
         `revision`), with its last architect parameters, as a new template of the tenant.
+        Retrying with the same `request_id` returns the first call's answer; the same
+        `request_id` with other arguments is `INVALID_ARGUMENT` (reason REQUEST_ID_REUSED).
 
         Pass a request message, or its fields as keyword arguments.
         """
@@ -1021,7 +1038,9 @@ class GeneratedMethods:
         **fields: Any,
     ) -> webhook_service_pb2.UpdateWebhookResponse:
         """WebhookService.UpdateWebhook: Changes an endpoint's URL, filters, description or enabled
-        flag. Re-enabling a FAILING endpoint makes it ACTIVE again.
+        flag. Re-enabling a FAILING endpoint makes it ACTIVE again. Retrying with the same
+        `request_id` returns the first call's answer; the same `request_id` with other arguments
+        is `INVALID_ARGUMENT` (reason REQUEST_ID_REUSED).
 
         Pass a request message, or its fields as keyword arguments.
         """
@@ -1043,6 +1062,8 @@ class GeneratedMethods:
         **fields: Any,
     ) -> webhook_service_pb2.DeleteWebhookResponse:
         """WebhookService.DeleteWebhook: Deletes an endpoint; nothing more is delivered to it.
+        Retrying with the same `request_id` returns the first call's answer; the same
+        `request_id` with other arguments is `INVALID_ARGUMENT` (reason REQUEST_ID_REUSED).
 
         Pass a request message, or its fields as keyword arguments.
         """
@@ -1064,7 +1085,9 @@ class GeneratedMethods:
         **fields: Any,
     ) -> webhook_service_pb2.RotateWebhookSecretResponse:
         """WebhookService.RotateWebhookSecret: Replaces an endpoint's signing secret; the response
-        carries the new one, which is never shown again.
+        carries the new one, which is never shown again. Retrying with the same `request_id`
+        returns the first call's answer; the same `request_id` with other arguments is
+        `INVALID_ARGUMENT` (reason REQUEST_ID_REUSED).
 
         Pass a request message, or its fields as keyword arguments.
         """
@@ -1126,6 +1149,8 @@ class GeneratedMethods:
     ) -> webhook_service_pb2.RedeliverWebhookResponse:
         """WebhookService.RedeliverWebhook: Delivers an event again: the delivery becomes due at
         once, with fresh attempts (and the same `webhook-id`, so receivers can tell it is one).
+        Retrying with the same `request_id` returns the first call's answer; the same
+        `request_id` with other arguments is `INVALID_ARGUMENT` (reason REQUEST_ID_REUSED).
 
         Pass a request message, or its fields as keyword arguments.
         """

@@ -1,10 +1,11 @@
 """``Client``: one object for every RPC of the service, over one address.
 
 What it does on every call: sends the API key (``x-api-key``), applies a default deadline,
-fills in a ``request_id`` on creates (so a retried create is answered from the first one, not
-made twice, AIP-155), decodes a failure into a :mod:`simconfig_client.errors` exception, and
-retries ``UNAVAILABLE`` per a gRPC service config when the call is safe to repeat: reads, and
-writes that carry a ``request_id`` or an ``etag`` (a repeated conditional write fails with
+fills in a ``request_id`` on every write that takes one — creates, updates, deletes, run
+transitions (so a retried write is answered from the first one, not made twice, AIP-155) —,
+decodes a failure into a :mod:`simconfig_client.errors` exception, and retries
+``UNAVAILABLE`` per a gRPC service config when the call is safe to repeat: reads, and writes
+that carry a ``request_id`` or an ``etag`` (a repeated conditional write fails with
 ``ABORTED`` instead of applying twice). Other writes are sent once, on a channel without
 retries: a write whose connection broke may have been applied.
 """

@@ -61,14 +61,16 @@ class ListScenariosResponse(_message.Message):
     def __init__(self, scenarios: _Optional[_Iterable[_Union[_scenario_pb2.Scenario, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class UpdateScenarioRequest(_message.Message):
-    __slots__ = ("scenario", "update_mask", "validate_only")
+    __slots__ = ("scenario", "update_mask", "validate_only", "request_id")
     SCENARIO_FIELD_NUMBER: _ClassVar[int]
     UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
     VALIDATE_ONLY_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     scenario: _scenario_pb2.Scenario
     update_mask: _field_mask_pb2.FieldMask
     validate_only: bool
-    def __init__(self, scenario: _Optional[_Union[_scenario_pb2.Scenario, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ..., validate_only: _Optional[bool] = ...) -> None: ...
+    request_id: str
+    def __init__(self, scenario: _Optional[_Union[_scenario_pb2.Scenario, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ..., validate_only: _Optional[bool] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class UpdateScenarioResponse(_message.Message):
     __slots__ = ("scenario",)
@@ -77,14 +79,16 @@ class UpdateScenarioResponse(_message.Message):
     def __init__(self, scenario: _Optional[_Union[_scenario_pb2.Scenario, _Mapping]] = ...) -> None: ...
 
 class DeleteScenarioRequest(_message.Message):
-    __slots__ = ("scenario_id", "etag", "force")
+    __slots__ = ("scenario_id", "etag", "force", "request_id")
     SCENARIO_ID_FIELD_NUMBER: _ClassVar[int]
     ETAG_FIELD_NUMBER: _ClassVar[int]
     FORCE_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     scenario_id: str
     etag: str
     force: bool
-    def __init__(self, scenario_id: _Optional[str] = ..., etag: _Optional[str] = ..., force: _Optional[bool] = ...) -> None: ...
+    request_id: str
+    def __init__(self, scenario_id: _Optional[str] = ..., etag: _Optional[str] = ..., force: _Optional[bool] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class DeleteScenarioResponse(_message.Message):
     __slots__ = ("scenario",)
@@ -93,12 +97,14 @@ class DeleteScenarioResponse(_message.Message):
     def __init__(self, scenario: _Optional[_Union[_scenario_pb2.Scenario, _Mapping]] = ...) -> None: ...
 
 class UndeleteScenarioRequest(_message.Message):
-    __slots__ = ("scenario_id", "etag")
+    __slots__ = ("scenario_id", "etag", "request_id")
     SCENARIO_ID_FIELD_NUMBER: _ClassVar[int]
     ETAG_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     scenario_id: str
     etag: str
-    def __init__(self, scenario_id: _Optional[str] = ..., etag: _Optional[str] = ...) -> None: ...
+    request_id: str
+    def __init__(self, scenario_id: _Optional[str] = ..., etag: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class UndeleteScenarioResponse(_message.Message):
     __slots__ = ("scenario",)

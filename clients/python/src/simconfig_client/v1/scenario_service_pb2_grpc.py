@@ -128,6 +128,9 @@ class ScenarioServiceServicer:
 
     def UpdateScenario(self, request, context):
         """Updates a scenario's display name, description or labels.
+        Retrying with the same `request_id` returns the first call's answer;
+        the same `request_id` with other arguments is `INVALID_ARGUMENT`
+        (reason REQUEST_ID_REUSED).
 
         Errors: `INVALID_ARGUMENT` (bad fields or mask paths, or nothing to
         change: reason UPDATE_MASK_EMPTY), `NOT_FOUND`,
@@ -144,6 +147,9 @@ class ScenarioServiceServicer:
         `force`, which deletes them with it (and undelete brings them back).
         A scenario with a simulation that is PENDING, GENERATING_CONFIG or
         RUNNING cannot be deleted, even with `force`.
+        Retrying with the same `request_id` returns the first call's answer;
+        the same `request_id` with other arguments is `INVALID_ARGUMENT`
+        (reason REQUEST_ID_REUSED).
 
         Errors: `INVALID_ARGUMENT`, `NOT_FOUND` (missing or already deleted),
         `ABORTED` (stale etag), `FAILED_PRECONDITION` (holds simulations and
@@ -158,6 +164,9 @@ class ScenarioServiceServicer:
     def UndeleteScenario(self, request, context):
         """Restores a soft-deleted scenario (and the simulations deleted with it)
         before its purge time.
+        Retrying with the same `request_id` returns the first call's answer;
+        the same `request_id` with other arguments is `INVALID_ARGUMENT`
+        (reason REQUEST_ID_REUSED).
 
         Errors: `INVALID_ARGUMENT`, `NOT_FOUND` (missing or purged),
         `FAILED_PRECONDITION` (not deleted), `ALREADY_EXISTS` (a live scenario

@@ -154,6 +154,9 @@ class SimulationServiceServicer:
     def UpdateSimulation(self, request, context):
         """Renames a simulation, changes its labels, or moves it to another
         scenario of the same tenant.
+        Retrying with the same `request_id` returns the first call's answer;
+        the same `request_id` with other arguments is `INVALID_ARGUMENT`
+        (reason REQUEST_ID_REUSED).
 
         Errors: `INVALID_ARGUMENT` (bad fields or mask paths, or nothing to
         change: reason UPDATE_MASK_EMPTY), `NOT_FOUND` (no
@@ -166,6 +169,9 @@ class SimulationServiceServicer:
 
     def DeleteSimulation(self, request, context):
         """Deletes a simulation with its revisions and audit trail.
+        Retrying with the same `request_id` returns the first call's answer;
+        the same `request_id` with other arguments is `INVALID_ARGUMENT`
+        (reason REQUEST_ID_REUSED).
 
         Errors: `INVALID_ARGUMENT`, `NOT_FOUND`, `ABORTED` (stale etag),
         `FAILED_PRECONDITION` (busy: PENDING, GENERATING_CONFIG or RUNNING),
@@ -177,6 +183,9 @@ class SimulationServiceServicer:
 
     def StartRun(self, request, context):
         """Marks the start of a run: COMPLETED_CONFIG -> RUNNING.
+        Retrying with the same `request_id` returns the first call's answer;
+        the same `request_id` with other arguments is `INVALID_ARGUMENT`
+        (reason REQUEST_ID_REUSED).
 
         Errors: `INVALID_ARGUMENT`, `NOT_FOUND`, `ABORTED` (stale etag),
         `FAILED_PRECONDITION` (any other status), `UNAUTHENTICATED`,
@@ -188,6 +197,9 @@ class SimulationServiceServicer:
 
     def CompleteRun(self, request, context):
         """Stores the run's results: RUNNING -> COMPLETED.
+        Retrying with the same `request_id` returns the first call's answer;
+        the same `request_id` with other arguments is `INVALID_ARGUMENT`
+        (reason REQUEST_ID_REUSED).
 
         Errors: `INVALID_ARGUMENT` (results too large), `NOT_FOUND`, `ABORTED`
         (stale etag), `FAILED_PRECONDITION` (not RUNNING), `UNAUTHENTICATED`,
@@ -199,6 +211,9 @@ class SimulationServiceServicer:
 
     def FailRun(self, request, context):
         """Records a failed run: RUNNING (or any non-final status) -> FAILED.
+        Retrying with the same `request_id` returns the first call's answer;
+        the same `request_id` with other arguments is `INVALID_ARGUMENT`
+        (reason REQUEST_ID_REUSED).
 
         Errors: `INVALID_ARGUMENT` (empty or over-long error), `NOT_FOUND`,
         `ABORTED` (stale etag), `FAILED_PRECONDITION` (already COMPLETED or
@@ -210,6 +225,9 @@ class SimulationServiceServicer:
 
     def AttachAnalysis(self, request, context):
         """Attaches an analysis to a completed run.
+        Retrying with the same `request_id` returns the first call's answer;
+        the same `request_id` with other arguments is `INVALID_ARGUMENT`
+        (reason REQUEST_ID_REUSED).
 
         Errors: `INVALID_ARGUMENT` (analysis missing or too large), `NOT_FOUND`,
         `ABORTED` (stale etag), `FAILED_PRECONDITION` (not COMPLETED),

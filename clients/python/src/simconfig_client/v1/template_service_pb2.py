@@ -30,7 +30,7 @@ from simconfig_client.v1 import simulation_pb2 as simulation_dot_v1_dot_simulati
 from simconfig_client.v1 import template_pb2 as simulation_dot_v1_dot_template__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$simulation/v1/template_service.proto\x12\rsimulation.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1asimulation/v1/config.proto\x1a\x1esimulation/v1/simulation.proto\x1a\x1csimulation/v1/template.proto\"\x7f\n\x15\x43reateTemplateRequest\x12/\n\x08template\x18\x01 \x01(\x0b\x32\x17.simulation.v1.TemplateB\x04\xe2\x41\x01\x02\x12\x18\n\nrequest_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12\x1b\n\rvalidate_only\x18\x03 \x01(\x08\x42\x04\xe2\x41\x01\x01\"C\n\x16\x43reateTemplateResponse\x12)\n\x08template\x18\x01 \x01(\x0b\x32\x17.simulation.v1.Template\"G\n\x12GetTemplateRequest\x12\x19\n\x0btemplate_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x08revision\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x01\"@\n\x13GetTemplateResponse\x12)\n\x08template\x18\x01 \x01(\x0b\x32\x17.simulation.v1.Template\"\x93\x01\n\x14ListTemplatesRequest\x12\x17\n\tpage_size\x18\x01 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x18\n\npage_token\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12\x14\n\x06\x66ilter\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\x12\x16\n\x08order_by\x18\x04 \x01(\tB\x04\xe2\x41\x01\x01\x12\x1a\n\x0cshow_deleted\x18\x05 \x01(\x08\x42\x04\xe2\x41\x01\x01\"\\\n\x15ListTemplatesResponse\x12*\n\ttemplates\x18\x01 \x03(\x0b\x32\x17.simulation.v1.Template\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x7f\n\x15UpdateTemplateRequest\x12/\n\x08template\x18\x01 \x01(\x0b\x32\x17.simulation.v1.TemplateB\x04\xe2\x41\x01\x02\x12\x35\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\x04\xe2\x41\x01\x01\"C\n\x16UpdateTemplateResponse\x12)\n\x08template\x18\x01 \x01(\x0b\x32\x17.simulation.v1.Template\"F\n\x15\x44\x65leteTemplateRequest\x12\x19\n\x0btemplate_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\x04\x65tag\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\"C\n\x16\x44\x65leteTemplateResponse\x12)\n\x08template\x18\x01 \x01(\x0b\x32\x17.simulation.v1.Template\"H\n\x17UndeleteTemplateRequest\x12\x19\n\x0btemplate_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\x04\x65tag\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\"E\n\x18UndeleteTemplateResponse\x12)\n\x08template\x18\x01 \x01(\x0b\x32\x17.simulation.v1.Template\"\xbb\x02\n#CreateSimulationFromTemplateRequest\x12\x19\n\x0btemplate_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1f\n\x11template_revision\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x33\n\nsimulation\x18\x03 \x01(\x0b\x32\x19.simulation.v1.SimulationB\x04\xe2\x41\x01\x02\x12\x35\n\x06\x63onfig\x18\x04 \x01(\x0b\x32\x1f.simulation.v1.SimulationConfigB\x04\xe2\x41\x01\x01\x12\x35\n\x0bupdate_mask\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\x04\xe2\x41\x01\x01\x12\x18\n\nrequest_id\x18\x06 \x01(\tB\x04\xe2\x41\x01\x01\x12\x1b\n\rvalidate_only\x18\x07 \x01(\x08\x42\x04\xe2\x41\x01\x01\"U\n$CreateSimulationFromTemplateResponse\x12-\n\nsimulation\x18\x01 \x01(\x0b\x32\x19.simulation.v1.Simulation\"}\n\x15SaveAsTemplateRequest\x12\x1b\n\rsimulation_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x08revision\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12/\n\x08template\x18\x03 \x01(\x0b\x32\x17.simulation.v1.TemplateB\x04\xe2\x41\x01\x02\"C\n\x16SaveAsTemplateResponse\x12)\n\x08template\x18\x01 \x01(\x0b\x32\x17.simulation.v1.Template2\x8e\t\n\x0fTemplateService\x12~\n\x0e\x43reateTemplate\x12$.simulation.v1.CreateTemplateRequest\x1a%.simulation.v1.CreateTemplateResponse\"\x1f\x82\xd3\xe4\x93\x02\x19\"\r/v1/templates:\x08template\x12|\n\x0bGetTemplate\x12!.simulation.v1.GetTemplateRequest\x1a\".simulation.v1.GetTemplateResponse\"&\x90\x02\x01\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/templates/{template_id}\x12t\n\rListTemplates\x12#.simulation.v1.ListTemplatesRequest\x1a$.simulation.v1.ListTemplatesResponse\"\x18\x90\x02\x01\x82\xd3\xe4\x93\x02\x0f\x12\r/v1/templates\x12\x8c\x01\n\x0eUpdateTemplate\x12$.simulation.v1.UpdateTemplateRequest\x1a%.simulation.v1.UpdateTemplateResponse\"-\x82\xd3\xe4\x93\x02\'2\x1b/v1/templates/{template.id}:\x08template\x12\x82\x01\n\x0e\x44\x65leteTemplate\x12$.simulation.v1.DeleteTemplateRequest\x1a%.simulation.v1.DeleteTemplateResponse\"#\x82\xd3\xe4\x93\x02\x1d*\x1b/v1/templates/{template_id}\x12\x94\x01\n\x10UndeleteTemplate\x12&.simulation.v1.UndeleteTemplateRequest\x1a\'.simulation.v1.UndeleteTemplateResponse\"/\x82\xd3\xe4\x93\x02)\"$/v1/templates/{template_id}:undelete:\x01*\x12\xc0\x01\n\x1c\x43reateSimulationFromTemplate\x12\x32.simulation.v1.CreateSimulationFromTemplateRequest\x1a\x33.simulation.v1.CreateSimulationFromTemplateResponse\"7\x82\xd3\xe4\x93\x02\x31\",/v1/templates/{template_id}:createSimulation:\x01*\x12\x98\x01\n\x0eSaveAsTemplate\x12$.simulation.v1.SaveAsTemplateRequest\x1a%.simulation.v1.SaveAsTemplateResponse\"9\x82\xd3\xe4\x93\x02\x33\"./v1/simulations/{simulation_id}:saveAsTemplate:\x01*b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$simulation/v1/template_service.proto\x12\rsimulation.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1asimulation/v1/config.proto\x1a\x1esimulation/v1/simulation.proto\x1a\x1csimulation/v1/template.proto\"\x7f\n\x15\x43reateTemplateRequest\x12/\n\x08template\x18\x01 \x01(\x0b\x32\x17.simulation.v1.TemplateB\x04\xe2\x41\x01\x02\x12\x18\n\nrequest_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12\x1b\n\rvalidate_only\x18\x03 \x01(\x08\x42\x04\xe2\x41\x01\x01\"C\n\x16\x43reateTemplateResponse\x12)\n\x08template\x18\x01 \x01(\x0b\x32\x17.simulation.v1.Template\"G\n\x12GetTemplateRequest\x12\x19\n\x0btemplate_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x08revision\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x01\"@\n\x13GetTemplateResponse\x12)\n\x08template\x18\x01 \x01(\x0b\x32\x17.simulation.v1.Template\"\x93\x01\n\x14ListTemplatesRequest\x12\x17\n\tpage_size\x18\x01 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x18\n\npage_token\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12\x14\n\x06\x66ilter\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\x12\x16\n\x08order_by\x18\x04 \x01(\tB\x04\xe2\x41\x01\x01\x12\x1a\n\x0cshow_deleted\x18\x05 \x01(\x08\x42\x04\xe2\x41\x01\x01\"\\\n\x15ListTemplatesResponse\x12*\n\ttemplates\x18\x01 \x03(\x0b\x32\x17.simulation.v1.Template\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x99\x01\n\x15UpdateTemplateRequest\x12/\n\x08template\x18\x01 \x01(\x0b\x32\x17.simulation.v1.TemplateB\x04\xe2\x41\x01\x02\x12\x35\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\x04\xe2\x41\x01\x01\x12\x18\n\nrequest_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\"C\n\x16UpdateTemplateResponse\x12)\n\x08template\x18\x01 \x01(\x0b\x32\x17.simulation.v1.Template\"`\n\x15\x44\x65leteTemplateRequest\x12\x19\n\x0btemplate_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\x04\x65tag\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12\x18\n\nrequest_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\"C\n\x16\x44\x65leteTemplateResponse\x12)\n\x08template\x18\x01 \x01(\x0b\x32\x17.simulation.v1.Template\"b\n\x17UndeleteTemplateRequest\x12\x19\n\x0btemplate_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\x04\x65tag\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12\x18\n\nrequest_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\"E\n\x18UndeleteTemplateResponse\x12)\n\x08template\x18\x01 \x01(\x0b\x32\x17.simulation.v1.Template\"\xbb\x02\n#CreateSimulationFromTemplateRequest\x12\x19\n\x0btemplate_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1f\n\x11template_revision\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x33\n\nsimulation\x18\x03 \x01(\x0b\x32\x19.simulation.v1.SimulationB\x04\xe2\x41\x01\x02\x12\x35\n\x06\x63onfig\x18\x04 \x01(\x0b\x32\x1f.simulation.v1.SimulationConfigB\x04\xe2\x41\x01\x01\x12\x35\n\x0bupdate_mask\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\x04\xe2\x41\x01\x01\x12\x18\n\nrequest_id\x18\x06 \x01(\tB\x04\xe2\x41\x01\x01\x12\x1b\n\rvalidate_only\x18\x07 \x01(\x08\x42\x04\xe2\x41\x01\x01\"U\n$CreateSimulationFromTemplateResponse\x12-\n\nsimulation\x18\x01 \x01(\x0b\x32\x19.simulation.v1.Simulation\"\x97\x01\n\x15SaveAsTemplateRequest\x12\x1b\n\rsimulation_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x08revision\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12/\n\x08template\x18\x03 \x01(\x0b\x32\x17.simulation.v1.TemplateB\x04\xe2\x41\x01\x02\x12\x18\n\nrequest_id\x18\x04 \x01(\tB\x04\xe2\x41\x01\x01\"C\n\x16SaveAsTemplateResponse\x12)\n\x08template\x18\x01 \x01(\x0b\x32\x17.simulation.v1.Template2\x8e\t\n\x0fTemplateService\x12~\n\x0e\x43reateTemplate\x12$.simulation.v1.CreateTemplateRequest\x1a%.simulation.v1.CreateTemplateResponse\"\x1f\x82\xd3\xe4\x93\x02\x19\"\r/v1/templates:\x08template\x12|\n\x0bGetTemplate\x12!.simulation.v1.GetTemplateRequest\x1a\".simulation.v1.GetTemplateResponse\"&\x90\x02\x01\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/templates/{template_id}\x12t\n\rListTemplates\x12#.simulation.v1.ListTemplatesRequest\x1a$.simulation.v1.ListTemplatesResponse\"\x18\x90\x02\x01\x82\xd3\xe4\x93\x02\x0f\x12\r/v1/templates\x12\x8c\x01\n\x0eUpdateTemplate\x12$.simulation.v1.UpdateTemplateRequest\x1a%.simulation.v1.UpdateTemplateResponse\"-\x82\xd3\xe4\x93\x02\'2\x1b/v1/templates/{template.id}:\x08template\x12\x82\x01\n\x0e\x44\x65leteTemplate\x12$.simulation.v1.DeleteTemplateRequest\x1a%.simulation.v1.DeleteTemplateResponse\"#\x82\xd3\xe4\x93\x02\x1d*\x1b/v1/templates/{template_id}\x12\x94\x01\n\x10UndeleteTemplate\x12&.simulation.v1.UndeleteTemplateRequest\x1a\'.simulation.v1.UndeleteTemplateResponse\"/\x82\xd3\xe4\x93\x02)\"$/v1/templates/{template_id}:undelete:\x01*\x12\xc0\x01\n\x1c\x43reateSimulationFromTemplate\x12\x32.simulation.v1.CreateSimulationFromTemplateRequest\x1a\x33.simulation.v1.CreateSimulationFromTemplateResponse\"7\x82\xd3\xe4\x93\x02\x31\",/v1/templates/{template_id}:createSimulation:\x01*\x12\x98\x01\n\x0eSaveAsTemplate\x12$.simulation.v1.SaveAsTemplateRequest\x1a%.simulation.v1.SaveAsTemplateResponse\"9\x82\xd3\xe4\x93\x02\x33\"./v1/simulations/{simulation_id}:saveAsTemplate:\x01*b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -61,14 +61,20 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_UPDATETEMPLATEREQUEST'].fields_by_name['template']._serialized_options = b'\342A\001\002'
   _globals['_UPDATETEMPLATEREQUEST'].fields_by_name['update_mask']._loaded_options = None
   _globals['_UPDATETEMPLATEREQUEST'].fields_by_name['update_mask']._serialized_options = b'\342A\001\001'
+  _globals['_UPDATETEMPLATEREQUEST'].fields_by_name['request_id']._loaded_options = None
+  _globals['_UPDATETEMPLATEREQUEST'].fields_by_name['request_id']._serialized_options = b'\342A\001\001'
   _globals['_DELETETEMPLATEREQUEST'].fields_by_name['template_id']._loaded_options = None
   _globals['_DELETETEMPLATEREQUEST'].fields_by_name['template_id']._serialized_options = b'\342A\001\002'
   _globals['_DELETETEMPLATEREQUEST'].fields_by_name['etag']._loaded_options = None
   _globals['_DELETETEMPLATEREQUEST'].fields_by_name['etag']._serialized_options = b'\342A\001\001'
+  _globals['_DELETETEMPLATEREQUEST'].fields_by_name['request_id']._loaded_options = None
+  _globals['_DELETETEMPLATEREQUEST'].fields_by_name['request_id']._serialized_options = b'\342A\001\001'
   _globals['_UNDELETETEMPLATEREQUEST'].fields_by_name['template_id']._loaded_options = None
   _globals['_UNDELETETEMPLATEREQUEST'].fields_by_name['template_id']._serialized_options = b'\342A\001\002'
   _globals['_UNDELETETEMPLATEREQUEST'].fields_by_name['etag']._loaded_options = None
   _globals['_UNDELETETEMPLATEREQUEST'].fields_by_name['etag']._serialized_options = b'\342A\001\001'
+  _globals['_UNDELETETEMPLATEREQUEST'].fields_by_name['request_id']._loaded_options = None
+  _globals['_UNDELETETEMPLATEREQUEST'].fields_by_name['request_id']._serialized_options = b'\342A\001\001'
   _globals['_CREATESIMULATIONFROMTEMPLATEREQUEST'].fields_by_name['template_id']._loaded_options = None
   _globals['_CREATESIMULATIONFROMTEMPLATEREQUEST'].fields_by_name['template_id']._serialized_options = b'\342A\001\002'
   _globals['_CREATESIMULATIONFROMTEMPLATEREQUEST'].fields_by_name['template_revision']._loaded_options = None
@@ -89,6 +95,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SAVEASTEMPLATEREQUEST'].fields_by_name['revision']._serialized_options = b'\342A\001\001'
   _globals['_SAVEASTEMPLATEREQUEST'].fields_by_name['template']._loaded_options = None
   _globals['_SAVEASTEMPLATEREQUEST'].fields_by_name['template']._serialized_options = b'\342A\001\002'
+  _globals['_SAVEASTEMPLATEREQUEST'].fields_by_name['request_id']._loaded_options = None
+  _globals['_SAVEASTEMPLATEREQUEST'].fields_by_name['request_id']._serialized_options = b'\342A\001\001'
   _globals['_TEMPLATESERVICE'].methods_by_name['CreateTemplate']._loaded_options = None
   _globals['_TEMPLATESERVICE'].methods_by_name['CreateTemplate']._serialized_options = b'\202\323\344\223\002\031\"\r/v1/templates:\010template'
   _globals['_TEMPLATESERVICE'].methods_by_name['GetTemplate']._loaded_options = None
@@ -117,26 +125,26 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTTEMPLATESREQUEST']._serialized_end=727
   _globals['_LISTTEMPLATESRESPONSE']._serialized_start=729
   _globals['_LISTTEMPLATESRESPONSE']._serialized_end=821
-  _globals['_UPDATETEMPLATEREQUEST']._serialized_start=823
-  _globals['_UPDATETEMPLATEREQUEST']._serialized_end=950
-  _globals['_UPDATETEMPLATERESPONSE']._serialized_start=952
-  _globals['_UPDATETEMPLATERESPONSE']._serialized_end=1019
-  _globals['_DELETETEMPLATEREQUEST']._serialized_start=1021
-  _globals['_DELETETEMPLATEREQUEST']._serialized_end=1091
-  _globals['_DELETETEMPLATERESPONSE']._serialized_start=1093
-  _globals['_DELETETEMPLATERESPONSE']._serialized_end=1160
-  _globals['_UNDELETETEMPLATEREQUEST']._serialized_start=1162
-  _globals['_UNDELETETEMPLATEREQUEST']._serialized_end=1234
-  _globals['_UNDELETETEMPLATERESPONSE']._serialized_start=1236
-  _globals['_UNDELETETEMPLATERESPONSE']._serialized_end=1305
-  _globals['_CREATESIMULATIONFROMTEMPLATEREQUEST']._serialized_start=1308
-  _globals['_CREATESIMULATIONFROMTEMPLATEREQUEST']._serialized_end=1623
-  _globals['_CREATESIMULATIONFROMTEMPLATERESPONSE']._serialized_start=1625
-  _globals['_CREATESIMULATIONFROMTEMPLATERESPONSE']._serialized_end=1710
-  _globals['_SAVEASTEMPLATEREQUEST']._serialized_start=1712
-  _globals['_SAVEASTEMPLATEREQUEST']._serialized_end=1837
-  _globals['_SAVEASTEMPLATERESPONSE']._serialized_start=1839
-  _globals['_SAVEASTEMPLATERESPONSE']._serialized_end=1906
-  _globals['_TEMPLATESERVICE']._serialized_start=1909
-  _globals['_TEMPLATESERVICE']._serialized_end=3075
+  _globals['_UPDATETEMPLATEREQUEST']._serialized_start=824
+  _globals['_UPDATETEMPLATEREQUEST']._serialized_end=977
+  _globals['_UPDATETEMPLATERESPONSE']._serialized_start=979
+  _globals['_UPDATETEMPLATERESPONSE']._serialized_end=1046
+  _globals['_DELETETEMPLATEREQUEST']._serialized_start=1048
+  _globals['_DELETETEMPLATEREQUEST']._serialized_end=1144
+  _globals['_DELETETEMPLATERESPONSE']._serialized_start=1146
+  _globals['_DELETETEMPLATERESPONSE']._serialized_end=1213
+  _globals['_UNDELETETEMPLATEREQUEST']._serialized_start=1215
+  _globals['_UNDELETETEMPLATEREQUEST']._serialized_end=1313
+  _globals['_UNDELETETEMPLATERESPONSE']._serialized_start=1315
+  _globals['_UNDELETETEMPLATERESPONSE']._serialized_end=1384
+  _globals['_CREATESIMULATIONFROMTEMPLATEREQUEST']._serialized_start=1387
+  _globals['_CREATESIMULATIONFROMTEMPLATEREQUEST']._serialized_end=1702
+  _globals['_CREATESIMULATIONFROMTEMPLATERESPONSE']._serialized_start=1704
+  _globals['_CREATESIMULATIONFROMTEMPLATERESPONSE']._serialized_end=1789
+  _globals['_SAVEASTEMPLATEREQUEST']._serialized_start=1792
+  _globals['_SAVEASTEMPLATEREQUEST']._serialized_end=1943
+  _globals['_SAVEASTEMPLATERESPONSE']._serialized_start=1945
+  _globals['_SAVEASTEMPLATERESPONSE']._serialized_end=2012
+  _globals['_TEMPLATESERVICE']._serialized_start=2015
+  _globals['_TEMPLATESERVICE']._serialized_end=3181
 # @@protoc_insertion_point(module_scope)

@@ -65,12 +65,14 @@ class ListTemplatesResponse(_message.Message):
     def __init__(self, templates: _Optional[_Iterable[_Union[_template_pb2.Template, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class UpdateTemplateRequest(_message.Message):
-    __slots__ = ("template", "update_mask")
+    __slots__ = ("template", "update_mask", "request_id")
     TEMPLATE_FIELD_NUMBER: _ClassVar[int]
     UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     template: _template_pb2.Template
     update_mask: _field_mask_pb2.FieldMask
-    def __init__(self, template: _Optional[_Union[_template_pb2.Template, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ...) -> None: ...
+    request_id: str
+    def __init__(self, template: _Optional[_Union[_template_pb2.Template, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class UpdateTemplateResponse(_message.Message):
     __slots__ = ("template",)
@@ -79,12 +81,14 @@ class UpdateTemplateResponse(_message.Message):
     def __init__(self, template: _Optional[_Union[_template_pb2.Template, _Mapping]] = ...) -> None: ...
 
 class DeleteTemplateRequest(_message.Message):
-    __slots__ = ("template_id", "etag")
+    __slots__ = ("template_id", "etag", "request_id")
     TEMPLATE_ID_FIELD_NUMBER: _ClassVar[int]
     ETAG_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     template_id: str
     etag: str
-    def __init__(self, template_id: _Optional[str] = ..., etag: _Optional[str] = ...) -> None: ...
+    request_id: str
+    def __init__(self, template_id: _Optional[str] = ..., etag: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class DeleteTemplateResponse(_message.Message):
     __slots__ = ("template",)
@@ -93,12 +97,14 @@ class DeleteTemplateResponse(_message.Message):
     def __init__(self, template: _Optional[_Union[_template_pb2.Template, _Mapping]] = ...) -> None: ...
 
 class UndeleteTemplateRequest(_message.Message):
-    __slots__ = ("template_id", "etag")
+    __slots__ = ("template_id", "etag", "request_id")
     TEMPLATE_ID_FIELD_NUMBER: _ClassVar[int]
     ETAG_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     template_id: str
     etag: str
-    def __init__(self, template_id: _Optional[str] = ..., etag: _Optional[str] = ...) -> None: ...
+    request_id: str
+    def __init__(self, template_id: _Optional[str] = ..., etag: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class UndeleteTemplateResponse(_message.Message):
     __slots__ = ("template",)
@@ -131,14 +137,16 @@ class CreateSimulationFromTemplateResponse(_message.Message):
     def __init__(self, simulation: _Optional[_Union[_simulation_pb2.Simulation, _Mapping]] = ...) -> None: ...
 
 class SaveAsTemplateRequest(_message.Message):
-    __slots__ = ("simulation_id", "revision", "template")
+    __slots__ = ("simulation_id", "revision", "template", "request_id")
     SIMULATION_ID_FIELD_NUMBER: _ClassVar[int]
     REVISION_FIELD_NUMBER: _ClassVar[int]
     TEMPLATE_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     simulation_id: str
     revision: int
     template: _template_pb2.Template
-    def __init__(self, simulation_id: _Optional[str] = ..., revision: _Optional[int] = ..., template: _Optional[_Union[_template_pb2.Template, _Mapping]] = ...) -> None: ...
+    request_id: str
+    def __init__(self, simulation_id: _Optional[str] = ..., revision: _Optional[int] = ..., template: _Optional[_Union[_template_pb2.Template, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class SaveAsTemplateResponse(_message.Message):
     __slots__ = ("template",)

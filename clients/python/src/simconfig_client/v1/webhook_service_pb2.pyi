@@ -49,10 +49,12 @@ class Webhook(_message.Message):
     def __init__(self, id: _Optional[str] = ..., url: _Optional[str] = ..., kinds: _Optional[_Iterable[_Union[_simulation_pb2.SimulationEvent.Kind, str]]] = ..., simulation_id: _Optional[str] = ..., scenario_id: _Optional[str] = ..., description: _Optional[str] = ..., enabled: _Optional[bool] = ..., state: _Optional[_Union[Webhook.State, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., etag: _Optional[str] = ...) -> None: ...
 
 class CreateWebhookRequest(_message.Message):
-    __slots__ = ("webhook",)
+    __slots__ = ("webhook", "request_id")
     WEBHOOK_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     webhook: Webhook
-    def __init__(self, webhook: _Optional[_Union[Webhook, _Mapping]] = ...) -> None: ...
+    request_id: str
+    def __init__(self, webhook: _Optional[_Union[Webhook, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class CreateWebhookResponse(_message.Message):
     __slots__ = ("webhook", "secret")
@@ -91,12 +93,14 @@ class ListWebhooksResponse(_message.Message):
     def __init__(self, webhooks: _Optional[_Iterable[_Union[Webhook, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class UpdateWebhookRequest(_message.Message):
-    __slots__ = ("webhook", "update_mask")
+    __slots__ = ("webhook", "update_mask", "request_id")
     WEBHOOK_FIELD_NUMBER: _ClassVar[int]
     UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     webhook: Webhook
     update_mask: _field_mask_pb2.FieldMask
-    def __init__(self, webhook: _Optional[_Union[Webhook, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ...) -> None: ...
+    request_id: str
+    def __init__(self, webhook: _Optional[_Union[Webhook, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class UpdateWebhookResponse(_message.Message):
     __slots__ = ("webhook",)
@@ -105,24 +109,28 @@ class UpdateWebhookResponse(_message.Message):
     def __init__(self, webhook: _Optional[_Union[Webhook, _Mapping]] = ...) -> None: ...
 
 class DeleteWebhookRequest(_message.Message):
-    __slots__ = ("webhook_id", "etag")
+    __slots__ = ("webhook_id", "etag", "request_id")
     WEBHOOK_ID_FIELD_NUMBER: _ClassVar[int]
     ETAG_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     webhook_id: str
     etag: str
-    def __init__(self, webhook_id: _Optional[str] = ..., etag: _Optional[str] = ...) -> None: ...
+    request_id: str
+    def __init__(self, webhook_id: _Optional[str] = ..., etag: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class DeleteWebhookResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
 class RotateWebhookSecretRequest(_message.Message):
-    __slots__ = ("webhook_id", "etag")
+    __slots__ = ("webhook_id", "etag", "request_id")
     WEBHOOK_ID_FIELD_NUMBER: _ClassVar[int]
     ETAG_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     webhook_id: str
     etag: str
-    def __init__(self, webhook_id: _Optional[str] = ..., etag: _Optional[str] = ...) -> None: ...
+    request_id: str
+    def __init__(self, webhook_id: _Optional[str] = ..., etag: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class RotateWebhookSecretResponse(_message.Message):
     __slots__ = ("webhook", "secret")
@@ -185,12 +193,14 @@ class ListWebhookDeliveriesResponse(_message.Message):
     def __init__(self, deliveries: _Optional[_Iterable[_Union[WebhookDelivery, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class RedeliverWebhookRequest(_message.Message):
-    __slots__ = ("webhook_id", "delivery_id")
+    __slots__ = ("webhook_id", "delivery_id", "request_id")
     WEBHOOK_ID_FIELD_NUMBER: _ClassVar[int]
     DELIVERY_ID_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     webhook_id: str
     delivery_id: int
-    def __init__(self, webhook_id: _Optional[str] = ..., delivery_id: _Optional[int] = ...) -> None: ...
+    request_id: str
+    def __init__(self, webhook_id: _Optional[str] = ..., delivery_id: _Optional[int] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class RedeliverWebhookResponse(_message.Message):
     __slots__ = ("delivery",)

@@ -98,6 +98,9 @@ class WebhookServiceServicer:
     def CreateWebhook(self, request, context):
         """Creates an endpoint. The response carries its signing secret, which is
         never shown again (RotateWebhookSecret makes a new one).
+        Retrying with the same `request_id` returns the first call's answer;
+        the same `request_id` with other arguments is `INVALID_ARGUMENT`
+        (reason REQUEST_ID_REUSED).
 
         Errors: `INVALID_ARGUMENT` (bad URL: not http(s), with credentials, or
         a loopback, link-local or private address while the server does not
@@ -131,6 +134,9 @@ class WebhookServiceServicer:
     def UpdateWebhook(self, request, context):
         """Changes an endpoint's URL, filters, description or enabled flag.
         Re-enabling a FAILING endpoint makes it ACTIVE again.
+        Retrying with the same `request_id` returns the first call's answer;
+        the same `request_id` with other arguments is `INVALID_ARGUMENT`
+        (reason REQUEST_ID_REUSED).
 
         Errors: `INVALID_ARGUMENT` (bad fields or mask paths), `NOT_FOUND`,
         `ABORTED` (stale etag), `UNAUTHENTICATED`, `PERMISSION_DENIED`,
@@ -142,6 +148,9 @@ class WebhookServiceServicer:
 
     def DeleteWebhook(self, request, context):
         """Deletes an endpoint; nothing more is delivered to it.
+        Retrying with the same `request_id` returns the first call's answer;
+        the same `request_id` with other arguments is `INVALID_ARGUMENT`
+        (reason REQUEST_ID_REUSED).
 
         Errors: `INVALID_ARGUMENT`, `NOT_FOUND`, `ABORTED` (stale etag),
         `UNAUTHENTICATED`, `PERMISSION_DENIED`, `UNAVAILABLE`.
@@ -153,6 +162,9 @@ class WebhookServiceServicer:
     def RotateWebhookSecret(self, request, context):
         """Replaces an endpoint's signing secret; the response carries the new one,
         which is never shown again.
+        Retrying with the same `request_id` returns the first call's answer;
+        the same `request_id` with other arguments is `INVALID_ARGUMENT`
+        (reason REQUEST_ID_REUSED).
 
         Errors: `INVALID_ARGUMENT`, `NOT_FOUND`, `ABORTED` (stale etag),
         `UNAUTHENTICATED`, `PERMISSION_DENIED`, `UNAVAILABLE`.
@@ -175,6 +187,9 @@ class WebhookServiceServicer:
     def RedeliverWebhook(self, request, context):
         """Delivers an event again: the delivery becomes due at once, with fresh
         attempts (and the same `webhook-id`, so receivers can tell it is one).
+        Retrying with the same `request_id` returns the first call's answer;
+        the same `request_id` with other arguments is `INVALID_ARGUMENT`
+        (reason REQUEST_ID_REUSED).
 
         Errors: `INVALID_ARGUMENT`, `NOT_FOUND`, `UNAUTHENTICATED`,
         `PERMISSION_DENIED`, `UNAVAILABLE`.
