@@ -83,10 +83,11 @@ class SimulationServicer(simulation_service_pb2_grpc.SimulationServiceServicer):
             # `wait` answers before the call's deadline passes.
             wait_timeout=context.time_remaining(),
         )
-        sources = None
         if request.wait and not request.validate_only:
             # The job may have written a revision: answer as GetSimulation would.
             simulation, sources = self._ops.get_with_sources(principal, simulation.id)
+        else:
+            simulation, sources = self._ops.with_sources(principal, simulation)
         return pb.CreateSimulationResponse(simulation=simulation_to_proto(simulation, sources))
 
     def GetSimulation(self, request, context):
@@ -113,7 +114,7 @@ class SimulationServicer(simulation_service_pb2_grpc.SimulationServiceServicer):
             request_id=request.request_id,
         )
         return pb.BatchMoveSimulationsResponse(
-            simulations=[simulation_to_proto(simulation) for simulation in simulations]
+            simulations=[simulation_to_proto(record, sources) for record, sources in simulations]
         )
 
     def ListSimulations(self, request, context):
@@ -142,7 +143,7 @@ class SimulationServicer(simulation_service_pb2_grpc.SimulationServiceServicer):
             mask=list(request.update_mask.paths),
             etag=given.etag,
         )
-        return pb.UpdateSimulationResponse(simulation=simulation_to_proto(simulation))
+        return pb.UpdateSimulationResponse(simulation=self._answer(simulation))
 
     def DeleteSimulation(self, request, context):
         self._ops.delete(current_principal(), request.simulation_id, etag=request.etag)
@@ -152,7 +153,7 @@ class SimulationServicer(simulation_service_pb2_grpc.SimulationServiceServicer):
         simulation = self._ops.start_run(
             current_principal(), request.simulation_id, etag=request.etag
         )
-        return pb.StartRunResponse(simulation=simulation_to_proto(simulation))
+        return pb.StartRunResponse(simulation=self._answer(simulation))
 
     def CompleteRun(self, request, context):
         simulation = self._ops.complete_run(
@@ -161,13 +162,13 @@ class SimulationServicer(simulation_service_pb2_grpc.SimulationServiceServicer):
             results=optional_struct(request, "results"),
             etag=request.etag,
         )
-        return pb.CompleteRunResponse(simulation=simulation_to_proto(simulation))
+        return pb.CompleteRunResponse(simulation=self._answer(simulation))
 
     def FailRun(self, request, context):
         simulation = self._ops.fail_run(
             current_principal(), request.simulation_id, error=request.error, etag=request.etag
         )
-        return pb.FailRunResponse(simulation=simulation_to_proto(simulation))
+        return pb.FailRunResponse(simulation=self._answer(simulation))
 
     def AttachAnalysis(self, request, context):
         simulation = self._ops.attach_analysis(
@@ -176,7 +177,11 @@ class SimulationServicer(simulation_service_pb2_grpc.SimulationServiceServicer):
             analysis=optional_struct(request, "analysis"),
             etag=request.etag,
         )
-        return pb.AttachAnalysisResponse(simulation=simulation_to_proto(simulation))
+        return pb.AttachAnalysisResponse(simulation=self._answer(simulation))
+
+    def _answer(self, simulation):
+        """A written simulation as GetSimulation returns it: with its current sources."""
+        return simulation_to_proto(*self._ops.with_sources(current_principal(), simulation))
 
     def ListSimulationEvents(self, request, context):
         page = self._ops.list_events(
