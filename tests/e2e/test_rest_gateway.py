@@ -687,6 +687,17 @@ def test_json_bodies_take_proto_and_lower_camel_names_at_every_level(api):
     assert view["config"]["events"][0]["agent_ids"] == ["mayor"]
     assert created["labels"] == {"nmae": "v"}  # map keys are not fields
 
+    # A key is read as JSON, escapes decoded: `display\u005fname` is `display_name`.
+    escaped = expect(
+        api.post(
+            "/v1/scenarios",
+            content=b'{"display\\u005fname": "escaped \\"key\\"", "labels": {}}',
+            headers={"content-type": "application/json"},
+        ),
+        200,
+    )["scenario"]
+    assert escaped["display_name"] == 'escaped "key"'
+
     path = f"/v1/simulations/{created['id']}"
     expect(api.post(f"{path}:start", json={}), 200)
     results = {"anything": {"nested": [1, {"deep": True}]}, "name": "free-form"}
