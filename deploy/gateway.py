@@ -262,29 +262,232 @@ def path_bound_fields(descriptor: Path = DESCRIPTOR) -> dict[str, list[str]]:
     Read from the ``google.api.http`` annotations of the descriptor set Envoy transcodes with,
     additional bindings included, so a new route is covered by the next render.
     """
-    from google.api import annotations_pb2
+    fds = read_descriptor_set(descriptor)
+    bound: dict[str, list[str]] = {}
+    for binding in http_bindings(fds):
+        fields = bound.setdefault(binding.rpc, [])
+        for field in _PATH_VARIABLE.findall(binding.template):
+            if field not in fields:
+                fields.append(field)
+    return {rpc: fields for rpc, fields in bound.items() if fields}
+
+
+BODY_FIELDS_LUA = ROOT / "deploy" / "body_fields.lua"
+# Message types the transcoder parses from their own JSON form (Struct takes any object,
+# Timestamp a string, ...): the scanner does not look inside them.
+_OPAQUE_PACKAGE_PREFIX = "google."
+_TYPE_MESSAGE = 11  # FieldDescriptorProto.TYPE_MESSAGE
+
+
+@dataclass(frozen=True)
+class HttpBinding:
+    """One REST binding of an RPC (its main rule or an additional binding)."""
+
+    rpc: str  # /package.Service/Method
+    request_type: str  # full name of the request message: simulation.v1.UpdateScenarioRequest
+    method: str  # HTTP method
+    template: str  # URL template without its custom verb: /v1/scenarios/{scenario.id}
+    verb: str  # custom verb (`undelete` of `:undelete`), or ""
+    body: str  # the rule's body: "", "*" or a request field name
+
+
+def _split_verb(template: str) -> tuple[str, str]:
+    """``/v1/scenarios/{scenario_id}:undelete`` → (``/v1/scenarios/{scenario_id}``, ``undelete``)."""
+    last = template.rsplit("/", 1)[-1]
+    if ":" in last.rsplit("}", 1)[-1]:
+        path, _, verb = template.rpartition(":")
+        return path, verb
+    return template, ""
+
+
+def read_descriptor_set(descriptor: Path = DESCRIPTOR):
+    """The FileDescriptorSet at ``descriptor``, its ``google.api.http`` options parsed."""
+    # Imported first: options of an extension unknown when parsing stay unknown fields.
+    from google.api import annotations_pb2  # noqa: F401
     from google.protobuf import descriptor_pb2
 
-    fds = descriptor_pb2.FileDescriptorSet.FromString(descriptor.read_bytes())
-    bound: dict[str, list[str]] = {}
+    return descriptor_pb2.FileDescriptorSet.FromString(descriptor.read_bytes())
+
+
+def http_bindings(fds) -> list[HttpBinding]:
+    """Every ``google.api.http`` binding of ``read_descriptor_set``, additional ones included."""
+    from google.api import annotations_pb2
+
+    found: list[HttpBinding] = []
     for file in fds.file:
         for service in file.service:
             for method in service.method:
                 if not method.options.HasExtension(annotations_pb2.http):
                     continue
                 rule = method.options.Extensions[annotations_pb2.http]
-                fields: list[str] = []
                 for binding in (rule, *rule.additional_bindings):
                     pattern = binding.WhichOneof("pattern")
-                    template = getattr(binding, pattern) if pattern != "custom" else ""
                     if pattern == "custom":
-                        template = binding.custom.path
-                    for field in _PATH_VARIABLE.findall(template):
-                        if field not in fields:
-                            fields.append(field)
-                if fields:
-                    bound[f"/{file.package}.{service.name}/{method.name}"] = fields
-    return bound
+                        verb, template = binding.custom.kind, binding.custom.path
+                    else:
+                        verb, template = pattern.upper(), getattr(binding, pattern)
+                    path, custom_verb = _split_verb(template)
+                    found.append(
+                        HttpBinding(
+                            rpc=f"/{file.package}.{service.name}/{method.name}",
+                            request_type=method.input_type.lstrip("."),
+                            method=verb,
+                            template=path,
+                            verb=custom_verb,
+                            body=binding.body,
+                        )
+                    )
+    return found
+
+
+@dataclass(frozen=True)
+class BodyBinding:
+    """A REST binding that takes a JSON body, and the message that body must be."""
+
+    binding: HttpBinding
+    body_type: str  # full name of the body message: simulation.v1.Scenario
+
+
+def _message_index(fds) -> dict:
+    """Full name (no leading dot) → DescriptorProto, nested types included."""
+    index: dict = {}
+
+    def add(prefix: str, messages) -> None:
+        for message in messages:
+            name = f"{prefix}.{message.name}" if prefix else message.name
+            index[name] = message
+            add(name, message.nested_type)
+
+    for file in fds.file:
+        add(file.package, file.message_type)
+    return index
+
+
+def body_bindings(fds) -> list[BodyBinding]:
+    """Every REST binding with a body, most specific template first.
+
+    A body of ``*`` is the request message; a body naming a field is that field's message (a
+    field that is not a message is left to the transcoder). Literal segments sort before
+    variables at the first place they differ, the order in which the transcoder's path
+    matcher prefers them.
+    """
+    messages = _message_index(fds)
+    found: list[BodyBinding] = []
+    for binding in http_bindings(fds):
+        if not binding.body:
+            continue
+        body_type = binding.request_type
+        if binding.body != "*":
+            (field,) = [f for f in messages[body_type].field if f.name == binding.body]
+            if field.type != _TYPE_MESSAGE:
+                continue
+            body_type = field.type_name.lstrip(".")
+        found.append(BodyBinding(binding, body_type))
+    return sorted(
+        found, key=lambda b: [part.startswith("{") for part in b.binding.template.split("/")]
+    )
+
+
+def body_message_fields(
+    fds, bindings: list[BodyBinding]
+) -> dict[str, dict[str, str | dict[str, str] | None]]:
+    """The fields of every message a body can contain, by both names the transcoder accepts.
+
+    Each field maps to what its JSON value is checked against: a message type name, ``{"map":
+    type}`` for a map of messages, or None where the transcoder alone checks the value
+    (scalars, enums, ``google.*`` types such as Struct, maps of scalars).
+    """
+    index = _message_index(fds)
+    schema: dict[str, dict[str, str | dict[str, str] | None]] = {}
+    pending = [b.body_type for b in bindings]
+    while pending:
+        name = pending.pop()
+        if name in schema or name.startswith(_OPAQUE_PACKAGE_PREFIX):
+            continue
+        fields: dict[str, str | dict[str, str] | None] = {}
+        for field in index[name].field:
+            child: str | dict[str, str] | None = None
+            if field.type == _TYPE_MESSAGE:
+                type_name = field.type_name.lstrip(".")
+                entry = index[type_name]
+                if entry.options.map_entry:
+                    (value,) = [f for f in entry.field if f.name == "value"]
+                    value_type = value.type_name.lstrip(".")
+                    if value.type == _TYPE_MESSAGE and not value_type.startswith(
+                        _OPAQUE_PACKAGE_PREFIX
+                    ):
+                        child = {"map": value_type}
+                        pending.append(value_type)
+                elif not type_name.startswith(_OPAQUE_PACKAGE_PREFIX):
+                    child = type_name
+                    pending.append(type_name)
+            for key in (field.name, field.json_name or _camel(field.name)):
+                fields[key] = child
+        schema[name] = fields
+    return schema
+
+
+def _lua_string(text: str) -> str:
+    # A JSON string literal is a Lua one too for the ASCII names and templates used here.
+    if not text.isascii():
+        raise SystemExit(f"non-ASCII name in the protos' REST bindings: {text!r}")
+    return json.dumps(text)
+
+
+def _lua_value(value: str | dict[str, str] | None) -> str:
+    if value is None:
+        return "false"
+    if isinstance(value, dict):
+        return "{map = " + _lua_string(value["map"]) + "}"
+    return _lua_string(value)
+
+
+def _lua_pattern(template: str) -> str:
+    """A URL template as an anchored Lua pattern: `{var}` is one path segment."""
+    parts = re.split(r"(\{[^}]*\})", template)
+    return (
+        "^"
+        + "".join(
+            "[^/]+" if part.startswith("{") else re.sub(r"([^\w/])", r"%\1", part) for part in parts
+        )
+        + "$"
+    )
+
+
+def body_field_check(descriptor: Path = DESCRIPTOR) -> str:
+    """The Lua source of the unknown-body-field check, its tables generated from the protos.
+
+    deploy/body_fields.lua is the scanner; the tables before it list, for each REST binding
+    with a body, the message that body must be and the fields of every message it can hold,
+    so a new route or field is covered by the next render.
+    """
+    fds = read_descriptor_set(descriptor)
+    bindings = body_bindings(fds)
+    messages = body_message_fields(fds, bindings)
+    # Every custom verb, not only those of routes with a body: the transcoder splits a known
+    # verb off the last segment before matching (`PUT /v1/scenarios/a:undelete` is no update).
+    verbs = sorted({b.verb for b in http_bindings(fds) if b.verb})
+    lines = ["-- Generated by deploy/gateway.py from the protos' google.api.http bindings.", ""]
+    lines.append("VERBS = {" + ", ".join(f"[{_lua_string(v)}] = true" for v in verbs) + "}")
+    lines.append("ROUTES = {")
+    for each in bindings:
+        b = each.binding
+        template = b.template + (f":{b.verb}" if b.verb else "")
+        lines.append(
+            f"  {{method = {_lua_string(b.method)}, verb = {_lua_string(b.verb)}, "
+            f"pattern = {_lua_string(_lua_pattern(b.template))}, "
+            f"template = {_lua_string(template)}, body = {_lua_string(each.body_type)}}},"
+        )
+    lines.append("}")
+    lines.append("MESSAGES = {")
+    for name in sorted(messages):
+        fields = ", ".join(
+            f"[{_lua_string(key)}] = {_lua_value(child)}"
+            for key, child in sorted(messages[name].items())
+        )
+        lines.append(f"  [{_lua_string(name)}] = {{{fields}}},")
+    lines.append("}")
+    return "\n".join(lines) + "\n\n" + BODY_FIELDS_LUA.read_text()
 
 
 def path_field_guards(descriptor: Path = DESCRIPTOR) -> str:
@@ -320,6 +523,7 @@ def render_config(settings: GatewaySettings, descriptor: Path = DESCRIPTOR) -> s
     """Fill the Envoy template; `substitute` fails loudly on a missing key."""
     return string.Template(TEMPLATE.read_text()).substitute(
         PATH_FIELD_GUARDS=path_field_guards(descriptor),
+        BODY_FIELD_CHECK=json.dumps(body_field_check(descriptor)),
         LISTEN_HOST=settings.listen_host,
         LISTEN_PORT=settings.listen_port,
         ADMIN_PORT=settings.admin_port,

@@ -396,7 +396,7 @@ def create_server(
         database, validator, retention=timedelta(days=settings.scenario_retention_days)
     )
     template_service_pb2_grpc.add_TemplateServiceServicer_to_server(
-        TemplateServicer(templates, response_budget=budget), server
+        TemplateServicer(templates, simulations, response_budget=budget), server
     )
     webhook_service_pb2_grpc.add_WebhookServiceServicer_to_server(
         WebhookServicer(WebhookOperations(database, allow_private=settings.webhook_allow_private)),

@@ -77,10 +77,12 @@ class ConfigServicer(config_service_pb2_grpc.ConfigServiceServicer):
             # `wait` answers before the call's deadline passes.
             wait_timeout=context.time_remaining(),
         )
-        sources = None
         if request.wait:
             # The job may have written a revision: answer as GetSimulation would.
             simulation, sources = self._simulations.get_with_sources(principal, simulation.id)
+        else:
+            # Queued: the current revision, and its sources, stay until the job writes one.
+            simulation, sources = self._simulations.with_sources(principal, simulation)
         return pb.RunArchitectResponse(simulation=simulation_to_proto(simulation, sources))
 
     def CreateSimulationWithConfig(self, request, context):

@@ -83,10 +83,11 @@ class SimulationServicer(simulation_service_pb2_grpc.SimulationServiceServicer):
             # `wait` answers before the call's deadline passes.
             wait_timeout=context.time_remaining(),
         )
-        sources = None
         if request.wait and not request.validate_only:
             # The job may have written a revision: answer as GetSimulation would.
             simulation, sources = self._ops.get_with_sources(principal, simulation.id)
+        else:
+            simulation, sources = self._ops.with_sources(principal, simulation)
         return pb.CreateSimulationResponse(simulation=simulation_to_proto(simulation, sources))
 
     def GetSimulation(self, request, context):
@@ -113,7 +114,7 @@ class SimulationServicer(simulation_service_pb2_grpc.SimulationServiceServicer):
             request_id=request.request_id,
         )
         return pb.BatchMoveSimulationsResponse(
-            simulations=[simulation_to_proto(simulation) for simulation in simulations]
+            simulations=[simulation_to_proto(record, sources) for record, sources in simulations]
         )
 
     def ListSimulations(self, request, context):
@@ -143,7 +144,7 @@ class SimulationServicer(simulation_service_pb2_grpc.SimulationServiceServicer):
             etag=given.etag,
             request_id=request.request_id,
         )
-        return pb.UpdateSimulationResponse(simulation=simulation_to_proto(simulation))
+        return pb.UpdateSimulationResponse(simulation=self._answer(simulation))
 
     def DeleteSimulation(self, request, context):
         self._ops.delete(
@@ -161,7 +162,7 @@ class SimulationServicer(simulation_service_pb2_grpc.SimulationServiceServicer):
             etag=request.etag,
             request_id=request.request_id,
         )
-        return pb.StartRunResponse(simulation=simulation_to_proto(simulation))
+        return pb.StartRunResponse(simulation=self._answer(simulation))
 
     def CompleteRun(self, request, context):
         simulation = self._ops.complete_run(
@@ -171,7 +172,7 @@ class SimulationServicer(simulation_service_pb2_grpc.SimulationServiceServicer):
             etag=request.etag,
             request_id=request.request_id,
         )
-        return pb.CompleteRunResponse(simulation=simulation_to_proto(simulation))
+        return pb.CompleteRunResponse(simulation=self._answer(simulation))
 
     def FailRun(self, request, context):
         simulation = self._ops.fail_run(
@@ -181,7 +182,7 @@ class SimulationServicer(simulation_service_pb2_grpc.SimulationServiceServicer):
             etag=request.etag,
             request_id=request.request_id,
         )
-        return pb.FailRunResponse(simulation=simulation_to_proto(simulation))
+        return pb.FailRunResponse(simulation=self._answer(simulation))
 
     def AttachAnalysis(self, request, context):
         simulation = self._ops.attach_analysis(
@@ -191,7 +192,11 @@ class SimulationServicer(simulation_service_pb2_grpc.SimulationServiceServicer):
             etag=request.etag,
             request_id=request.request_id,
         )
-        return pb.AttachAnalysisResponse(simulation=simulation_to_proto(simulation))
+        return pb.AttachAnalysisResponse(simulation=self._answer(simulation))
+
+    def _answer(self, simulation):
+        """A written simulation as GetSimulation returns it: with its current sources."""
+        return simulation_to_proto(*self._ops.with_sources(current_principal(), simulation))
 
     def ListSimulationEvents(self, request, context):
         page = self._ops.list_events(

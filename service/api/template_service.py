@@ -10,6 +10,7 @@ from service.api.mappers.simulations import simulation_input, simulation_to_prot
 from service.api.mappers.templates import template_input, template_to_proto
 from service.api.response_budget import fit_to_budget
 from service.app.page_tokens import RESPONSE_BUDGET_BYTES
+from service.app.simulations import SimulationOperations
 from service.app.templates import TemplateOperations
 
 
@@ -17,9 +18,15 @@ class TemplateServicer(template_service_pb2_grpc.TemplateServiceServicer):
     """Implements ``simulation.v1.TemplateService``; errors are mapped by the ErrorInterceptor."""
 
     def __init__(
-        self, operations: TemplateOperations, *, response_budget: int = RESPONSE_BUDGET_BYTES
+        self,
+        operations: TemplateOperations,
+        simulations: SimulationOperations,
+        *,
+        response_budget: int = RESPONSE_BUDGET_BYTES,
     ):
         self._ops = operations
+        # CreateSimulationFromTemplate answers as GetSimulation would, sources included.
+        self._simulations = simulations
         # Largest list response, in bytes; lists are cut shorter to stay under it.
         self._response_budget = response_budget
 
@@ -90,7 +97,10 @@ class TemplateServicer(template_service_pb2_grpc.TemplateServiceServicer):
             request_id=request.request_id,
             validate_only=request.validate_only,
         )
-        return pb.CreateSimulationFromTemplateResponse(simulation=simulation_to_proto(simulation))
+        simulation, sources = self._simulations.with_sources(current_principal(), simulation)
+        return pb.CreateSimulationFromTemplateResponse(
+            simulation=simulation_to_proto(simulation, sources)
+        )
 
     def SaveAsTemplate(self, request, context):
         view = self._ops.save_as_template(

@@ -97,6 +97,24 @@ class SimulationOperations:
         return simulation_with_sources(self._database, principal, simulation_id)
 
     @transactional
+    def with_sources(
+        self, principal: Principal, simulation: storage.Simulation
+    ) -> tuple[storage.Simulation, list[dict[str, Any]]]:
+        """``simulation`` (as a write left it) with the sources of its current revision.
+
+        What GetSimulation would answer with, for the responses of writes. Revisions never
+        change once written, so reading them after the write's transaction adds no race; one
+        statement, none for a simulation that has no config yet.
+        """
+        if not simulation.current_revision:
+            return simulation, []
+        with self._database.read_unit_of_work() as uow:
+            sources = uow.revisions.sources_of(
+                principal.tenant_id, simulation.id, simulation.current_revision
+            )
+        return simulation, sources
+
+    @transactional
     def batch_get(
         self, principal: Principal, simulation_ids: list[str]
     ) -> list[tuple[storage.Simulation, list[dict[str, Any]]]]:
@@ -119,12 +137,13 @@ class SimulationOperations:
         scenario_id: str,
         *,
         request_id: str = "",
-    ) -> list[storage.Simulation]:
+    ) -> list[tuple[storage.Simulation, list[dict[str, Any]]]]:
         """Moves every simulation into ``scenario_id`` (empty: out of any) or none of them.
 
         Each simulation that changes scenario gets a METADATA_CHANGED event, as
-        :meth:`update` records. A retry with the same ``request_id`` returns the simulations
-        as they are now.
+        :meth:`update` records. Returns the simulations with their current sources, as
+        BatchGetSimulations would; a retry with the same ``request_id`` returns them as they
+        are now.
         """
         check_item_count(len(simulation_ids), "simulation_ids")
         violations = check_ids(simulation_ids, "simulation_ids[{}]")
@@ -142,7 +161,7 @@ class SimulationOperations:
             if first is not None:
                 found = uow.simulations.get_many_with_sources(tenant_id, first)
                 _ensure_all_found(found, first)
-                return [simulation for simulation, _ in in_order(found, first)]
+                return in_order(found, first)
             if scenario_id:
                 # Scenario before simulations, the order DeleteScenario locks in too.
                 ensure_scenario(uow, tenant_id, scenario_id)
@@ -161,8 +180,13 @@ class SimulationOperations:
                 _record_metadata_change(uow, principal, current, updated, ["scenario_id"], now)
                 moved[simulation_id] = updated
             check_response_size(sum(map(_size_of, moved.values())), "simulation_ids")
+            # Their current revisions' sources, as BatchGetSimulations answers: one statement.
+            found = uow.simulations.get_many_with_sources(tenant_id, builtins.list(moved))
             uow.commit()
-        return in_order(moved, simulation_ids)
+        return in_order(
+            {key: (simulation, found[key][1]) for key, simulation in moved.items()},
+            simulation_ids,
+        )
 
     @transactional
     def list(

@@ -30,6 +30,14 @@ _GET = Query(
         _table.c.revision == bindparam("revision"),
     )
 )
+# Only the sources: a write answers with its simulation's, and the config can be large.
+_SOURCES = Query(
+    select(_table.c.sources).where(
+        _table.c.tenant_id == bindparam("tenant_id"),
+        _table.c.simulation_id == bindparam("simulation_id"),
+        _table.c.revision == bindparam("revision"),
+    )
+)
 _SIMULATION_COLUMNS = [column.name for column in simulations.c]
 # The simulation (locked) and its current revision, as each table's columns under a prefix.
 _LOCKED_WITH_CURRENT = Query(
@@ -207,6 +215,13 @@ class ConfigRevisionRepository(SqlRepository):
         if row is None:
             raise NotFound("config_revision", f"{simulation_id}@{revision}")
         return ConfigRevision(**row)
+
+    def sources_of(self, tenant_id: str, simulation_id: str, revision: int) -> list[dict[str, Any]]:
+        """The sources of one revision; [] when there is no such revision. One statement."""
+        row = self._first(
+            _SOURCES, {"tenant_id": tenant_id, "simulation_id": simulation_id, "revision": revision}
+        )
+        return (row["sources"] or []) if row is not None else []
 
     def lock_simulation_with_current(
         self, tenant_id: str, simulation_id: str

@@ -107,3 +107,68 @@ def test_every_route_with_path_fields_has_a_guard_before_the_service_routes():
     assert not regex.fullmatch("/v1/scenarios/a?etag=x")
     assert not regex.fullmatch("/v1/scenarios/scenario_id=b")
     assert not regex.fullmatch("/v1/scenarios/a?scenario_idx=b")
+
+
+def lua_tables(config: dict) -> tuple[list[dict], dict[str, str]]:
+    """The ROUTES rows and MESSAGES lines of the rendered Lua body check."""
+    import re
+
+    (lua,) = [
+        f["typed_config"]["default_source_code"]["inline_string"]
+        for f in connection_manager(config)["http_filters"]
+        if f["name"] == "envoy.filters.http.lua"
+    ]
+    routes = [
+        dict(re.findall(r'(\w+) = "((?:[^"\\]|\\.)*)"', line))
+        for line in lua.split("ROUTES = {", 1)[1].split("\n}", 1)[0].splitlines()
+        if line.strip()
+    ]
+    messages = dict(re.findall(r'^  \["([\w.]+)"\] = \{(.*)\},$', lua, flags=re.MULTILINE))
+    return routes, messages
+
+
+def test_a_lua_check_of_json_body_fields_covers_every_route_with_a_body_before_transcoding():
+    import simulation.v1.config_service_pb2
+    import simulation.v1.scenario_service_pb2
+    import simulation.v1.simulation_service_pb2
+    import simulation.v1.template_service_pb2
+    import simulation.v1.webhook_service_pb2  # noqa: F401 - these register the services
+    from google.api import annotations_pb2
+    from google.protobuf import descriptor_pool
+
+    config = rendered({})
+    filters = [f["name"] for f in connection_manager(config)["http_filters"]]
+    # Buffered (up to the transcoder's limit) and checked before the transcoder drops fields.
+    assert (
+        filters.index("envoy.filters.http.buffer")
+        < filters.index("envoy.filters.http.lua")
+        < filters.index("envoy.filters.http.grpc_json_transcoder")
+    )
+    (buffer,) = [
+        f["typed_config"]
+        for f in connection_manager(config)["http_filters"]
+        if f["name"] == "envoy.filters.http.buffer"
+    ]
+    assert buffer["max_request_bytes"] == transcoder(config)["max_request_body_size"]
+    routes, messages = lua_tables(config)
+
+    expected = set()
+    for service in transcoder(config)["services"]:
+        for method in descriptor_pool.Default().FindServiceByName(service).methods:
+            rule = method.GetOptions().Extensions[annotations_pb2.http]
+            for binding in (rule, *rule.additional_bindings):
+                if binding.body:
+                    verb = binding.WhichOneof("pattern")
+                    expected.add((verb.upper(), getattr(binding, verb)))
+    assert {(r["method"], r["template"]) for r in routes} == expected
+    by_template = {(r["method"], r["template"]): r for r in routes}
+    assert by_template[("PUT", "/v1/scenarios/{scenario.id}")]["body"] == "simulation.v1.Scenario"
+    architect = by_template[("POST", "/v1/simulations/{simulation_id}/architect")]
+    assert architect["body"] == "simulation.v1.RunArchitectRequest"
+    # Both spellings of a field, and nested messages by type name.
+    assert '["parameters"] = "simulation.v1.ArchitectParameters"' in messages[architect["body"]]
+    assert '["max_turns"] = false' in messages["simulation.v1.ArchitectParameters"]
+    assert '["maxTurns"] = false' in messages["simulation.v1.ArchitectParameters"]
+    assert '["agents"] = "simulation.v1.Agent"' in messages["simulation.v1.SimulationConfig"]
+    # google.* types (Struct, Timestamp, FieldMask) are the transcoder's to check.
+    assert not [name for name in messages if name.startswith("google.")]

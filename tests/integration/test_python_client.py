@@ -15,12 +15,18 @@ from google.protobuf import descriptor_pool
 from simconfig_client import Client, RetryPolicy, errors, is_retry_safe
 from simconfig_client._methods import SERVICES
 from simconfig_client.client import API_KEY_HEADER
-from simconfig_client.v1 import scenario_pb2, scenario_service_pb2, simulation_service_pb2
+from simconfig_client.v1 import (
+    scenario_pb2,
+    scenario_service_pb2,
+    simulation_pb2,
+    simulation_service_pb2,
+)
 
 import storage
 from service.app import tenants
 from service.server import create_server
 from service.settings import Settings
+from tests.unit.simulation_api import valid_config
 from tools.generate_client import snake
 
 
@@ -153,6 +159,45 @@ def test_a_request_id_set_by_the_caller_makes_a_repeated_create_return_the_first
     assert (
         client.create_scenario(request).scenario.id == client.create_scenario(request).scenario.id
     )
+
+
+def _next_event(stream, kind: int):
+    """The next message of ``stream`` carrying an event of ``kind`` (keepalives and others skipped).
+
+    The client's deadline bounds the wait: a missing event fails as DEADLINE_EXCEEDED.
+    """
+    for message in stream:
+        if message.HasField("event") and message.event.kind == kind:
+            return message
+    raise AssertionError("the stream ended before the event came")
+
+
+def test_watch_events_streams_the_writes_and_resumes_after_the_last_token(client):
+    Kind, Status = simulation_pb2.SimulationEvent.Kind, simulation_pb2.Simulation.Status
+    created = client.create_simulation_with_config(
+        simulation={"name": "Watched"}, config=valid_config()
+    ).simulation
+    # From the first event kept: whenever the stream subscribes, nothing written is missed.
+    stream = client.watch_events(simulation_id=created.id, after_event_id=0, timeout=20)
+    assert _next_event(stream, Kind.CREATED).event.simulation_id == created.id
+
+    client.start_run(simulation_id=created.id)
+    started = _next_event(stream, Kind.STATUS_CHANGED)
+    assert started.event.to_status == Status.RUNNING and started.resume_token
+    stream.close()  # the call is cancelled
+
+    # Written while nobody watches; the token picks the stream up right after `started`.
+    client.complete_run(simulation_id=created.id, results={"score": 1})
+    client.attach_analysis(simulation_id=created.id, analysis={"verdict": "calm"})
+    resumed = client.watch_events(
+        simulation_id=created.id, resume_token=started.resume_token, timeout=20
+    )
+    completed = _next_event(resumed, Kind.STATUS_CHANGED)
+    analysed = _next_event(resumed, Kind.ANALYSIS_ATTACHED)
+    resumed.close()
+
+    assert completed.event.to_status == Status.COMPLETED
+    assert started.event.id < completed.event.id < analysed.event.id
 
 
 class FlakyScenarioService:

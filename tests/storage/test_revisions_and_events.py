@@ -20,6 +20,20 @@ def test_added_revision_reads_back_unchanged(database, make, tenant_id):
     assert stored.sources == [{"uri": "catalogue://trader", "title": "Trader"}]
 
 
+def test_the_sources_of_a_revision_are_read_alone_and_empty_without_one(
+    database, make, tenant_id, other_tenant_id
+):
+    sim = make.simulation(tenant_id)
+    make.revision(sim, 1)
+
+    def sources(tenant, revision):
+        return database.run(lambda uow: uow.revisions.sources_of(tenant, sim.id, revision))
+
+    assert sources(tenant_id, 1) == [{"uri": "catalogue://trader", "title": "Trader"}]
+    assert sources(tenant_id, 2) == []
+    assert sources(other_tenant_id, 1) == []
+
+
 def test_adding_a_taken_revision_number_raises_already_exists(database, make, tenant_id):
     sim = make.simulation(tenant_id)
     make.revision(sim, 1)

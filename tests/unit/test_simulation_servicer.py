@@ -648,6 +648,54 @@ def test_a_listed_simulation_has_every_field_a_fetched_one_has_sources_included(
     assert [s.uri for s in listed[with_sources.id].sources] == [source.uri]
 
 
+def test_every_write_that_returns_a_simulation_answers_with_the_sources_get_returns(
+    database, principals
+):
+    """Updates, the run lifecycle, analysis, a queued architect run and batch moves alike."""
+    alice = principals["alice"]
+    api = make_harness(
+        database, architect=ArchitectOperations(database, ConfigValidator(), max_attempts=3)
+    )
+    source = config_pb2.Source(uri="catalogue://personas/mayor", title="Mayor", snippet="careful")
+    ran = create_with_config(api, alice, "Ran", sources=[source], prompt="A town hall")
+    failed = create_with_config(api, alice, "Failed", sources=[source])
+    folder = scenario(api, alice)
+    calls = [
+        (
+            "UpdateSimulation",
+            spb.UpdateSimulationRequest(
+                simulation=simulation_pb2.Simulation(id=ran.id, name="Renamed"),
+                update_mask=field_mask_pb2.FieldMask(paths=["name"]),
+            ),
+        ),
+        ("StartRun", spb.StartRunRequest(simulation_id=ran.id)),
+        ("CompleteRun", spb.CompleteRunRequest(simulation_id=ran.id, results={"score": 3})),
+        ("AttachAnalysis", spb.AttachAnalysisRequest(simulation_id=ran.id, analysis={"ok": 1})),
+        # Queued, not waited for: the current revision and its sources stay until the job ends.
+        ("RunArchitect", cpb.RunArchitectRequest(simulation_id=ran.id)),
+        ("StartRun", spb.StartRunRequest(simulation_id=failed.id)),
+        ("FailRun", spb.FailRunRequest(simulation_id=failed.id, error="boom")),
+    ]
+
+    for method, request in calls:
+        outcome = api.call(method, request, alice)
+        assert outcome.ok, (method, outcome.details)
+        answered = outcome.response.simulation
+        assert [s.uri for s in answered.sources] == [source.uri], method
+        assert answered == get_simulation(api, alice, answered.id), method
+    moved = api.call(
+        "BatchMoveSimulations",
+        spb.BatchMoveSimulationsRequest(simulation_ids=[failed.id, ran.id], scenario_id=folder.id),
+        alice,
+    )
+    assert moved.ok, moved.details
+    assert [s.sources for s in moved.response.simulations] == [
+        get_simulation(api, alice, failed.id).sources,
+        get_simulation(api, alice, ran.id).sources,
+    ]
+    assert all([s.uri for s in m.sources] == [source.uri] for m in moved.response.simulations)
+
+
 def test_create_with_config_answers_with_the_sources_get_returns(api, principals):
     alice = principals["alice"]
     source = config_pb2.Source(uri="catalogue://personas/ada", title="Ada")

@@ -25,6 +25,7 @@ from tests.unit.simulation_api import (
     SIMULATION_SERVICE,
     create_with_config,
     get_config,
+    get_simulation,
     valid_config,
 )
 
@@ -40,7 +41,7 @@ def api(database, principals):
             CONFIG_SERVICE: ConfigServicer(ConfigOperations(database), simulations),
             SIMULATION_SERVICE: SimulationServicer(simulations),
             SCENARIO_SERVICE: ScenarioServicer(ScenarioOperations(database)),
-            TEMPLATE_SERVICE: TemplateServicer(TemplateOperations(database)),
+            TEMPLATE_SERVICE: TemplateServicer(TemplateOperations(database), simulations),
         }
     )
 
@@ -308,6 +309,18 @@ def test_a_simulation_from_a_template_records_origin_and_template_revision(api, 
         alice,
     )
     assert revisions.response.revisions[0].origin == Origin.TEMPLATE
+
+
+def test_a_simulation_from_a_template_answers_with_the_sources_get_returns(api, principals):
+    alice = principals["alice"]
+    template = create(api, alice)
+
+    outcome = from_template(api, alice, template.id)
+
+    assert outcome.ok, (outcome.details, outcome.violations)
+    answered = outcome.response.simulation
+    assert [s.uri for s in answered.sources] == [f"templates/{template.id}/revisions/1"]
+    assert answered == get_simulation(api, alice, answered.id)
 
 
 def test_overrides_replace_only_the_masked_fields_and_the_result_is_validated(api, principals):
