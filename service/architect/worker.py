@@ -35,6 +35,7 @@ from datetime import timedelta
 from typing import Any
 
 from opentelemetry import trace
+from opentelemetry.trace import SpanKind
 
 import storage
 from service.app.conventions import utc_now
@@ -43,6 +44,7 @@ from service.architect.engine import ArchitectEngine, ArchitectError, GeneratedC
 from service.domain import lifecycle
 from service.domain.config_codec import parameters_from_document
 from service.domain.validation import ConfigValidator
+from service.telemetry.trace_context import context_from_traceparent
 
 log = logging.getLogger(__name__)
 
@@ -273,9 +275,13 @@ class ArchitectWorker:
         job, simulation = claimed
         self._current = job
         try:
-            # A trace of its own per job (no-op unless tracing is on), its statements inside.
+            # A span per attempt (no-op unless tracing is on) with its statements inside, a
+            # child of the call that queued the job: one trace from the request to its config.
+            # A job queued untraced gets a trace of its own.
             with _tracer.start_as_current_span(
                 "architect job",
+                context=context_from_traceparent(job.traceparent),
+                kind=SpanKind.CONSUMER,
                 attributes={"simconfig.job.id": job.id, "simconfig.job.attempt": job.attempts},
             ):
                 self.process(job, simulation)

@@ -7,6 +7,7 @@ process's global provider as ``simconfig serve`` does; only its exporter is in m
 from __future__ import annotations
 
 import logging
+import time
 
 import grpc
 import pytest
@@ -150,9 +151,71 @@ def test_an_architect_job_is_a_span_with_its_statements_and_background_work_is_n
     (job,) = [s for s in spans if s.name == "architect job"]
     assert job.attributes["simconfig.job.attempt"] == 1
     assert any(s.parent is not None and s.parent.span_id == job.context.span_id for s in spans)
+    # The job's span is a child of the call that queued it: one trace from request to config.
+    create = rpc_span(spans, "SimulationService/CreateSimulation")
+    assert job.context.trace_id == create.context.trace_id
+    assert job.parent.span_id == create.context.span_id
     assert not [s for s in spans if "Health" in s.name]
     # Statements outside any call or job (health probes, queue polls) make no root spans.
     assert not [s for s in spans if s.kind == SpanKind.CLIENT and s.parent is None]
+
+
+def test_a_job_queued_by_a_gateway_call_runs_in_the_gateways_trace_after_the_call_ended(
+    traced_server,
+):
+    channel, key, provider = traced_server
+    stub = simulation_service_pb2_grpc.SimulationServiceStub(channel)
+    created = stub.CreateSimulation(
+        sim_pb.CreateSimulationRequest(
+            simulation={"name": "Queued", "prompt": "A ferry company and a bridge plan"},
+            parameters={"max_turns": 3, "num_agents": 2, "seed": 2},
+        ),
+        metadata=(("x-api-key", key), ("traceparent", f"00-{GATEWAY_TRACE}-{GATEWAY_SPAN}-01")),
+    ).simulation
+    wait_until_configured(stub, key, created.id)
+
+    spans = finished(provider)
+    create = rpc_span(spans, "SimulationService/CreateSimulation")
+    (job,) = [s for s in spans if s.name == "architect job"]
+    assert format(job.context.trace_id, "032x") == GATEWAY_TRACE
+    assert job.parent.span_id == create.context.span_id
+    assert job.kind == SpanKind.CONSUMER
+    assert job.start_time > create.end_time  # queued, then run by a worker later
+
+
+def test_a_job_queued_by_a_call_sampled_out_is_not_traced(traced_server):
+    channel, key, provider = traced_server
+    stub = simulation_service_pb2_grpc.SimulationServiceStub(channel)
+    created = stub.CreateSimulation(
+        sim_pb.CreateSimulationRequest(
+            simulation={"name": "Unsampled", "prompt": "A ferry company and a bridge plan"},
+            parameters={"max_turns": 3, "num_agents": 2, "seed": 3},
+        ),
+        # The gateway decided not to sample this trace (flags 00).
+        metadata=(("x-api-key", key), ("traceparent", f"00-{GATEWAY_TRACE}-{GATEWAY_SPAN}-00")),
+    ).simulation
+    wait_until_configured(stub, key, created.id)
+
+    spans = finished(provider)
+    # Neither the call, its statements nor its job: only the polls of GetSimulation.
+    assert not [s for s in spans if format(s.context.trace_id, "032x") == GATEWAY_TRACE]
+    assert not [s for s in spans if s.name == "architect job"]
+    assert {s.name for s in spans if s.kind == SpanKind.SERVER} == {
+        "/simulation.v1.SimulationService/GetSimulation"
+    }
+
+
+def wait_until_configured(stub, key: str, simulation_id: str) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        simulation = stub.GetSimulation(
+            sim_pb.GetSimulationRequest(simulation_id=simulation_id),
+            metadata=(("x-api-key", key),),
+        ).simulation
+        if simulation.status == simulation.COMPLETED_CONFIG:
+            return
+        time.sleep(0.05)
+    raise AssertionError("the architect job did not finish")
 
 
 def test_the_standard_sampler_variables_choose_which_calls_are_traced(monkeypatch):
