@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple
 
 import grpc
 import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
 from opentelemetry.trace import SpanKind, StatusCode
 from simulation.v1 import scenario_pb2, scenario_service_pb2_grpc, simulation_service_pb2_grpc
 from simulation.v1 import scenario_service_pb2 as pb
@@ -24,7 +28,7 @@ from service.app import tenants
 from service.server import create_server
 from service.settings import Settings
 from service.telemetry.logs import CallContextFilter
-from service.telemetry.tracing import new_tracer_provider
+from service.telemetry.tracing import RpcSpanInterceptor, new_tracer_provider
 
 GATEWAY_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 GATEWAY_SPAN = "00f067aa0ba902b7"
@@ -35,8 +39,6 @@ def provider() -> TracerProvider:
     exporter = InMemorySpanExporter()
     current = trace.get_tracer_provider()
     if isinstance(current, TracerProvider):  # set by an earlier module: export there too
-        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-
         current.add_span_processor(SimpleSpanProcessor(exporter))
         current.exporter = exporter
         return current
@@ -226,3 +228,78 @@ def test_the_standard_sampler_variables_choose_which_calls_are_traced(monkeypatc
 
     assert "TraceIdRatioBased{0.01}" in sampler.get_description()
     assert sampler.get_description().startswith("NoOrphanStatements(")
+
+
+# -- the RPC span interceptor on a server of its own, with a provider of its own ---------------
+
+
+class EvenTraceIds(Sampler):
+    """Samples a call whose trace id is even; remembers the ids it said yes to."""
+
+    def __init__(self):
+        self.said_yes: set[int] = set()
+
+    def should_sample(self, parent_context, trace_id, name, kind=None, *args, **kwargs):
+        if trace_id % 2:
+            return SamplingResult(Decision.DROP)
+        self.said_yes.add(trace_id)
+        return SamplingResult(Decision.RECORD_AND_SAMPLE)
+
+    def get_description(self) -> str:
+        return "EvenTraceIds"
+
+
+def echo_server(interceptor: grpc.ServerInterceptor, seen: list):
+    """A real server on port 0 whose one method records the trace id its handler runs in."""
+
+    def echo(request: bytes, context) -> bytes:
+        seen.append(trace.get_current_span().get_span_context())
+        return request
+
+    handler = grpc.method_handlers_generic_handler(
+        "test.Echo", {"Echo": grpc.unary_unary_rpc_method_handler(echo)}
+    )
+    server = grpc.server(ThreadPoolExecutor(2), interceptors=[interceptor])
+    server.add_generic_rpc_handlers((handler,))
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    return server, port
+
+
+def test_a_sampled_calls_span_has_the_trace_id_the_sampler_said_yes_to():
+    sampler = EvenTraceIds()
+    provider = new_tracer_provider(InMemorySpanExporter())
+    provider.sampler = sampler
+    seen: list = []
+    server, port = echo_server(RpcSpanInterceptor(provider), seen)
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            echo = channel.unary_unary("/test.Echo/Echo")
+            for _ in range(40):
+                echo(b"x")
+    finally:
+        server.stop(0)
+
+    spans = exporter.get_finished_spans()
+    # Asked once per call and never again with another id: a ratio sampler keeps its ratio.
+    assert {s.context.trace_id for s in spans} == sampler.said_yes
+    assert 0 < len(spans) < 40
+    assert all(s.attributes["rpc.method"] == "Echo" for s in spans)
+    # A call sampled out with no caller's trace runs in no trace at all: nothing to carry.
+    assert sum(not c.is_valid for c in seen) == 40 - len(spans)
+
+
+class CallDetails(NamedTuple):
+    method: str
+    invocation_metadata: tuple
+
+
+def test_with_no_sdk_provider_the_interceptor_passes_every_call_through_untouched():
+    handler = grpc.unary_unary_rpc_method_handler(lambda request, context: request)
+    details = CallDetails("/test.Echo/Echo", ())
+
+    interceptor = RpcSpanInterceptor(trace.NoOpTracerProvider())
+
+    assert interceptor.intercept_service(lambda _: handler, details) is handler
