@@ -32,6 +32,7 @@ from unittest import mock
 
 import grpc
 from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from simulation.v1 import scenario_pb2, scenario_service_pb2_grpc
 from simulation.v1 import scenario_service_pb2 as pb
@@ -48,30 +49,34 @@ SAMPLED_FRACTION = {"unsampled": "0", "sampled": "1", "metrics+unsampled": "0"}
 
 
 class _Dropping(SpanExporter):
-    """Takes every span and keeps none."""
+    """Takes every span and keeps none; counts them, so the run shows its modes were real."""
+
+    def __init__(self) -> None:
+        self.spans = 0
 
     def export(self, spans):
+        self.spans += len(spans)
         return SpanExportResult.SUCCESS
 
 
 @contextmanager
-def _tracer_provider_for(mode: str) -> Iterator[None]:
+def _tracer_provider_for(mode: str, exporter: _Dropping) -> Iterator[TracerProvider | None]:
     """While a server of ``mode`` is built, the global tracer provider is its own one.
 
     A process sets its global provider once; the servers of this one process each need
     theirs, and ``create_server`` reads the global one.
     """
     if mode not in SAMPLED_FRACTION:
-        yield
+        yield None
         return
     sampler_env = {
         "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
         "OTEL_TRACES_SAMPLER_ARG": SAMPLED_FRACTION[mode],
     }
     with mock.patch.dict(os.environ, sampler_env):
-        provider = new_tracer_provider(_Dropping())
+        provider = new_tracer_provider(exporter)
     with mock.patch.object(trace, "get_tracer_provider", return_value=provider):
-        yield
+        yield provider
 
 
 class ModeServer:
@@ -91,7 +96,9 @@ class ModeServer:
             # Only the figures are kept: create_server serves no /metrics itself.
             metrics_port=9464 if "metrics" in mode else 0,
         )
-        with _tracer_provider_for(mode):
+        self.exporter = _Dropping()
+        with _tracer_provider_for(mode, self.exporter) as provider:
+            self.provider = provider
             self.server, port = create_server(settings, database=database)
         self.server.start()
         self.channel = grpc.insecure_channel(f"127.0.0.1:{port}")
@@ -113,6 +120,8 @@ class ModeServer:
         """Closes the channel and stops the server."""
         self.channel.close()
         self.server.stop(0)
+        if self.provider is not None:
+            self.provider.shutdown()  # exports the spans still batched
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -137,6 +146,10 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         for server in servers:
             server.close()
+    for server in servers:
+        # Only the sampled mode makes spans: else its figures would not be what they say.
+        if (server.exporter.spans > 0) != (server.mode == "sampled"):
+            raise SystemExit(f"mode {server.mode} exported {server.exporter.spans} spans")
     base = statistics.median(rounds["off"]) if "off" in rounds else None
     print(f"{args.rounds} rounds of {args.calls} GetScenario calls per mode")
     print(f"{'mode':<20} {'CPU µs/call':>12} {'vs off':>8} {'least':>8}")
