@@ -91,7 +91,9 @@ def test_the_overlay_only_adds_tls_settings_and_the_certificate_mount_to_the_sta
     assert mount("server") == mount("gateway")
     for service, spec in OVERLAY["services"].items():
         assert set(spec) <= {"environment", "volumes"}, service
+    # The keys stay out of git and out of every image's build context.
     assert "deploy/tls/" in (images.REPO / ".gitignore").read_text().split()
+    assert "deploy/tls" in (images.REPO / ".dockerignore").read_text().split()
 
 
 def test_the_gateway_reaches_the_servers_by_the_name_their_certificate_carries():
