@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import NamedTuple
 
 import grpc
@@ -188,15 +190,23 @@ def test_a_job_queued_by_a_gateway_call_runs_in_the_gateways_trace_after_the_cal
 def test_a_job_queued_by_a_call_sampled_out_is_not_traced(traced_server):
     channel, key, provider = traced_server
     stub = simulation_service_pb2_grpc.SimulationServiceStub(channel)
-    created = stub.CreateSimulation(
-        sim_pb.CreateSimulationRequest(
-            simulation={"name": "Unsampled", "prompt": "A ferry company and a bridge plan"},
-            parameters={"max_turns": 3, "num_agents": 2, "seed": 3},
-        ),
-        # The gateway decided not to sample this trace (flags 00).
-        metadata=(("x-api-key", key), ("traceparent", f"00-{GATEWAY_TRACE}-{GATEWAY_SPAN}-00")),
-    ).simulation
+    with access_lines() as records:
+        created = stub.CreateSimulation(
+            sim_pb.CreateSimulationRequest(
+                simulation={"name": "Unsampled", "prompt": "A ferry company and a bridge plan"},
+                parameters={"max_turns": 3, "num_agents": 2, "seed": 3},
+            ),
+            # The gateway decided not to sample this trace (flags 00).
+            metadata=(
+                ("x-api-key", key),
+                ("traceparent", f"00-{GATEWAY_TRACE}-{GATEWAY_SPAN}-00"),
+            ),
+        ).simulation
     wait_until_configured(stub, key, created.id)
+
+    # Not sampled, but its log line still names the gateway's trace.
+    (line,) = [r for r in records if r.method.endswith("CreateSimulation")]
+    assert line.trace_id == GATEWAY_TRACE
 
     spans = finished(provider)
     # Neither the call, its statements nor its job: only the polls of GetSimulation.
@@ -205,6 +215,24 @@ def test_a_job_queued_by_a_call_sampled_out_is_not_traced(traced_server):
     assert {s.name for s in spans if s.kind == SpanKind.SERVER} == {
         "/simulation.v1.SimulationService/GetSimulation"
     }
+
+
+@contextmanager
+def access_lines() -> Iterator[list[logging.LogRecord]]:
+    """The access log records written meanwhile, stamped as the server's log handler does."""
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.addFilter(CallContextFilter())
+    handler.emit = records.append  # type: ignore[method-assign]
+    access = logging.getLogger("simconfig.access")
+    level = access.level
+    access.addHandler(handler)
+    access.setLevel(logging.INFO)
+    try:
+        yield records
+    finally:
+        access.removeHandler(handler)
+        access.setLevel(level)
 
 
 def wait_until_configured(stub, key: str, simulation_id: str) -> None:
