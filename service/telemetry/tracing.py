@@ -225,7 +225,7 @@ class RpcSpanInterceptor(grpc.ServerInterceptor):
                 trace_id = trace.get_current_span(caller).get_span_context().trace_id
             sampled = self._sampler.should_sample(caller, trace_id, method, SpanKind.SERVER)
             if not sampled.decision.is_recording():
-                return None, None if caller is None else attach(caller)
+                return None, (None if caller is None else attach(caller))
             if caller is None:
                 self._ids.preset(trace_id)
         span = self._tracer.start_span(method, context=caller, kind=SpanKind.SERVER)
@@ -245,7 +245,10 @@ class RpcSpanInterceptor(grpc.ServerInterceptor):
 
 
 def _caller_context(metadata):
-    """The caller's trace from its ``traceparent`` metadata, or None (a new trace)."""
+    """The caller's trace from its ``traceparent`` metadata, or None (a new trace).
+
+    A malformed ``traceparent`` names no trace: the call starts one of its own.
+    """
     carrier = None
     for key, value in metadata or ():
         if key in _TRACE_HEADERS:
@@ -254,7 +257,10 @@ def _caller_context(metadata):
             carrier[key] = value
     if carrier is None or "traceparent" not in carrier:
         return None
-    return _w3c.extract(carrier)
+    context = _w3c.extract(carrier)
+    if not trace.get_current_span(context).get_span_context().is_valid:
+        return None
+    return context
 
 
 def _peer_attributes(peer: str) -> dict[str, str]:
