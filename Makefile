@@ -9,7 +9,7 @@ BENCH_STAMP := $(VENV)/.installed-bench
 PROTO_FILES := $(wildcard protos/simulation/v1/*.proto)
 GRPC_TOOLS_INCLUDE = $(shell $(BIN)/python -c "import grpc_tools, os; print(os.path.join(os.path.dirname(grpc_tools.__file__), '_proto'))")
 
-.PHONY: help install run test test-slow test-all bench mutate lint generate check-generated descriptor openapi check-openapi gateway compose-config migrate docker-lint buf-lint buf-breaking clean
+.PHONY: help install run test test-slow test-all bench mutate lint generate check-generated descriptor openapi check-openapi gateway compose-config compose-config-tls compose-certs migrate docker-lint buf-lint buf-breaking clean
 
 help:
 	@echo "make run        start the server (embedded SQLite by default)"
@@ -120,6 +120,16 @@ compose-config: $(STAMP)
 	set -a && . deploy/compose.gateway.env && set +a && \
 		$(BIN)/python deploy/gateway.py render deploy/envoy.compose.yaml
 	@echo "wrote deploy/simconfig.binpb and deploy/envoy.compose.yaml for deploy/compose.yaml"
+
+# The same, with the TLS settings of deploy/compose.tls.yaml (HTTPS, mutual TLS upstream).
+compose-config-tls: $(STAMP)
+	set -a && . deploy/compose.gateway.env && . deploy/compose.gateway-tls.env && set +a && \
+		$(BIN)/python deploy/gateway.py render deploy/envoy.compose.yaml
+	@echo "wrote deploy/envoy.compose.yaml with TLS for deploy/compose.tls.yaml"
+
+# Development certificates for deploy/compose.tls.yaml (a CA of its own; not for production).
+compose-certs:
+	python3 deploy/certificates.py deploy/tls
 
 # docs/openapi/ is generated from protos/ by protoc-gen-swagger (Debian package
 # golang-grpc-gateway) and committed, like generated/; CI proves it is fresh.

@@ -364,6 +364,7 @@ def create_server(
         lease_seconds=settings.architect_lease_seconds,
         poll_interval=settings.architect_poll_seconds,
         on_finished=waiter.notify,
+        on_outcome=metrics.job_finished if metrics is not None else None,
     )
     architect = ArchitectOperations(
         database,

@@ -131,6 +131,8 @@ class ArchitectJob:
     lease_expire_time: datetime | None = None
     finish_time: datetime | None = None
     error: str | None = None
+    # The W3C traceparent of the queuing call when it was traced (None otherwise).
+    traceparent: str | None = None
 
 
 @dataclass

@@ -200,6 +200,8 @@ architect_jobs = Table(
     Column("lease_expire_time", UtcDateTime, nullable=True),
     Column("finish_time", UtcDateTime, nullable=True),
     Column("error", Text, nullable=True),
+    # The W3C traceparent of the call that queued the job: its run's span continues that trace.
+    Column("traceparent", String(128), nullable=True),
     Index("ix_architect_jobs_tenant_simulation_state", "tenant_id", "simulation_id", "state"),
     # Workers claim across tenants, oldest first.
     Index("ix_architect_jobs_state_create_time", "state", "create_time"),

@@ -32,6 +32,7 @@ from service.app.transactions import transactional
 from service.domain import errors, lifecycle
 from service.domain.config_codec import parameters_to_document
 from service.domain.validation import ConfigValidator, check_request_id, check_text, require_id
+from service.telemetry.trace_context import current_traceparent
 
 PROMPT_MAX = 10_000
 DEFAULT_WAIT_SECONDS = 30.0
@@ -359,6 +360,8 @@ class ArchitectOperations:
                 create_time=now,
                 update_time=now,
                 max_attempts=self._max_attempts,
+                # The run joins this call's trace, whichever worker runs it and when.
+                traceparent=current_traceparent(),
             )
         )
         record_event(

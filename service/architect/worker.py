@@ -35,6 +35,7 @@ from datetime import timedelta
 from typing import Any
 
 from opentelemetry import trace
+from opentelemetry.trace import SpanKind
 
 import storage
 from service.app.conventions import utc_now
@@ -43,6 +44,7 @@ from service.architect.engine import ArchitectEngine, ArchitectError, GeneratedC
 from service.domain import lifecycle
 from service.domain.config_codec import parameters_from_document
 from service.domain.validation import ConfigValidator
+from service.telemetry.trace_context import context_from_traceparent
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +61,22 @@ IDLE_STOP_SECONDS = 0.1
 HAND_BACK_SECONDS = 1.0
 # A concurrent simulation update (rename, relabel) between read and write is retried this often.
 _APPLY_ATTEMPTS = 5
+# How a job can finish, as reported to ``on_outcome`` (a bounded metric label): it wrote a
+# revision; the engine failed for good; its output failed validation; its workers died on the
+# last attempt; or its simulation was deleted or moved on before the result was written.
+SUCCEEDED_OUTCOME, FAILED_OUTCOME = "succeeded", "failed"
+INVALID_OUTPUT_OUTCOME, ABANDONED_OUTCOME, SUPERSEDED_OUTCOME = (
+    "invalid_output",
+    "abandoned",
+    "superseded",
+)
+JOB_OUTCOMES = (
+    SUCCEEDED_OUTCOME,
+    FAILED_OUTCOME,
+    INVALID_OUTPUT_OUTCOME,
+    ABANDONED_OUTCOME,
+    SUPERSEDED_OUTCOME,
+)
 
 
 def new_worker_id(index: int = 0) -> str:
@@ -80,6 +98,7 @@ class _Outcome:
     message: str = ""  # shown to clients: never addresses, transport or exception text
     violations: tuple = ()
     detail: str = ""  # kept on the job row and in the log only
+    label: str = FAILED_OUTCOME  # what on_outcome is told (one of JOB_OUTCOMES)
 
 
 # What a client reads in last_error for each engine failure; the engine's own message can name
@@ -149,6 +168,7 @@ class ArchitectWorker:
         lease_seconds: float,
         poll_interval: float = 1.0,
         on_finished: Callable[[], None] | None = None,
+        on_outcome: Callable[[str], None] | None = None,
     ):
         self._database = database
         self._engine = engine
@@ -157,6 +177,8 @@ class ArchitectWorker:
         self._lease = lease_seconds
         self._poll_interval = poll_interval
         self._on_finished = on_finished
+        # Told how each job this worker finished ended (one of JOB_OUTCOMES), once per job.
+        self._on_outcome = on_outcome
         self._stop = threading.Event()
         # Set (by wake) when this process queues a job: an idle worker looks at once.
         self._wakeup = threading.Event()
@@ -253,9 +275,13 @@ class ArchitectWorker:
         job, simulation = claimed
         self._current = job
         try:
-            # A trace of its own per job (no-op unless tracing is on), its statements inside.
+            # A span per attempt (no-op unless tracing is on) with its statements inside, a
+            # child of the call that queued the job: one trace from the request to its config.
+            # A job queued untraced gets a trace of its own.
             with _tracer.start_as_current_span(
                 "architect job",
+                context=context_from_traceparent(job.traceparent),
+                kind=SpanKind.CONSUMER,
                 attributes={"simconfig.job.id": job.id, "simconfig.job.attempt": job.attempts},
             ):
                 self.process(job, simulation)
@@ -273,6 +299,7 @@ class ArchitectWorker:
                 "ARCHITECT_ABANDONED",
                 f"the architect job was abandoned after {job.attempts} attempt(s): "
                 "its worker stopped answering",
+                label=ABANDONED_OUTCOME,
             )
             # Finishing as the dead owner is a compare-and-swap: of several workers failing the
             # same job, exactly one succeeds.
@@ -286,13 +313,19 @@ class ArchitectWorker:
     def claim(self) -> tuple[storage.ArchitectJob, storage.Simulation] | None:
         """Leases the next job and marks its simulation GENERATING_CONFIG, in one transaction.
 
-        Returns the job and its simulation, or None when nothing is claimable.
+        Returns the job and its simulation, or None when nothing is claimable (or the job
+        claimed turned out moot and was finished at once).
         """
-        return self._database.run(self._claim)
+        claimed = self._database.run(self._claim)
+        if isinstance(claimed, str):
+            # Reported once the transaction committed: a retried one would count twice.
+            self._report(claimed)
+            return None
+        return claimed
 
     def _claim(
         self, uow: storage.UnitOfWork
-    ) -> tuple[storage.ArchitectJob, storage.Simulation] | None:
+    ) -> tuple[storage.ArchitectJob, storage.Simulation] | str | None:
         now = utc_now()
         job = uow.jobs.claim_next(self.worker_id, now, self._lease)
         if job is None:
@@ -303,7 +336,7 @@ class ArchitectWorker:
             uow.jobs.finish(
                 job.id, self.worker_id, state=FAILED, error="SIMULATION_DELETED", now=now
             )
-            return None
+            return SUPERSEDED_OUTCOME
         if simulation.status == lifecycle.PENDING:
             simulation = transition(
                 uow,
@@ -322,7 +355,7 @@ class ArchitectWorker:
                 error=f"SUPERSEDED: simulation is {simulation.status}",
                 now=now,
             )
-            return None
+            return SUPERSEDED_OUTCOME
         log.info(
             "worker %s claimed architect job %s (attempt %d of %d)",
             self.worker_id,
@@ -371,12 +404,13 @@ class ArchitectWorker:
             *self._validator.validate_sources(generated.sources),
         ]
         if not violations:
-            return _Outcome(SUCCEEDED)
+            return _Outcome(SUCCEEDED, label=SUCCEEDED_OUTCOME)
         return _Outcome(
             FAILED,
             "ARCHITECT_OUTPUT_INVALID",
             f"the architect produced a config with {len(violations)} violation(s)",
             tuple({"field": v.field, "description": v.description} for v in violations),
+            label=INVALID_OUTPUT_OUTCOME,
         )
 
     def _failed(
@@ -409,7 +443,10 @@ class ArchitectWorker:
         """Records ``outcome`` in one transaction; False when the job was no longer ``owner``'s."""
         for attempt in range(1, _APPLY_ATTEMPTS + 1):
             try:
-                self._database.run(lambda uow: self._write(uow, job, outcome, owner, generated))
+                written = self._database.run(
+                    lambda uow: self._write(uow, job, outcome, owner, generated)
+                )
+                self._report(written)
                 return True
             except _LeaseLost:
                 log.warning("architect job %s was taken over; its result is dropped", job.id)
@@ -426,7 +463,8 @@ class ArchitectWorker:
         outcome: _Outcome,
         owner: str,
         generated: GeneratedConfig | None,
-    ) -> None:
+    ) -> str:
+        """Writes the job's end; returns the outcome written (one of JOB_OUTCOMES)."""
         now = utc_now()
         try:
             simulation = uow.simulations.get(job.tenant_id, job.simulation_id)
@@ -438,7 +476,7 @@ class ArchitectWorker:
                 job.id, owner, state=FAILED, error=f"SUPERSEDED: simulation is {state}", now=now
             ):
                 raise _LeaseLost
-            return
+            return SUPERSEDED_OUTCOME
         error = (
             None
             if outcome.job_state == SUCCEEDED
@@ -459,7 +497,7 @@ class ArchitectWorker:
                 now=now,
                 expected_etag=simulation.etag,
             )
-            return
+            return outcome.label
         last_error: dict[str, Any] = {
             "reason": outcome.reason,
             "message": outcome.message,
@@ -475,6 +513,11 @@ class ArchitectWorker:
             details={"job_id": job.id, "attempts": job.attempts, **last_error},
             last_error=last_error,
         )
+        return outcome.label
+
+    def _report(self, outcome: str) -> None:
+        if self._on_outcome is not None:
+            self._on_outcome(outcome)
 
     def _notify(self) -> None:
         if self._on_finished is not None:
@@ -506,6 +549,7 @@ class ArchitectWorkerPool:
         lease_seconds: float,
         poll_interval: float = 1.0,
         on_finished: Callable[[], None] | None = None,
+        on_outcome: Callable[[str], None] | None = None,
         stop_timeout: float = 2.0,
     ) -> ArchitectWorkerPool:
         """``count`` workers with fresh ids sharing one engine."""
@@ -519,6 +563,7 @@ class ArchitectWorkerPool:
                     lease_seconds=lease_seconds,
                     poll_interval=poll_interval,
                     on_finished=on_finished,
+                    on_outcome=on_outcome,
                 )
                 for index in range(count)
             ],

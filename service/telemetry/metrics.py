@@ -27,6 +27,8 @@ from prometheus_client import (
     values,
 )
 
+from service.architect.worker import JOB_OUTCOMES
+
 log = logging.getLogger(__name__)
 
 MULTIPROC_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
@@ -86,6 +88,15 @@ class ServerMetrics:
             registry=self.registry,
             multiprocess_mode="livemax",
         )
+        self.jobs_finished = Counter(
+            "simconfig_architect_jobs_finished_total",
+            "Architect jobs finished by this server's workers, by outcome (succeeded, failed, "
+            "invalid_output, abandoned, superseded).",
+            ("outcome",),
+            registry=self.registry,
+        )
+        for outcome in JOB_OUTCOMES:  # every outcome from the start: rate() needs a zero
+            self.jobs_finished.labels(outcome)
         self.queue_age = Gauge(
             "simconfig_architect_queue_age_seconds",
             "Age of the oldest architect job still waiting for a worker (0 when none waits).",
@@ -121,6 +132,10 @@ class ServerMetrics:
     def retried(self, reason: str) -> None:
         """Counts one retry of a database transaction."""
         self.retries.labels(reason).inc()
+
+    def job_finished(self, outcome: str) -> None:
+        """Counts an architect job that ended with ``outcome`` (a fixed word, never an id)."""
+        self.jobs_finished.labels(outcome).inc()
 
     def key_lookup(self, hit: bool) -> None:
         """Counts an API key look-up as a cache hit or miss."""

@@ -291,9 +291,9 @@ def readme_deploy_commands() -> list[str]:
     return [line.split(" # ")[0].strip() for block in blocks for line in block.splitlines()]
 
 
-def compose_header_commands() -> list[str]:
-    """The commands in compose.yaml's opening comment (indented under a `#`)."""
-    header = (images.DEPLOY / "compose.yaml").read_text().split("\n\n", 1)[0]
+def compose_header_commands(name: str = "compose.yaml") -> list[str]:
+    """The commands in a compose file's opening comment (indented under a `#`)."""
+    header = (images.DEPLOY / name).read_text().split("\n\n", 1)[0]
     return [
         line.removeprefix("#").split(" # ")[0].strip()
         for line in header.splitlines()
@@ -308,10 +308,10 @@ def accepts_help(simconfig_args: list[str]) -> bool:
     return done.returncode == 0
 
 
-@pytest.mark.parametrize("where", ["README", "compose.yaml"])
+@pytest.mark.parametrize("where", ["README", "compose.yaml", "compose.tls.yaml"])
 def test_the_documented_deploy_commands_use_what_exists(where):
     """The commands cannot run without a container engine; what they name must exist."""
-    found = readme_deploy_commands() if where == "README" else compose_header_commands()
+    found = readme_deploy_commands() if where == "README" else compose_header_commands(where)
     commands = [c for c in found if c]
     assert any(c.startswith("docker compose") for c in commands), commands
     profiles = {p for spec in SERVICES.values() for p in spec.get("profiles", [])}
@@ -319,8 +319,11 @@ def test_the_documented_deploy_commands_use_what_exists(where):
     for command in commands:
         words = shlex.split(command)
         if words[:2] == ["docker", "compose"]:
-            assert words[2] == "-f" and (images.REPO / words[3]).is_file(), command
-            rest = words[4:]
+            assert words[2] == "-f", command
+            rest = words[2:]
+            while rest[0] == "-f":  # the stack, and any overlay of it (compose.tls.yaml)
+                assert (images.REPO / rest[1]).is_file(), command
+                rest = rest[2:]
             if "--profile" in rest:
                 assert rest[rest.index("--profile") + 1] in profiles, command
             if rest[0] in ("exec", "logs"):

@@ -7,7 +7,8 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from simulation.v1 import scenario_service_pb2 as pb
-from simulation.v1 import scenario_service_pb2_grpc
+from simulation.v1 import scenario_service_pb2_grpc, simulation_service_pb2_grpc
+from simulation.v1 import simulation_service_pb2 as sim_pb
 
 from tests.processes import ServerProcess, create_tenant_key, environment, free_port
 
@@ -118,6 +119,58 @@ def test_the_figures_of_several_processes_add_up_on_one_port(start, empty_postgr
     # A live gauge summed over the two processes: each has a pool of the configured size.
     size = samples[("simconfig_db_pool_connections", (("state", "size"),))]
     assert size >= 2 * 10
+
+
+def create_simulations_on_new_connections(server: ServerProcess, key: str, count: int) -> None:
+    """Architect jobs, each queued on a connection of its own and waited for."""
+    for index in range(count):
+        with grpc.insecure_channel(server.address) as channel:
+            created = (
+                simulation_service_pb2_grpc.SimulationServiceStub(channel)
+                .CreateSimulation(
+                    sim_pb.CreateSimulationRequest(
+                        simulation={"name": f"Counted {index}", "prompt": "Two bakeries compete"},
+                        parameters={"max_turns": 3, "num_agents": 2, "seed": index},
+                        wait=True,
+                    ),
+                    metadata=(("x-api-key", key),),
+                    timeout=60,
+                )
+                .simulation
+            )
+            assert created.status == created.COMPLETED_CONFIG
+
+
+def finished_jobs(samples) -> dict[str, float]:
+    return {
+        dict(labels)["outcome"]: value
+        for (name, labels), value in samples.items()
+        if name == "simconfig_architect_jobs_finished_total"
+    }
+
+
+def test_finished_architect_jobs_are_counted_by_outcome(start):
+    server = start()
+    _, key = create_tenant_key(server.env, "acme")
+
+    create_simulations_on_new_connections(server, key, 2)
+
+    assert finished_jobs(scrape(server)) == {
+        "succeeded": 2,
+        "failed": 0,
+        "invalid_output": 0,
+        "abandoned": 0,
+        "superseded": 0,
+    }
+
+
+def test_finished_architect_jobs_add_up_across_processes(start, empty_postgres_url):
+    server = start(empty_postgres_url, SIMCONFIG_PROCESSES="2")
+    _, key = create_tenant_key(server.env, "acme")
+
+    create_simulations_on_new_connections(server, key, 6)
+
+    assert finished_jobs(scrape(server))["succeeded"] == 6
 
 
 def test_no_tenant_key_or_resource_id_is_ever_a_label(start):

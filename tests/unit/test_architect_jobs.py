@@ -542,6 +542,72 @@ def test_a_job_of_a_simulation_soft_deleted_with_its_scenario_is_failed(
     assert job is None
 
 
+# -- outcomes reported for the metrics -----------------------------------------------------------
+
+
+def test_each_finished_job_is_reported_once_with_its_outcome(database, validator, alice):
+    from service.app.scenarios import ScenarioInput, ScenarioOperations
+
+    ops = ArchitectOperations(database, validator, max_attempts=1)
+    reported: list[str] = []
+
+    def worker(engine=None, *, lease_seconds=30.0, name="w1"):
+        return ArchitectWorker(
+            database,
+            engine or BuiltinArchitectEngine(),
+            validator,
+            worker_id=name,
+            lease_seconds=lease_seconds,
+            on_outcome=reported.append,
+        )
+
+    ops.create_simulation(alice, create_request())
+    assert worker().run_once() is True
+    ops.create_simulation(alice, create_request())
+    assert worker(InvalidEngine()).run_once() is True
+    ops.create_simulation(alice, create_request())
+    rejected = FailingEngine(ArchitectError("BACKEND_REJECTED", "no thanks"))
+    assert worker(rejected).run_once() is True
+    ops.create_simulation(alice, create_request())
+    assert worker(lease_seconds=0.05, name="dead").claim() is not None
+    time.sleep(0.1)  # the dead worker's lease runs out on its only attempt
+    assert worker(name="survivor").fail_exhausted() == 1
+    scenario = ScenarioOperations(database).create(alice, ScenarioInput(display_name="Gone"))
+    ops.create_simulation(alice, create_request(scenario_id=scenario.id))
+    database.run(
+        lambda uow: uow.simulations.soft_delete_in_scenario(
+            alice.tenant_id, scenario.id, datetime.now(UTC)
+        )
+    )
+    assert worker().run_once() is False
+    # A dead worker's claim and an empty queue report nothing.
+    assert worker().run_once() is False
+
+    assert reported == ["succeeded", "invalid_output", "failed", "abandoned", "superseded"]
+
+
+def test_a_retried_attempt_is_no_outcome_until_the_job_ends(ops, database, alice, validator):
+    reported: list[str] = []
+    engine = FailingEngine(ArchitectError("BACKEND_UNAVAILABLE", "down", retryable=True))
+    worker = ArchitectWorker(
+        database,
+        engine,
+        validator,
+        worker_id="w1",
+        lease_seconds=0.05,
+        on_outcome=reported.append,
+    )
+    ops.create_simulation(alice, create_request())
+
+    assert worker.run_once() is True
+    assert reported == []
+    deadline = time.monotonic() + 30
+    while engine.calls < 3 and time.monotonic() < deadline:
+        worker.run_once() or time.sleep(0.02)
+
+    assert reported == ["failed"]
+
+
 # -- determinism ---------------------------------------------------------------------------------
 
 

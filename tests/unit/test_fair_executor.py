@@ -130,10 +130,11 @@ def test_nothing_is_accepted_after_shutdown():
 def test_interceptors_outside_the_tenant_interceptor_keep_the_calls_lane():
     """The access log and tracing wrap the tagged behavior; the lane must survive the wrap."""
     import grpc
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
     from service.api.access import AccessInterceptor
     from service.api.fair_executor import LANE_ATTRIBUTE, in_lane
-    from service.telemetry.tracing import rpc_interceptor
+    from service.telemetry.tracing import RpcSpanInterceptor, new_tracer_provider
 
     def behavior(request, context):
         return request
@@ -144,7 +145,9 @@ def test_interceptors_outside_the_tenant_interceptor_keep_the_calls_lane():
         (),
         {"method": "/simulation.v1.ScenarioService/GetScenario", "invocation_metadata": ()},
     )()
-    for interceptor in (AccessInterceptor(), rpc_interceptor()):
+    # With an SDK provider, as `serve` has once tracing is on (without one it wraps nothing).
+    tracing = RpcSpanInterceptor(new_tracer_provider(InMemorySpanExporter()))
+    for interceptor in (AccessInterceptor(), tracing):
         wrapped = interceptor.intercept_service(lambda _details: tagged, details)
         assert wrapped.unary_unary is not behavior
         assert getattr(wrapped.unary_unary, LANE_ATTRIBUTE) == "tenant-a"

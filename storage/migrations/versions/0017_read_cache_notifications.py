@@ -9,7 +9,7 @@ current revision) or plain SQL. An insert needs no notice: nothing can have reme
 that did not exist. SQLite has no notifications, and servers there read from the database.
 
 Revision ID: 0017
-Revises: 0015
+Revises: 0016
 Create Date: 2026-11-30
 """
 
@@ -18,7 +18,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0017"
-down_revision = "0015"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 
