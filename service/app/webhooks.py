@@ -339,6 +339,8 @@ class WebhookDeliveryRetention:
             purged = uow.webhook_deliveries.purge_settled_before(now - self._keep)
             uow.commit()
         return purged
+
+
 def _fingerprinted(values: WebhookInput) -> dict:
     return {**dataclasses.asdict(values), "kinds": sorted(values.kinds)}
 
