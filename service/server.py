@@ -355,7 +355,9 @@ def create_server(
         remote_timeout=settings.architect_timeout,
     )
     # Half the RPC threads at most may block in `wait: true`; the rest keep serving.
-    waiter = JobWaiter(database, max_waiters=max(1, settings.worker_threads // 2))
+    waiter = JobWaiter(
+        database, max_waiters=max(1, settings.worker_threads // 2), on_done=config_cache.evict
+    )
     architect_workers = ArchitectWorkerPool.create(
         database,
         engine,

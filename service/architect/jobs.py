@@ -72,9 +72,14 @@ class JobWaiter:
         *,
         poll_interval: float = 0.1,
         max_waiters: int = 8,
+        on_done: Callable[[str], None] = lambda _simulation_id: None,
     ):
         self._database = database
         self._poll_interval = poll_interval
+        # Told the id of a simulation a waiter saw its job finish for, before the waiter
+        # answers: its config may have changed (the read cache drops it; a job finished by a
+        # worker of any replica is otherwise heard only through the change feed).
+        self._on_done = on_done
         self._changed = threading.Condition()
         self._slots = threading.BoundedSemaphore(max(1, max_waiters))
         self._closed = False
@@ -100,7 +105,10 @@ class JobWaiter:
             while True:
                 simulation = self._read(tenant_id, simulation_id)
                 remaining = deadline - time.monotonic()
-                if simulation.status not in BUSY_STATUSES or remaining <= 0 or self._closed:
+                if simulation.status not in BUSY_STATUSES:
+                    self._on_done(simulation_id)
+                    return simulation
+                if remaining <= 0 or self._closed:
                     return simulation
                 with self._changed:
                     if not self._closed:

@@ -340,3 +340,57 @@ def test_another_tenant_gets_not_found_for_a_config_held_in_memory(replicas):
         _config(replicas.b, simulation.id, replicas.other_tenant)
 
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_a_config_regenerated_while_the_caller_waits_is_read_fresh_at_once(
+    empty_postgres_url, tmp_path
+):
+    database = storage.Database(empty_postgres_url)
+    database.migrate()
+    tenant = tenants.new_tenant(database, "acme")
+    metadata = (("x-api-key", tenants.issue_key(database, tenant.id).secret),)
+    # The architect's worker commits the new revision off the call's thread: the waiting
+    # call must not answer before the old config has left memory.
+    server, port = create_server(
+        Settings(port=0, data_dir=tmp_path, architect_workers=1), database=database
+    )
+    server.start()
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            replica = Replica(
+                scenario_service_pb2_grpc.ScenarioServiceStub(channel),
+                simulation_service_pb2_grpc.SimulationServiceStub(channel),
+                config_service_pb2_grpc.ConfigServiceStub(channel),
+            )
+            _counting(database, replica.sent)
+            simulation = replica.configs.CreateSimulationWithConfig(
+                config_service_pb2.CreateSimulationWithConfigRequest(
+                    simulation=simulation_pb2.Simulation(name="Sim", prompt="Two traders"),
+                    config=config_pb2.SimulationConfig(
+                        title="Market",
+                        max_turns=10,
+                        model="sim-small-1",
+                        agents=[config_pb2.Agent(id="buyer", name="Buyer")],
+                    ),
+                ),
+                metadata=metadata,
+                timeout=10,
+            ).simulation
+            replicas = Replicas(replica, replica, metadata, metadata, database)
+            _warm_config(replicas, replica, simulation.id)
+            for turns in (5, 6, 7):
+                regenerated = replica.configs.RunArchitect(
+                    config_service_pb2.RunArchitectRequest(
+                        simulation_id=simulation.id,
+                        parameters=config_pb2.ArchitectParameters(max_turns=turns),
+                        wait=True,
+                    ),
+                    metadata=metadata,
+                    timeout=30,
+                ).simulation
+                seen = _config(replica, simulation.id, metadata)
+                assert regenerated.config_revision > 1
+                assert seen.revision == regenerated.config_revision
+    finally:
+        server.stop(0)
+        database.dispose()
