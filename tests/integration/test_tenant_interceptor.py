@@ -187,7 +187,8 @@ def test_health_reports_not_serving_when_database_is_unreachable(tmp_path):
 def test_database_down_is_unavailable_without_internals(tmp_path):
     database = storage.Database(
         "postgresql+psycopg://postgres@127.0.0.1:1/nothing",
-        retry=storage.RetryPolicy(max_attempts=2, max_seconds=2),
+        # A refused connection is retried for connection_seconds (5 s by default): keep it short.
+        retry=storage.RetryPolicy(max_attempts=2, max_seconds=2, connection_seconds=1),
     )
     server, port = create_server(Settings(port=0, data_dir=tmp_path), database=database)
     server.start()
