@@ -273,11 +273,8 @@ def create_server(
         interceptors.append(tracing.rpc_interceptor())
         observers.append(tracing.SpanStatusObserver())
         database.trace_statements(tracing.trace.get_tracer_provider())
-    if settings.page_token_secret is not None:
-        page_tokens.use_signing_key(settings.page_token_secret.get_secret_value())
-    else:
-        # Read (or made) on first use: the server starts even while the database is down.
-        page_tokens.use_signing_key_from(lambda: page_token_secret(settings, database))
+    # Read (or made) on first use: the server starts even while the database is down.
+    page_tokens.use_signing_key_from(lambda: page_token_secret(settings, database))
     key_cache = ApiKeyCache(
         ttl=API_KEY_CACHE_SECONDS_WITH_FEED,
         fallback_ttl=API_KEY_CACHE_SECONDS,

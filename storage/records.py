@@ -6,7 +6,7 @@ them back to a repository. Datetimes are timezone-aware UTC on the way out.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -176,9 +176,6 @@ class TemplateQuery:
     descending: bool = False
     after: tuple | None = None
     show_deleted: bool = False
-    display_name_equals: str | None = None
-    display_name_contains: str | None = None
-    labels: list[LabelFilter] = field(default_factory=list)
     # A ListTemplates filter (display_name, description, labels, create/update/delete time).
     filter: Filter | None = None
 
@@ -200,14 +197,6 @@ class BatchRequest:
 
 
 @dataclass
-class LabelFilter:
-    """Match rows whose labels have ``key`` (value None) or ``key == value``."""
-
-    key: str
-    value: str | None
-
-
-@dataclass
 class ScenarioQuery:
     """A page request over scenarios.
 
@@ -220,9 +209,6 @@ class ScenarioQuery:
     descending: bool = False
     after: tuple | None = None
     show_deleted: bool = False
-    display_name_equals: str | None = None
-    display_name_contains: str | None = None
-    labels: list[LabelFilter] = field(default_factory=list)
     # A ListScenarios filter (display_name, labels, create_time, update_time, simulation_count).
     filter: Filter | None = None
 
@@ -231,19 +217,13 @@ class ScenarioQuery:
 class SimulationQuery:
     """A page request over live simulations. order_by is "create_time" or "name".
 
-    ``scenario_id`` keeps the simulations of that scenario; ``unfiled`` those in no scenario.
+    ``filter`` selects the rows (``scenario_id = ""`` keeps those in no scenario).
     """
 
     limit: int
     order_by: str = "create_time"
     descending: bool = False
     after: tuple | None = None
-    scenario_id: str | None = None
-    unfiled: bool = False
-    statuses: list[str] = field(default_factory=list)
-    name_equals: str | None = None
-    name_contains: str | None = None
-    labels: list[LabelFilter] = field(default_factory=list)
     # A ListSimulations filter, config fields of the current revision included.
     filter: Filter | None = None
 

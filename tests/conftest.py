@@ -84,8 +84,10 @@ def migrated_sqlite_url(tmp_path, _migrated_sqlite_template) -> str:
 
 
 @contextmanager
-def throwaway_postgres_database() -> Iterator[str]:
-    """Creates a fresh, empty PostgreSQL database, yields its URL, and drops it.
+def throwaway_postgres_database(template: str | None = None) -> Iterator[str]:
+    """Creates a fresh PostgreSQL database, yields its URL, and drops it.
+
+    The database is empty, or a copy of the database named ``template``.
 
     Skips when PostgreSQL is unreachable, unless SIMCONFIG_REQUIRE_POSTGRES=1 (as in CI),
     where a missing database must fail the run rather than silently skip half the suite.
@@ -101,7 +103,8 @@ def throwaway_postgres_database() -> Iterator[str]:
     )
     try:
         with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
+            copied = f' TEMPLATE "{template}"' if template is not None else ""
+            connection.execute(text(f'CREATE DATABASE "{name}"{copied}'))
     except OperationalError as exc:
         admin.dispose()
         reason = f"PostgreSQL is unreachable at {make_url(admin_url)!r}: {exc.orig}"
@@ -115,6 +118,34 @@ def throwaway_postgres_database() -> Iterator[str]:
             # FORCE ends connections a test or a pool left open.
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def _migrated_postgres_template() -> Iterator[str]:
+    """The name of a PostgreSQL database migrated once per session, to copy for each test.
+
+    Nothing stays connected to it: PostgreSQL copies a database only while no one uses it.
+    """
+    import storage
+
+    with throwaway_postgres_database() as url:
+        database = storage.Database(url)
+        database.migrate()
+        database.dispose()
+        name = make_url(url).database
+        assert name is not None
+        yield name
+
+
+@pytest.fixture
+def migrated_postgres_url(_migrated_postgres_template: str) -> Iterator[str]:
+    """URL of a PostgreSQL database of this test's own, already migrated.
+
+    Migrating takes a second or more on PostgreSQL: the schema is built once per session and
+    copied with ``CREATE DATABASE ... TEMPLATE``.
+    """
+    with throwaway_postgres_database(template=_migrated_postgres_template) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

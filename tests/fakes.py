@@ -16,7 +16,7 @@ Display names sort by code point, as in the "C" collation.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Self, TypeVar
@@ -24,7 +24,6 @@ from uuid import uuid4
 
 import storage
 from storage import AlreadyExists, Conflict, NotFound, Scenario, ScenarioQuery, Simulation
-from storage.records import LabelFilter
 
 T = TypeVar("T")
 _SCENARIO_ORDERINGS = ("create_time", "display_name")
@@ -117,10 +116,45 @@ class FakeUnitOfWork(storage.UnitOfWork):
         self._state.next_runs = state.next_runs
 
 
-def _labels_match(labels: dict[str, str], filters: Iterable[LabelFilter]) -> bool:
-    return all(
-        (f.key in labels) if f.value is None else labels.get(f.key) == f.value for f in filters
-    )
+def _matches(row: Any, node: storage.Filter | None) -> bool:
+    """Whether ``row`` holds for the filter tree, as the SQL the repositories compile from it.
+
+    A missing value (an absent label, a NULL column) matches no comparison, so a negation of
+    one holds. Strings compare by code point; ``contains`` ignores case.
+    """
+    if node is None:
+        return True
+    if isinstance(node, storage.AllOf):
+        return all(_matches(row, item) for item in node.items)
+    if isinstance(node, storage.AnyOf):
+        return any(_matches(row, item) for item in node.items)
+    if isinstance(node, storage.Negation):
+        return not _matches(row, node.item)
+    if node.field == "labels":
+        labels = row.labels
+        assert isinstance(node.key, str)  # a labels comparison names one key
+        if node.op == "has" and node.value is None:
+            return node.key in labels
+        return _compare(labels.get(node.key), "=" if node.op == "has" else node.op, node.value)
+    return _compare(getattr(row, node.field), node.op, node.value)
+
+
+def _compare(subject: Any, op: str, value: Any) -> bool:
+    if subject is None:
+        return False
+    if op == "contains":
+        return str(value).lower() in subject.lower()
+    if op == "in":
+        return subject in value
+    comparisons: dict[str, Callable[[Any, Any], bool]] = {
+        "=": lambda a, b: a == b,
+        "!=": lambda a, b: a != b,
+        "<": lambda a, b: a < b,
+        "<=": lambda a, b: a <= b,
+        ">": lambda a, b: a > b,
+        ">=": lambda a, b: a >= b,
+    }
+    return comparisons[op](subject, value)
 
 
 def _page(rows: list[Any], order_by: str, descending: bool, after: tuple | None, limit: int):
@@ -206,15 +240,12 @@ class FakeScenarioRepository:
         """One keyset page of the tenant's scenarios matching ``query``."""
         if query.order_by not in _SCENARIO_ORDERINGS:
             raise ValueError(f"cannot order by {query.order_by!r}")
-        contains = (query.display_name_contains or "").lower()
         rows = [
             s
             for s in self._state.scenarios.values()
             if s.tenant_id == tenant_id
             and (query.show_deleted or s.delete_time is None)
-            and query.display_name_equals in (None, s.display_name)
-            and contains in s.display_name.lower()
-            and _labels_match(s.labels, query.labels)
+            and _matches(self._counted(s), query.filter)
         ]
         page = _page(rows, query.order_by, query.descending, query.after, query.limit)
         return [self._counted(s) for s in page]

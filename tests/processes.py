@@ -56,6 +56,26 @@ def create_tenant_key(env: dict, name: str, scope: str = "write") -> tuple[str, 
     return tenant_id, key.stdout.strip().splitlines()[-1]
 
 
+def add_tenant_key(env: dict, name: str, scope: str = "write") -> tuple[str, str]:
+    """Like :func:`create_tenant_key`, written straight to the database ``env`` names.
+
+    For tests about the server rather than the CLI: each ``simconfig`` run pays seconds of
+    start-up. The CLI's own commands are tested through the binary (tests/e2e/test_cli.py).
+    """
+    import storage
+    from service.app import tenants
+
+    url = env.get("SIMCONFIG_DATABASE_URL") or storage.sqlite_url_for(
+        Path(env["SIMCONFIG_DATA_DIR"])
+    )
+    database = storage.Database(url)
+    try:
+        tenant = tenants.new_tenant(database, name)
+        return tenant.id, tenants.issue_key(database, tenant.id, scope).secret
+    finally:
+        database.dispose()
+
+
 class ServerProcess:
     """``simconfig serve`` as a subprocess; collects its output for assertions."""
 

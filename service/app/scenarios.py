@@ -552,7 +552,8 @@ def _size_of(scenario: storage.Scenario) -> int:
 
 
 def _ensure_name_free(uow: storage.UnitOfWork, tenant_id: str, name: str, own_id: str = ""):
-    clash = uow.scenarios.list(tenant_id, storage.ScenarioQuery(limit=2, display_name_equals=name))
+    same_name = storage.Comparison("display_name", "=", name)
+    clash = uow.scenarios.list(tenant_id, storage.ScenarioQuery(limit=2, filter=same_name))
     if any(s.id != own_id for s in clash):
         raise storage.AlreadyExists("scenario", "display_name", name)
 

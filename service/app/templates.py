@@ -658,6 +658,7 @@ def _refuse_preset(template_id: str) -> None:
 
 
 def _ensure_name_free(uow: storage.UnitOfWork, tenant_id: str, name: str) -> None:
-    clash = uow.templates.list(tenant_id, storage.TemplateQuery(limit=1, display_name_equals=name))
+    same_name = storage.Comparison("display_name", "=", name)
+    clash = uow.templates.list(tenant_id, storage.TemplateQuery(limit=1, filter=same_name))
     if clash:
         raise storage.AlreadyExists("template", "display_name", name)

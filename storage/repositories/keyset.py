@@ -1,13 +1,11 @@
-"""Query building shared by the listable repositories: keyset pages and filters."""
+"""Query building shared by the listable repositories: keyset pages and their ordering."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Table, literal, tuple_
-
-from storage.records import LabelFilter
+from sqlalchemy import Select, Table, literal, tuple_
 
 
 def keyset_page(
@@ -37,22 +35,6 @@ def keyset_page(
     else:
         statement = statement.order_by(sort_column.asc(), id_column.asc())
     return statement.limit(limit)
-
-
-def label_conditions(column: Any, filters: Sequence[LabelFilter]) -> Iterator[ColumnElement[bool]]:
-    """Yield one condition per label filter; written with portable JSON operators.
-
-    ``labels[key].as_string()`` is ``->>`` on PostgreSQL and ``json_extract`` on SQLite, so the
-    same query runs on both engines.
-    """
-    for label in filters:
-        value = column[label.key].as_string()
-        yield value.is_not(None) if label.value is None else value == label.value
-
-
-def contains(column: Any, text: str) -> ColumnElement[bool]:
-    """Case-insensitive substring match; ``%`` and ``_`` in ``text`` match themselves."""
-    return column.icontains(text, autoescape=True)
 
 
 def sort_column(table: Table, order_by: str, allowed: Sequence[str]) -> Any:

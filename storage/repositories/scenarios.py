@@ -15,7 +15,7 @@ from storage.queries import Query
 from storage.records import Scenario, ScenarioQuery
 from storage.repositories.base import RecordTable, SqlRepository
 from storage.repositories.filter_sql import column_field, compile_filter, labels_field
-from storage.repositories.keyset import contains, keyset_page, label_conditions, sort_column
+from storage.repositories.keyset import keyset_page, sort_column
 from storage.schema import scenarios, simulation_events, simulations
 
 _ORDERINGS = ("create_time", "display_name")
@@ -150,13 +150,6 @@ class ScenarioRepository(SqlRepository):
         statement = select(scenarios).where(scenarios.c.tenant_id == tenant_id)
         if not query.show_deleted:
             statement = statement.where(scenarios.c.delete_time.is_(None))
-        if query.display_name_equals is not None:
-            statement = statement.where(scenarios.c.display_name == query.display_name_equals)
-        if query.display_name_contains is not None:
-            statement = statement.where(
-                contains(scenarios.c.display_name, query.display_name_contains)
-            )
-        statement = statement.where(*label_conditions(scenarios.c.labels, query.labels))
         if query.filter is not None:
             dialect = self._connection.dialect.name
             statement = statement.where(compile_filter(query.filter, _FILTER_FIELDS, dialect))

@@ -21,7 +21,7 @@ from storage.repositories.filter_sql import (
     current_config_field,
     labels_field,
 )
-from storage.repositories.keyset import contains, keyset_page, label_conditions, sort_column
+from storage.repositories.keyset import keyset_page, sort_column
 from storage.schema import config_revisions, simulations
 
 _ORDERINGS = ("create_time", "name")
@@ -198,17 +198,6 @@ class SimulationRepository(SqlRepository):
 
     def _page_statement(self, statement, tenant_id: str, query: SimulationQuery):
         statement = statement.where(simulations.c.tenant_id == tenant_id, _LIVE)
-        if query.scenario_id is not None:
-            statement = statement.where(simulations.c.scenario_id == query.scenario_id)
-        if query.unfiled:
-            statement = statement.where(simulations.c.scenario_id.is_(None))
-        if query.statuses:
-            statement = statement.where(simulations.c.status.in_(query.statuses))
-        if query.name_equals is not None:
-            statement = statement.where(simulations.c.name == query.name_equals)
-        if query.name_contains is not None:
-            statement = statement.where(contains(simulations.c.name, query.name_contains))
-        statement = statement.where(*label_conditions(simulations.c.labels, query.labels))
         if query.filter is not None:
             dialect = self._connection.dialect.name
             statement = statement.where(compile_filter(query.filter, _FILTER_FIELDS, dialect))

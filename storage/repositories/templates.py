@@ -13,7 +13,7 @@ from storage.errors import Conflict, NotFound
 from storage.records import Template, TemplateQuery, TemplateRevision
 from storage.repositories.base import RecordTable, SqlRepository, columns_of
 from storage.repositories.filter_sql import column_field, compile_filter, labels_field
-from storage.repositories.keyset import contains, keyset_page, label_conditions, sort_column
+from storage.repositories.keyset import keyset_page, sort_column
 from storage.schema import template_revisions, templates
 
 _ORDERINGS = ("create_time", "display_name")
@@ -144,13 +144,6 @@ class TemplateRepository(SqlRepository):
         statement = select(templates).where(templates.c.tenant_id == tenant_id)
         if not query.show_deleted:
             statement = statement.where(templates.c.delete_time.is_(None))
-        if query.display_name_equals is not None:
-            statement = statement.where(templates.c.display_name == query.display_name_equals)
-        if query.display_name_contains is not None:
-            statement = statement.where(
-                contains(templates.c.display_name, query.display_name_contains)
-            )
-        statement = statement.where(*label_conditions(templates.c.labels, query.labels))
         if query.filter is not None:
             dialect = self._connection.dialect.name
             statement = statement.where(compile_filter(query.filter, _FILTER_FIELDS, dialect))

@@ -11,7 +11,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from simulation.v1 import scenario_pb2, scenario_service_pb2_grpc
 from simulation.v1 import scenario_service_pb2 as pb
 
-from tests.processes import ServerProcess, create_tenant_key, environment, free_port
+from tests.processes import ServerProcess, add_tenant_key, environment, free_port
 
 SECRET_DESCRIPTION = "body-text-that-must-not-be-logged"
 
@@ -42,7 +42,7 @@ def access_lines(server: ServerProcess, count: int, timeout: float = 10.0) -> li
 
 
 def test_every_call_gets_one_json_access_line_with_who_what_and_how_long(server):
-    tenant_id, key = create_tenant_key(server.env, "acme")
+    tenant_id, key = add_tenant_key(server.env, "acme")
     key_id = key.split("_")[1]
     with grpc.insecure_channel(server.address) as channel:
         stub = scenario_service_pb2_grpc.ScenarioServiceStub(channel)
@@ -96,7 +96,7 @@ def test_every_call_gets_one_json_access_line_with_who_what_and_how_long(server)
 
 
 def test_a_request_id_that_is_not_a_plain_token_is_replaced(server):
-    _, key = create_tenant_key(server.env, "acme")
+    _, key = add_tenant_key(server.env, "acme")
     with grpc.insecure_channel(server.address) as channel:
         stub = scenario_service_pb2_grpc.ScenarioServiceStub(channel)
         _, call = stub.ListScenarios.with_call(

@@ -24,7 +24,7 @@ from service.app.simulation_writes import SimulationInput
 from service.app.simulations import SimulationOperations
 from service.domain import errors
 from service.domain.validation import ConfigValidator
-from tests.processes import ServerProcess, create_tenant_key, environment, free_port
+from tests.processes import ServerProcess, add_tenant_key, environment, free_port
 from tests.unit.simulation_api import valid_config
 
 WRITERS = 2
@@ -147,7 +147,7 @@ def servers(postgres_url, tmp_path_factory):
 
 
 def test_two_servers_updating_with_the_same_etag_one_wins(servers):
-    _, key = create_tenant_key(servers[0].env, "concurrency-replicas")
+    _, key = add_tenant_key(servers[0].env, "concurrency-replicas")
     metadata = (("x-api-key", key),)
     channels = [grpc.insecure_channel(server.address) for server in servers]
     try:

@@ -32,7 +32,7 @@ def api(request, tmp_path):
     if request.param == "postgresql":
         url = request.getfixturevalue("postgres_url")
     else:
-        url = storage.sqlite_url_for(tmp_path)
+        url = request.getfixturevalue("migrated_sqlite_url")
     database = storage.Database(url)
     database.migrate()
     tenant = tenants.new_tenant(database, f"hostile-{tmp_path.name}")

@@ -10,7 +10,7 @@ from simulation.v1 import scenario_service_pb2 as pb
 from simulation.v1 import scenario_service_pb2_grpc, simulation_service_pb2_grpc
 from simulation.v1 import simulation_service_pb2 as sim_pb
 
-from tests.processes import ServerProcess, create_tenant_key, environment, free_port
+from tests.processes import ServerProcess, add_tenant_key, environment, free_port
 
 SERVICE = "simulation.v1.ScenarioService"
 MISSING = "00000000-0000-0000-0000-000000000000"
@@ -89,7 +89,7 @@ def assert_call_figures(samples, lists: int, misses: int) -> None:
 
 def test_one_process_counts_calls_by_method_and_code(start):
     server = start()
-    _, key = create_tenant_key(server.env, "acme")
+    _, key = add_tenant_key(server.env, "acme")
 
     call_on_new_connections(server, key, lists=3, misses=2)
 
@@ -105,7 +105,7 @@ def test_one_process_counts_calls_by_method_and_code(start):
 
 def test_the_figures_of_several_processes_add_up_on_one_port(start, empty_postgres_url):
     server = start(empty_postgres_url, SIMCONFIG_PROCESSES="2")
-    _, key = create_tenant_key(server.env, "acme")
+    _, key = add_tenant_key(server.env, "acme")
 
     call_on_new_connections(server, key, lists=12, misses=5)
 
@@ -151,7 +151,7 @@ def finished_jobs(samples) -> dict[str, float]:
 
 def test_finished_architect_jobs_are_counted_by_outcome(start):
     server = start()
-    _, key = create_tenant_key(server.env, "acme")
+    _, key = add_tenant_key(server.env, "acme")
 
     create_simulations_on_new_connections(server, key, 2)
 
@@ -166,7 +166,7 @@ def test_finished_architect_jobs_are_counted_by_outcome(start):
 
 def test_finished_architect_jobs_add_up_across_processes(start, empty_postgres_url):
     server = start(empty_postgres_url, SIMCONFIG_PROCESSES="2")
-    _, key = create_tenant_key(server.env, "acme")
+    _, key = add_tenant_key(server.env, "acme")
 
     create_simulations_on_new_connections(server, key, 6)
 
@@ -175,7 +175,7 @@ def test_finished_architect_jobs_add_up_across_processes(start, empty_postgres_u
 
 def test_no_tenant_key_or_resource_id_is_ever_a_label(start):
     server = start()
-    tenant_id, key = create_tenant_key(server.env, "acme")
+    tenant_id, key = add_tenant_key(server.env, "acme")
     call_on_new_connections(server, key, lists=1, misses=1)
 
     text = httpx.get(

@@ -16,7 +16,7 @@ from simulation.v1 import config_pb2, scenario_pb2, scenario_service_pb2_grpc
 from simulation.v1 import scenario_service_pb2 as pb
 
 import storage
-from service.app import tenants
+from service.app import page_tokens, tenants
 from service.app.authentication import Principal
 from service.app.scenarios import ScenarioOperations
 from service.app.simulation_writes import SimulationInput
@@ -24,7 +24,7 @@ from service.architect import BuiltinArchitectEngine
 from service.architect.jobs import ArchitectOperations, PromptedSimulation
 from service.architect.worker import ArchitectWorker
 from service.domain.validation import ConfigValidator
-from service.server import create_server, page_token_secret
+from service.server import PAGE_TOKEN_KEY_NAME, create_server, page_token_secret
 from service.settings import Settings
 from tests.processes import ServerProcess, environment
 from tests.unit.test_architect_jobs import jobs_of
@@ -246,6 +246,45 @@ def test_every_server_on_a_database_signs_page_tokens_with_the_same_stored_key(
 
     assert first == second and len(first) >= 32
     assert configured == "a configured secret, 16+ chars"
+
+
+def test_a_server_given_a_page_token_secret_signs_with_it_and_stores_none(
+    tmp_path, migrated_sqlite_url
+):
+    secret = "a configured secret, 16+ chars"
+    database = storage.Database(migrated_sqlite_url)
+    tenant = tenants.new_tenant(database, "acme")
+    key = tenants.issue_key(database, tenant.id).secret
+    server, port = create_server(
+        Settings(port=0, data_dir=tmp_path, page_token_secret=secret), database=database
+    )
+    server.start()
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = scenario_service_pb2_grpc.ScenarioServiceStub(channel)
+            metadata = (("x-api-key", key),)
+            for name in ("first", "second"):
+                stub.CreateScenario(
+                    pb.CreateScenarioRequest(scenario=scenario_pb2.Scenario(display_name=name)),
+                    metadata=metadata,
+                    timeout=10,
+                )
+            first = stub.ListScenarios(
+                pb.ListScenariosRequest(page_size=1), metadata=metadata, timeout=10
+            )
+            # Every server given this secret checks tokens with it: so does this one now.
+            page_tokens.use_signing_key(secret)
+            second = stub.ListScenarios(
+                pb.ListScenariosRequest(page_size=1, page_token=first.next_page_token),
+                metadata=metadata,
+                timeout=10,
+            )
+    finally:
+        server.stop(0)
+
+    assert [s.display_name for s in [*first.scenarios, *second.scenarios]] == ["first", "second"]
+    stored = database.run(lambda uow: uow.secrets.get(PAGE_TOKEN_KEY_NAME))
+    assert stored is None
 
 
 def test_architect_workers_resume_when_the_health_probe_reaches_the_database_again(

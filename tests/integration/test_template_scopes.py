@@ -51,12 +51,8 @@ class Running:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def running(request, tmp_path) -> Iterator[Running]:
-    if request.param == "sqlite":
-        url = storage.sqlite_url_for(tmp_path)
-    else:
-        url = request.getfixturevalue("empty_postgres_url")
-    database = storage.Database(url)
-    database.migrate()
+    name = "migrated_sqlite_url" if request.param == "sqlite" else "migrated_postgres_url"
+    database = storage.Database(request.getfixturevalue(name))
     server, port = create_server(
         Settings(port=0, data_dir=tmp_path, architect_workers=0), database=database
     )

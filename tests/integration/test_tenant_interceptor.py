@@ -162,7 +162,12 @@ def test_errors_carry_error_info_and_no_internals(running):
 
 
 def test_health_reports_not_serving_when_database_is_unreachable(tmp_path):
-    database = storage.Database("postgresql+psycopg://postgres@127.0.0.1:1/nothing")
+    # Background workers retry a refused connection for connection_seconds, and stopping the
+    # server waits for them: keep it short.
+    database = storage.Database(
+        "postgresql+psycopg://postgres@127.0.0.1:1/nothing",
+        retry=storage.RetryPolicy(connection_seconds=1),
+    )
     server, port = create_server(
         Settings(port=0, data_dir=tmp_path, health_check_interval=0.2), database=database
     )
@@ -187,7 +192,8 @@ def test_health_reports_not_serving_when_database_is_unreachable(tmp_path):
 def test_database_down_is_unavailable_without_internals(tmp_path):
     database = storage.Database(
         "postgresql+psycopg://postgres@127.0.0.1:1/nothing",
-        retry=storage.RetryPolicy(max_attempts=2, max_seconds=2),
+        # A refused connection is retried for connection_seconds (5 s by default): keep it short.
+        retry=storage.RetryPolicy(max_attempts=2, max_seconds=2, connection_seconds=1),
     )
     server, port = create_server(Settings(port=0, data_dir=tmp_path), database=database)
     server.start()

@@ -13,7 +13,7 @@ from simulation.v1 import scenario_service_pb2_grpc
 
 from service.settings import Settings, SettingsError
 from tests.certificates import make_certificates
-from tests.processes import GRPCURL, ServerProcess, create_tenant_key, environment, free_port
+from tests.processes import GRPCURL, ServerProcess, add_tenant_key, environment, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 LIST = "simulation.v1.ScenarioService/ListScenarios"
@@ -36,7 +36,7 @@ def tls_server(tmp_path_factory, certificates):
         SIMCONFIG_TLS_CERT=certificates.server_cert,
         SIMCONFIG_TLS_KEY=certificates.server_key,
     )
-    _, key = create_tenant_key(server.env, "acme")
+    _, key = add_tenant_key(server.env, "acme")
     yield server, key
     server.stop()
 
@@ -49,7 +49,7 @@ def mtls_server(tmp_path_factory, certificates):
         SIMCONFIG_TLS_KEY=certificates.server_key,
         SIMCONFIG_TLS_CLIENT_CA=certificates.ca,
     )
-    _, key = create_tenant_key(server.env, "acme")
+    _, key = add_tenant_key(server.env, "acme")
     yield server, key
     server.stop()
 

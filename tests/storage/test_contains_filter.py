@@ -8,7 +8,7 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from storage import ScenarioQuery
+from storage import Comparison, ScenarioQuery
 
 NAMES = ["a%b", "a_b", "axb", "A/B", "a\\b", "100%", "x_y_z", "plain", "ABC", "%_/\\"]
 
@@ -28,7 +28,7 @@ def test_display_name_contains_matches_exactly_the_names_holding_the_text(
             make.scenario(tenant_id, display_name=name)
         make.seeded = True
 
-    query = ScenarioQuery(limit=100, display_name_contains=needle)
+    query = ScenarioQuery(limit=100, filter=Comparison("display_name", "contains", needle))
     found = database.run(lambda uow: uow.scenarios.list(tenant_id, query))
 
     expected = sorted(name for name in NAMES if needle.lower() in name.lower())

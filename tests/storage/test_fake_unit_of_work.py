@@ -15,9 +15,9 @@ import pytest
 
 from storage import (
     AlreadyExists,
+    Comparison,
     Conflict,
     Database,
-    LabelFilter,
     NotFound,
     ScenarioQuery,
     Tenant,
@@ -170,13 +170,16 @@ def test_lists_filter_and_page_through_every_match_once(backend, make, tenant):
     def page(**query):
         return backend.run(lambda uow: uow.scenarios.list(tenant, ScenarioQuery(**query)))
 
-    assert {s.display_name for s in page(limit=10, display_name_contains="HA")} == {
+    def matching(condition):
+        return page(limit=10, filter=condition)
+
+    assert {s.display_name for s in matching(Comparison("display_name", "contains", "HA"))} == {
         "alpha",
         "Charlie",
     }
-    assert [s.display_name for s in page(limit=10, display_name_equals="bravo")] == ["bravo"]
-    assert len(page(limit=10, labels=[LabelFilter("team", None)])) == 4
-    assert len(page(limit=10, labels=[LabelFilter("team", "y")])) == 0
+    assert [s.display_name for s in matching(Comparison("display_name", "=", "bravo"))] == ["bravo"]
+    assert len(matching(Comparison("labels", "has", None, key="team"))) == 4
+    assert len(matching(Comparison("labels", "=", "y", key="team"))) == 0
     for descending in (False, True):
         seen, after = [], None
         while True:

@@ -9,9 +9,10 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from storage import (
+    AllOf,
     AlreadyExists,
+    Comparison,
     Conflict,
-    LabelFilter,
     NotFound,
     ScenarioQuery,
     SimulationQuery,
@@ -219,16 +220,17 @@ def test_display_name_filters_match_exactly_or_by_case_insensitive_substring(
     for name in ("Alpha Market", "beta market", "Gamma", "100% real", "under_score", "100x real"):
         make.scenario(tenant_id, display_name=name)
 
-    def names(**filters):
-        query = ScenarioQuery(limit=50, order_by="display_name", **filters)
+    def names(op, text):
+        condition = Comparison("display_name", op, text)
+        query = ScenarioQuery(limit=50, order_by="display_name", filter=condition)
         return sorted(s.display_name for s in _list(database, tenant_id, query))
 
-    assert names(display_name_equals="Gamma") == ["Gamma"]
-    assert names(display_name_contains="MARKET") == ["Alpha Market", "beta market"]
-    assert names(display_name_contains="0% r") == ["100% real"]
-    assert names(display_name_contains="r_s") == ["under_score"]
-    assert names(display_name_contains="_") == ["under_score"]
-    assert names(display_name_contains="%") == ["100% real"]
+    assert names("=", "Gamma") == ["Gamma"]
+    assert names("contains", "MARKET") == ["Alpha Market", "beta market"]
+    assert names("contains", "0% r") == ["100% real"]
+    assert names("contains", "r_s") == ["under_score"]
+    assert names("contains", "_") == ["under_score"]
+    assert names("contains", "%") == ["100% real"]
 
 
 def test_label_filters_match_a_value_or_the_presence_of_a_key(database, make, tenant_id):
@@ -238,13 +240,19 @@ def test_label_filters_match_a_value_or_the_presence_of_a_key(database, make, te
     make.scenario(tenant_id, display_name="d", labels={})
 
     def names(*labels):
-        query = ScenarioQuery(limit=50, labels=list(labels))
+        query = ScenarioQuery(limit=50, filter=AllOf(labels))
         return sorted(s.display_name for s in _list(database, tenant_id, query))
 
-    assert names(LabelFilter("team", "alpha")) == ["a", "c"]
-    assert names(LabelFilter("env", None)) == ["a", "b"]
-    assert names(LabelFilter("team", "alpha"), LabelFilter("env", "prod")) == ["a"]
-    assert names(LabelFilter("missing", None)) == []
+    def label(key, value):
+        # A value None asks only that the key be present.
+        if value is None:
+            return Comparison("labels", "has", None, key=key)
+        return Comparison("labels", "=", value, key=key)
+
+    assert names(label("team", "alpha")) == ["a", "c"]
+    assert names(label("env", None)) == ["a", "b"]
+    assert names(label("team", "alpha"), label("env", "prod")) == ["a"]
+    assert names(label("missing", None)) == []
 
 
 @pytest.mark.parametrize("descending", [False, True])

@@ -8,7 +8,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from storage import AlreadyExists, Conflict, LabelFilter, NotFound, SimulationQuery, cursor_of
+from storage import (
+    AllOf,
+    AlreadyExists,
+    Comparison,
+    Conflict,
+    NotFound,
+    SimulationQuery,
+    cursor_of,
+)
 from tests.storage.conftest import new_id
 from tests.storage.row_locks import ROW_LOCK_MODES, SQLITE_WRITE_LOCK, refused_row_locks
 
@@ -251,19 +259,25 @@ def test_list_filters_by_scenario_status_name_and_labels(database, make, tenant_
     make.simulation(tenant_id, name="gamma", status="COMPLETED", labels={"other": "x"})
     make.simulation(tenant_id, name="50%_off", status="COMPLETED")
 
-    def names(**filters):
-        query = SimulationQuery(limit=50, **filters)
+    def names(*conditions):
+        query = SimulationQuery(limit=50, filter=AllOf(conditions))
         return sorted(s.name for s in _list(database, tenant_id, query))
 
-    assert names(scenario_id=scenario.id) == ["Alpha run"]
-    assert names(statuses=["FAILED", "COMPLETED"]) == ["50%_off", "beta RUN", "gamma"]
-    assert names(name_equals="gamma") == ["gamma"]
-    assert names(name_contains="run") == ["Alpha run", "beta RUN"]
-    assert names(name_contains="%_") == ["50%_off"]
-    assert names(name_contains="0_") == []
-    assert names(labels=[LabelFilter("k", "2")]) == ["beta RUN"]
-    assert names(labels=[LabelFilter("k", None)]) == ["Alpha run", "beta RUN"]
-    assert names(labels=[LabelFilter("k", None)], statuses=["FAILED"]) == ["beta RUN"]
+    failed = Comparison("status", "=", "FAILED")
+    has_k = Comparison("labels", "has", None, key="k")
+    assert names(Comparison("scenario_id", "=", scenario.id)) == ["Alpha run"]
+    assert names(Comparison("status", "in", ("FAILED", "COMPLETED"))) == [
+        "50%_off",
+        "beta RUN",
+        "gamma",
+    ]
+    assert names(Comparison("name", "=", "gamma")) == ["gamma"]
+    assert names(Comparison("name", "contains", "run")) == ["Alpha run", "beta RUN"]
+    assert names(Comparison("name", "contains", "%_")) == ["50%_off"]
+    assert names(Comparison("name", "contains", "0_")) == []
+    assert names(Comparison("labels", "=", "2", key="k")) == ["beta RUN"]
+    assert names(has_k) == ["Alpha run", "beta RUN"]
+    assert names(has_k, failed) == ["beta RUN"]
 
 
 def test_list_unfiled_keeps_only_the_simulations_in_no_scenario(
@@ -275,14 +289,16 @@ def test_list_unfiled_keeps_only_the_simulations_in_no_scenario(
     make.simulation(tenant_id, name="loose failed", status="FAILED")
     make.simulation(other_tenant_id, name="foreign loose")
 
-    def names(**filters):
-        query = SimulationQuery(limit=50, **filters)
+    def names(*conditions):
+        query = SimulationQuery(limit=50, filter=AllOf(conditions))
         return sorted(s.name for s in _list(database, tenant_id, query))
 
-    assert names(unfiled=True) == ["loose", "loose failed"]
-    assert names(unfiled=True, statuses=["FAILED"]) == ["loose failed"]
-    assert names(unfiled=True, labels=[LabelFilter("k", "1")]) == ["loose"]
-    assert names(unfiled=False) == ["filed", "loose", "loose failed"]
+    # A simulation in no scenario compares as scenario_id "".
+    unfiled = Comparison("scenario_id", "=", "")
+    assert names(unfiled) == ["loose", "loose failed"]
+    assert names(unfiled, Comparison("status", "=", "FAILED")) == ["loose failed"]
+    assert names(unfiled, Comparison("labels", "=", "1", key="k")) == ["loose"]
+    assert names() == ["filed", "loose", "loose failed"]
 
 
 @pytest.mark.parametrize("descending", [False, True])

@@ -10,8 +10,8 @@ import pytest
 
 from storage import (
     AlreadyExists,
+    Comparison,
     Conflict,
-    LabelFilter,
     NotFound,
     Template,
     TemplateQuery,
@@ -182,11 +182,13 @@ def test_list_filters_and_pages_by_keyset(database, make, tenant_id):
     )
     labelled = database.run(
         lambda uow: uow.templates.list(
-            tenant_id, TemplateQuery(10, labels=[LabelFilter("kind", "c")])
+            tenant_id, TemplateQuery(10, filter=Comparison("labels", "=", "c", key="kind"))
         )
     )
     containing = database.run(
-        lambda uow: uow.templates.list(tenant_id, TemplateQuery(10, display_name_contains="RAV"))
+        lambda uow: uow.templates.list(
+            tenant_id, TemplateQuery(10, filter=Comparison("display_name", "contains", "RAV"))
+        )
     )
 
     assert [t.display_name for t in first + rest] == sorted(names)
