@@ -80,9 +80,9 @@ def record_event(
     revision: int | None = None,
     reason: str = "",
     details: dict[str, Any] | None = None,
-) -> storage.SimulationEvent:
+) -> None:
     """Appends one audit-trail event (kind: a ``SimulationEvent.Kind`` name) to ``simulation``."""
-    return uow.events.add(
+    uow.events.add(
         _event(
             simulation,
             kind,
@@ -206,9 +206,7 @@ def write_revision(
         )
     # One round trip where the driver allows: the compare-and-swap update, the revision, the
     # events. A losing concurrent writer gets Conflict and nothing it sent is kept.
-    updated, _ = uow.revisions.add_current(
-        changed, expected_etag or simulation.etag, revision, events
-    )
+    updated = uow.revisions.add_current(changed, expected_etag or simulation.etag, revision, events)
     return updated, revision
 
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Collection
-from dataclasses import replace
-from datetime import UTC
 
 from sqlalchemy import and_, func, insert, or_, select
 
@@ -42,21 +40,17 @@ _ADD = Write(
 class SimulationEventRepository(SqlRepository):
     """Appends and pages through a simulation's events."""
 
-    def add(self, event: SimulationEvent) -> SimulationEvent:
-        """Append the event and return it with the id the database assigned.
+    def add(self, event: SimulationEvent) -> None:
+        """Append the event; NotFound when the simulation does not exist.
 
-        NotFound when the simulation does not exist.
+        The event's id is given when the transaction commits (on PostgreSQL, migration 0018:
+        within a tenant, ids follow commit order), so it is read back, not returned.
         """
         row = self._write(
             _ADD, COLUMNS.insert_values(event), entity="simulation_event", returning=True
         )
         if row is None:
             raise NotFound("simulation", event.simulation_id)
-        return replace(
-            event,
-            id=row["id"],
-            create_time=event.create_time.astimezone(UTC),
-        )
 
     def list_of_live_simulation(
         self, tenant_id: str, simulation_id: str, *, after_id: int | None, limit: int
@@ -130,7 +124,7 @@ class SimulationEventRepository(SqlRepository):
         """Up to ``limit`` of the tenant's events after ``after_id``, oldest first.
 
         Optionally only one simulation's, those of simulations now in ``scenario_id`` (and
-        the DELETED events of those that were in it), or those of ``kinds``. Within a tenant, ids follow commit order (migration 0010), so a
+        the DELETED events of those that were in it), or those of ``kinds``. Within a tenant, ids follow commit order (migrations 0010 and 0018), so a
         reader that continues after the last id it saw misses nothing.
         """
         statement = select(_table).where(_table.c.tenant_id == tenant_id, _table.c.id > after_id)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from datetime import UTC
 from typing import Any
 from uuid import uuid4
 
@@ -147,13 +146,13 @@ class ConfigRevisionRepository(SqlRepository):
         expected_etag: str,
         revision: ConfigRevision,
         events: Sequence[SimulationEvent],
-    ) -> tuple[Simulation, list[SimulationEvent]]:
+    ) -> Simulation:
         """Store a new revision together with the simulation update that makes it current.
 
         ``simulation`` is written with compare-and-swap on ``expected_etag`` (Conflict when it
         changed, NotFound when it is gone), and the revision and ``events`` are appended, in
         one round trip where the driver can send the statements together. Returns the
-        simulation and the events as stored.
+        simulation as stored; the events get their ids when the transaction commits.
         """
         written = replace(simulation, etag=uuid4().hex)
         writes = [
@@ -191,11 +190,7 @@ class ConfigRevisionRepository(SqlRepository):
         if results[0][0] == 0:
             # Nothing was written but inserts that the rollback discards.
             raise Conflict("simulation", simulation.id)
-        stored = [
-            replace(event, id=rows[0]["id"], create_time=event.create_time.astimezone(UTC))
-            for event, (_, rows) in zip(events, results[2:], strict=True)
-        ]
-        return written, stored
+        return written
 
     def find_by_request(
         self, tenant_id: str, simulation_id: str, request_id: str

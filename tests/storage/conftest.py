@@ -144,7 +144,11 @@ class Factory:
             "create_time": self.now,
         }
         record = SimulationEvent(**(values | overrides))
-        return self.database.run(lambda uow: uow.events.add(record))
+        self.database.run(lambda uow: uow.events.add(record))
+        # The id is given at commit: read the event back as stored, the simulation's newest.
+        return self.database.run(
+            lambda uow: uow.events.list(sim.tenant_id, sim.id, after_id=None, limit=10_000)
+        )[-1]
 
     def job(self, sim: Simulation, **overrides: Any) -> ArchitectJob:
         values: dict[str, Any] = {

@@ -1,13 +1,15 @@
 """The event feed's storage side: a tenant's events in order, filtered, and their wake-ups.
 
-Within a tenant, event ids follow commit order (PostgreSQL: the per-tenant lock of migration
-0014), so a reader that continues after the last id it saw never skips a later commit.
+Within a tenant, event ids follow commit order (PostgreSQL: events are numbered at commit
+under a per-tenant lock, migrations 0010 and 0018), so a reader that continues after the last
+id it saw never skips a later commit.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
+from dataclasses import replace
 
 import pytest
 
@@ -58,32 +60,58 @@ def test_events_filter_by_simulation_scenario_and_kind(database, make, tenant_id
     assert read(scenario_id=scenario.id, kinds={"CONFIG_CHANGED"}) == []
 
 
-def test_an_event_committed_later_gets_a_later_id_even_when_its_transaction_began_later(
+def test_an_event_committed_later_gets_a_later_id_even_when_it_was_inserted_first(
     database, make, tenant_id
 ):
-    """The race a plain sequence loses: the first inserter commits after the second inserts."""
+    """The race a plain sequence loses: the first inserter commits after the second commits.
+
+    Neither insert waits for the other's transaction (migration 0018 numbers events at
+    commit), and the ids still follow commit order.
+    """
+    if database.dialect != "postgresql":
+        pytest.skip("PostgreSQL only: SQLite writes one transaction at a time")
+    sim = make.simulation(tenant_id)
+    first_record = SimulationEvent(
+        tenant_id, sim.id, "STATUS_CHANGED", "key-1", make.now, reason="1"
+    )
+    second_record = replace(first_record, reason="2")
+    second_committed = threading.Event()
+    with database.unit_of_work() as first:
+        first.events.add(first_record)
+
+        def add_second() -> None:
+            database.run(lambda uow: uow.events.add(second_record))
+            second_committed.set()
+
+        thread = threading.Thread(target=add_second)
+        thread.start()
+        # The second writer commits while the first transaction is still open.
+        assert second_committed.wait(10)
+        first.commit()
+    thread.join(10)
+    listed = database.run(lambda uow: uow.events.list_of_tenant(tenant_id, after_id=0, limit=10))
+    assert [event.reason for event in listed] == ["2", "1"]
+    assert listed[0].id < listed[1].id
+
+
+def test_a_reader_between_two_commits_never_skips_the_later_one(database, make, tenant_id):
+    """A reader that saw the first commit and continues after its id gets the second."""
     if database.dialect != "postgresql":
         pytest.skip("PostgreSQL only: SQLite writes one transaction at a time")
     sim = make.simulation(tenant_id)
     record = SimulationEvent(tenant_id, sim.id, "STATUS_CHANGED", "key-1", make.now)
-    second_added: queue.Queue = queue.Queue()
-    with database.unit_of_work() as first:
-        first_event = first.events.add(record)
-
-        def add_second() -> None:
-            second_added.put(database.run(lambda uow: uow.events.add(record)))
-
-        thread = threading.Thread(target=add_second)
-        thread.start()
-        # The second insert waits for the first transaction; before its commit nothing lands.
-        with pytest.raises(queue.Empty):
-            second_added.get(timeout=0.5)
-        first.commit()
-    thread.join(10)
-    second_event = second_added.get(timeout=10)
-    assert second_event.id > first_event.id
-    listed = database.run(lambda uow: uow.events.list_of_tenant(tenant_id, after_id=0, limit=10))
-    assert listed == [first_event, second_event]
+    with database.unit_of_work() as early:
+        early.events.add(replace(record, reason="inserted first"))
+        database.run(lambda uow: uow.events.add(replace(record, reason="committed first")))
+        (seen,) = database.run(
+            lambda uow: uow.events.list_of_tenant(tenant_id, after_id=0, limit=10)
+        )
+        early.commit()
+    later = database.run(
+        lambda uow: uow.events.list_of_tenant(tenant_id, after_id=seen.id, limit=10)
+    )
+    assert seen.reason == "committed first"
+    assert [event.reason for event in later] == ["inserted first"]
 
 
 def test_a_committed_event_notifies_its_tenant_and_a_rolled_back_one_does_not(
