@@ -251,13 +251,18 @@ class ConfigOperations:
         # Bad mask paths are reported before anything is read.
         apply_mask(config_pb2.SimulationConfig(), config, mask)
         whole = replaces_everything(mask)
-        request = fingerprint(
-            rpc="UpdateConfig",
-            config=config.SerializeToString(deterministic=True).hex(),
-            sources=[source.SerializeToString(deterministic=True).hex() for source in sources],
-            mask=mask,
-            etag=etag,
-            description=description,
+        # Only a request id is bound to its arguments: without one there is nothing to compare.
+        request = (
+            fingerprint(
+                rpc="UpdateConfig",
+                config=config.SerializeToString(deterministic=True).hex(),
+                sources=[source.SerializeToString(deterministic=True).hex() for source in sources],
+                mask=mask,
+                etag=etag,
+                description=description,
+            )
+            if request_id
+            else ""
         )
         with self._database.unit_of_work() as uow:
             replayed = (
@@ -267,7 +272,9 @@ class ConfigOperations:
             )
             if replayed is not None:
                 return replayed
-            current, stored = self._editable(uow, principal, simulation_id, etag)
+            current, stored = self._editable(
+                uow, principal, simulation_id, etag, with_config=not whole
+            )
             if whole:
                 merged = config
             else:
@@ -287,7 +294,7 @@ class ConfigOperations:
                 description,
                 validate_only,
                 request_id=request_id,
-                request_fingerprint=request,
+                request_fingerprint=request or None,
             )
             if validate_only:
                 return view
@@ -325,7 +332,7 @@ class ConfigOperations:
             replayed = self._replayed(uow, principal, simulation_id, request_id, request)
             if replayed is not None:
                 return replayed
-            current, _ = self._editable(uow, principal, simulation_id, etag)
+            current, _ = self._editable(uow, principal, simulation_id, etag, with_config=False)
             target = uow.revisions.get(principal.tenant_id, simulation_id, revision)
             config = config_from_document(target.config)
             # Rules may have tightened since the revision was written.
@@ -482,10 +489,15 @@ class ConfigOperations:
 
     # -- shared steps ----------------------------------------------------------------------------
 
-    def _editable(self, uow, principal: Principal, simulation_id: str, etag: str):
-        """The simulation, locked, and its current revision, once etag and status allow an edit."""
+    def _editable(
+        self, uow, principal: Principal, simulation_id: str, etag: str, *, with_config: bool = True
+    ):
+        """The simulation, locked, and its current revision, once etag and status allow an edit.
+
+        ``with_config=False``: the revision's config is left out (empty), for a whole replacement.
+        """
         current, stored = uow.revisions.lock_simulation_with_current(
-            principal.tenant_id, simulation_id
+            principal.tenant_id, simulation_id, with_config=with_config
         )
         if etag and etag != config_etag(simulation_id, current.current_revision):
             raise errors.EtagMismatch("config", simulation_id)

@@ -8,7 +8,7 @@ from dataclasses import replace
 from typing import Any
 from uuid import uuid4
 
-from sqlalchemy import Integer, and_, bindparam, select
+from sqlalchemy import Integer, and_, bindparam, null, select
 from sqlalchemy.exc import IntegrityError
 
 from storage.driver_errors import UniqueRule, driver_errors, integrity_error
@@ -38,29 +38,40 @@ _SOURCES = Query(
     )
 )
 _SIMULATION_COLUMNS = [column.name for column in simulations.c]
+
+
 # The simulation (locked) and its current revision, as each table's columns under a prefix.
-_LOCKED_WITH_CURRENT = Query(
-    select(
-        *(column.label(column.name) for column in simulations.c),
-        *(column.label(f"revision_{column.name}") for column in _table.c),
-    )
-    .select_from(
-        simulations.outerjoin(
-            _table,
-            and_(
-                _table.c.tenant_id == simulations.c.tenant_id,
-                _table.c.simulation_id == simulations.c.id,
-                _table.c.revision == simulations.c.current_revision,
-            ),
+@functools.cache
+def _locked_with_current(with_config: bool) -> Query:
+    # Compiled once per shape: UpdateConfig is a hot write. Without the config, the document
+    # column is read as NULL: a write that replaces the config whole never decodes the old one.
+    revision_columns = [
+        column.label(f"revision_{column.name}")
+        if with_config or column.name != "config"
+        else null().label("revision_config")
+        for column in _table.c
+    ]
+    return Query(
+        select(*(column.label(column.name) for column in simulations.c), *revision_columns)
+        .select_from(
+            simulations.outerjoin(
+                _table,
+                and_(
+                    _table.c.tenant_id == simulations.c.tenant_id,
+                    _table.c.simulation_id == simulations.c.id,
+                    _table.c.revision == simulations.c.current_revision,
+                ),
+            )
         )
+        .where(
+            simulations.c.tenant_id == bindparam("tenant_id"),
+            simulations.c.id == bindparam("simulation_id"),
+            simulations.c.delete_time.is_(None),
+        )
+        .with_for_update(of=simulations)
     )
-    .where(
-        simulations.c.tenant_id == bindparam("tenant_id"),
-        simulations.c.id == bindparam("simulation_id"),
-        simulations.c.delete_time.is_(None),
-    )
-    .with_for_update(of=simulations)
-)
+
+
 _BY_REQUEST = Query(
     select(_table).where(
         _table.c.tenant_id == bindparam("tenant_id"),
@@ -219,7 +230,7 @@ class ConfigRevisionRepository(SqlRepository):
         return (row["sources"] or []) if row is not None else []
 
     def lock_simulation_with_current(
-        self, tenant_id: str, simulation_id: str
+        self, tenant_id: str, simulation_id: str, *, with_config: bool = True
     ) -> tuple[Simulation, ConfigRevision | None]:
         """Lock the live simulation and read its current revision (None without one).
 
@@ -227,9 +238,12 @@ class ConfigRevisionRepository(SqlRepository):
         waited for the lock sees the simulation as the other writer left it but the joined
         revision as of before it (PostgreSQL, READ COMMITTED), so when the two disagree the
         revision is read again by a statement of its own. NotFound when missing or deleted.
+        ``with_config=False`` leaves the revision's config document out (an empty dict), for
+        a write that replaces it whole.
         """
         row = self._first(
-            _LOCKED_WITH_CURRENT, {"tenant_id": tenant_id, "simulation_id": simulation_id}
+            _locked_with_current(with_config),
+            {"tenant_id": tenant_id, "simulation_id": simulation_id},
         )
         if row is None:
             raise NotFound("simulation", simulation_id)
@@ -238,6 +252,8 @@ class ConfigRevisionRepository(SqlRepository):
         number = simulation.current_revision
         if number and (revision is None or revision.revision != number):
             revision = self.get(tenant_id, simulation_id, number)
+        elif revision is not None and not with_config:
+            revision = replace(revision, config={})
         return simulation, revision
 
     def get_of_live_simulation(

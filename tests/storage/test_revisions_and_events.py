@@ -285,3 +285,31 @@ def test_a_deleted_simulation_takes_its_events_but_leaves_its_deleted_event(
                 SimulationEvent(tenant_id, sim.id, "DELETED", "key-1", make.now)
             )
         )
+
+
+def test_locking_a_simulation_reads_its_current_revision_with_or_without_the_config(
+    database, make, tenant_id
+):
+    sim = make.simulation(tenant_id)
+    revision = replace(_revision(make, sim, 1), sources=[{"kind": "prompt", "text": "p"}])
+    database.run(
+        lambda uow: uow.revisions.add_current(
+            replace(sim, current_revision=1), sim.etag, revision, []
+        )
+    )
+
+    def locked(**options):
+        with database.unit_of_work() as uow:
+            return uow.revisions.lock_simulation_with_current(tenant_id, sim.id, **options)
+
+    simulation, whole = locked()
+    assert simulation.current_revision == 1 and whole == revision
+    simulation, without = locked(with_config=False)
+    assert simulation.current_revision == 1
+    assert without == replace(revision, config={})
+    with pytest.raises(NotFound):
+        database.run(
+            lambda uow: uow.revisions.lock_simulation_with_current(
+                tenant_id, "missing", with_config=False
+            )
+        )
