@@ -21,6 +21,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import storage
 from service.app.conventions import utc_now
@@ -45,19 +46,26 @@ class RetryPolicy:
 
 
 def payload(delivery: storage.WebhookDelivery) -> bytes:
-    """The JSON body of a delivery (Standard Webhooks shape: type, timestamp, data)."""
-    event = {
+    """The JSON body of a delivery (Standard Webhooks shape: type, timestamp, data).
+
+    ``data`` is the event with the field names of its REST form; as there, a field the event
+    does not have (``from_status`` of a config change, ``revision`` of a rename) is left out.
+    """
+    event: dict[str, Any] = {
         "id": delivery.event_id,
         "simulation_id": delivery.simulation_id,
         "kind": delivery.kind,
+        "actor": delivery.actor,
+        "reason": delivery.reason,
+        "create_time": delivery.event_time.isoformat().replace("+00:00", "Z"),
+    }
+    optional = {
         "from_status": delivery.from_status,
         "to_status": delivery.to_status,
         "revision": delivery.revision,
-        "actor": delivery.actor,
-        "reason": delivery.reason,
         "details": delivery.details,
-        "create_time": delivery.event_time.isoformat().replace("+00:00", "Z"),
     }
+    event.update((name, value) for name, value in optional.items() if value is not None)
     body = {
         "type": f"simulation.{delivery.kind.lower()}",
         "timestamp": event["create_time"],

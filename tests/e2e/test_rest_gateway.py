@@ -416,6 +416,36 @@ def test_runs_a_simulation_through_its_lifecycle_and_audit_trail(api):
     assert ("RUNNING", "COMPLETED") in transitions
 
 
+def test_an_event_shows_status_and_revision_fields_only_where_its_kind_has_them(api):
+    simulation = new_simulation(api)
+    path = f"/v1/simulations/{simulation['id']}"
+    renamed = api.patch(path, params={"update_mask": "name"}, json={"name": "shapes"})
+    expect(renamed, 200)
+    expect(api.post(f"{path}:start", json={}), 200)
+    events = expect(api.get(f"{path}/events", params={"page_size": 100}), 200)["events"]
+    # The transcoder prints every primitive field, so these are present only when set.
+    spellings = {
+        "from_status": ("from_status", "fromStatus"),
+        "to_status": ("to_status", "toStatus"),
+        "revision": ("revision",),
+    }
+    shown = [
+        (e["kind"], sorted(n for n, keys in spellings.items() if any(k in e for k in keys)))
+        for e in events
+    ]
+    assert shown == [
+        ("CREATED", ["revision", "to_status"]),
+        ("CONFIG_CHANGED", ["revision"]),
+        ("METADATA_CHANGED", []),
+        ("STATUS_CHANGED", ["from_status", "to_status"]),
+    ]
+    started = events[-1]
+    assert (started["from_status"], started["to_status"]) == ("COMPLETED_CONFIG", "RUNNING")
+    assert (events[0]["to_status"], events[0]["revision"]) == ("COMPLETED_CONFIG", 1)
+    # The fields every event has are printed as before.
+    assert all("reason" in e and "actor" in e for e in events)
+
+
 def test_fails_a_run(api):
     simulation = new_simulation(api)
     path = f"/v1/simulations/{simulation['id']}"

@@ -152,6 +152,14 @@ def test_a_watcher_receives_every_event_committed_after_it_connected_in_order(se
     got = watcher.events(len(expected))
     assert [m.event for m in got] == expected
     assert before not in {m.event.simulation_id for m in got}
+    # Each event has the status and revision fields of its kind only (CREATED, CONFIG_CHANGED,
+    # STATUS_CHANGED): a config change has no from_status, a run start no revision.
+    fields = ("from_status", "to_status", "revision")
+    assert [
+        [name for name in fields if m.event.HasField(name)]
+        for m in got
+        if m.event.simulation_id == first
+    ] == [["to_status", "revision"], ["revision"], ["from_status", "to_status"]]
     assert all(m.resume_token for m in got)
     watcher.cancel()
 

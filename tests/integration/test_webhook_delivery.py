@@ -146,6 +146,34 @@ def test_every_change_is_delivered_once_and_signed(database, tmp_path, receiver)
         api.close()
 
 
+def test_a_delivered_event_has_the_status_and_revision_fields_of_its_kind_only(
+    database, tmp_path, receiver
+):
+    api = Api(database, tmp_path)
+    try:
+        api.hook(receiver.url)
+        sim = api.simulation("shapes")
+        api.start(sim)
+        got = receiver.take(len(api.trail(sim)))
+        optional = {"from_status", "to_status", "revision", "details"}
+        # As in the event's REST form: a field the kind does not have is absent, not null.
+        assert [(r.event["kind"], sorted(optional & r.event.keys())) for r in got] == [
+            ("CREATED", ["revision", "to_status"]),
+            ("CONFIG_CHANGED", ["details", "revision"]),
+            ("STATUS_CHANGED", ["from_status", "to_status"]),
+        ]
+        assert (got[0].event["to_status"], got[0].event["revision"]) == ("COMPLETED_CONFIG", 1)
+        # The delivery log's copy of each event has the same presence over gRPC.
+        (webhook,) = api.webhooks.ListWebhooks(wpb.ListWebhooksRequest(), metadata=api.key).webhooks
+        logged = sorted(api.settled_deliveries(webhook.id), key=lambda d: d.event.id)
+        assert [
+            [name for name in ("from_status", "to_status", "revision") if d.event.HasField(name)]
+            for d in logged
+        ] == [["to_status", "revision"], ["revision"], ["from_status", "to_status"]]
+    finally:
+        api.close()
+
+
 def test_a_forged_signature_does_not_verify(database, tmp_path, receiver):
     api = Api(database, tmp_path)
     try:

@@ -404,6 +404,38 @@ def test_events_are_paged_oldest_first(api, principals):
     assert [e.id for e in seen] == sorted(e.id for e in seen)
 
 
+def present(event: simulation_pb2.SimulationEvent) -> dict[str, object]:
+    """The kind-specific fields an event carries on the wire (after a serialisation)."""
+    received = simulation_pb2.SimulationEvent.FromString(event.SerializeToString())
+    names = ("from_status", "to_status", "revision")
+    return {name: getattr(received, name) for name in names if received.HasField(name)}
+
+
+def test_an_event_carries_only_the_status_and_revision_fields_its_kind_has(api, principals):
+    alice = principals["alice"]
+    sim = create_with_config(api, alice)
+    assert patch(api, alice, sim, ["name"], name="renamed").ok
+    run_to(api, alice, sim.id, "FAILED")
+    edited = api.call(
+        "UpdateConfig", cpb.UpdateConfigRequest(simulation_id=sim.id, config=valid_config()), alice
+    )
+    assert edited.ok, edited.details
+    events = events_of(api, alice, sim.id)
+    assert [(kind, present(e)) for kind, e in zip(kinds(events), events, strict=True)] == [
+        ("CREATED", {"to_status": Status.COMPLETED_CONFIG, "revision": 1}),
+        ("CONFIG_CHANGED", {"revision": 1}),
+        ("METADATA_CHANGED", {}),
+        ("STATUS_CHANGED", {"from_status": Status.COMPLETED_CONFIG, "to_status": Status.RUNNING}),
+        ("STATUS_CHANGED", {"from_status": Status.RUNNING, "to_status": Status.FAILED}),
+        ("CONFIG_CHANGED", {"revision": 2}),
+        # The edit moved the failed run back, and says by which revision.
+        (
+            "STATUS_CHANGED",
+            {"from_status": Status.FAILED, "to_status": Status.COMPLETED_CONFIG, "revision": 2},
+        ),
+    ]
+
+
 # -- helpers used by the architect: write_revision and transition --------------------------------
 
 

@@ -55,14 +55,19 @@ def simulation_to_proto(
 
 
 def event_to_proto(event: storage.SimulationEvent) -> simulation_pb2.SimulationEvent:
-    """The API form of an audit-trail event."""
+    """The API form of an audit-trail event.
+
+    ``from_status``, ``to_status`` and ``revision`` are set only where the event stored them
+    (a transition, a creation, a config write), so the others have no such fields at all.
+    """
     return simulation_pb2.SimulationEvent(
         id=event.id,
         simulation_id=event.simulation_id,
         kind=event.kind,
-        from_status=status_name(event.from_status),
-        to_status=status_name(event.to_status),
-        revision=event.revision or 0,
+        # None leaves an optional field unset: absent in JSON, HasField() false.
+        from_status=event.from_status,
+        to_status=event.to_status,
+        revision=event.revision,
         actor=event.actor,
         reason=event.reason,
         details=struct(event.details),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from simulation.v1 import simulation_pb2, webhook_service_pb2
 
 import storage
-from service.api.mappers.simulations import event_kinds, status_name
+from service.api.mappers.simulations import event_kinds
 from service.api.proto_values import struct, timestamp
 from service.app.webhooks import WebhookInput
 
@@ -51,9 +51,10 @@ def delivery_to_proto(delivery: storage.WebhookDelivery) -> webhook_service_pb2.
             id=delivery.event_id,
             simulation_id=delivery.simulation_id,
             kind=delivery.kind,
-            from_status=status_name(delivery.from_status),
-            to_status=status_name(delivery.to_status),
-            revision=delivery.revision or 0,
+            # Set only where the event has them, as in event_to_proto.
+            from_status=delivery.from_status,
+            to_status=delivery.to_status,
+            revision=delivery.revision,
             actor=delivery.actor,
             reason=delivery.reason,
             details=struct(delivery.details),
