@@ -165,8 +165,11 @@ class FairExecutor(futures.Executor):
                 self._lanes.setdefault(lane, deque()).append(item)
                 self._in_flight[lane] += 1
                 if lane != KEY_LOOKUP_LANE:
-                    self._last_call[lane] = self._clock()
+                    now = self._clock()
+                    self._last_call[lane] = now
                     self._last_call.move_to_end(lane)
+                    # Kept to the tenants of the last moment, however many call over time.
+                    self._forget_quiet_tenants(now)
             self._condition.notify()
         return item.future
 
@@ -224,16 +227,19 @@ class FairExecutor(futures.Executor):
 
     def _calling_tenants(self) -> set[str]:
         """Tenants with a call in flight or submitted in the last ``recent_seconds``."""
-        horizon = self._clock() - self._recent_seconds
+        self._forget_quiet_tenants(self._clock())
+        calling = set(self._last_call)
+        calling.update(self._in_flight)
+        calling.discard(KEY_LOOKUP_LANE)
+        return calling
+
+    def _forget_quiet_tenants(self, now: float) -> None:
+        horizon = now - self._recent_seconds
         while self._last_call:
             lane, last = next(iter(self._last_call.items()))
             if last >= horizon:
                 break
             del self._last_call[lane]
-        calling = set(self._last_call)
-        calling.update(self._in_flight)
-        calling.discard(KEY_LOOKUP_LANE)
-        return calling
 
     def _work(self) -> None:
         while True:
