@@ -84,8 +84,8 @@ QUEUE_METRICS_SECONDS = 15.0
 # How much of a request body a client may send before the server asks for it (the HTTP/2
 # stream window), fixed instead of grown by grpc's bandwidth probing. Probing widened the
 # window to several MiB per call, and grpc took that much of a body in even for a call refused
-# from its metadata: 64 concurrent 4 MiB requests without a key grew the server by 36-73 MiB;
-# with this window, by under 5 MiB. 1 MiB still fills a 100 Mbit/s link at 80 ms round trip.
+# from its metadata: 64 concurrent 4 MiB requests without a key grew the server by 10-73 MiB;
+# with this window, by 4-11 MiB. 1 MiB still fills a 100 Mbit/s link at 80 ms round trip.
 STREAM_WINDOW_BYTES = 1024 * 1024
 
 
