@@ -8,10 +8,11 @@ reserve of threads is always left for other tenants.
 
 While other tenants are calling too, the tenant with the most calls in flight runs on fewer
 threads still: its share of the tenant threads (at least one). Python runs one thread at a
-time: every call of another tenant waits for the interpreter lock behind each of the busy
-tenant's running calls, so three flooding calls running at once made another tenant's short
-call about three times slower than one did, for little more throughput to the flood. A
-tenant alone — no other tenant's call for :data:`RECENT_SECONDS` — has every tenant thread.
+time: every call of another tenant, and gRPC's own threads that accept and answer it, wait
+for the interpreter lock behind each of the busy tenant's running calls. With three flooding
+calls running at once another tenant's short call took 3-13 times as long as alone; with one,
+1-3 times, while the flood kept about 60% of its throughput. A tenant alone — no other
+tenant's call for :data:`RECENT_SECONDS` — has every tenant thread.
 
 Work carries its lane on the call's behavior (:func:`in_lane`): the tenant interceptor tags
 each authenticated call with its tenant. Untagged work — health checks, reflection, and
