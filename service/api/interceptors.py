@@ -20,7 +20,7 @@ from google.protobuf.message import Message
 
 from service.api.access import note_principal
 from service.api.error_status import abort_with, is_abort
-from service.api.fair_executor import in_lane
+from service.api.fair_executor import KEY_LOOKUP_LANE, in_lane
 from service.api.storable_values import unstorable_values
 from service.api.tenant_limits import TenantLimits
 from service.app.authentication import Authenticator, Principal
@@ -30,9 +30,6 @@ from storage.deadlines import bounded_by
 log = logging.getLogger(__name__)
 
 API_KEY_METADATA = "x-api-key"
-# The executor lane of calls whose key is not in memory yet: their tenant is not known
-# until the key is looked up on the worker thread.
-KEY_LOOKUP_LANE = "(key lookup)"
 
 # Services any caller may use without a key.
 OPEN_SERVICES = (

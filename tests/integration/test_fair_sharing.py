@@ -136,11 +136,12 @@ def test_one_tenants_flood_leaves_other_tenants_and_health_answering(served):
     assert served_during >= 2 * FLOOD_CALLS
     # 32 calls in flight is past the default per-tenant limit (16): some are refused.
     assert refused_during > 0
-    # Generous bounds, not the 5x target: on 2 cores shared with the flooding client (and, in
-    # CI, with other jobs) the figure varies with the machine's load; the one measured is
-    # printed above and kept in README's fair sharing section. Without fair sharing the other
-    # tenant's calls queued behind the whole flood: 1.6 s, and health 1.1 s.
-    assert flooded_p50 < 250, f"GetScenario p50 {flooded_p50:.0f} ms under the flood"
+    # The 5x target, with a floor of 5 ms for a machine so loaded that the quiet figure itself
+    # wanders: measured 0.7-3.1x (under 2.5 ms) on 2 cores shared with the flooding client.
+    # With the flooding tenant running on three threads at once it was 3-19x (3-31 ms), and
+    # without fair sharing the other tenant's calls queued behind the whole flood: 1.6 s.
+    bound = max(5 * quiet_p50, 5.0)
+    assert flooded_p50 < bound, f"GetScenario p50 {flooded_p50:.1f} ms under the flood"
     assert health_p50 < 100
 
 

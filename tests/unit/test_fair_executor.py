@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from service.api.fair_executor import FairExecutor, in_lane
+from service.api.fair_executor import KEY_LOOKUP_LANE, FairExecutor, in_lane
 
 
 def _behavior(lane: str | None):
@@ -151,3 +151,89 @@ def test_interceptors_outside_the_tenant_interceptor_keep_the_calls_lane():
         wrapped = interceptor.intercept_service(lambda _details: tagged, details)
         assert wrapped.unary_unary is not behavior
         assert getattr(wrapped.unary_unary, LANE_ATTRIBUTE) == "tenant-a"
+
+
+class Clock:
+    """A clock that moves only when told to."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_busiest_tenant_runs_on_its_share_while_others_are_calling():
+    pool = FairExecutor(4, reserved=0, clock=Clock())
+    try:
+        gate = Gate()
+        quiet = pool.submit(gate.work("b0"), _behavior("b"))
+        gate.wait_started(1)
+        # Two tenants calling: the busier one runs on half of the four threads.
+        flood = [pool.submit(gate.work(f"a{i}"), _behavior("a")) for i in range(4)]
+        assert gate.wait_started(3) == ["b0", "a0", "a1"]
+
+        # A thread is free and tenant a is first in line, yet the next call is the third
+        # tenant's: a keeps its share (now a third of four threads, so no more than it has).
+        other = pool.submit(gate.work("c0"), _behavior("c"))
+        assert gate.wait_started(4) == ["b0", "a0", "a1", "c0"]
+        assert pool.in_flight("a") == 4
+        gate.opened.set()
+        for future in [quiet, *flood, other]:
+            future.result(timeout=10)
+    finally:
+        pool.shutdown()
+
+
+def test_a_tenant_alone_uses_every_thread_once_the_others_stopped_calling():
+    clock = Clock()
+    pool = FairExecutor(3, reserved=0, clock=clock)
+    try:
+        pool.submit(lambda _behavior: None, _behavior("b")).result(timeout=10)
+        clock.now += 2.0  # past RECENT_SECONDS since tenant b's last call
+        gate = Gate()
+        calls = [pool.submit(gate.work(f"a{i}"), _behavior("a")) for i in range(3)]
+
+        assert gate.wait_started(3) == ["a0", "a1", "a2"]
+        gate.opened.set()
+        for future in calls:
+            future.result(timeout=10)
+    finally:
+        pool.shutdown()
+
+
+def test_a_tenant_with_fewer_calls_in_flight_is_not_held_back_by_anothers_flood():
+    pool = FairExecutor(5, reserved=0, clock=Clock())
+    try:
+        gate = Gate()
+        # Tenant a holds two long calls (watch streams, say) before tenant b floods.
+        long_calls = [pool.submit(gate.work(f"a{i}"), _behavior("a")) for i in range(2)]
+        gate.wait_started(2)
+        flood = [pool.submit(gate.work(f"b{i}"), _behavior("b")) for i in range(6)]
+        assert gate.wait_started(4)[2:] == ["b0", "b1"]
+
+        # Tenant a already runs its share (two of five), but b has more in flight: a's next
+        # call takes the free thread.
+        third = pool.submit(gate.work("a2"), _behavior("a"))
+        assert gate.wait_started(5)[4] == "a2"
+        gate.opened.set()
+        for future in [*long_calls, *flood, third]:
+            future.result(timeout=10)
+    finally:
+        pool.shutdown()
+
+
+def test_calls_whose_key_is_being_looked_up_do_not_make_a_tenant_share():
+    pool = FairExecutor(3, reserved=0, clock=Clock())
+    try:
+        gate = Gate()
+        lookup = pool.submit(gate.work("lookup"), _behavior(KEY_LOOKUP_LANE))
+        gate.wait_started(1)
+        calls = [pool.submit(gate.work(f"a{i}"), _behavior("a")) for i in range(2)]
+
+        assert gate.wait_started(3) == ["lookup", "a0", "a1"]
+        gate.opened.set()
+        for future in [lookup, *calls]:
+            future.result(timeout=10)
+    finally:
+        pool.shutdown()
