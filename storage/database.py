@@ -16,7 +16,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import InvalidatePoolError, SQLAlchemyError
 
 from storage.driver_errors import driver_errors
 from storage.notifications import NotificationListener
@@ -440,9 +440,16 @@ def _confined(engine: Engine) -> Engine:
         # Forgotten first: a failure below leaves the connection with no tenant remembered,
         # so its next checkout sets the tenant again.
         record.info.pop(_TENANT_INFO_KEY, None)
-        _in_autocommit(
-            dbapi_connection, "SELECT set_config(%s, %s, false)", (TENANT_SETTING, tenant)
-        )
+        try:
+            _in_autocommit(
+                dbapi_connection, "SELECT set_config(%s, %s, false)", (TENANT_SETTING, tenant)
+            )
+        except psycopg.Error as exc:
+            if dbapi_connection.broken or dbapi_connection.closed:
+                # A restarted server: the pool's other idle connections are as dead as this
+                # one. SQLAlchemy replaces them all and checks out a fresh connection.
+                raise InvalidatePoolError("a pooled connection was lost") from exc
+            raise
         record.info[_TENANT_INFO_KEY] = tenant
 
     return engine

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import bindparam, or_, select, text
 
-from storage import Database, NotFound, StorageError
+from storage import Database, NotFound, RetryPolicy, StorageError
 from storage.queries import Query
 from storage.repositories import scenarios as scenario_queries
 from storage.schema import scenarios
@@ -139,3 +139,27 @@ def test_a_row_cannot_point_at_another_tenants_parent(
         make.job(their_simulation, tenant_id=tenant_id)
     stored = database.read(lambda uow: uow.scenarios.get(other_tenant_id, their_scenario.id))
     assert stored.simulation_count == 0
+
+
+def test_a_lost_connection_is_replaced_at_checkout_when_it_must_change_tenant(
+    postgres_url: str, make: Factory, tenant_id, other_tenant_id
+):
+    # No retries: the checkout itself must hand out a live connection.
+    database = Database(
+        postgres_url, pool_size=1, retry=RetryPolicy(max_attempts=1, connection_seconds=0)
+    )
+    theirs = make.scenario(other_tenant_id)
+    try:
+        with acting_for(tenant_id):
+            pid = database.read(
+                lambda uow: uow._connection.execute(text("SELECT pg_backend_pid()")).scalar()
+            )
+        with make.database.engine.connect() as owner:
+            owner.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+
+        with acting_for(other_tenant_id):
+            found = database.read(lambda uow: uow.scenarios.get(other_tenant_id, theirs.id))
+
+        assert found.id == theirs.id
+    finally:
+        database.dispose()
