@@ -216,7 +216,7 @@ class Database:
             SampledStatementTracer(tracer, engine, usage)
 
     def pool_status(self) -> tuple[int, int]:
-        """Connections checked out now and the pool's size, over both engines."""
+        """Connections checked out now and the pools' size, over every engine."""
         in_use = size = 0
         for engine in self.engines:
             pool = engine.pool
