@@ -12,9 +12,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import bindparam, or_, select, text
+from alembic import command
+from sqlalchemy import bindparam, inspect, or_, select, text
 
-from storage import Database, NotFound, RetryPolicy, StorageError
+from storage import Database, NotFound, RetryPolicy, StorageError, head_revision
+from storage.database import _alembic_config
 from storage.queries import Query
 from storage.repositories import scenarios as scenario_queries
 from storage.schema import scenarios
@@ -161,5 +163,41 @@ def test_a_lost_connection_is_replaced_at_checkout_when_it_must_change_tenant(
             found = database.read(lambda uow: uow.scenarios.get(other_tenant_id, theirs.id))
 
         assert found.id == theirs.id
+    finally:
+        database.dispose()
+
+
+def test_downgrading_the_wall_removes_policies_and_tenant_keys_and_upgrading_again_works(
+    empty_postgres_url: str,
+):
+    database = Database(empty_postgres_url)
+    try:
+        database.migrate()
+        config = _alembic_config()
+        with database.engine.connect() as connection:
+            config.attributes["connection"] = connection
+            command.downgrade(config, "0017")
+            connection.commit()
+
+        with database.engine.connect() as connection:
+            policies = connection.execute(text("SELECT count(*) FROM pg_policies")).scalar()
+            secured = connection.execute(
+                text("SELECT count(*) FROM pg_class WHERE relrowsecurity")
+            ).scalar()
+            keys = inspect(connection).get_foreign_keys("config_revisions")
+            granted = connection.execute(
+                text(
+                    "SELECT count(*) FROM information_schema.role_table_grants WHERE grantee = :r"
+                ),
+                {"r": SERVICE_ROLE},
+            ).scalar()
+        assert (policies, secured, granted) == (0, 0, 0)
+        assert [key["constrained_columns"] for key in keys] == [["simulation_id"]]
+
+        database.migrate()
+        assert database.current_revision() == head_revision()
+        with database.engine.connect() as connection:
+            keys = inspect(connection).get_foreign_keys("config_revisions")
+        assert [key["constrained_columns"] for key in keys] == [["tenant_id", "simulation_id"]]
     finally:
         database.dispose()
