@@ -15,6 +15,7 @@ import pytest
 from alembic import command
 from sqlalchemy import bindparam, inspect, or_, select, text
 
+import storage.database as database_module
 from storage import Database, NotFound, RetryPolicy, StorageError, head_revision
 from storage.database import _alembic_config
 from storage.queries import Query
@@ -201,3 +202,37 @@ def test_downgrading_the_wall_removes_policies_and_tenant_keys_and_upgrading_aga
         assert [key["constrained_columns"] for key in keys] == [["tenant_id", "simulation_id"]]
     finally:
         database.dispose()
+
+
+def test_a_connection_that_serves_the_same_tenant_again_sends_no_setting(
+    one_connection: Database, make: Factory, tenant_id, other_tenant_id, monkeypatch
+):
+    # The setting is sent on the driver connection, out of sight of statement counters
+    # (tests/integration/test_round_trips.py): counted here instead.
+    sent: list[tuple] = []
+    real = database_module._in_autocommit
+
+    def counting(dbapi_connection, statement, parameters):
+        sent.append(parameters)
+        return real(dbapi_connection, statement, parameters)
+
+    monkeypatch.setattr(database_module, "_in_autocommit", counting)
+    scenario = make.scenario(tenant_id)
+
+    def read(uow):
+        return uow.scenarios.get(tenant_id, scenario.id)
+
+    with acting_for(tenant_id):
+        for _ in range(3):
+            one_connection.read(read)
+    setting_sends = [p for p in sent if p]
+    assert setting_sends == [(TENANT_SETTING, tenant_id)]
+
+    with acting_for(other_tenant_id):
+        one_connection.read(lambda uow: uow.scenarios.get_many(other_tenant_id, []))
+    with acting_for(other_tenant_id):
+        one_connection.read(lambda uow: uow.scenarios.get_many(other_tenant_id, []))
+    assert [p for p in sent if p] == [
+        (TENANT_SETTING, tenant_id),
+        (TENANT_SETTING, other_tenant_id),
+    ]
