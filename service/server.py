@@ -127,6 +127,7 @@ def open_database(settings: Settings) -> storage.Database:
             pool_timeout=settings.db_pool_timeout,
             probe_timeout=settings.health_probe_timeout,
         ),
+        tenant_wall=settings.db_tenant_wall,
     )
 
 

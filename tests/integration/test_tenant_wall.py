@@ -3,7 +3,8 @@
 The API edge binds the caller's tenant for the storage layer, so the call's database work runs
 under row-level security for that tenant (migration 0018). With GetScenario's tenant filter
 taken away, another tenant's scenario is still NOT_FOUND, for reads and for the locked read a
-write starts with; the caller's own scenario is found as before.
+write starts with; the caller's own scenario is found as before. The wall is on unless
+``SIMCONFIG_DB_TENANT_WALL=false`` turns it off.
 """
 
 from __future__ import annotations
@@ -14,15 +15,18 @@ from dataclasses import dataclass
 import grpc
 import pytest
 from simulation.v1 import scenario_pb2, scenario_service_pb2, scenario_service_pb2_grpc
-from sqlalchemy import bindparam, or_, select
+from sqlalchemy import bindparam, or_, select, text
 
 import storage
 from service.app import tenants
-from service.server import create_server
+from service.server import create_server, open_database
 from service.settings import Settings
 from storage.queries import Query
 from storage.repositories import scenarios as scenario_queries
 from storage.schema import scenarios
+from storage.tenancy import SERVICE_ROLE, acting_for
+
+OFF = {"SIMCONFIG_DB_TENANT_WALL": "false"}
 
 
 @dataclass
@@ -106,3 +110,17 @@ def test_a_call_never_sees_another_tenants_row_even_when_a_query_drops_its_filte
         ).scenario.id
         == theirs.id
     )
+
+
+@pytest.mark.parametrize(("variables", "walled"), [({}, True), (OFF, False)])
+def test_the_wall_is_on_unless_the_setting_turns_it_off(migrated_postgres_url, variables, walled):
+    settings = Settings.from_env({"SIMCONFIG_DATABASE_URL": migrated_postgres_url, **variables})
+    database = open_database(settings)
+    try:
+        with acting_for("any-tenant"):
+            user = database.read(
+                lambda uow: uow._connection.execute(text("SELECT current_user")).scalar()
+            )
+    finally:
+        database.dispose()
+    assert (user == SERVICE_ROLE) == walled
