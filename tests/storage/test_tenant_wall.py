@@ -20,7 +20,7 @@ from storage import Database, NotFound, RetryPolicy, StorageError, head_revision
 from storage.database import _alembic_config
 from storage.queries import Query
 from storage.repositories import scenarios as scenario_queries
-from storage.schema import scenarios
+from storage.schema import metadata, scenarios
 from storage.tenancy import SERVICE_ROLE, TENANT_SETTING, acting_for
 from tests.storage.conftest import Factory
 
@@ -236,3 +236,33 @@ def test_a_connection_that_serves_the_same_tenant_again_sends_no_setting(
         (TENANT_SETTING, tenant_id),
         (TENANT_SETTING, other_tenant_id),
     ]
+
+
+def test_every_table_of_tenant_rows_has_the_policy_and_is_granted_to_the_service_role(database):
+    # A later migration adding a tenant table must wall it too; this names the one it forgot.
+    tenant_tables = {table.name for table in metadata.tables.values() if "tenant_id" in table.c} | {
+        "tenants"
+    }
+    with database.engine.connect() as connection:
+        walled = set(
+            connection.execute(
+                text(
+                    "SELECT c.relname FROM pg_class c JOIN pg_policies p "
+                    "ON p.tablename = c.relname AND p.schemaname = current_schema() "
+                    "WHERE c.relrowsecurity AND c.relnamespace = current_schema()::regnamespace"
+                )
+            ).scalars()
+        )
+        granted = set(
+            connection.execute(
+                text(
+                    "SELECT table_name FROM information_schema.role_table_grants "
+                    "WHERE grantee = :role AND privilege_type = 'SELECT'"
+                ),
+                {"role": SERVICE_ROLE},
+            ).scalars()
+        )
+    assert tenant_tables - walled == set()
+    assert tenant_tables - granted == set()
+    # Nothing else is open to the role: service secrets and periodic runs stay the owner's.
+    assert granted - tenant_tables == set()
