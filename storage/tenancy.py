@@ -8,6 +8,10 @@ that forgot its filter still sees only that tenant's rows. The API edge binds th
 tenant for exactly as long as the call runs. Work with no tenant bound (the API key lookup
 that finds the tenant, architect and webhook workers, purges, the CLI, migrations) runs as the
 database owner, on connections of its own. SQLite has no roles: there the filter is the wall.
+
+A migration that adds a table of tenant rows must grant it to :data:`SERVICE_ROLE` and give it
+the ``tenant_isolation`` policy, as migration 0018 did for the tables before it (a storage test
+names any table it forgot).
 """
 
 from __future__ import annotations
