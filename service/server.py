@@ -55,6 +55,7 @@ from service.settings import Settings
 from service.telemetry.metrics import ServerMetrics
 from service.webhooks.sender import WebhookSender
 from service.webhooks.worker import RetryPolicy, WebhookWorkerPool
+from storage.tenancy import as_owner
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +98,12 @@ def page_token_secret(settings: Settings, database: storage.Database) -> str:
     """The page token key: from the settings, else the one stored (made by the first server)."""
     if settings.page_token_secret is not None:
         return settings.page_token_secret.get_secret_value()
+    # Read on a call's first use of a page token: the key is the service's, not the tenant's.
+    with as_owner():
+        return _stored_page_token_secret(database)
+
+
+def _stored_page_token_secret(database: storage.Database) -> str:
     stored = database.run(lambda uow: uow.secrets.get(PAGE_TOKEN_KEY_NAME))
     if stored is not None:
         return stored
@@ -126,6 +133,7 @@ def open_database(settings: Settings) -> storage.Database:
             pool_timeout=settings.db_pool_timeout,
             probe_timeout=settings.health_probe_timeout,
         ),
+        tenant_wall=settings.db_tenant_wall,
     )
 
 

@@ -70,6 +70,10 @@ class Settings(BaseSettings):
     db_idle_in_transaction_timeout: float = Field(60.0, gt=0, le=3600)
     db_tcp_user_timeout: float = Field(10.0, ge=1, le=3600)
     db_pool_timeout: float = Field(5.0, gt=0, le=3600)
+    # PostgreSQL: each call's database work runs as simconfig_service under row-level security
+    # for the caller's tenant, a second wall behind the queries' tenant filters. Off only for
+    # a database where that role cannot be used; the filters then stand alone.
+    db_tenant_wall: bool = True
     health_probe_timeout: float = Field(1.0, gt=0, le=60)
     migrate_on_start: bool = True
     demo_tenant: bool = True

@@ -18,11 +18,12 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import InvalidatePoolError, SQLAlchemyError
 
 from storage.driver_errors import driver_errors
 from storage.notifications import NotificationListener
 from storage.retry import RetryPolicy
+from storage.tenancy import SERVICE_ROLE, TENANT_SETTING, current_tenant
 from storage.unit_of_work import ReadUnitOfWork, SqlUnitOfWork, UnitOfWork
 
 logger = logging.getLogger(__name__)
@@ -34,6 +35,8 @@ SQLITE_BUSY_TIMEOUT_MS = 5_000
 POSTGRES_CONNECT_TIMEOUT_S = 5
 # Any constant shared by all replicas: serialises concurrent `migrate` runs on PostgreSQL.
 _MIGRATION_LOCK_KEY = 0x51A1C0F6
+# Where a tenant-scoped pooled connection remembers the tenant its session setting holds.
+_TENANT_INFO_KEY = "simconfig_tenant"
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,13 @@ class Database:
     """A configured engine plus the ways to use it: units of work, ``run``, ping, migrate.
 
     Nothing connects until the first unit of work, ping or migration.
+
+    On PostgreSQL, work done while a tenant is bound (:func:`storage.tenancy.acting_for`, as
+    the API edge does for each call) runs on pools of its own whose connections act as
+    :data:`~storage.tenancy.SERVICE_ROLE` with the tenant in their session, so row-level
+    security hides every other tenant's rows even from a query that forgot its filter. Work
+    with no tenant bound (key lookups, workers, purges, migrations) runs on the owner's pools.
+    ``tenant_wall=False`` runs everything as the owner (the filters remain the only wall).
     """
 
     def __init__(
@@ -95,6 +105,7 @@ class Database:
         retry: RetryPolicy | None = None,
         limits: ConnectionLimits | None = None,
         echo: bool = False,
+        tenant_wall: bool = True,
     ) -> None:
         self._retry = retry or RetryPolicy()
         self._limits = limits or ConnectionLimits()
@@ -128,6 +139,15 @@ class Database:
             self._read_engine = create_engine(
                 url, isolation_level="AUTOCOMMIT", pool_reset_on_return=None, **options
             )
+        # The pools of tenant-scoped work: the owner's own where there is no wall.
+        self._tenant_engine, self._tenant_read_engine = self._engine, self._read_engine
+        if tenant_wall and self.dialect == "postgresql":
+            self._tenant_engine = _confined(create_engine(url, **options))
+            self._tenant_read_engine = _confined(
+                create_engine(
+                    url, isolation_level="AUTOCOMMIT", pool_reset_on_return=None, **options
+                )
+            )
 
     @property
     def dialect(self) -> str:
@@ -136,13 +156,24 @@ class Database:
 
     @property
     def engine(self) -> Engine:
-        """The SQLAlchemy engine, for tests and tooling; services use units of work."""
+        """The owner's engine of transactions, for tests and tooling; services use units of work."""
         return self._engine
 
     @property
-    def engines(self) -> tuple[Engine, Engine]:
-        """The engine of transactions and the autocommit engine of reads (tests, tooling)."""
-        return self._engine, self._read_engine
+    def engines(self) -> tuple[Engine, ...]:
+        """Every engine: transactions and autocommit reads, the owner's and tenants' (tests)."""
+        return tuple(
+            dict.fromkeys(
+                (self._engine, self._read_engine, self._tenant_engine, self._tenant_read_engine)
+            )
+        )
+
+    def _scoped(self) -> tuple[Engine, Engine]:
+        # Chosen per unit of work: a bound tenant gets the confined pools, anything else
+        # (no call, or a call before its key is resolved) the owner's.
+        if current_tenant() is None:
+            return self._engine, self._read_engine
+        return self._tenant_engine, self._tenant_read_engine
 
     @property
     def retry(self) -> RetryPolicy:
@@ -187,13 +218,13 @@ class Database:
             .get_meter(__name__)
             .create_up_down_counter("db.client.connections.usage")
         )
-        for engine in (self._engine, self._read_engine):
+        for engine in self.engines:
             SampledStatementTracer(tracer, engine, usage)
 
     def pool_status(self) -> tuple[int, int]:
-        """Connections checked out now and the pool's size, over both engines."""
+        """Connections checked out now and the pools' size, over every engine."""
         in_use = size = 0
-        for engine in (self._engine, self._read_engine):
+        for engine in self.engines:
             pool = engine.pool
             checked_out = getattr(pool, "checkedout", None)
             if checked_out is not None:
@@ -203,7 +234,8 @@ class Database:
 
     def unit_of_work(self) -> UnitOfWork:
         """Return a new unit of work; use it as a context manager and call ``commit()``."""
-        return SqlUnitOfWork(self._engine, self._committed if self._commit_listeners else None)
+        engine, _ = self._scoped()
+        return SqlUnitOfWork(engine, self._committed if self._commit_listeners else None)
 
     def on_commit(self, listener: Callable[[], None]) -> None:
         """Call ``listener()`` after every COMMIT a unit of work of this object sends.
@@ -219,7 +251,8 @@ class Database:
 
     def read_unit_of_work(self) -> ReadUnitOfWork:
         """Return a new read-only unit of work: autocommit, one round trip per statement."""
-        return ReadUnitOfWork(self._read_engine)
+        _, engine = self._scoped()
+        return ReadUnitOfWork(engine)
 
     def read(self, fn: Callable[[ReadUnitOfWork], T]) -> T:
         """Run the read-only ``fn`` on an autocommit connection, retrying transient failures.
@@ -230,7 +263,7 @@ class Database:
         """
 
         def attempt() -> T:
-            with ReadUnitOfWork(self._read_engine) as uow:
+            with self.read_unit_of_work() as uow:
                 return fn(uow)
 
         with driver_errors():
@@ -357,8 +390,8 @@ class Database:
 
     def dispose(self) -> None:
         """Close every pooled connection (at shutdown, or in tests between databases)."""
-        self._engine.dispose()
-        self._read_engine.dispose()
+        for engine in self.engines:
+            engine.dispose()
         # A probe stuck on a frozen database holds the lock; its connection then closes
         # when tcp_user_timeout ends the wait, and dispose must not wait for that.
         if self._probe_lock.acquire(blocking=False):
@@ -386,6 +419,57 @@ class _Probe:
             self.answer = self._probe()
         finally:
             self.done.set()
+
+
+def _confined(engine: Engine) -> Engine:
+    """``engine`` with every connection acting as the service role, for the bound tenant.
+
+    ``SET ROLE`` once per connection: tests and development connect as a superuser, and the
+    owner of the tables bypasses row-level security too; the service role bypasses nothing.
+    The tenant goes in a session setting, checked at every checkout and set only when it
+    differs from the one the connection holds, so a connection that serves the same tenant
+    again costs no extra round trip, and none ever serves a tenant with another's setting.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _as_service_role(dbapi_connection: Any, record: Any) -> None:
+        record.info.pop(_TENANT_INFO_KEY, None)
+        _in_autocommit(dbapi_connection, f"SET ROLE {SERVICE_ROLE}", ())
+
+    @event.listens_for(engine, "checkout")
+    def _for_the_bound_tenant(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        # No tenant bound cannot happen on these pools; were it to, the empty setting
+        # matches no row.
+        tenant = current_tenant() or ""
+        if record.info.get(_TENANT_INFO_KEY) == tenant:
+            return
+        # Forgotten first: a failure below leaves the connection with no tenant remembered,
+        # so its next checkout sets the tenant again.
+        record.info.pop(_TENANT_INFO_KEY, None)
+        try:
+            _in_autocommit(
+                dbapi_connection, "SELECT set_config(%s, %s, false)", (TENANT_SETTING, tenant)
+            )
+        except psycopg.Error as exc:
+            if dbapi_connection.broken or dbapi_connection.closed:
+                # A restarted server: the pool's other idle connections are as dead as this
+                # one. SQLAlchemy replaces them all and checks out a fresh connection.
+                raise InvalidatePoolError("a pooled connection was lost") from exc
+            raise
+        record.info[_TENANT_INFO_KEY] = tenant
+
+    return engine
+
+
+def _in_autocommit(dbapi_connection: Any, statement: str, parameters: tuple[Any, ...]) -> None:
+    # Outside any transaction, so the setting outlives it: a setting made inside one would be
+    # undone by its rollback while the connection still believed it held.
+    autocommit = dbapi_connection.autocommit
+    dbapi_connection.autocommit = True
+    try:
+        dbapi_connection.execute(statement, parameters)
+    finally:
+        dbapi_connection.autocommit = autocommit
 
 
 def _advisory(connection: Connection, function: str) -> None:

@@ -2,6 +2,10 @@
 
 Every tenant-scoped query path has an index that starts with tenant_id. Constraint and index
 names are explicit because the repositories map PostgreSQL constraint names to storage errors.
+
+On PostgreSQL a child's foreign key names its tenant too, ``(tenant_id, x_id) -> parent
+(tenant_id, id)``, so no row can point at another tenant's parent (migration 0018, which also
+adds row-level security); SQLite keeps the single-column keys.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
-    ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     MetaData,
@@ -28,6 +32,32 @@ metadata = MetaData()
 
 ID = String(64)
 LIVE = text("delete_time IS NULL")
+
+
+def tenant_keyed_parent(table: str) -> UniqueConstraint:
+    """The unique ``(tenant_id, id)`` that tenant-keyed foreign keys reference (PostgreSQL)."""
+    return UniqueConstraint("tenant_id", "id", name=f"uq_{table}_tenant_id_id").ddl_if(
+        dialect="postgresql"
+    )
+
+
+def tenant_keyed_reference(
+    column: str, parent: str, name: str, ondelete: str | None = None
+) -> tuple[ForeignKeyConstraint, ForeignKeyConstraint]:
+    """``column -> parent.id`` on SQLite and ``(tenant_id, column) -> parent (tenant_id, id)``
+    on PostgreSQL, under one name so errors map alike on both engines."""
+    return (
+        ForeignKeyConstraint([column], [f"{parent}.id"], name=name, ondelete=ondelete).ddl_if(
+            dialect="sqlite"
+        ),
+        ForeignKeyConstraint(
+            ["tenant_id", column],
+            [f"{parent}.tenant_id", f"{parent}.id"],
+            name=name,
+            ondelete=ondelete,
+        ).ddl_if(dialect="postgresql"),
+    )
+
 
 tenants = Table(
     "tenants",
@@ -71,6 +101,7 @@ scenarios = Table(
     # Live simulations in the scenario; maintained by triggers on simulations (migration 0005).
     Column("simulation_count", Integer, nullable=False, server_default=text("0")),
     UniqueConstraint("tenant_id", "request_id", name="uq_scenarios_tenant_request_id"),
+    tenant_keyed_parent("scenarios"),
     # Display names are unique among LIVE scenarios only, so a deleted name can be reused.
     Index(
         "uq_scenarios_tenant_live_display_name",
@@ -91,7 +122,7 @@ simulations = Table(
     metadata,
     Column("id", ID, primary_key=True),
     Column("tenant_id", ID, nullable=False),
-    Column("scenario_id", ID, ForeignKey("scenarios.id", name="fk_simulations_scenario_id")),
+    Column("scenario_id", ID),
     Column("name", Text, nullable=False),
     Column("prompt", Text, nullable=False),
     Column("labels", json_type(), nullable=False),
@@ -108,6 +139,8 @@ simulations = Table(
     Column("request_id", String(128), nullable=True),
     Column("request_fingerprint", String(64), nullable=True),
     UniqueConstraint("tenant_id", "request_id", name="uq_simulations_tenant_request_id"),
+    tenant_keyed_parent("simulations"),
+    *tenant_keyed_reference("scenario_id", "scenarios", "fk_simulations_scenario_id"),
     Index("ix_simulations_tenant_create_time", "tenant_id", "create_time", "id"),
     Index("ix_simulations_tenant_name", "tenant_id", "name", "id"),
     Index("ix_simulations_tenant_scenario", "tenant_id", "scenario_id", "delete_time"),
@@ -119,12 +152,7 @@ config_revisions = Table(
     "config_revisions",
     metadata,
     Column("tenant_id", ID, nullable=False),
-    Column(
-        "simulation_id",
-        ID,
-        ForeignKey("simulations.id", ondelete="CASCADE", name="fk_config_revisions_simulation_id"),
-        nullable=False,
-    ),
+    Column("simulation_id", ID, nullable=False),
     Column("revision", Integer, nullable=False),
     Column("config", json_type(), nullable=False),
     Column("sources", json_type(), nullable=False),
@@ -137,6 +165,9 @@ config_revisions = Table(
     Column("request_id", String(128), nullable=True),
     Column("request_fingerprint", String(64), nullable=True),
     PrimaryKeyConstraint("simulation_id", "revision", name="pk_config_revisions"),
+    *tenant_keyed_reference(
+        "simulation_id", "simulations", "fk_config_revisions_simulation_id", "CASCADE"
+    ),
     Index("ix_config_revisions_tenant_simulation", "tenant_id", "simulation_id", "revision"),
     # Filters on config fields (JSONB containment) on PostgreSQL only; migration 0011.
     Index(
@@ -182,12 +213,7 @@ architect_jobs = Table(
     metadata,
     Column("id", ID, primary_key=True),
     Column("tenant_id", ID, nullable=False),
-    Column(
-        "simulation_id",
-        ID,
-        ForeignKey("simulations.id", ondelete="CASCADE", name="fk_architect_jobs_simulation_id"),
-        nullable=False,
-    ),
+    Column("simulation_id", ID, nullable=False),
     Column("prompt", Text, nullable=False),
     Column("parameters", json_type(), nullable=False),
     Column("actor", String(128), nullable=False),
@@ -202,6 +228,9 @@ architect_jobs = Table(
     Column("error", Text, nullable=True),
     # The W3C traceparent of the call that queued the job: its run's span continues that trace.
     Column("traceparent", String(128), nullable=True),
+    *tenant_keyed_reference(
+        "simulation_id", "simulations", "fk_architect_jobs_simulation_id", "CASCADE"
+    ),
     Index("ix_architect_jobs_tenant_simulation_state", "tenant_id", "simulation_id", "state"),
     # Workers claim across tenants, oldest first.
     Index("ix_architect_jobs_state_create_time", "state", "create_time"),
@@ -246,6 +275,7 @@ templates = Table(
     Column("request_id", String(128), nullable=True),
     Column("request_fingerprint", String(64), nullable=True),
     UniqueConstraint("tenant_id", "request_id", name="uq_templates_tenant_request_id"),
+    tenant_keyed_parent("templates"),
     Index(
         "uq_templates_tenant_live_display_name",
         "tenant_id",
@@ -262,18 +292,16 @@ template_revisions = Table(
     "template_revisions",
     metadata,
     Column("tenant_id", ID, nullable=False),
-    Column(
-        "template_id",
-        ID,
-        ForeignKey("templates.id", ondelete="CASCADE", name="fk_template_revisions_template_id"),
-        nullable=False,
-    ),
+    Column("template_id", ID, nullable=False),
     Column("revision", Integer, nullable=False),
     Column("config", json_type(), nullable=False),
     Column("parameters", json_type(), nullable=True),
     Column("create_time", UtcDateTime, nullable=False),
     Column("actor", String(128), nullable=False),
     PrimaryKeyConstraint("template_id", "revision", name="pk_template_revisions"),
+    *tenant_keyed_reference(
+        "template_id", "templates", "fk_template_revisions_template_id", "CASCADE"
+    ),
 )
 
 service_secrets = Table(
@@ -301,6 +329,7 @@ webhooks = Table(
     Column("create_time", UtcDateTime, nullable=False),
     Column("update_time", UtcDateTime, nullable=False),
     Column("etag", String(64), nullable=False),
+    tenant_keyed_parent("webhooks"),
     Index("ix_webhooks_tenant_id", "tenant_id", "id"),
 )
 
@@ -309,12 +338,7 @@ webhook_deliveries = Table(
     metadata,
     Column("id", autoincrement_id(), primary_key=True, autoincrement=True),
     Column("tenant_id", ID, nullable=False),
-    Column(
-        "webhook_id",
-        ID,
-        ForeignKey("webhooks.id", ondelete="CASCADE", name="fk_webhook_deliveries_webhook"),
-        nullable=False,
-    ),
+    Column("webhook_id", ID, nullable=False),
     Column("event_id", BigInteger, nullable=False),
     Column("simulation_id", ID, nullable=False),
     Column("kind", String(64), nullable=False),
@@ -334,6 +358,7 @@ webhook_deliveries = Table(
     Column("last_error", Text, nullable=False),
     Column("create_time", UtcDateTime, nullable=False),
     Column("update_time", UtcDateTime, nullable=False),
+    *tenant_keyed_reference("webhook_id", "webhooks", "fk_webhook_deliveries_webhook", "CASCADE"),
     Index("ix_webhook_deliveries_due", "state", "next_attempt_time"),
     Index("ix_webhook_deliveries_webhook", "webhook_id", "simulation_id", "id"),
     # The retention purge finds settled deliveries by state and age (migration 0015).

@@ -29,6 +29,7 @@ SLOW_PATHS = (
     "tests/integration/test_fair_sharing.py",
     "tests/integration/test_frozen_database.py",
     "tests/integration/test_processes.py",
+    "tests/integration/test_tenant_wall_roles.py",
     "tests/integration/test_unauthenticated_work.py",
     "tests/integration/test_watch_across_processes.py",
     "tests/integration/test_webhook_failover.py",

@@ -26,6 +26,7 @@ from service.api.tenant_limits import TenantLimits
 from service.app.authentication import Authenticator, Principal
 from service.domain import errors
 from storage.deadlines import bounded_by
+from storage.tenancy import acting_for
 
 log = logging.getLogger(__name__)
 
@@ -60,11 +61,17 @@ def in_a_call() -> bool:
 
 @contextmanager
 def calling_as(principal: Principal) -> Iterator[None]:
-    """Makes ``principal`` the current one on this thread until the block ends."""
+    """Makes ``principal`` the current one on this thread until the block ends.
+
+    Its tenant is bound for the storage layer too: on PostgreSQL the block's database work
+    runs under row-level security for that tenant (:mod:`storage.tenancy`), a second wall
+    behind every query's own tenant filter.
+    """
     note_principal(principal)
     token = _current_principal.set(principal)
     try:
-        yield
+        with acting_for(principal.tenant_id):
+            yield
     finally:
         _current_principal.reset(token)
 

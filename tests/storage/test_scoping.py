@@ -1,8 +1,10 @@
 """Contract tests of the filters every scoped write and read relies on.
 
-The schema links a simulation to a scenario by id alone, so a row of another tenant can point
-at a tenant's scenario (a forged or corrupted row); the tenant filter is what keeps such a row
-out of scenario-wide operations. Jobs are matched by id as well as by owner.
+On SQLite the schema links a simulation to a scenario by id alone, so a row of another tenant
+can point at a tenant's scenario (a forged or corrupted row); the tenant filter is what keeps
+such a row out of scenario-wide operations. On PostgreSQL the key names the tenant (migration
+0018), so the forged row is written with foreign keys switched off, as corruption would leave
+it, and the filters must hold all the same. Jobs are matched by id as well as by owner.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import text
 
 from storage import Conflict, NotFound
 from tests.storage.row_locks import SQLITE_WRITE_LOCK, refused_row_locks
@@ -24,7 +27,15 @@ def intruder(database, make, tenant_id, other_tenant_id):
     """A tenant's scenario with one live member, and another tenant's row pointing at it."""
     scenario = make.scenario(tenant_id)
     member = make.simulation(tenant_id, scenario_id=scenario.id)
-    foreign = make.simulation(other_tenant_id, scenario_id=scenario.id)
+    record = make.simulation_record(other_tenant_id, scenario_id=scenario.id)
+
+    def forge(uow):
+        if database.dialect == "postgresql":
+            # Foreign keys are triggers that replication mode skips (the test user is superuser).
+            uow._connection.execute(text("SET LOCAL session_replication_role = replica"))
+        return uow.simulations.add(record)
+
+    foreign = database.run(forge)
     return scenario, member, foreign
 
 
