@@ -43,7 +43,7 @@ class SimulationEventRepository(SqlRepository):
     def add(self, event: SimulationEvent) -> None:
         """Append the event; NotFound when the simulation does not exist.
 
-        The event's id is given when the transaction commits (on PostgreSQL, migration 0018:
+        The event's id is given when the transaction commits (on PostgreSQL, migration 0019:
         within a tenant, ids follow commit order), so it is read back, not returned.
         """
         row = self._write(
@@ -124,7 +124,7 @@ class SimulationEventRepository(SqlRepository):
         """Up to ``limit`` of the tenant's events after ``after_id``, oldest first.
 
         Optionally only one simulation's, those of simulations now in ``scenario_id`` (and
-        the DELETED events of those that were in it), or those of ``kinds``. Within a tenant, ids follow commit order (migrations 0010 and 0018), so a
+        the DELETED events of those that were in it), or those of ``kinds``. Within a tenant, ids follow commit order (migrations 0010 and 0019), so a
         reader that continues after the last id it saw misses nothing.
         """
         statement = select(_table).where(_table.c.tenant_id == tenant_id, _table.c.id > after_id)

@@ -1,7 +1,7 @@
 """The event feed's storage side: a tenant's events in order, filtered, and their wake-ups.
 
 Within a tenant, event ids follow commit order (PostgreSQL: events are numbered at commit
-under a per-tenant lock, migrations 0010 and 0018), so a reader that continues after the last
+under a per-tenant lock, migrations 0010 and 0019), so a reader that continues after the last
 id it saw never skips a later commit.
 """
 
@@ -65,7 +65,7 @@ def test_an_event_committed_later_gets_a_later_id_even_when_it_was_inserted_firs
 ):
     """The race a plain sequence loses: the first inserter commits after the second commits.
 
-    Neither insert waits for the other's transaction (migration 0018 numbers events at
+    Neither insert waits for the other's transaction (migration 0019 numbers events at
     commit), and the ids still follow commit order.
     """
     if database.dialect != "postgresql":

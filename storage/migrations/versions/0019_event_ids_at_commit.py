@@ -18,8 +18,8 @@ the renumbering are gaps, which readers already ignore.
 
 SQLite writes one transaction at a time, which gives the same order; nothing changes there.
 
-Revision ID: 0018
-Revises: 0017
+Revision ID: 0019
+Revises: 0018
 Create Date: 2026-11-30
 """
 
@@ -27,8 +27,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0018"
-down_revision = "0017"
+revision = "0019"
+down_revision = "0018"
 branch_labels = None
 depends_on = None
 
