@@ -6,8 +6,12 @@ queue per tenant instead, takes the next call from each tenant in turn (round ro
 never lets one tenant run on more than ``max_workers - reserved`` threads at once, so a
 reserve of threads is always left for other tenants.
 
-Work carries its lane on the call's behavior (:func:`in_lane`): the tenant interceptor tags
-each authenticated call with its tenant. Untagged work — health checks, reflection, and
+Work names its lane in the call's own context (:func:`enter_lane`): the tenant interceptor
+puts each authenticated call in its tenant's lane while gRPC looks up the call's handler, in the
+``contextvars.Context`` gRPC made for the call and submits the call's work with, so one
+handler per method serves every tenant and nothing is rebuilt per call. Work may instead carry
+its lane on its behavior function (:func:`in_lane`), as the calls whose key is looked up on
+the worker thread do. Untagged work — health checks, reflection, and
 refusals that only send a status — jumps every lane: it is short, and a load balancer's
 probe must not wait behind a tenant's burst. It also has a thread of its own, which serves
 nothing else: when every tenant thread is stuck (a frozen database holds them all, from
@@ -17,12 +21,27 @@ NOT_SERVING instead of timing out.
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from collections import Counter, OrderedDict, deque
 from collections.abc import Callable
 from concurrent import futures
 
 LANE_ATTRIBUTE = "simconfig_lane"
+
+# The lane of the call whose context this is (set by the tenant interceptor).
+_call_lane: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "simconfig_lane", default=None
+)
+
+
+def enter_lane(lane: str) -> None:
+    """Puts the call whose context is current in ``lane`` (a tenant id).
+
+    Called while gRPC looks up a call's handler: gRPC runs that look-up and then submits the
+    call's work in the same per-call context, whose lane :meth:`FairExecutor.submit` reads.
+    """
+    _call_lane.set(lane)
 
 
 def in_lane(behavior: Callable, lane: str) -> Callable:
@@ -51,9 +70,14 @@ def carry_lane(inner, outer):
     return outer
 
 
-def _lane_of(args: tuple) -> str | None:
-    # gRPC submits (context.run, response_in_pool, event, state, behavior, ...): the behavior
-    # is among the positional arguments.
+def _lane_of(fn, args: tuple) -> str | None:
+    # gRPC submits (context.run, response_in_pool, event, state, behavior, ...): the call's
+    # context names its lane, or the behavior among the positional arguments carries it.
+    context = getattr(fn, "__self__", None)
+    if isinstance(context, contextvars.Context):
+        lane = context.get(_call_lane)
+        if lane is not None:
+            return lane
     for arg in args:
         lane = getattr(arg, LANE_ATTRIBUTE, None) if callable(arg) else None
         if lane is not None:
@@ -124,7 +148,7 @@ class FairExecutor(futures.Executor):
 
     def submit(self, fn, /, *args, **kwargs) -> futures.Future:
         """Queues ``fn(*args, **kwargs)`` in the lane its behavior argument carries."""
-        lane = _lane_of(args)
+        lane = _lane_of(fn, args)
         item = _WorkItem(futures.Future(), fn, args, kwargs, lane)
         with self._condition:
             if self._shutdown:
