@@ -227,5 +227,8 @@ class FairExecutor(futures.Executor):
         if not self._in_flight[lane]:
             del self._in_flight[lane]
             del self._running[lane]
-        # A lane that was at its cap may run again: another idle thread can take it.
-        self._condition.notify()
+        # The lane may have been at its cap: if it has work queued, an idle thread can take
+        # it now. Finishing frees room in this lane only, so with nothing of it queued there is
+        # no one to wake (the thread finishing looks for its next item itself).
+        if lane in self._lanes:
+            self._condition.notify()
