@@ -125,6 +125,9 @@ class TenantInterceptor(grpc.ServerInterceptor):
     With ``limits``, a tenant's call past its concurrency or rate limit is refused here too;
     an admitted call is queued in its tenant's lane of the RPC executor
     (:mod:`service.api.fair_executor`).
+
+    An admitted call's principal and lane are put in the call's own context, where its handler
+    and the executor find them, so every caller of a method shares one wrapped handler.
     """
 
     def __init__(
