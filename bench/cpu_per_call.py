@@ -2,6 +2,7 @@
 
 Usage:
     .venv/bin/python -m bench.cpu_per_call [--calls N] [--rounds R] [--modes off,metrics,...]
+        [--log-format none|json|text]
 
 Throughput on the shared development machine swings by half from run to run, and so does a
 figure taken a minute after another. So every mode gets a server of its own in ONE process
@@ -15,12 +16,15 @@ Modes: ``off`` (no metrics, no tracing), ``metrics``, ``unsampled`` (tracing on,
 ``metrics+unsampled``. Each traced server gets a tracer provider of its own, made as
 ``simconfig serve`` makes it (:func:`service.telemetry.tracing.new_tracer_provider`), whose
 exporter drops the spans behind the batching processor: what is measured is the server's own
-work, not an exporter's.
+work, not an exporter's. Logging is off unless ``--log-format`` names the format ``serve``
+writes (``json`` in the container image): then every call's access line is made and formatted
+as there, and written to ``/dev/null``.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import statistics
 import tempfile
@@ -41,6 +45,7 @@ import storage
 from service.app import tenants
 from service.server import create_server
 from service.settings import Settings
+from service.telemetry.logs import configure_logging
 from service.telemetry.tracing import new_tracer_provider
 
 MODES = ("off", "metrics", "unsampled", "sampled", "metrics+unsampled")
@@ -124,13 +129,24 @@ class ModeServer:
             self.provider.shutdown()  # exports the spans still batched
 
 
+def _log_to_null(log_format: str) -> None:
+    """Logs at INFO in ``log_format`` as ``serve`` does, to /dev/null (the access lines)."""
+    configure_logging("INFO", log_format)
+    handler = logging.getLogger().handlers[0]
+    assert isinstance(handler, logging.StreamHandler)
+    handler.setStream(open(os.devnull, "w"))  # open until the process ends
+
+
 def main(argv: list[str] | None = None) -> None:
     """Measures every mode, in turns, and prints the table."""
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n", 1)[0])
     parser.add_argument("--calls", type=int, default=200, help="calls per mode and round")
     parser.add_argument("--rounds", type=int, default=25)
     parser.add_argument("--modes", default=",".join(MODES))
+    parser.add_argument("--log-format", choices=("none", "json", "text"), default="none")
     args = parser.parse_args(argv)
+    if args.log_format != "none":
+        _log_to_null(args.log_format)
     modes = [m for m in args.modes.split(",") if m]
     unknown = set(modes) - set(MODES)
     if unknown:

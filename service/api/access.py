@@ -21,6 +21,7 @@ from typing import Protocol
 import grpc
 
 from service.api.fair_executor import carry_lane
+from service.api.handler_cache import HandlerCache
 from service.app.authentication import Principal
 from service.telemetry.logs import current_request_id
 
@@ -91,35 +92,32 @@ class AccessInterceptor(grpc.ServerInterceptor):
 
     def __init__(self, observers: tuple[CallObserver, ...] = ()):
         self._observers = observers
+        # What it needs of a call (its metadata) it reads as the call runs: one wrapping per
+        # method does for every call.
+        self._handlers = HandlerCache(
+            lambda method, handler: carry_lane(handler, self._wrap(handler, method))
+        )
 
     def intercept_service(self, continuation, handler_call_details):
         handler = continuation(handler_call_details)
         if handler is None:
             return None
-        return carry_lane(handler, self._wrap(handler, handler_call_details))
+        return self._handlers.get(handler_call_details.method, handler)
 
-    def _wrap(self, handler, handler_call_details):
-        method = handler_call_details.method
-        metadata = handler_call_details.invocation_metadata
+    def _wrap(self, handler, method: str):
         if handler.unary_unary:
-            return handler._replace(
-                unary_unary=self._observed(handler.unary_unary, method, metadata)
-            )
+            return handler._replace(unary_unary=self._observed(handler.unary_unary, method))
         if handler.stream_unary:
-            return handler._replace(
-                stream_unary=self._observed(handler.stream_unary, method, metadata)
-            )
+            return handler._replace(stream_unary=self._observed(handler.stream_unary, method))
         if handler.unary_stream:
             return handler._replace(
-                unary_stream=self._observed_stream(handler.unary_stream, method, metadata)
+                unary_stream=self._observed_stream(handler.unary_stream, method)
             )
-        return handler._replace(
-            stream_stream=self._observed_stream(handler.stream_stream, method, metadata)
-        )
+        return handler._replace(stream_stream=self._observed_stream(handler.stream_stream, method))
 
-    def _observed(self, behavior, method: str, metadata):
+    def _observed(self, behavior, method: str):
         def run(request, context):
-            call, tokens, started = self._begin(method, metadata, context)
+            call, tokens, started = self._begin(method, context)
             failed = True
             try:
                 response = behavior(request, context)
@@ -130,9 +128,9 @@ class AccessInterceptor(grpc.ServerInterceptor):
 
         return run
 
-    def _observed_stream(self, behavior, method: str, metadata):
+    def _observed_stream(self, behavior, method: str):
         def run(request, context):
-            call, tokens, started = self._begin(method, metadata, context, headers=False)
+            call, tokens, started = self._begin(method, context, headers=False)
             failed = True
             try:
                 first = True
@@ -149,9 +147,9 @@ class AccessInterceptor(grpc.ServerInterceptor):
 
         return run
 
-    def _begin(self, method: str, metadata, context, *, headers: bool = True):
+    def _begin(self, method: str, context, *, headers: bool = True):
         started = time.perf_counter()
-        call = CallRecord(request_id=request_id_from(metadata))
+        call = CallRecord(request_id=request_id_from(context.invocation_metadata()))
         tokens = (_current_call.set(call), current_request_id.set(call.request_id))
         if headers:
             context.send_initial_metadata(((REQUEST_ID_METADATA, call.request_id),))
@@ -167,19 +165,29 @@ class AccessInterceptor(grpc.ServerInterceptor):
         try:
             for observer in self._observers:
                 observer.handled(method, code, seconds)
-            if not method.startswith(UNLOGGED_PREFIXES):
-                access_log.info(
-                    "%s %s",
-                    method,
-                    code.name,
-                    extra={
-                        "method": method,
-                        "grpc_code": code.name,
-                        "duration_ms": round(seconds * 1000, 3),
-                        "tenant_id": call.tenant_id,
-                        "key_id": call.key_id,
-                        "peer": context.peer(),
-                    },
+            # Checked first: with the line off, not even its fields are gathered.
+            if access_log.isEnabledFor(logging.INFO) and not method.startswith(UNLOGGED_PREFIXES):
+                fields = {
+                    "method": method,
+                    "grpc_code": code.name,
+                    "duration_ms": round(seconds * 1000, 3),
+                    "tenant_id": call.tenant_id,
+                    "key_id": call.key_id,
+                    "peer": context.peer(),
+                }
+                # Made here rather than by access_log.info(), which would walk the stack for
+                # the caller's file and line: no format prints them, and this is every call.
+                access_log.handle(
+                    access_log.makeRecord(
+                        access_log.name,
+                        logging.INFO,
+                        __file__,
+                        0,
+                        "%s %s",
+                        (method, code.name),
+                        None,
+                        extra=fields,
+                    )
                 )
         finally:
             _current_call.reset(tokens[0])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from typing import NoReturn
 
 import grpc
 from google.protobuf import any_pb2, duration_pb2
@@ -196,7 +197,7 @@ def status_for(exc: BaseException) -> status_pb2.Status:
     )
 
 
-def abort_with(context: grpc.ServicerContext, exc: BaseException):
+def abort_with(context: grpc.ServicerContext, exc: BaseException) -> NoReturn:
     """Ends the call with the status for ``exc`` (rich details in trailing metadata)."""
     context.abort_with_status(rpc_status.to_status(status_for(exc)))
 

@@ -14,8 +14,12 @@ calls running at once another tenant's short call took 3-13 times as long as alo
 1-3 times, while the flood kept about 60% of its throughput. A tenant alone — no other
 tenant's call for :data:`RECENT_SECONDS` — has every tenant thread.
 
-Work carries its lane on the call's behavior (:func:`in_lane`): the tenant interceptor tags
-each authenticated call with its tenant. Untagged work — health checks, reflection, and
+Work names its lane in the call's own context (:func:`enter_lane`): the tenant interceptor
+puts each authenticated call in its tenant's lane while gRPC looks up the call's handler, in the
+``contextvars.Context`` gRPC made for the call and submits the call's work with, so one
+handler per method serves every tenant and nothing is rebuilt per call. Work may instead carry
+its lane on its behavior function (:func:`in_lane`), as the calls whose key is looked up on
+the worker thread do. Untagged work — health checks, reflection, and
 refusals that only send a status — jumps every lane: it is short, and a load balancer's
 probe must not wait behind a tenant's burst. It also has a thread of its own, which serves
 nothing else: when every tenant thread is stuck (a frozen database holds them all, from
@@ -25,6 +29,7 @@ NOT_SERVING instead of timing out.
 
 from __future__ import annotations
 
+import contextvars
 import threading
 import time
 from collections import Counter, OrderedDict, deque
@@ -39,6 +44,20 @@ KEY_LOOKUP_LANE = "(key lookup)"
 # after another has none in flight between them: without this, a busy tenant would take
 # every thread back in each gap, and the next call would find them all busy.
 RECENT_SECONDS = 1.0
+
+# The lane of the call whose context this is (set by the tenant interceptor).
+_call_lane: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "simconfig_lane", default=None
+)
+
+
+def enter_lane(lane: str) -> None:
+    """Puts the call whose context is current in ``lane`` (a tenant id).
+
+    Called while gRPC looks up a call's handler: gRPC runs that look-up and then submits the
+    call's work in the same per-call context, whose lane :meth:`FairExecutor.submit` reads.
+    """
+    _call_lane.set(lane)
 
 
 def in_lane(behavior: Callable, lane: str) -> Callable:
@@ -67,9 +86,14 @@ def carry_lane(inner, outer):
     return outer
 
 
-def _lane_of(args: tuple) -> str | None:
-    # gRPC submits (context.run, response_in_pool, event, state, behavior, ...): the behavior
-    # is among the positional arguments.
+def _lane_of(fn, args: tuple) -> str | None:
+    # gRPC submits (context.run, response_in_pool, event, state, behavior, ...): the call's
+    # context names its lane, or the behavior among the positional arguments carries it.
+    context = getattr(fn, "__self__", None)
+    if isinstance(context, contextvars.Context):
+        lane = context.get(_call_lane)
+        if lane is not None:
+            return lane
     for arg in args:
         lane = getattr(arg, LANE_ATTRIBUTE, None) if callable(arg) else None
         if lane is not None:
@@ -154,7 +178,7 @@ class FairExecutor(futures.Executor):
 
     def submit(self, fn, /, *args, **kwargs) -> futures.Future:
         """Queues ``fn(*args, **kwargs)`` in the lane its behavior argument carries."""
-        lane = _lane_of(args)
+        lane = _lane_of(fn, args)
         item = _WorkItem(futures.Future(), fn, args, kwargs, lane)
         with self._condition:
             if self._shutdown:
@@ -273,5 +297,8 @@ class FairExecutor(futures.Executor):
         if not self._in_flight[lane]:
             del self._in_flight[lane]
             del self._running[lane]
-        # A lane that was at its cap may run again: another idle thread can take it.
-        self._condition.notify()
+        # The lane may have been at its cap: if it has work queued, an idle thread can take
+        # it now. Finishing frees room in this lane only, so with nothing of it queued there is
+        # no one to wake (the thread finishing looks for its next item itself).
+        if lane in self._lanes:
+            self._condition.notify()

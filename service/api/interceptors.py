@@ -20,7 +20,8 @@ from google.protobuf.message import Message
 
 from service.api.access import note_principal
 from service.api.error_status import abort_with, is_abort
-from service.api.fair_executor import KEY_LOOKUP_LANE, in_lane
+from service.api.fair_executor import KEY_LOOKUP_LANE, enter_lane, in_lane
+from service.api.handler_cache import HandlerCache
 from service.api.storable_values import unstorable_values
 from service.api.tenant_limits import TenantLimits
 from service.app.authentication import Authenticator, Principal
@@ -41,6 +42,13 @@ OPEN_SERVICES = (
 
 _current_principal: contextvars.ContextVar[Principal | None] = contextvars.ContextVar(
     "simconfig_principal", default=None
+)
+# The principal a call was admitted as from memory, set by the tenant interceptor while gRPC
+# looks up the call's handler. gRPC does that look-up and runs the handler in one
+# contextvars.Context of the call's own, so the handler finds it there: one handler per method
+# serves every caller.
+_admitted: contextvars.ContextVar[Principal | None] = contextvars.ContextVar(
+    "simconfig_admitted", default=None
 )
 
 
@@ -121,6 +129,9 @@ class TenantInterceptor(grpc.ServerInterceptor):
     With ``limits``, a tenant's call past its concurrency or rate limit is refused here too;
     an admitted call is queued in its tenant's lane of the RPC executor
     (:mod:`service.api.fair_executor`).
+
+    An admitted call's principal and lane are put in the call's own context, where its handler
+    and the executor find them, so every caller of a method shares one wrapped handler.
     """
 
     def __init__(
@@ -133,6 +144,7 @@ class TenantInterceptor(grpc.ServerInterceptor):
         # A read-scoped key may call these; every other method writes.
         self._read_only = read_only_methods
         self._limits = limits
+        self._handlers = HandlerCache(lambda _method, handler: _bound(handler))
 
     def intercept_service(self, continuation, handler_call_details):
         method = handler_call_details.method
@@ -151,7 +163,9 @@ class TenantInterceptor(grpc.ServerInterceptor):
             self._admit(principal)
         except errors.ServiceError as exc:
             return _refusing(handler, exc)
-        return _bound(handler, principal)
+        _admitted.set(principal)
+        enter_lane(principal.tenant_id)
+        return self._handlers.get(method, handler)
 
     def _authorize(self, method: str, key: str) -> Principal:
         principal = self._authenticator.authenticate(key)
@@ -198,19 +212,24 @@ def _stream_as(principal: Principal, behavior, request, context):
         yield from behavior(request, context)
 
 
-def _bound(handler: grpc.RpcMethodHandler, principal: Principal) -> grpc.RpcMethodHandler:
-    """``handler`` run as ``principal``, which the caller's key was already resolved to."""
+def _bound(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+    """``handler`` run as the principal the call was admitted as (from the call's context)."""
     streaming = handler.response_streaming
 
     def guard(behavior):
         def run(request, context):
+            principal = _admitted.get()
             try:
+                if principal is None:
+                    # Only a call the interceptor admitted gets here; anything else is a
+                    # wiring bug, refused rather than served without a tenant.
+                    raise errors.Unauthenticated("no authenticated principal for this call")
                 _refuse_bad_request(request)
             except errors.ServiceError as exc:
                 abort_with(context, exc)
             return _run_as(principal, behavior, request, context, streaming)
 
-        return in_lane(run, principal.tenant_id)
+        return run
 
     return _wrapped(handler, guard, _tolerant(handler.request_deserializer))
 
@@ -317,12 +336,19 @@ class ErrorInterceptor(grpc.ServerInterceptor):
     with a request id, its cause logged and never sent.
     """
 
+    def __init__(self) -> None:
+        self._handlers = HandlerCache(lambda _method, handler: _mapping_errors(handler))
+
     def intercept_service(self, continuation, handler_call_details):
         handler = continuation(handler_call_details)
         if handler is None:
             return None
-        wrap = _streaming if handler.response_streaming else _answering
-        return _wrapped(handler, wrap, handler.request_deserializer)
+        return self._handlers.get(handler_call_details.method, handler)
+
+
+def _mapping_errors(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+    wrap = _streaming if handler.response_streaming else _answering
+    return _wrapped(handler, wrap, handler.request_deserializer)
 
 
 def _answering(behavior: Callable) -> Callable:

@@ -10,13 +10,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-import threading
-import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import storage
+from service.app.read_cache import ReadCache
 from service.domain import errors
 
 KEY_PREFIX = "sck"
@@ -65,6 +63,7 @@ class ApiKeyCache:
     for ``fallback_ttl`` seconds otherwise, so a revoked key stops working everywhere within
     moments either way. "No such key" is trusted for ``unknown_ttl``: key ids are random and
     chosen when a key is created, so an id asked for before it existed is only ever a guess.
+    A :class:`~service.app.read_cache.ReadCache` keeps the entries.
     """
 
     def __init__(
@@ -75,61 +74,33 @@ class ApiKeyCache:
         unknown_ttl: float = 30.0,
         max_entries: int = 10_000,
     ):
-        self._ttl = ttl
-        self._fallback_ttl = fallback_ttl
-        self._unknown_ttl = unknown_ttl
-        self._max_entries = max_entries
-        self._entries: OrderedDict[str, tuple[storage.ApiKey | None, float]] = OrderedDict()
-        self._lock = threading.Lock()
-        self._synced = False
-        # Bumped by every invalidation: a row read before one must not be stored after it.
-        self._generation = 0
+        self._rows: ReadCache[storage.ApiKey] = ReadCache(
+            max_entries=max_entries, ttl=ttl, unsynced_ttl=fallback_ttl, absent_ttl=unknown_ttl
+        )
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._rows)
 
     @property
     def generation(self) -> int:
         """Take this before reading a row from the database; pass it to :meth:`store`."""
-        return self._generation
+        return self._rows.generation
 
     def lookup(self, key_id: str) -> tuple[bool, storage.ApiKey | None]:
         """``(True, row)`` for a fresh entry (row None: no such key); ``(False, None)`` if none."""
-        ttl = self._ttl if self._synced else self._fallback_ttl
-        now = time.monotonic()
-        with self._lock:
-            entry = self._entries.get(key_id)
-            if entry is None:
-                return False, None
-            if now - entry[1] > (ttl if entry[0] is not None else self._unknown_ttl):
-                del self._entries[key_id]
-                return False, None
-            self._entries.move_to_end(key_id)
-            return True, entry[0]
+        return self._rows.find(key_id)
 
     def store(self, key_id: str, row: storage.ApiKey | None, generation: int) -> None:
         """Remember ``row`` (None: no such key) unless an invalidation came since ``generation``."""
-        now = time.monotonic()
-        with self._lock:
-            if generation != self._generation:
-                return
-            self._entries[key_id] = (row, now)
-            self._entries.move_to_end(key_id)
-            while len(self._entries) > self._max_entries:
-                self._entries.popitem(last=False)
+        self._rows.store(key_id, row, generation)
 
     def evict(self, key_id: str) -> None:
         """Forget one key (its row changed)."""
-        with self._lock:
-            self._generation += 1
-            self._entries.pop(key_id, None)
+        self._rows.evict(key_id)
 
     def set_synced(self, synced: bool) -> None:
         """Whether the change feed is delivering; either way, what was cached may be stale."""
-        with self._lock:
-            self._generation += 1
-            self._entries.clear()
-            self._synced = synced
+        self._rows.set_synced(synced)
 
 
 class Authenticator:

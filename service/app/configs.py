@@ -177,8 +177,11 @@ class ConfigOperations:
         self._database = database
         self._validator = validator or ConfigValidator()
         self._configs = revision_configs or RevisionConfigs()
-        # Warm current configs by simulation id from memory (service.app.read_cache).
-        self._cache = cache
+        # Warm current configs by simulation id from memory (service.app.read_cache); without
+        # one, a cache with no room: every read goes to the database.
+        self._cache: ReadCache[ConfigView] = (
+            cache if cache is not None else ReadCache(max_entries=0)
+        )
 
     def config_of(self, revision: storage.ConfigRevision) -> config_pb2.SimulationConfig:
         """The decoded config of a stored revision."""
@@ -192,28 +195,29 @@ class ConfigOperations:
         require_id(simulation_id, "simulation_id")
         if revision < 0:
             raise errors.InvalidArgument.field("revision", "must be 0 (current) or a revision ≥ 1")
+        if revision:
+            return self._read_config(principal.tenant_id, simulation_id, revision)
         # Only the current config is kept in memory: the one services read again and again.
-        cache = self._cache if not revision else None
-        if cache is not None:
-            cached = cache.lookup(simulation_id)
-            # Another tenant's simulation is NOT_FOUND whether or not it is in memory.
-            if cached is not None and cached.revision.tenant_id == principal.tenant_id:
-                return cached
-            generation = cache.generation
+        tenant_id = principal.tenant_id
+        return self._cache.read_through(
+            simulation_id,
+            tenant_id,
+            _tenant_of_view,
+            lambda: self._read_config(tenant_id, simulation_id, 0),
+        )
+
+    def _read_config(self, tenant_id: str, simulation_id: str, revision: int) -> ConfigView:
         with self._database.read_unit_of_work() as uow:
             current, stored = uow.revisions.get_of_live_simulation(
-                principal.tenant_id, simulation_id, revision
+                tenant_id, simulation_id, revision
             )
         if stored is None:
             if not revision:
                 raise errors.NotFound("config", simulation_id)
             raise errors.NotFound("config_revision", f"{simulation_id}@{revision}")
-        view = ConfigView(
+        return ConfigView(
             simulation_id, stored, config_etag(simulation_id, current), self.config_of(stored)
         )
-        if cache is not None:
-            cache.store(simulation_id, view, generation)
-        return view
 
     def validate_config(self, config: config_pb2.SimulationConfig) -> None:
         """Raises ``InvalidArgument`` with every violation; stores nothing."""
@@ -576,6 +580,10 @@ class ConfigOperations:
         self._configs.remember(
             revision.tenant_id, revision.simulation_id, revision.revision, view.config
         )
+
+
+def _tenant_of_view(view: ConfigView) -> str:
+    return view.revision.tenant_id
 
 
 def _with_previous(

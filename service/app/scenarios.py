@@ -136,7 +136,10 @@ class ScenarioOperations:
         self._database = database
         self._retention = retention
         # Warm reads by id from memory; see service.app.read_cache for why they stay exact.
-        self._cache = cache
+        # Without one, a cache with no room: every read goes to the database.
+        self._cache: ReadCache[storage.Scenario] = (
+            cache if cache is not None else ReadCache(max_entries=0)
+        )
 
     @transactional
     def create(
@@ -191,19 +194,14 @@ class ScenarioOperations:
     def get(self, principal: Principal, scenario_id: str) -> storage.Scenario:
         """Returns a scenario, live or soft-deleted."""
         require_id(scenario_id, "scenario_id")
-        cache = self._cache
-        if cache is None:
-            with self._database.read_unit_of_work() as uow:
-                return uow.scenarios.get(principal.tenant_id, scenario_id, include_deleted=True)
-        cached = cache.lookup(scenario_id)
-        # Another tenant's scenario is NOT_FOUND whether or not it is in memory.
-        if cached is not None and cached.tenant_id == principal.tenant_id:
-            return cached
-        generation = cache.generation
+        tenant_id = principal.tenant_id
+        return self._cache.read_through(
+            scenario_id, tenant_id, _tenant_of, lambda: self._read(tenant_id, scenario_id)
+        )
+
+    def _read(self, tenant_id: str, scenario_id: str) -> storage.Scenario:
         with self._database.read_unit_of_work() as uow:
-            scenario = uow.scenarios.get(principal.tenant_id, scenario_id, include_deleted=True)
-        cache.store(scenario_id, scenario, generation)
-        return scenario
+            return uow.scenarios.get(tenant_id, scenario_id, include_deleted=True)
 
     @transactional
     def list(
@@ -542,6 +540,10 @@ class ScenarioOperations:
             purged = uow.scenarios.purge_expired(now)
             uow.commit()
         return purged
+
+
+def _tenant_of(scenario: storage.Scenario) -> str:
+    return scenario.tenant_id
 
 
 def _size_of(scenario: storage.Scenario) -> int:

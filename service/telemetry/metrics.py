@@ -115,18 +115,30 @@ class ServerMetrics:
             registry=self.registry,
             multiprocess_mode="livemin",
         )
+        # Each method's labelled series, looked up once: labels() costs a lock and a few
+        # tuples, on every call otherwise.
+        self._methods: dict[str, _MethodMetrics] = {}
+        self._key_hits = self.key_cache.labels("hit")
+        self._key_misses = self.key_cache.labels("miss")
 
     # -- CallObserver --
     def started(self, method: str) -> None:
         """Counts a started call."""
-        service, name = _split(method)
-        self._started.labels("unary", service, name).inc()
+        self._children(method).started.inc()
 
     def handled(self, method: str, code: grpc.StatusCode, seconds: float) -> None:
         """Counts a finished call by its code and records how long it took."""
-        service, name = _split(method)
-        self._handled.labels("unary", service, name, code.name).inc()
-        self._handling.labels("unary", service, name).observe(seconds)
+        children = self._children(method)
+        children.handled(code).inc()
+        children.handling.observe(seconds)
+
+    def _children(self, method: str) -> _MethodMetrics:
+        # Only methods the server serves reach an observer (an unknown one is refused before
+        # any interceptor sees it), so there is one entry per served method at most.
+        children = self._methods.get(method)
+        if children is None:
+            children = self._methods[method] = _MethodMetrics(self, method)
+        return children
 
     # -- service figures --
     def retried(self, reason: str) -> None:
@@ -139,7 +151,7 @@ class ServerMetrics:
 
     def key_lookup(self, hit: bool) -> None:
         """Counts an API key look-up as a cache hit or miss."""
-        self.key_cache.labels("hit" if hit else "miss").inc()
+        (self._key_hits if hit else self._key_misses).inc()
 
     def set_pool(self, in_use: int, size: int) -> None:
         """Records the database pool's figures."""
@@ -155,6 +167,27 @@ class ServerMetrics:
     def set_serving(self, serving: bool) -> None:
         """Records the health status."""
         self.serving.set(1 if serving else 0)
+
+
+class _MethodMetrics:
+    """The series of one method: started, handling time, and handled by code (as they come)."""
+
+    __slots__ = ("_by_code", "_handled", "_labels", "handling", "started")
+
+    def __init__(self, metrics: ServerMetrics, method: str):
+        service, name = _split(method)
+        self._labels = ("unary", service, name)
+        self.started = metrics._started.labels(*self._labels)
+        self.handling = metrics._handling.labels(*self._labels)
+        self._handled = metrics._handled
+        self._by_code: dict[grpc.StatusCode, Counter] = {}
+
+    def handled(self, code: grpc.StatusCode) -> Counter:
+        """The handled counter of this method and ``code``."""
+        child = self._by_code.get(code)
+        if child is None:
+            child = self._by_code[code] = self._handled.labels(*self._labels, code.name)
+        return child
 
 
 def serve_metrics(host: str, port: int, registry: CollectorRegistry):

@@ -25,6 +25,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from service.api.fair_executor import carry_lane
+from service.api.handler_cache import HandlerCache
 
 SERVICE_NAME = "simconfig"
 # Probed every few seconds by every gateway and orchestrator: spans of these are noise.
@@ -156,6 +157,7 @@ class RpcSpanInterceptor(grpc.ServerInterceptor):
         ):
             self._ids = tracer_provider.id_generator
             self._sampler = tracer_provider.sampler
+        self._handlers = HandlerCache(self._traced)
 
     def intercept_service(self, continuation, handler_call_details):
         """Wraps the call's behaviour in a span, unless tracing is off or the call untraced."""
@@ -163,29 +165,25 @@ class RpcSpanInterceptor(grpc.ServerInterceptor):
         method = handler_call_details.method
         if handler is None or not self._enabled or method.startswith(_UNTRACED_PREFIXES):
             return handler
-        metadata = handler_call_details.invocation_metadata
+        return self._handlers.get(method, handler)
+
+    def _traced(self, method: str, handler):
+        """``handler`` in a span; the call's metadata is read when it runs, so once per method."""
         if handler.unary_unary:
-            traced = handler._replace(
-                unary_unary=self._unary(handler.unary_unary, method, metadata)
-            )
+            traced = handler._replace(unary_unary=self._unary(handler.unary_unary, method))
         elif handler.stream_unary:
-            traced = handler._replace(
-                stream_unary=self._unary(handler.stream_unary, method, metadata)
-            )
+            traced = handler._replace(stream_unary=self._unary(handler.stream_unary, method))
         elif handler.unary_stream:
-            traced = handler._replace(
-                unary_stream=self._stream(handler.unary_stream, method, metadata)
-            )
+            traced = handler._replace(unary_stream=self._stream(handler.unary_stream, method))
         else:
-            traced = handler._replace(
-                stream_stream=self._stream(handler.stream_stream, method, metadata)
-            )
-        # The tenant interceptor tagged the behaviour with its lane; the wrapper keeps it.
+            traced = handler._replace(stream_stream=self._stream(handler.stream_stream, method))
+        # The tenant interceptor may have tagged the behaviour with its lane; the wrapper
+        # keeps it.
         return carry_lane(handler, traced)
 
-    def _unary(self, behavior, method: str, metadata):
+    def _unary(self, behavior, method: str):
         def run(request, context):
-            span, token = self._open(method, metadata, context)
+            span, token = self._open(method, context.invocation_metadata(), context)
             try:
                 return behavior(request, context)
             except Exception as error:
@@ -199,9 +197,9 @@ class RpcSpanInterceptor(grpc.ServerInterceptor):
 
         return run
 
-    def _stream(self, behavior, method: str, metadata):
+    def _stream(self, behavior, method: str):
         def run(request, context):
-            span, token = self._open(method, metadata, context)
+            span, token = self._open(method, context.invocation_metadata(), context)
             try:
                 yield from behavior(request, context)
             except Exception as error:

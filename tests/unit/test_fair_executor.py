@@ -237,3 +237,55 @@ def test_calls_whose_key_is_being_looked_up_do_not_make_a_tenant_share():
             future.result(timeout=10)
     finally:
         pool.shutdown()
+
+
+def test_a_call_whose_context_names_its_lane_is_queued_in_that_lane(executor):
+    """gRPC submits ``context.run`` of the call's own context, where the tenant interceptor
+    put the call in its tenant's lane."""
+    import contextvars
+
+    from service.api.fair_executor import enter_lane
+
+    def context_in(lane: str) -> contextvars.Context:
+        context = contextvars.Context()
+        context.run(enter_lane, lane)
+        return context
+
+    gate = Gate()
+    flood = [
+        executor.submit(context_in("a").run, gate.work(f"a{i}"), _behavior(None)) for i in range(3)
+    ]
+    assert gate.wait_started(1) == ["a0"]
+    other = executor.submit(context_in("b").run, gate.work("b0"), _behavior(None))
+
+    assert gate.wait_started(2) == ["a0", "b0"], "a's calls are held to a's share"
+    assert executor.in_flight("a") == 3 and executor.in_flight("b") == 1
+    gate.opened.set()
+    for future in [*flood, other]:
+        future.result(timeout=10)
+
+
+def test_interceptors_hand_out_one_wrapped_handler_per_method():
+    """Wrapping a method's handler once, not on every call: only the call's data differs."""
+    import grpc
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from service.api.access import AccessInterceptor
+    from service.api.interceptors import ErrorInterceptor
+    from service.telemetry.tracing import RpcSpanInterceptor, new_tracer_provider
+
+    handler = grpc.unary_unary_rpc_method_handler(lambda request, context: request)
+    other = grpc.unary_unary_rpc_method_handler(lambda request, context: request)
+    details = type(
+        "Details",
+        (),
+        {"method": "/simulation.v1.ScenarioService/GetScenario", "invocation_metadata": ()},
+    )()
+    tracing = RpcSpanInterceptor(new_tracer_provider(InMemorySpanExporter()))
+    for interceptor in (AccessInterceptor(), ErrorInterceptor(), tracing):
+        first = interceptor.intercept_service(lambda _details: handler, details)
+        again = interceptor.intercept_service(lambda _details: handler, details)
+        for_other = interceptor.intercept_service(lambda _details: other, details)
+
+        assert first is again and first is not handler
+        assert for_other is not first, "a different inner handler gets a wrapping of its own"

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import UTC, datetime
+
+import pytest
 
 from service.telemetry.logs import (
     CallContextFilter,
@@ -28,6 +31,22 @@ def test_a_json_line_holds_the_message_and_the_fields_passed_with_it():
     assert entry["logger"] == "simconfig.test" and entry["time"].endswith("+00:00")
     assert (entry["grpc_code"], entry["duration_ms"]) == ("OK", 1.5)
     assert "\n" not in line
+
+
+@pytest.mark.parametrize(
+    "created",
+    [0.0, 1795102221.2239997, 1795102221.9999996, 1795102222.0004999, 1795102222.9995],
+)
+def test_a_json_line_is_timed_in_utc_to_the_millisecond_as_datetime_renders_it(created):
+    formatter = JsonFormatter()
+    for _ in range(2):  # the second time from the second's text rendered the first time
+        made = record()
+        made.created = created
+        entry = json.loads(formatter.format(made))
+
+        assert entry["time"] == datetime.fromtimestamp(created, UTC).isoformat(
+            timespec="milliseconds"
+        )
 
 
 def test_a_json_line_keeps_a_traceback_inside_the_object():
