@@ -8,9 +8,10 @@ database the test is done with takes a few milliseconds, so a test's database co
 - when the test is done, every connection still open on its database is ended (as ``DROP
   DATABASE ... WITH (FORCE)`` did), every row of every table but ``alembic_version`` is deleted
   and every sequence restarted;
-- the database goes back to the pool only if its schema, settings, privileges and sequence states
-  then match the template's to the letter (:data:`FINGERPRINT`); a test that migrated, altered a
-  table, added a trigger or changed a setting leaves a database that is dropped, as before;
+- the database goes back to the pool only if its schema, settings, privileges, sequence states
+  and planner statistics then match the template's to the letter (:data:`FINGERPRINT`); a test
+  that migrated, altered a table, added a trigger, changed a setting or analyzed a table leaves a
+  database that is dropped, as before;
 - a database taken from the pool that someone connected to after it was emptied is dropped and a
   fresh copy made, so a server a failed test left running cannot write into the next test's rows.
 
@@ -27,8 +28,10 @@ from sqlalchemy.pool import NullPool
 
 # Everything about a database that a test could change other than its rows, as one digest:
 # schemas, relations and their columns, defaults, constraints, indexes, triggers, functions,
-# policies, types, extensions, owners and privileges, per-database settings, and where each
-# sequence stands. Equal digests mean the emptied database is the template again.
+# policies, types, extensions, owners and privileges, per-database settings, where each
+# sequence stands, and the planner's view (page and row estimates, column statistics: the
+# template has none, and a VACUUM or ANALYZE, by a test or by autovacuum, would change the
+# plans the next test gets). Equal digests mean the emptied database is the template again.
 FINGERPRINT = text(
     r"""
     WITH user_namespaces AS (
@@ -44,6 +47,7 @@ FINGERPRINT = text(
             ' ', 'relation', c.oid::regclass, c.relkind, c.relowner::regrole,
             coalesce(c.relacl::text, '-'), c.relrowsecurity, c.relforcerowsecurity,
             c.relpersistence, coalesce(array_to_string(c.reloptions, ','), '-'),
+            c.relpages, c.reltuples,
             CASE WHEN c.relkind IN ('v', 'm') THEN pg_get_viewdef(c.oid) END
         )
         FROM pg_class c WHERE c.relnamespace IN (SELECT oid FROM user_namespaces)
@@ -92,6 +96,11 @@ FINGERPRINT = text(
             WHERE enumtypid = t.oid
         ))
         FROM pg_type t WHERE t.typnamespace IN (SELECT oid FROM user_namespaces)
+        UNION ALL
+        SELECT concat_ws(' ', 'statistics', starelid::regclass, staattnum) FROM pg_statistic
+        WHERE starelid IN (
+            SELECT oid FROM pg_class WHERE relnamespace IN (SELECT oid FROM user_namespaces)
+        )
         UNION ALL
         SELECT concat_ws(' ', 'extension', extname, extversion) FROM pg_extension
         UNION ALL

@@ -135,3 +135,15 @@ def test_a_database_someone_connected_to_after_it_was_emptied_is_not_handed_out(
         pool.give_back(again)
     finally:
         engine.dispose()
+
+
+def test_a_database_whose_tables_were_analyzed_is_dropped_not_reused(pool):
+    url = pool.take()
+    database = storage.Database(url)
+    tenants.new_tenant(database, "acme")
+    database.dispose()
+    _execute(url, "ANALYZE tenants")
+
+    pool.give_back(url)
+
+    assert not _exists(make_url(url).database)
