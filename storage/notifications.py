@@ -13,8 +13,10 @@ callers fall back to short expiry times.
 from __future__ import annotations
 
 import logging
+import selectors
+import socket
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 import psycopg
 from psycopg import sql
@@ -34,7 +36,8 @@ WEBHOOK_DELIVERIES_CHANNEL = "simconfig_webhook_deliveries"
 
 _RECONNECT_MIN_S = 0.1
 _RECONNECT_MAX_S = 2.0
-# How often the loop wakes without a notification, to notice a stop request.
+# How often the loop wakes without a notification, as a safety net: a stop request wakes it
+# at once through a socket pair of its own.
 _POLL_S = 0.5
 
 
@@ -64,6 +67,8 @@ class NotificationListener:
         self._listening = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="db-notifications", daemon=True)
         self._connection: psycopg.Connection | None = None
+        # Written to by stop(), so the wait for a notification ends then, not at the next poll.
+        self._stop_reader, self._stop_writer = socket.socketpair()
 
     def start(self, wait: float = 0.0) -> bool:
         """Start listening on the background thread; True once it listens.
@@ -77,10 +82,21 @@ class NotificationListener:
     def stop(self, timeout: float = 2.0) -> None:
         """Stop listening and close the connection."""
         self._stop.set()
+        try:
+            self._stop_writer.send(b"\0")
+        except OSError:  # already stopped: the socket pair is closed
+            pass
         if self._thread.is_alive():
             self._thread.join(timeout)
 
     def _loop(self) -> None:
+        try:
+            self._listen()
+        finally:
+            self._stop_reader.close()
+            self._stop_writer.close()
+
+    def _listen(self) -> None:
         delay = _RECONNECT_MIN_S
         while not self._stop.is_set():
             try:
@@ -104,11 +120,20 @@ class NotificationListener:
                 delay = min(delay * 2, _RECONNECT_MAX_S)
 
     def _receive(self, connection: psycopg.Connection) -> None:
-        while not self._stop.is_set():
-            for notify in connection.notifies(timeout=_POLL_S):
-                handler = self._handlers.get(notify.channel)
-                if handler is not None:
-                    try:
-                        handler(notify.payload)
-                    except Exception:  # noqa: BLE001 - a bad callback must not stop the feed
-                        logger.exception("notification handler for %s failed", notify.channel)
+        with selectors.DefaultSelector() as selector:
+            selector.register(connection.fileno(), selectors.EVENT_READ)
+            selector.register(self._stop_reader, selectors.EVENT_READ)
+            while not self._stop.is_set():
+                # What has arrived (or was read along with an earlier reply), without waiting;
+                # then wait for more, or for a stop.
+                self._dispatch(connection.notifies(timeout=0))
+                selector.select(_POLL_S)
+
+    def _dispatch(self, notifies: Iterator[psycopg.Notify]) -> None:
+        for notify in notifies:
+            handler = self._handlers.get(notify.channel)
+            if handler is not None:
+                try:
+                    handler(notify.payload)
+                except Exception:  # noqa: BLE001 - a bad callback must not stop the feed
+                    logger.exception("notification handler for %s failed", notify.channel)

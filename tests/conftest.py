@@ -14,6 +14,8 @@ from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 
+from tests.recycled_postgres import RecycledPostgres
+
 # The server CI provides; override with SIMCONFIG_TEST_POSTGRES_ADMIN_URL to use another one.
 DEFAULT_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
@@ -84,6 +86,11 @@ def migrated_sqlite_url(tmp_path, _migrated_sqlite_template) -> str:
     return url
 
 
+def postgres_admin_url() -> str:
+    """Where tests create and drop their PostgreSQL databases."""
+    return os.environ.get("SIMCONFIG_TEST_POSTGRES_ADMIN_URL", DEFAULT_ADMIN_URL)
+
+
 @contextmanager
 def throwaway_postgres_database(template: str | None = None) -> Iterator[str]:
     """Creates a fresh PostgreSQL database, yields its URL, and drops it.
@@ -93,7 +100,7 @@ def throwaway_postgres_database(template: str | None = None) -> Iterator[str]:
     Skips when PostgreSQL is unreachable, unless SIMCONFIG_REQUIRE_POSTGRES=1 (as in CI),
     where a missing database must fail the run rather than silently skip half the suite.
     """
-    admin_url = os.environ.get("SIMCONFIG_TEST_POSTGRES_ADMIN_URL", DEFAULT_ADMIN_URL)
+    admin_url = postgres_admin_url()
     name = f"simconfig_test_{uuid.uuid4().hex}"
     # CREATE/DROP DATABASE cannot run inside a transaction block.
     admin = create_engine(
@@ -138,15 +145,26 @@ def _migrated_postgres_template() -> Iterator[str]:
         yield name
 
 
-@pytest.fixture
-def migrated_postgres_url(_migrated_postgres_template: str) -> Iterator[str]:
-    """URL of a PostgreSQL database of this test's own, already migrated.
+@pytest.fixture(scope="session")
+def _recycled_postgres(_migrated_postgres_template: str) -> Iterator[RecycledPostgres]:
+    """Copies of the migrated template, emptied after each test and handed out again."""
+    pool = RecycledPostgres(postgres_admin_url(), _migrated_postgres_template)
+    yield pool
+    pool.close()
 
-    Migrating takes a second or more on PostgreSQL: the schema is built once per session and
-    copied with ``CREATE DATABASE ... TEMPLATE``.
+
+@pytest.fixture
+def migrated_postgres_url(_recycled_postgres: RecycledPostgres) -> Iterator[str]:
+    """URL of a PostgreSQL database of this test's own, already migrated, with no rows.
+
+    Migrating takes a second or more on PostgreSQL, and so does copying a database: the schema
+    is built once per session, copied with ``CREATE DATABASE ... TEMPLATE``, and after the test
+    the copy is emptied for the next one (:mod:`tests.recycled_postgres` says when it is dropped
+    instead).
     """
-    with throwaway_postgres_database(template=_migrated_postgres_template) as url:
-        yield url
+    url = _recycled_postgres.take()
+    yield url
+    _recycled_postgres.give_back(url)
 
 
 @pytest.fixture(scope="session")

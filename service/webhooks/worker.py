@@ -94,11 +94,16 @@ class WebhookWorkerPool:
         self._poll_seconds = poll_seconds
         self._stop = threading.Event()
         # Set when a delivery may have become due (PostgreSQL NOTIFY, migration 0015); the
-        # poll interval is the safety net, and the only way on SQLite.
-        self._wakeup = threading.Event()
+        # poll interval is the safety net, and the only way on SQLite. One event per thread:
+        # a thread clears its own after waking, and a shared one would let the first thread to
+        # wake clear it before a thread busy claiming got to its wait, which would then sleep
+        # through the wake (or through a stop, for a whole poll interval).
+        self._wakeups = [threading.Event() for _ in range(count)]
         self._threads = [
-            threading.Thread(target=self._loop, name=f"webhook-worker-{n}", daemon=True)
-            for n in range(count)
+            threading.Thread(
+                target=self._loop, args=(wakeup,), name=f"webhook-worker-{n}", daemon=True
+            )
+            for n, wakeup in enumerate(self._wakeups)
         ]
 
     def start(self) -> None:
@@ -112,18 +117,19 @@ class WebhookWorkerPool:
         A change-feed callback (its payload is unused), and so also ``on_sync``'s: after a
         reconnect the workers look once for what they may have missed.
         """
-        self._wakeup.set()
+        for wakeup in self._wakeups:
+            wakeup.set()
 
     def stop(self, timeout: float = 5.0) -> None:
         """Ask the threads to stop and wait for them; an unfinished delivery's lease expires."""
         self._stop.set()
-        self._wakeup.set()
+        self.wake()
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             if thread.is_alive():
                 thread.join(max(0.0, deadline - time.monotonic()))
 
-    def _loop(self) -> None:
+    def _loop(self, wakeup: threading.Event) -> None:
         while not self._stop.is_set():
             try:
                 worked = self.deliver_one()
@@ -131,10 +137,10 @@ class WebhookWorkerPool:
                 log.exception("webhook delivery failed unexpectedly")
                 worked = False
             if not worked:
-                self._wakeup.wait(self._poll_seconds)
+                wakeup.wait(self._poll_seconds)
                 # Cleared only after waking: a wake from here on precedes the next claim,
                 # which then sees the delivery that caused it.
-                self._wakeup.clear()
+                wakeup.clear()
 
     def deliver_one(self) -> bool:
         """Claim, send and settle one delivery; False when none was due."""

@@ -6,6 +6,7 @@ name, port, variable and command in it is checked against what it refers to.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shlex
@@ -303,6 +304,12 @@ def compose_header_commands(name: str = "compose.yaml") -> list[str]:
 
 def accepts_help(simconfig_args: list[str]) -> bool:
     """`simconfig ARGS --help` exits 0: the sub-command and its options exist."""
+    return _accepts_help(tuple(simconfig_args))
+
+
+# Several documents name the same command; each run costs a second of imports.
+@functools.cache
+def _accepts_help(simconfig_args: tuple[str, ...]) -> bool:
     simconfig = str(Path(sys.executable).parent / "simconfig")
     done = subprocess.run([simconfig, *simconfig_args, "--help"], capture_output=True, timeout=60)
     return done.returncode == 0

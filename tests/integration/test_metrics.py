@@ -103,8 +103,8 @@ def test_one_process_counts_calls_by_method_and_code(start):
     assert samples[("simconfig_db_pool_connections", (("state", "size"),))] >= 1
 
 
-def test_the_figures_of_several_processes_add_up_on_one_port(start, empty_postgres_url):
-    server = start(empty_postgres_url, SIMCONFIG_PROCESSES="2")
+def test_the_figures_of_several_processes_add_up_on_one_port(start, migrated_postgres_url):
+    server = start(migrated_postgres_url, SIMCONFIG_PROCESSES="2")
     _, key = add_tenant_key(server.env, "acme")
 
     call_on_new_connections(server, key, lists=12, misses=5)
@@ -164,8 +164,8 @@ def test_finished_architect_jobs_are_counted_by_outcome(start):
     }
 
 
-def test_finished_architect_jobs_add_up_across_processes(start, empty_postgres_url):
-    server = start(empty_postgres_url, SIMCONFIG_PROCESSES="2")
+def test_finished_architect_jobs_add_up_across_processes(start, migrated_postgres_url):
+    server = start(migrated_postgres_url, SIMCONFIG_PROCESSES="2")
     _, key = add_tenant_key(server.env, "acme")
 
     create_simulations_on_new_connections(server, key, 6)

@@ -33,7 +33,7 @@ from service.app import tenants
 from service.server import create_server
 from service.settings import Settings
 
-pytestmark = pytest.mark.usefixtures("empty_postgres_url")
+pytestmark = pytest.mark.usefixtures("migrated_postgres_url")
 
 
 @dataclass
@@ -63,15 +63,14 @@ def _counting(database: storage.Database, sent: list[str]) -> None:
 
 
 @pytest.fixture
-def replicas(empty_postgres_url, tmp_path) -> Iterator[Replicas]:
-    setup = storage.Database(empty_postgres_url)
-    setup.migrate()
+def replicas(migrated_postgres_url, tmp_path) -> Iterator[Replicas]:
+    setup = storage.Database(migrated_postgres_url)
     tenant = tenants.new_tenant(setup, "acme")
     key = tenants.issue_key(setup, tenant.id).secret
     other = tenants.issue_key(setup, tenants.new_tenant(setup, "other").id).secret
     running, channels, made = [], [], []
     for name in ("a", "b"):
-        database = storage.Database(empty_postgres_url)
+        database = storage.Database(migrated_postgres_url)
         server, port = create_server(
             Settings(port=0, data_dir=tmp_path / name, architect_workers=0), database=database
         )
@@ -343,10 +342,9 @@ def test_another_tenant_gets_not_found_for_a_config_held_in_memory(replicas):
 
 
 def test_a_config_regenerated_while_the_caller_waits_is_read_fresh_at_once(
-    empty_postgres_url, tmp_path
+    migrated_postgres_url, tmp_path
 ):
-    database = storage.Database(empty_postgres_url)
-    database.migrate()
+    database = storage.Database(migrated_postgres_url)
     tenant = tenants.new_tenant(database, "acme")
     metadata = (("x-api-key", tenants.issue_key(database, tenant.id).secret),)
     # The architect's worker commits the new revision off the call's thread: the waiting

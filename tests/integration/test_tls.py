@@ -72,10 +72,17 @@ def test_grpcurl_with_the_ca_certificate_is_served(tls_server, certificates):
     assert "listening on" in server.output and ", TLS)" in server.output
 
 
+# A refused handshake can leave grpcurl retrying the dial until its connect timeout (10 s by
+# default) instead of failing at once; a served one connects in well under a second on loopback.
+REFUSED_DIAL = ("-connect-timeout", "3")
+
+
 def test_a_plaintext_client_is_refused(tls_server):
     server, key = tls_server
 
-    assert grpcurl(server, key, "-plaintext").returncode != 0
+    refused = grpcurl(server, key, *REFUSED_DIAL, "-plaintext")
+    assert refused.returncode != 0
+    assert "Failed to dial target host" in refused.stderr, refused.stderr
     with grpc.insecure_channel(server.address) as channel:
         with pytest.raises(grpc.RpcError) as caught:
             scenario_service_pb2_grpc.ScenarioServiceStub(channel).ListScenarios(
@@ -96,9 +103,10 @@ def test_a_client_that_does_not_trust_the_ca_is_refused(tls_server):
 def test_with_a_client_ca_a_client_without_a_certificate_is_refused(mtls_server, certificates):
     server, key = mtls_server
 
-    result = grpcurl(server, key, "-cacert", str(certificates.ca))
+    result = grpcurl(server, key, *REFUSED_DIAL, "-cacert", str(certificates.ca))
 
     assert result.returncode != 0
+    assert "Failed to dial target host" in result.stderr, result.stderr
 
 
 def test_with_a_client_ca_a_certificate_from_another_ca_is_refused(mtls_server, certificates):
@@ -107,6 +115,7 @@ def test_with_a_client_ca_a_certificate_from_another_ca_is_refused(mtls_server, 
     result = grpcurl(
         server,
         key,
+        *REFUSED_DIAL,
         "-cacert",
         str(certificates.ca),
         "-cert",
@@ -116,6 +125,7 @@ def test_with_a_client_ca_a_certificate_from_another_ca_is_refused(mtls_server, 
     )
 
     assert result.returncode != 0
+    assert "Failed to dial target host" in result.stderr, result.stderr
 
 
 def test_with_a_client_ca_a_client_with_a_signed_certificate_is_served(mtls_server, certificates):

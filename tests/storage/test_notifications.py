@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import text
 
-from storage import API_KEYS_CHANNEL, ApiKey
+from storage import API_KEYS_CHANNEL, ApiKey, notifications
 
 
 def _key(tenant_id: str) -> ApiKey:
@@ -79,3 +79,14 @@ def test_a_lost_connection_is_reported_and_listening_resumes(database, make, fee
     key = _key(make.tenant())
     database.run(lambda uow: uow.api_keys.add(key))
     assert payloads.get(timeout=5) == key.id
+
+
+def test_stopping_ends_the_wait_for_notifications_at_once(database, monkeypatch):
+    if database.dialect != "postgresql":
+        pytest.skip("PostgreSQL only: SQLite has no notifications")
+    # A poll far longer than the test: only the stop itself can end the wait in time.
+    monkeypatch.setattr(notifications, "_POLL_S", 60.0)
+    listener = database.listener({API_KEYS_CHANNEL: print})
+    assert listener.start(wait=10)
+    listener.stop(timeout=5)
+    assert not listener._thread.is_alive(), "the listener waited out its poll"
