@@ -479,6 +479,11 @@ def create_server(
         },
         on_sync=on_sync,
     )
+    if changes is not None:
+        # A client that wrote through another replica reads its write here too: nothing is
+        # served from memory while a notification is unread or being handled.
+        scenario_cache.follow(changes.maybe_behind)
+        config_cache.follow(changes.maybe_behind)
     tasks = [
         *([changes] if changes is not None else []),
         PeriodicTask("health-probe", settings.health_check_interval, probe_database),

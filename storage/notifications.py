@@ -13,6 +13,7 @@ callers fall back to short expiry times.
 from __future__ import annotations
 
 import logging
+import select
 import selectors
 import socket
 import threading
@@ -67,6 +68,10 @@ class NotificationListener:
         self._listening = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="db-notifications", daemon=True)
         self._connection: psycopg.Connection | None = None
+        # The listening connection's socket while it listens, and whether notifications read
+        # from it are being handed out right now: see maybe_behind().
+        self._fd: int | None = None
+        self._dispatching = False
         # Written to by stop(), so the wait for a notification ends then, not at the next poll.
         self._stop_reader, self._stop_writer = socket.socketpair()
 
@@ -78,6 +83,22 @@ class NotificationListener:
         """
         self._thread.start()
         return self._listening.wait(wait)
+
+    def maybe_behind(self) -> bool:
+        """True unless every notification that reached this process was handed out.
+
+        False means the socket holds nothing unread and no notification is being handed out
+        at this moment. PostgreSQL sends a notification to listeners as the notifying
+        transaction commits, before its client hears of the commit, so a reader that checks
+        this first sees the changes every caller could already know of. True also while not
+        listening. Costs one non-blocking poll of the socket, no round trip.
+        """
+        fd = self._fd
+        if fd is None or self._dispatching:
+            return True
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        return bool(poller.poll(0)) or self._dispatching or self._fd != fd
 
     def stop(self, timeout: float = 2.0) -> None:
         """Stop listening and close the connection."""
@@ -123,11 +144,20 @@ class NotificationListener:
         with selectors.DefaultSelector() as selector:
             selector.register(connection.fileno(), selectors.EVENT_READ)
             selector.register(self._stop_reader, selectors.EVENT_READ)
-            while not self._stop.is_set():
-                # What has arrived (or was read along with an earlier reply), without waiting;
-                # then wait for more, or for a stop.
-                self._dispatch(connection.notifies(timeout=0))
-                selector.select(_POLL_S)
+            self._fd = connection.fileno()
+            try:
+                while not self._stop.is_set():
+                    # What has arrived (or was read along with an earlier reply), without
+                    # waiting; then wait for more, or for a stop. Marked as being handed out
+                    # before the socket is read, so maybe_behind() never sees a gap.
+                    self._dispatching = True
+                    try:
+                        self._dispatch(connection.notifies(timeout=0))
+                    finally:
+                        self._dispatching = False
+                    selector.select(_POLL_S)
+            finally:
+                self._fd = None
 
     def _dispatch(self, notifies: Iterator[psycopg.Notify]) -> None:
         for notify in notifies:

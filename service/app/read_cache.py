@@ -14,6 +14,12 @@ correct while every change reaches the memory before a reader could see it, so a
 * **A row read before a change is never stored after it**: every drop bumps a generation,
   and :meth:`ReadCache.store` refuses a row read under an older one.
 
+A fourth rule closes the gap between a change's commit and its notification being handled here:
+PostgreSQL sends the notification as the change commits, before the writer's client hears of
+it, but this process handles it on a thread of its own a moment later. A cache told how to ask
+the feed (:meth:`ReadCache.follow`) serves nothing while a notification is unread or being
+handled, so a client that wrote through one replica and reads through another reads its write.
+
 While the notification feed is not known to be delivering (SQLite has none; a PostgreSQL
 listener that lost its connection may have missed some), nothing is served from memory. A
 ``ttl`` bounds how long any entry is trusted, as a last safety net, and ``max_entries`` bounds
@@ -60,6 +66,7 @@ class ReadCache(Generic[V]):
         self._lock = threading.Lock()
         self._synced = False
         self._generation = 0
+        self._behind: Callable[[], bool] | None = None
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -74,12 +81,19 @@ class ReadCache(Generic[V]):
         """Take this before reading a row from the database; pass it to :meth:`store`."""
         return self._generation
 
+    def follow(self, behind: Callable[[], bool]) -> None:
+        """Serve nothing while ``behind()`` is true: the change feed holds unhandled news."""
+        self._behind = behind
+
     def find(self, row_id: str) -> tuple[bool, V | None]:
         """``(True, row)`` for a trusted entry (row None: no such row), else ``(False, None)``.
 
         What :meth:`lookup` answers, telling a remembered absence from no entry at all.
         """
         if not self._synced and self._unsynced_ttl is None:
+            return False, None
+        behind = self._behind
+        if behind is not None and behind():
             return False, None
         now = time.monotonic()
         with self._lock:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import queue
+import time
 import uuid
 from datetime import UTC, datetime
 
@@ -90,3 +91,37 @@ def test_stopping_ends_the_wait_for_notifications_at_once(database, monkeypatch)
     assert listener.start(wait=10)
     listener.stop(timeout=5)
     assert not listener._thread.is_alive(), "the listener waited out its poll"
+
+
+def test_the_listener_is_behind_while_a_notification_is_unread_or_being_handled(database, make):
+    if database.dialect != "postgresql":
+        pytest.skip("PostgreSQL only: SQLite has no notifications")
+    import threading
+
+    handling, release = threading.Event(), threading.Event()
+
+    def slow_handler(_payload: str) -> None:
+        handling.set()
+        release.wait(10)
+
+    listener = database.listener({API_KEYS_CHANNEL: slow_handler})
+    assert listener.maybe_behind(), "not listening yet"
+    assert listener.start(wait=10)
+    try:
+        assert not listener.maybe_behind()
+        database.run(lambda uow: uow.api_keys.add(_key(make.tenant())))
+        # Heard but not handled yet: behind until the handler returns.
+        assert handling.wait(5)
+        assert listener.maybe_behind()
+        # A second change arrives while the first is handled: unread, so still behind.
+        database.run(lambda uow: uow.api_keys.add(_key(make.tenant())))
+        assert listener.maybe_behind()
+        release.set()
+        deadline = time.monotonic() + 5
+        while listener.maybe_behind() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not listener.maybe_behind()
+    finally:
+        release.set()
+        listener.stop()
+    assert listener.maybe_behind(), "stopped listening"

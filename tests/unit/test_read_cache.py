@@ -200,3 +200,18 @@ def test_a_remembered_absence_expires_after_its_own_ttl():
 
     assert cache.find("gone") == (False, None)
     assert cache.find("here") == (True, "row")
+
+
+def test_nothing_is_served_while_the_feed_it_follows_has_unhandled_news():
+    cache = synced()
+    behind = [False]
+    cache.follow(lambda: behind[0])
+    cache.store("a", "row", cache.generation)
+    assert cache.lookup("a") == "row"
+
+    behind[0] = True
+    assert cache.lookup("a") is None
+    assert cache.read_through("a", "t", lambda _row: "t", lambda: "fresh") == "fresh"
+
+    behind[0] = False
+    assert cache.lookup("a") == "fresh"
