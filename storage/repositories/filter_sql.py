@@ -6,7 +6,9 @@ exact complement of what it negates on both engines.
 
 Config fields are read from the current revision's config document through a correlated
 ``EXISTS``. On PostgreSQL an equality (or ``:``) becomes JSONB containment (``config @>
-'{"agents": [{"role": "buyer"}]}'``), which the GIN index of migration 0011 answers; other
+'{"agents": [{"role": "buyer"}]}'``), which the GIN index of migration 0011 answers, asked
+through ``simconfig_config_matches`` so the tenant wall does not hide the index (migration
+0020); other
 comparisons, and everything on SQLite, walk the document with the JSON functions
 (``jsonb_array_elements`` / ``json_each`` for lists, ``->>`` / ``json_extract`` for values).
 Strings order by code point on both engines (``COLLATE "C"`` on PostgreSQL), as SQLite does.
@@ -20,9 +22,10 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
-    Boolean,
     ColumnElement,
+    Integer,
     Numeric,
+    String,
     Table,
     Text,
     and_,
@@ -36,6 +39,7 @@ from sqlalchemy import (
     or_,
     select,
     true,
+    tuple_,
     type_coerce,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
@@ -112,6 +116,19 @@ def current_config_field(owner: Table) -> FieldCompiler:
     """Values inside the config document of the current revision of a simulation row."""
 
     def compile_config(comparison: Comparison, dialect: str) -> ColumnElement[bool]:
+        contained = _containment(comparison, dialect)
+        if contained is not None:
+            # The GIN index answers containment; behind the tenant wall only through this
+            # function (migration 0020), asked once for the matching (simulation, revision).
+            matches = (
+                func.simconfig_config_matches(cast(literal(contained), JSONB))
+                .table_valued(column("simulation_id", String), column("revision", Integer))
+                .alias("config_matches")
+            )
+            # Never NULL: neither the pair (both NOT NULL) nor what the function returns (keys).
+            # A bare IN lets the planner start from the few matches (a semi-join).
+            pair = tuple_(owner.c.id, owner.c.current_revision)
+            return pair.in_(select(matches.c.simulation_id, matches.c.revision))
         revision = config_revisions.alias("current_config")
         condition = _document_condition(revision.c.config, comparison, dialect)
         return exists(
@@ -128,13 +145,18 @@ def current_config_field(owner: Table) -> FieldCompiler:
     return compile_config
 
 
+def _containment(comparison: Comparison, dialect: str) -> str | None:
+    """The JSON document an equality on PostgreSQL is containment of; None otherwise."""
+    op = "=" if comparison.op == "has" else comparison.op
+    if dialect != "postgresql" or op != "=":
+        return None
+    # Containment is what the GIN index (jsonb_path_ops) answers.
+    return json.dumps(_nested(tuple(comparison.key or ()), comparison.value))
+
+
 def _document_condition(document: Any, comparison: Comparison, dialect: str) -> Any:
     path = tuple(comparison.key or ())
     op = "=" if comparison.op == "has" else comparison.op
-    if dialect == "postgresql" and op == "=":
-        # Containment is what the GIN index (jsonb_path_ops) answers.
-        contained = json.dumps(_nested(path, comparison.value))
-        return document.op("@>", return_type=Boolean)(cast(literal(contained), JSONB))
     return _walk(document, path, op, comparison.value, dialect, 0)
 
 

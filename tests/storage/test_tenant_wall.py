@@ -266,3 +266,32 @@ def test_every_table_of_tenant_rows_has_the_policy_and_is_granted_to_the_service
     assert tenant_tables - granted == set()
     # Nothing else is open to the role: service secrets and periodic runs stay the owner's.
     assert granted - tenant_tables == set()
+
+
+def test_the_config_search_behind_the_wall_finds_only_the_callers_tenants_matches(
+    database, make: Factory, tenant_id, other_tenant_id
+):
+    """Migration 0020's search runs as the owner, so it applies the wall itself."""
+    from storage import ConfigRevision
+
+    def with_config(tenant: str) -> str:
+        sim = make.simulation(tenant)
+        revision = ConfigRevision(tenant, sim.id, 1, {"model": "walled"}, [], make.now, "k", "EDIT")
+        database.run(lambda uow: uow.revisions.add(revision))
+        return sim.id
+
+    mine, theirs = with_config(tenant_id), with_config(other_tenant_id)
+
+    def matches(uow) -> set[str]:
+        rows = uow._connection.execute(
+            text("SELECT simulation_id FROM simconfig_config_matches(CAST(:d AS jsonb))"),
+            {"d": '{"model": "walled"}'},
+        )
+        return {row[0] for row in rows}
+
+    with acting_for(tenant_id):
+        assert database.read(matches) == {mine}
+    with acting_for(other_tenant_id):
+        assert database.read(matches) == {theirs}
+    # The owner bypasses the wall, here as everywhere: its queries filter by tenant themselves.
+    assert database.read(matches) >= {mine, theirs}
