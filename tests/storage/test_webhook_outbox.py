@@ -101,12 +101,13 @@ def test_a_delivery_is_read_back_by_id_only_through_its_tenant_and_endpoint(
 
     assert got == queued
     for tenant, webhook_id in ((make.tenant(), hook.id), (tenant_id, other_hook.id)):
-        with pytest.raises(NotFound):
+        with pytest.raises(NotFound) as missing:
             database.run(
                 lambda uow, tenant=tenant, webhook_id=webhook_id: uow.webhook_deliveries.get(
                     tenant, webhook_id, queued.id
                 )
             )
+        assert (missing.value.entity, missing.value.id) == ("webhook_delivery", str(queued.id))
 
 
 def test_claims_keep_the_order_per_simulation_and_never_hand_out_one_twice(clean_database, make):
@@ -258,6 +259,8 @@ def test_deliveries_of_a_disabled_or_failing_endpoint_are_not_claimed(clean_data
         for hook in (disabled, failing, healthy)
     }
     assert states == {disabled.id: "ACTIVE", failing.id: "FAILING", healthy.id: "ACTIVE"}
+    marked = database.run(lambda uow: uow.webhooks.get(tenant_id, failing.id))
+    assert marked.update_time == make.now
 
 
 def test_a_pending_delivery_holds_back_only_its_own_endpoint_and_simulation(clean_database, make):
@@ -299,6 +302,13 @@ def test_settling_records_the_outcome_clears_the_lease_and_keeps_the_due_time(cl
     assert settled.last_error == "x" * 2000
     assert settled.next_attempt_time == claimed.next_attempt_time
 
+    database.run(
+        lambda uow: uow.webhook_deliveries.settle(
+            claimed.id, later, state="DELIVERED", response_code=204, latency_ms=7
+        )
+    )
+    assert _deliveries(database, tenant_id, hook.id)[0].last_error == ""
+
 
 def test_deliveries_are_listed_newest_first_in_pages_of_the_tenant_and_endpoint(
     database, make, tenant_id, other_tenant_id
@@ -334,6 +344,12 @@ def test_a_requeued_delivery_is_due_now_with_fresh_attempts(clean_database, make
     claimed = _claim(database, now)
     if claimed.webhook_id != hook.id:
         hook, other_hook = other_hook, hook
+    # A delivery still in flight is released at once.
+    in_flight = database.run(
+        lambda uow: uow.webhook_deliveries.requeue(tenant_id, hook.id, claimed.id, now)
+    )
+    assert (in_flight.attempts, in_flight.lease_expire_time) == (0, None)
+    assert _claim(database, now).id == claimed.id
     database.run(
         lambda uow: uow.webhook_deliveries.settle(
             claimed.id, now, state="FAILED", response_code=500, latency_ms=1, error="boom"
@@ -354,9 +370,10 @@ def test_a_requeued_delivery_is_due_now_with_fresh_attempts(clean_database, make
         (tenant_id, other_hook.id, claimed.id),
         (tenant_id, hook.id, claimed.id + 1000),
     ):
-        with pytest.raises(NotFound):
+        with pytest.raises(NotFound) as missing:
             database.run(
                 lambda uow, t=tenant, w=webhook_id, d=delivery_id: uow.webhook_deliveries.requeue(
                     t, w, d, later
                 )
             )
+        assert (missing.value.entity, missing.value.id) == ("webhook_delivery", str(delivery_id))
