@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from storage import NotFound, SimulationEvent, Webhook
+from storage import Database, NotFound, RetryPolicy, SimulationEvent, Webhook
 
 
 def _webhook(tenant_id: str, **overrides) -> Webhook:
@@ -143,10 +143,11 @@ def test_the_purge_deletes_settled_deliveries_past_the_cutoff_and_keeps_pending_
     sim = make.simulation(tenant_id)
     hook = _webhook(tenant_id)
     database.run(lambda uow: uow.webhooks.add(hook))
-    for _ in range(4):
+    for _ in range(5):
         make.event(sim)
-    old, recent = datetime.now(UTC) - timedelta(days=8), datetime.now(UTC)
-    delivered, failed, pending, fresh = sorted(
+    cutoff = datetime.now(UTC) - timedelta(days=7)
+    old, recent = cutoff - timedelta(days=1), datetime.now(UTC)
+    delivered, failed, pending, fresh, at_cutoff = sorted(
         _deliveries(database, tenant_id, hook.id), key=lambda d: d.id
     )
     for delivery, state, when in (
@@ -154,6 +155,7 @@ def test_the_purge_deletes_settled_deliveries_past_the_cutoff_and_keeps_pending_
         (failed, "FAILED", old),
         (pending, "PENDING", old),
         (fresh, "DELIVERED", recent),
+        (at_cutoff, "DELIVERED", cutoff),
     ):
         database.run(
             lambda uow, d=delivery, s=state, w=when: uow.webhook_deliveries.settle(
@@ -161,14 +163,14 @@ def test_the_purge_deletes_settled_deliveries_past_the_cutoff_and_keeps_pending_
             )
         )
 
-    purged = database.run(
-        lambda uow: uow.webhook_deliveries.purge_settled_before(
-            datetime.now(UTC) - timedelta(days=7)
-        )
-    )
+    purged = database.run(lambda uow: uow.webhook_deliveries.purge_settled_before(cutoff))
 
     assert purged == 2
-    assert {d.id for d in _deliveries(database, tenant_id, hook.id)} == {pending.id, fresh.id}
+    assert {d.id for d in _deliveries(database, tenant_id, hook.id)} == {
+        pending.id,
+        fresh.id,
+        at_cutoff.id,
+    }
 
 
 def _claim(database, now: datetime, lease_seconds: float = 60):
@@ -377,3 +379,31 @@ def test_a_requeued_delivery_is_due_now_with_fresh_attempts(clean_database, make
                 )
             )
         assert (missing.value.entity, missing.value.id) == ("webhook_delivery", str(delivery_id))
+
+
+def test_a_claim_passes_over_a_delivery_another_worker_is_claiming(clean_database, make):
+    database = clean_database
+    if database.dialect != "postgresql":
+        pytest.skip("PostgreSQL only: SQLite writes one transaction at a time")
+    tenant_id = make.tenant()
+    first_sim, second_sim = make.simulation(tenant_id), make.simulation(tenant_id)
+    hook = _webhook(tenant_id)
+    database.run(lambda uow: uow.webhooks.add(hook))
+    make.event(first_sim)
+    make.event(second_sim)
+    now = make.now + timedelta(seconds=5)
+    # A claim that waited for the first worker's row lock would fail instead of waiting.
+    url = database.engine.url.update_query_dict({"options": "-c lock_timeout=100"})
+    impatient = Database(
+        url.render_as_string(hide_password=False), retry=RetryPolicy(max_attempts=1)
+    )
+    try:
+        with database.unit_of_work() as first:
+            held, _ = first.webhook_deliveries.claim_next(now, 60)
+            passed = impatient.run(lambda uow: uow.webhook_deliveries.claim_next(now, 60))
+            first.commit()
+    finally:
+        impatient.dispose()
+
+    assert passed is not None
+    assert {held.simulation_id, passed[0].simulation_id} == {first_sim.id, second_sim.id}
