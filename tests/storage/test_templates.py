@@ -105,7 +105,11 @@ def test_request_ids_are_unique_per_tenant(database, make, tenant_id):
 
     with pytest.raises(AlreadyExists) as raised:
         add(database, _template(tenant_id, make.now, request_id="r1"))
-    assert raised.value.field == "request_id"
+    assert (raised.value.entity, raised.value.field, raised.value.value) == (
+        "template",
+        "request_id",
+        "r1",
+    )
     assert (
         database.run(lambda uow: uow.templates.get_by_request_id(tenant_id, "r1")).id == record.id
     )
@@ -292,7 +296,7 @@ def test_refusals_name_the_template_and_what_was_asked_for(database, make, tenan
     )
 
 
-def test_a_name_clash_on_update_leaves_the_unit_of_work_usable(database, make, tenant_id):
+def test_a_name_clash_leaves_the_unit_of_work_usable(database, make, tenant_id):
     taken = add(database, _template(tenant_id, make.now, display_name="Taken"))
     stored = add(database, _template(tenant_id, make.now))
     other = _template(tenant_id, make.now)
@@ -303,6 +307,9 @@ def test_a_name_clash_on_update_leaves_the_unit_of_work_usable(database, make, t
                 dataclasses.replace(stored, display_name=taken.display_name),
                 expected_etag=stored.etag,
             )
+        with pytest.raises(AlreadyExists):
+            clashing = _template(tenant_id, make.now, display_name=taken.display_name)
+            uow.templates.add(clashing, _revision(clashing))
         uow.templates.add(other, _revision(other))
         uow.commit()
 
@@ -347,3 +354,25 @@ def test_get_locks_the_row_only_when_asked_to(database, make, tenant_id, for_upd
         assert held == {SQLITE_WRITE_LOCK}
     else:
         assert held == ({"KEY SHARE", "SHARE", "NO KEY UPDATE", "UPDATE"} if for_update else set())
+
+
+def test_a_template_id_is_taken_once(database, make, tenant_id):
+    stored = add(database, _template(tenant_id, make.now))
+
+    with pytest.raises(AlreadyExists) as taken:
+        add(database, _template(tenant_id, make.now, id=stored.id))
+
+    assert (taken.value.entity, taken.value.field, taken.value.value) == (
+        "template",
+        "id",
+        stored.id,
+    )
+
+
+def test_purge_leaves_a_restored_template_that_kept_its_purge_time(clean_database, make):
+    db = clean_database
+    tenant_id = make.tenant()
+    restored = add(db, _template(tenant_id, make.now, purge_time=make.now - timedelta(days=1)))
+
+    assert db.run(lambda uow: uow.templates.purge_expired(make.now)) == 0
+    assert db.run(lambda uow: uow.templates.get(tenant_id, restored.id)).id == restored.id
