@@ -365,3 +365,15 @@ def test_a_call_without_time_left_is_not_retried():
         RetryPolicy(initial_backoff=0.001, max_backoff=0.001).run(fn)
 
     assert fn.calls == 1
+
+
+def test_an_unavailable_error_out_of_retries_is_raised_as_it_is():
+    # A repository already turned the driver error into Unavailable: it is not wrapped again.
+    error = _unavailable(serialization_failure())
+    fn = Flaky(error, error)
+
+    with pytest.raises(Unavailable) as raised:
+        dataclasses.replace(FAST, max_attempts=1).run(fn)
+
+    assert raised.value is error
+    assert fn.calls == 1
