@@ -377,3 +377,28 @@ def test_an_unavailable_error_out_of_retries_is_raised_as_it_is():
 
     assert raised.value is error
     assert fn.calls == 1
+
+
+@pytest.mark.parametrize(
+    ("elapsed", "next_wait", "gives_up"),
+    [(3.0, 1.0, False), (4.0, 1.0, False), (4.0, 1.5, True)],
+    ids=["inside", "ending-at-the-budget", "past-the-budget"],
+)
+def test_a_lost_connection_is_retried_while_the_wait_ends_within_connection_seconds(
+    elapsed, next_wait, gives_up
+):
+    policy = RetryPolicy(max_attempts=1, max_seconds=0.1, connection_seconds=5.0)
+
+    assert policy._give_up(connection_refused(), 99, elapsed, next_wait) is gives_up
+
+
+@pytest.mark.parametrize(
+    ("seconds", "next_wait", "gives_up"),
+    [(100.0, 1.0, False), (100.0, 99.0, False), (1.0, 0.99, True)],
+    ids=["far-from-it", "a-second-left-after-the-wait", "less-than-50-ms-left-after-the-wait"],
+)
+def test_a_retry_needs_50_ms_left_after_its_wait_before_the_deadline(seconds, next_wait, gives_up):
+    policy = RetryPolicy(connection_seconds=1_000)
+
+    with bounded_by(seconds):
+        assert policy._give_up(connection_refused(), 1, 0.0, next_wait) is gives_up
