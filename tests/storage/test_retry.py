@@ -402,3 +402,16 @@ def test_a_retry_needs_50_ms_left_after_its_wait_before_the_deadline(seconds, ne
 
     with bounded_by(seconds):
         assert policy._give_up(connection_refused(), 1, 0.0, next_wait) is gives_up
+
+
+@pytest.mark.parametrize(
+    ("attempts", "elapsed", "next_wait", "gives_up"),
+    [(4, 8.0, 2.0, False), (4, 8.0, 2.5, True), (5, 0.0, 0.0, True)],
+    ids=["wait-ending-at-max-seconds", "wait-past-max-seconds", "max-attempts-made"],
+)
+def test_a_conflict_is_retried_within_max_attempts_and_max_seconds(
+    attempts, elapsed, next_wait, gives_up
+):
+    policy = RetryPolicy(max_attempts=5, max_seconds=10.0)
+
+    assert policy._give_up(serialization_failure(), attempts, elapsed, next_wait) is gives_up
