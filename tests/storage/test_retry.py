@@ -415,3 +415,17 @@ def test_a_conflict_is_retried_within_max_attempts_and_max_seconds(
     policy = RetryPolicy(max_attempts=5, max_seconds=10.0)
 
     assert policy._give_up(serialization_failure(), attempts, elapsed, next_wait) is gives_up
+
+
+@pytest.mark.parametrize(
+    ("error", "lost"),
+    [
+        (_unavailable(connection_refused()), True),
+        (_unavailable(psycopg.OperationalError("server closed the connection")), True),
+        (_unavailable(serialization_failure()), False),
+        (_unavailable(None), False),
+    ],
+    ids=["refused", "bare-driver", "40001", "no-cause"],
+)
+def test_an_unavailable_error_is_a_lost_connection_when_its_cause_is(error, lost):
+    assert is_lost_connection(error) is lost
