@@ -429,3 +429,10 @@ def test_a_conflict_is_retried_within_max_attempts_and_max_seconds(
 )
 def test_an_unavailable_error_is_a_lost_connection_when_its_cause_is(error, lost):
     assert is_lost_connection(error) is lost
+
+
+def test_two_attempts_allow_one_retry():
+    fn = Flaky(serialization_failure())
+
+    assert dataclasses.replace(FAST, max_attempts=2).run(fn) == "done"
+    assert fn.calls == 2
