@@ -436,3 +436,10 @@ def test_two_attempts_allow_one_retry():
 
     assert dataclasses.replace(FAST, max_attempts=2).run(fn) == "done"
     assert fn.calls == 2
+
+
+def test_a_driver_error_raised_from_a_socket_error_is_still_a_lost_connection():
+    error = psycopg.OperationalError("server closed the connection unexpectedly")
+    error.__cause__ = ConnectionResetError("connection reset by peer")
+
+    assert is_lost_connection(error) is True
