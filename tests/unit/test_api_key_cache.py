@@ -154,3 +154,35 @@ def test_the_most_recently_used_keys_survive_a_flood(database, tenant):
         cache.store(secrets.token_hex(8), None, cache.generation)
 
     assert authenticator.authenticate_from_memory(issued.secret) is not None
+
+
+def test_the_least_recently_used_key_is_forgotten_first():
+    cache = ApiKeyCache(ttl=60, fallback_ttl=60, max_entries=2)
+    for key_id in ("oldest", "used", "newest"):
+        cache.store(key_id, None, cache.generation)
+        if key_id == "used":
+            cache.lookup("oldest")  # "oldest" is used again: "used" is now the least recent
+
+    assert [cache.lookup(key_id)[0] for key_id in ("oldest", "used", "newest")] == [
+        True,
+        False,
+        True,
+    ]
+
+
+@pytest.mark.parametrize("invalidate", ["evict", "set_synced"])
+def test_a_row_read_before_any_later_invalidation_is_not_stored(invalidate):
+    cache = ApiKeyCache(ttl=60, fallback_ttl=60)
+
+    def invalidation() -> None:
+        if invalidate == "evict":
+            cache.evict("another-key")
+        else:
+            cache.set_synced(True)
+
+    invalidation()
+    generation = cache.generation  # a read starts after the first invalidation...
+    invalidation()  # ...and a second one overtakes it
+    cache.store("key", None, generation)
+
+    assert cache.lookup("key") == (False, None)
