@@ -443,3 +443,12 @@ def test_a_driver_error_raised_from_a_socket_error_is_still_a_lost_connection():
     error.__cause__ = ConnectionResetError("connection reset by peer")
 
     assert is_lost_connection(error) is True
+
+
+def test_a_permanent_failure_on_a_retry_ends_the_retries():
+    fn = Flaky(serialization_failure(), unique_violation())
+
+    with pytest.raises(sa_exc.IntegrityError):
+        FAST.run(fn)
+
+    assert fn.calls == 2
