@@ -97,11 +97,6 @@ def test_live_display_names_are_unique_per_tenant(database, make, tenant_id, oth
 
 def test_request_ids_are_unique_per_tenant(database, make, tenant_id):
     record = add(database, _template(tenant_id, make.now, request_id="r1"))
-    # A revision written but not (yet) made current.
-    database.run(lambda uow: uow.templates.add_revision(_revision(record, 2)))
-
-    current = database.run(lambda uow: uow.templates.current_revisions(tenant_id, [record]))
-    assert {k: v.revision for k, v in current.items()} == {record.id: 1}
 
     with pytest.raises(AlreadyExists) as raised:
         add(database, _template(tenant_id, make.now, request_id="r1"))
@@ -338,6 +333,22 @@ def test_request_ids_and_current_revisions_are_read_within_the_tenant(
     assert (
         database.run(lambda uow: uow.templates.current_revisions(other_tenant_id, [record])) == {}
     )
+    # A revision written but not (yet) made current.
+    database.run(lambda uow: uow.templates.add_revision(_revision(record, 2)))
+
+    # And one moved on to its revision 2: whatever order rows come in, only the current count.
+    moved = add(database, _template(tenant_id, make.now))
+
+    def move_on(uow):
+        uow.templates.add_revision(_revision(moved, 2))
+        return uow.templates.update(
+            dataclasses.replace(moved, current_revision=2), expected_etag=moved.etag
+        )
+
+    moved = database.run(move_on)
+
+    current = database.run(lambda uow: uow.templates.current_revisions(tenant_id, [record, moved]))
+    assert {k: v.revision for k, v in current.items()} == {record.id: 1, moved.id: 2}
 
 
 @pytest.mark.parametrize("for_update", [False, True])
@@ -345,7 +356,10 @@ def test_get_locks_the_row_only_when_asked_to(database, make, tenant_id, for_upd
     stored = add(database, _template(tenant_id, make.now))
 
     with database.unit_of_work() as uow:
-        found = uow.templates.get(tenant_id, stored.id, for_update=for_update)
+        if for_update:
+            found = uow.templates.get(tenant_id, stored.id, for_update=True)
+        else:
+            found = uow.templates.get(tenant_id, stored.id)  # the default: no lock
         held = refused_row_locks(database, "templates", stored.id)
 
     assert found.id == stored.id
