@@ -367,3 +367,22 @@ def test_streaming_methods_need_a_key_and_run_as_its_tenant(tmp_path, migrated_s
         "StreamUnary": tenant + b"!",
         "StreamStream": [tenant + b"!"],
     }
+
+
+def test_a_request_holding_a_nul_is_refused_naming_the_field_before_it_runs(running):
+    database, channel = running
+    write, _ = keys_for(database)
+    stub = scenario_service_pb2_grpc.ScenarioServiceStub(channel)
+
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.GetScenario(
+            pb.GetScenarioRequest(scenario_id="bad\x00id"),
+            metadata=(("x-api-key", write.secret),),
+            timeout=10,
+        )
+
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    status = rich_status(caught.value.trailing_metadata())
+    assert detail(status, error_details_pb2.ErrorInfo).reason == "VALUE_NOT_STORABLE"
+    violations = detail(status, error_details_pb2.BadRequest).field_violations
+    assert [violation.field for violation in violations] == ["scenario_id"]

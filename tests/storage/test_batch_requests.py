@@ -38,7 +38,11 @@ def test_a_request_id_is_unique_per_tenant_and_method(database, make, tenant_id,
 
     with pytest.raises(AlreadyExists) as raised:
         database.run(lambda uow: uow.batch_requests.add(_record(tenant_id, make.now)))
-    assert raised.value.field == "request_id"
+    assert (raised.value.entity, raised.value.field, raised.value.value) == (
+        "batch_request",
+        "request_id",
+        "req-1",
+    )
     # The same id is free for another method and for another tenant.
     database.run(
         lambda uow: uow.batch_requests.add(
@@ -56,6 +60,10 @@ def test_another_tenants_batch_request_is_not_visible(database, make, tenant_id,
             lambda uow: uow.batch_requests.get(other_tenant_id, "BatchCreateScenarios", "req-1")
         )
         is None
+    )
+    other_method = "BatchDeleteScenarios"
+    assert (
+        database.run(lambda uow: uow.batch_requests.get(tenant_id, other_method, "req-1")) is None
     )
 
 
@@ -117,14 +125,14 @@ def test_many_simulations_read_with_their_current_sources_only_of_the_tenant(
 def test_batch_requests_older_than_the_cutoff_are_forgotten(clean_database, make):
     db = clean_database
     tenant_id = make.tenant()
-    old = _record(tenant_id, make.now - timedelta(days=8), request_id="old")
+    cutoff = make.now - timedelta(days=7)
+    old = _record(tenant_id, cutoff - timedelta(days=1), request_id="old")
     recent = _record(tenant_id, make.now, request_id="recent")
-    for record in (old, recent):
+    at_cutoff = _record(tenant_id, cutoff, request_id="at-cutoff")
+    for record in (old, recent, at_cutoff):
         db.run(lambda uow, record=record: uow.batch_requests.add(record))
 
-    assert (
-        db.run(lambda uow: uow.batch_requests.purge_older_than(make.now - timedelta(days=7))) == 1
-    )
+    assert db.run(lambda uow: uow.batch_requests.purge_older_than(cutoff)) == 1
 
     method = "BatchCreateScenarios"
     assert db.run(lambda uow: uow.batch_requests.get(tenant_id, method, "old")) is None

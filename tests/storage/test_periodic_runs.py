@@ -42,3 +42,16 @@ def test_of_servers_racing_for_a_run_exactly_one_wins(database, make):
         thread.join()
 
     assert sorted(results) == [False] * 5 + [True]
+
+
+def test_claiming_one_task_leaves_the_others_due(database, make):
+    first, second = (f"task-{uuid.uuid4().hex[:8]}" for _ in range(2))
+    interval = timedelta(minutes=5)
+
+    def claim(name, now):
+        return database.run(lambda uow: uow.periodic_runs.claim(name, now, interval))
+
+    assert (claim(first, make.now), claim(second, make.now)) == (True, True)
+    due = make.now + interval
+    assert claim(first, due) is True
+    assert claim(second, due) is True

@@ -365,3 +365,90 @@ def test_a_call_without_time_left_is_not_retried():
         RetryPolicy(initial_backoff=0.001, max_backoff=0.001).run(fn)
 
     assert fn.calls == 1
+
+
+def test_an_unavailable_error_out_of_retries_is_raised_as_it_is():
+    # A repository already turned the driver error into Unavailable: it is not wrapped again.
+    error = _unavailable(serialization_failure())
+    fn = Flaky(error, error)
+
+    with pytest.raises(Unavailable) as raised:
+        dataclasses.replace(FAST, max_attempts=1).run(fn)
+
+    assert raised.value is error
+    assert fn.calls == 1
+
+
+@pytest.mark.parametrize(
+    ("elapsed", "next_wait", "gives_up"),
+    [(3.0, 1.0, False), (4.0, 1.0, False), (4.0, 1.5, True)],
+    ids=["inside", "ending-at-the-budget", "past-the-budget"],
+)
+def test_a_lost_connection_is_retried_while_the_wait_ends_within_connection_seconds(
+    elapsed, next_wait, gives_up
+):
+    policy = RetryPolicy(max_attempts=1, max_seconds=0.1, connection_seconds=5.0)
+
+    assert policy._give_up(connection_refused(), 99, elapsed, next_wait) is gives_up
+
+
+@pytest.mark.parametrize(
+    ("seconds", "next_wait", "gives_up"),
+    [(100.0, 1.0, False), (100.0, 99.0, False), (1.0, 0.99, True)],
+    ids=["far-from-it", "a-second-left-after-the-wait", "less-than-50-ms-left-after-the-wait"],
+)
+def test_a_retry_needs_50_ms_left_after_its_wait_before_the_deadline(seconds, next_wait, gives_up):
+    policy = RetryPolicy(connection_seconds=1_000)
+
+    with bounded_by(seconds):
+        assert policy._give_up(connection_refused(), 1, 0.0, next_wait) is gives_up
+
+
+@pytest.mark.parametrize(
+    ("attempts", "elapsed", "next_wait", "gives_up"),
+    [(4, 8.0, 2.0, False), (4, 8.0, 2.5, True), (5, 0.0, 0.0, True)],
+    ids=["wait-ending-at-max-seconds", "wait-past-max-seconds", "max-attempts-made"],
+)
+def test_a_conflict_is_retried_within_max_attempts_and_max_seconds(
+    attempts, elapsed, next_wait, gives_up
+):
+    policy = RetryPolicy(max_attempts=5, max_seconds=10.0)
+
+    assert policy._give_up(serialization_failure(), attempts, elapsed, next_wait) is gives_up
+
+
+@pytest.mark.parametrize(
+    ("error", "lost"),
+    [
+        (_unavailable(connection_refused()), True),
+        (_unavailable(psycopg.OperationalError("server closed the connection")), True),
+        (_unavailable(serialization_failure()), False),
+        (_unavailable(None), False),
+    ],
+    ids=["refused", "bare-driver", "40001", "no-cause"],
+)
+def test_an_unavailable_error_is_a_lost_connection_when_its_cause_is(error, lost):
+    assert is_lost_connection(error) is lost
+
+
+def test_two_attempts_allow_one_retry():
+    fn = Flaky(serialization_failure())
+
+    assert dataclasses.replace(FAST, max_attempts=2).run(fn) == "done"
+    assert fn.calls == 2
+
+
+def test_a_driver_error_raised_from_a_socket_error_is_still_a_lost_connection():
+    error = psycopg.OperationalError("server closed the connection unexpectedly")
+    error.__cause__ = ConnectionResetError("connection reset by peer")
+
+    assert is_lost_connection(error) is True
+
+
+def test_a_permanent_failure_on_a_retry_ends_the_retries():
+    fn = Flaky(serialization_failure(), unique_violation())
+
+    with pytest.raises(sa_exc.IntegrityError):
+        FAST.run(fn)
+
+    assert fn.calls == 2

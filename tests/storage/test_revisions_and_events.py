@@ -313,3 +313,80 @@ def test_locking_a_simulation_reads_its_current_revision_with_or_without_the_con
                 tenant_id, "missing", with_config=False
             )
         )
+
+
+def test_a_revision_is_found_by_the_request_that_wrote_it_in_its_tenant_and_simulation(
+    database, make, tenant_id, other_tenant_id
+):
+    sim, other = make.simulation(tenant_id), make.simulation(tenant_id)
+    written = make.revision(sim, 1, request_id="request-1")
+    make.revision(sim, 2, request_id="request-2")
+
+    def find(tenant, simulation_id, request_id):
+        return database.run(
+            lambda uow: uow.revisions.find_by_request(tenant, simulation_id, request_id)
+        )
+
+    assert find(tenant_id, sim.id, "request-1") == written
+    assert find(tenant_id, sim.id, "request-3") is None
+    assert find(tenant_id, other.id, "request-1") is None
+    assert find(other_tenant_id, sim.id, "request-1") is None
+
+
+def test_a_live_simulation_answers_its_current_number_with_the_revision_asked_for(
+    database, make, tenant_id, other_tenant_id
+):
+    from dataclasses import replace
+
+    sim = make.simulation(tenant_id)
+    assert database.run(lambda uow: uow.revisions.get_of_live_simulation(tenant_id, sim.id)) == (
+        0,
+        None,
+    )
+    first, second = make.revision(sim, 1), make.revision(sim, 2)
+    database.run(
+        lambda uow: uow.simulations.update(replace(sim, current_revision=2), expected_etag=sim.etag)
+    )
+
+    def of_live(tenant, revision=0):
+        return database.run(
+            lambda uow: uow.revisions.get_of_live_simulation(tenant, sim.id, revision)
+        )
+
+    assert of_live(tenant_id) == (2, second)
+    assert of_live(tenant_id, 1) == (2, first)
+    assert of_live(tenant_id, 3) == (2, None)
+    with pytest.raises(NotFound) as missing:
+        of_live(other_tenant_id)
+    assert (missing.value.entity, missing.value.id) == ("simulation", sim.id)
+
+
+def test_a_simulation_deleted_with_its_scenario_is_not_live(database, make, tenant_id):
+    scenario = make.scenario(tenant_id)
+    sim = make.simulation(tenant_id, scenario_id=scenario.id)
+    make.revision(sim, 1)
+    database.run(
+        lambda uow: uow.simulations.soft_delete_in_scenario(tenant_id, scenario.id, make.now)
+    )
+
+    with pytest.raises(NotFound):
+        database.run(lambda uow: uow.revisions.get_of_live_simulation(tenant_id, sim.id, 1))
+
+
+def test_only_a_simulation_deleted_for_good_has_a_deleted_event(
+    database, make, tenant_id, other_tenant_id
+):
+    sim, other = make.simulation(tenant_id), make.simulation(tenant_id)
+    make.event(sim, kind="CREATED")
+    make.event(other, kind="CREATED")
+    with database.unit_of_work() as uow:
+        uow.events.add(SimulationEvent(tenant_id, sim.id, "DELETED", "key-1", make.now))
+        uow.simulations.delete(tenant_id, sim.id)
+        uow.commit()
+
+    def has_deleted_event(tenant, simulation_id):
+        return database.run(lambda uow: uow.events.has_deleted_event(tenant, simulation_id))
+
+    assert has_deleted_event(tenant_id, sim.id) is True
+    assert has_deleted_event(tenant_id, other.id) is False
+    assert has_deleted_event(other_tenant_id, sim.id) is False

@@ -16,7 +16,12 @@ def test_a_secret_is_stored_once_and_the_first_one_stays(clean_database):
     assert db.run(lambda uow: uow.secrets.get("page_token")) is None
 
     db.run(lambda uow: uow.secrets.add("page_token", "first", T0))
-    with pytest.raises(AlreadyExists):
+    with pytest.raises(AlreadyExists) as taken:
         db.run(lambda uow: uow.secrets.add("page_token", "second", T0))
+    assert (taken.value.entity, taken.value.field, taken.value.value) == (
+        "service_secret",
+        "name",
+        "page_token",
+    )
 
     assert db.run(lambda uow: uow.secrets.get("page_token")) == "first"

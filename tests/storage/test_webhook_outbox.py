@@ -8,11 +8,12 @@ the order per endpoint and simulation and never hand one delivery to two workers
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from storage import NotFound, SimulationEvent, Webhook
+from storage import Database, NotFound, RetryPolicy, SimulationEvent, Webhook
 
 
 def _webhook(tenant_id: str, **overrides) -> Webhook:
@@ -100,12 +101,13 @@ def test_a_delivery_is_read_back_by_id_only_through_its_tenant_and_endpoint(
 
     assert got == queued
     for tenant, webhook_id in ((make.tenant(), hook.id), (tenant_id, other_hook.id)):
-        with pytest.raises(NotFound):
+        with pytest.raises(NotFound) as missing:
             database.run(
                 lambda uow, tenant=tenant, webhook_id=webhook_id: uow.webhook_deliveries.get(
                     tenant, webhook_id, queued.id
                 )
             )
+        assert (missing.value.entity, missing.value.id) == ("webhook_delivery", str(queued.id))
 
 
 def test_claims_keep_the_order_per_simulation_and_never_hand_out_one_twice(clean_database, make):
@@ -141,10 +143,11 @@ def test_the_purge_deletes_settled_deliveries_past_the_cutoff_and_keeps_pending_
     sim = make.simulation(tenant_id)
     hook = _webhook(tenant_id)
     database.run(lambda uow: uow.webhooks.add(hook))
-    for _ in range(4):
+    for _ in range(5):
         make.event(sim)
-    old, recent = datetime.now(UTC) - timedelta(days=8), datetime.now(UTC)
-    delivered, failed, pending, fresh = sorted(
+    cutoff = datetime.now(UTC) - timedelta(days=7)
+    old, recent = cutoff - timedelta(days=1), datetime.now(UTC)
+    delivered, failed, pending, fresh, at_cutoff = sorted(
         _deliveries(database, tenant_id, hook.id), key=lambda d: d.id
     )
     for delivery, state, when in (
@@ -152,6 +155,7 @@ def test_the_purge_deletes_settled_deliveries_past_the_cutoff_and_keeps_pending_
         (failed, "FAILED", old),
         (pending, "PENDING", old),
         (fresh, "DELIVERED", recent),
+        (at_cutoff, "DELIVERED", cutoff),
     ):
         database.run(
             lambda uow, d=delivery, s=state, w=when: uow.webhook_deliveries.settle(
@@ -159,11 +163,247 @@ def test_the_purge_deletes_settled_deliveries_past_the_cutoff_and_keeps_pending_
             )
         )
 
-    purged = database.run(
-        lambda uow: uow.webhook_deliveries.purge_settled_before(
-            datetime.now(UTC) - timedelta(days=7)
+    purged = database.run(lambda uow: uow.webhook_deliveries.purge_settled_before(cutoff))
+
+    assert purged == 2
+    assert {d.id for d in _deliveries(database, tenant_id, hook.id)} == {
+        pending.id,
+        fresh.id,
+        at_cutoff.id,
+    }
+
+
+def _claim(database, now: datetime, lease_seconds: float = 60):
+    claimed = database.run(lambda uow: uow.webhook_deliveries.claim_next(now, lease_seconds))
+    return None if claimed is None else claimed[0]
+
+
+def test_a_claim_leases_the_delivery_counts_the_attempt_and_returns_its_endpoint(
+    clean_database, make
+):
+    database = clean_database
+    tenant_id = make.tenant()
+    sim = make.simulation(tenant_id)
+    hook = _webhook(tenant_id)
+    database.run(lambda uow: uow.webhooks.add(hook))
+    event = make.event(sim)
+    now = make.now + timedelta(seconds=5)
+
+    delivery, endpoint = database.run(lambda uow: uow.webhook_deliveries.claim_next(now, 30))
+
+    assert (delivery.event_id, delivery.attempts, delivery.update_time) == (event.id, 1, now)
+    assert delivery.lease_expire_time == now + timedelta(seconds=30)
+    assert endpoint == hook
+    assert _deliveries(database, tenant_id, hook.id) == [delivery]
+
+
+def test_a_leased_delivery_is_claimed_again_only_once_its_lease_has_passed(clean_database, make):
+    database = clean_database
+    tenant_id = make.tenant()
+    sim = make.simulation(tenant_id)
+    hook = _webhook(tenant_id)
+    database.run(lambda uow: uow.webhooks.add(hook))
+    make.event(sim)
+    now = make.now + timedelta(seconds=5)
+    lease_end = now + timedelta(seconds=30)
+
+    assert _claim(database, now, 30).attempts == 1
+    assert _claim(database, now + timedelta(seconds=10)) is None
+    assert _claim(database, lease_end) is None  # the lease runs up to its end
+    again = _claim(database, lease_end + timedelta(microseconds=1))
+    assert again.attempts == 2
+
+
+def test_a_delivery_is_due_from_its_next_attempt_time_on(clean_database, make):
+    database = clean_database
+    tenant_id = make.tenant()
+    sim = make.simulation(tenant_id)
+    hook = _webhook(tenant_id)
+    database.run(lambda uow: uow.webhooks.add(hook))
+    make.event(sim)
+    (queued,) = _deliveries(database, tenant_id, hook.id)
+    retry_at = make.now + timedelta(minutes=5)
+    database.run(
+        lambda uow: uow.webhook_deliveries.settle(
+            queued.id,
+            make.now,
+            state="PENDING",
+            response_code=503,
+            latency_ms=12,
+            error="503 Service Unavailable",
+            next_attempt_time=retry_at,
         )
     )
 
-    assert purged == 2
-    assert {d.id for d in _deliveries(database, tenant_id, hook.id)} == {pending.id, fresh.id}
+    assert _claim(database, retry_at - timedelta(microseconds=1)) is None
+    assert _claim(database, retry_at).id == queued.id
+
+
+def test_deliveries_of_a_disabled_or_failing_endpoint_are_not_claimed(clean_database, make):
+    database = clean_database
+    tenant_id = make.tenant()
+    sim = make.simulation(tenant_id)
+    disabled, failing, healthy = _webhook(tenant_id), _webhook(tenant_id), _webhook(tenant_id)
+    for hook in (disabled, failing, healthy):
+        database.run(lambda uow, hook=hook: uow.webhooks.add(hook))
+    make.event(sim)
+    database.run(
+        lambda uow: uow.webhooks.update(
+            replace(disabled, enabled=False), expected_etag=disabled.etag
+        )
+    )
+    database.run(lambda uow: uow.webhook_deliveries.mark_webhook_failing(failing.id, make.now))
+    now = make.now + timedelta(seconds=5)
+
+    assert [_claim(database, now).webhook_id, _claim(database, now)] == [healthy.id, None]
+    states = {
+        hook.id: database.run(lambda uow, hook=hook: uow.webhooks.get(tenant_id, hook.id)).state
+        for hook in (disabled, failing, healthy)
+    }
+    assert states == {disabled.id: "ACTIVE", failing.id: "FAILING", healthy.id: "ACTIVE"}
+    marked = database.run(lambda uow: uow.webhooks.get(tenant_id, failing.id))
+    assert marked.update_time == make.now
+
+
+def test_a_pending_delivery_holds_back_only_its_own_endpoint_and_simulation(clean_database, make):
+    database = clean_database
+    tenant_id = make.tenant()
+    sim = make.simulation(tenant_id)
+    first, second = _webhook(tenant_id), _webhook(tenant_id)
+    for hook in (first, second):
+        database.run(lambda uow, hook=hook: uow.webhooks.add(hook))
+    make.event(sim)
+    now = make.now + timedelta(seconds=5)
+
+    # The same event goes to both endpoints: the first one's lease does not hold back the second.
+    claimed = {_claim(database, now).webhook_id, _claim(database, now).webhook_id}
+
+    assert claimed == {first.id, second.id}
+
+
+def test_settling_records_the_outcome_clears_the_lease_and_keeps_the_due_time(clean_database, make):
+    database = clean_database
+    tenant_id = make.tenant()
+    sim = make.simulation(tenant_id)
+    hook = _webhook(tenant_id)
+    database.run(lambda uow: uow.webhooks.add(hook))
+    make.event(sim)
+    now = make.now + timedelta(seconds=5)
+    claimed = _claim(database, now)
+    later = now + timedelta(seconds=1)
+
+    database.run(
+        lambda uow: uow.webhook_deliveries.settle(
+            claimed.id, later, state="FAILED", response_code=500, latency_ms=42, error="x" * 2500
+        )
+    )
+
+    (settled,) = _deliveries(database, tenant_id, hook.id)
+    assert (settled.state, settled.response_code, settled.latency_ms) == ("FAILED", 500, 42)
+    assert (settled.lease_expire_time, settled.update_time) == (None, later)
+    assert settled.last_error == "x" * 2000
+    assert settled.next_attempt_time == claimed.next_attempt_time
+
+    database.run(
+        lambda uow: uow.webhook_deliveries.settle(
+            claimed.id, later, state="DELIVERED", response_code=204, latency_ms=7
+        )
+    )
+    assert _deliveries(database, tenant_id, hook.id)[0].last_error == ""
+
+
+def test_deliveries_are_listed_newest_first_in_pages_of_the_tenant_and_endpoint(
+    database, make, tenant_id, other_tenant_id
+):
+    sim = make.simulation(tenant_id)
+    hook = _webhook(tenant_id)
+    database.run(lambda uow: uow.webhooks.add(hook))
+    for _ in range(3):
+        make.event(sim)
+    newest, middle, oldest = _deliveries(database, tenant_id, hook.id)
+    assert newest.id > middle.id > oldest.id
+
+    def page(tenant: str, before_id, limit: int):
+        return database.run(
+            lambda uow: uow.webhook_deliveries.list(
+                tenant, hook.id, before_id=before_id, limit=limit
+            )
+        )
+
+    assert [d.id for d in page(tenant_id, None, 2)] == [newest.id, middle.id]
+    assert [d.id for d in page(tenant_id, middle.id, 2)] == [oldest.id]
+    assert page(other_tenant_id, None, 10) == []
+
+
+def test_a_requeued_delivery_is_due_now_with_fresh_attempts(clean_database, make):
+    database = clean_database
+    tenant_id = make.tenant()
+    sim = make.simulation(tenant_id)
+    hook, other_hook = _webhook(tenant_id), _webhook(tenant_id)
+    database.run(lambda uow: (uow.webhooks.add(hook), uow.webhooks.add(other_hook)))
+    make.event(sim)
+    now = make.now + timedelta(seconds=5)
+    claimed = _claim(database, now)
+    if claimed.webhook_id != hook.id:
+        hook, other_hook = other_hook, hook
+    # A delivery still in flight is released at once.
+    in_flight = database.run(
+        lambda uow: uow.webhook_deliveries.requeue(tenant_id, hook.id, claimed.id, now)
+    )
+    assert (in_flight.attempts, in_flight.lease_expire_time) == (0, None)
+    assert _claim(database, now).id == claimed.id
+    database.run(
+        lambda uow: uow.webhook_deliveries.settle(
+            claimed.id, now, state="FAILED", response_code=500, latency_ms=1, error="boom"
+        )
+    )
+    later = now + timedelta(minutes=1)
+
+    requeued = database.run(
+        lambda uow: uow.webhook_deliveries.requeue(tenant_id, hook.id, claimed.id, later)
+    )
+
+    assert (requeued.id, requeued.state, requeued.attempts) == (claimed.id, "PENDING", 0)
+    assert (requeued.next_attempt_time, requeued.update_time) == (later, later)
+    assert requeued.lease_expire_time is None
+    assert _deliveries(database, tenant_id, hook.id)[0] == requeued
+    for tenant, webhook_id, delivery_id in (
+        (make.tenant(), hook.id, claimed.id),
+        (tenant_id, other_hook.id, claimed.id),
+        (tenant_id, hook.id, claimed.id + 1000),
+    ):
+        with pytest.raises(NotFound) as missing:
+            database.run(
+                lambda uow, t=tenant, w=webhook_id, d=delivery_id: uow.webhook_deliveries.requeue(
+                    t, w, d, later
+                )
+            )
+        assert (missing.value.entity, missing.value.id) == ("webhook_delivery", str(delivery_id))
+
+
+def test_a_claim_passes_over_a_delivery_another_worker_is_claiming(clean_database, make):
+    database = clean_database
+    if database.dialect != "postgresql":
+        pytest.skip("PostgreSQL only: SQLite writes one transaction at a time")
+    tenant_id = make.tenant()
+    first_sim, second_sim = make.simulation(tenant_id), make.simulation(tenant_id)
+    hook = _webhook(tenant_id)
+    database.run(lambda uow: uow.webhooks.add(hook))
+    make.event(first_sim)
+    make.event(second_sim)
+    now = make.now + timedelta(seconds=5)
+    # A claim that waited for the first worker's row lock would fail instead of waiting.
+    url = database.engine.url.update_query_dict({"options": "-c lock_timeout=100"})
+    impatient = Database(
+        url.render_as_string(hide_password=False), retry=RetryPolicy(max_attempts=1)
+    )
+    try:
+        with database.unit_of_work() as first:
+            held, _ = first.webhook_deliveries.claim_next(now, 60)
+            passed = impatient.run(lambda uow: uow.webhook_deliveries.claim_next(now, 60))
+            first.commit()
+    finally:
+        impatient.dispose()
+
+    assert passed is not None
+    assert {held.simulation_id, passed[0].simulation_id} == {first_sim.id, second_sim.id}

@@ -5,8 +5,19 @@ from __future__ import annotations
 import pytest
 
 import storage
-from service.app import tenants
+from service.app import page_tokens, tenants
 from service.app.authentication import Principal
+
+
+@pytest.fixture(autouse=True)
+def page_token_signing_key() -> None:
+    """Each test signs page tokens with a key of its own.
+
+    A server started by an earlier test (in any directory) leaves the process reading the key
+    from that server's database, which is gone by now: without this, a unit test's result
+    would depend on the order the tests ran in.
+    """
+    page_tokens.use_signing_key(page_tokens.new_signing_secret())
 
 
 @pytest.fixture

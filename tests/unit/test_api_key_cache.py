@@ -154,3 +154,73 @@ def test_the_most_recently_used_keys_survive_a_flood(database, tenant):
         cache.store(secrets.token_hex(8), None, cache.generation)
 
     assert authenticator.authenticate_from_memory(issued.secret) is not None
+
+
+def test_the_least_recently_used_key_is_forgotten_first():
+    cache = ApiKeyCache(ttl=60, fallback_ttl=60, max_entries=2)
+    for key_id in ("oldest", "used", "newest"):
+        cache.store(key_id, None, cache.generation)
+        if key_id == "used":
+            cache.lookup("oldest")  # "oldest" is used again: "used" is now the least recent
+
+    assert [cache.lookup(key_id)[0] for key_id in ("oldest", "used", "newest")] == [
+        True,
+        False,
+        True,
+    ]
+
+
+@pytest.mark.parametrize("invalidate", ["evict", "set_synced"])
+def test_a_row_read_before_any_later_invalidation_is_not_stored(invalidate):
+    cache = ApiKeyCache(ttl=60, fallback_ttl=60)
+
+    def invalidation() -> None:
+        if invalidate == "evict":
+            cache.evict("another-key")
+        else:
+            cache.set_synced(True)
+
+    invalidation()
+    generation = cache.generation  # a read starts after the first invalidation...
+    invalidation()  # ...and a second one overtakes it
+    cache.store("key", None, generation)
+
+    assert cache.lookup("key") == (False, None)
+
+
+def test_every_key_lookup_is_reported_as_answered_from_memory_or_read(database, tenant):
+    issued = tenants.issue_key(database, tenant.id)
+    answers: list[bool] = []
+    authenticator = Authenticator(database, ApiKeyCache(ttl=60, fallback_ttl=60), answers.append)
+
+    authenticator.authenticate(issued.secret)
+    authenticator.authenticate(issued.secret)
+
+    assert answers == [False, True]
+
+
+@pytest.mark.parametrize("known", [True, False], ids=["key", "no-such-key"])
+def test_an_expired_entry_is_not_an_answer(database, tenant, known):
+    issued = tenants.issue_key(database, tenant.id)
+    row = database.run(lambda uow: uow.api_keys.get(issued.record.id)) if known else None
+    # Known rows live for ttl, "no such key" for unknown_ttl: each expired, the other fresh.
+    cache = ApiKeyCache(
+        ttl=-1 if known else 60, fallback_ttl=-1 if known else 60, unknown_ttl=60 if known else -1
+    )
+    cache.store(issued.record.id, row, cache.generation)
+
+    assert cache.lookup(issued.record.id) == (False, None)
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["xyz_0123456789abcdef_secret", "sck_0123456789abcdef_", "sck_0123456789ABCDEF_secret"],
+    ids=["other-prefix", "no-secret", "id-not-lowercase-hex"],
+)
+def test_a_malformed_key_is_refused_without_a_lookup(database, key):
+    reads = _count_key_reads(database)
+
+    with pytest.raises(errors.Unauthenticated):
+        Authenticator(database, ApiKeyCache(ttl=60, fallback_ttl=60)).authenticate(key)
+
+    assert reads == []

@@ -305,9 +305,76 @@ def test_a_token_signed_with_another_key_is_refused():
         page_tokens._signing_key.set(before)
 
 
+def test_a_secret_loaded_on_first_use_is_read_once_and_signs_as_if_it_were_set():
+    secret = "a secret of sixteen characters or more"
+    reads = []
+
+    def load() -> str:
+        reads.append(secret)
+        return secret
+
+    page_tokens.use_signing_key_from(load)
+    assert reads == []  # a server starts without its database
+
+    token = encode_page_token("tenant", "query", (7,))
+    assert encode_page_token("tenant", "query", (7,)) == token
+    assert reads == [secret]
+    page_tokens.use_signing_key(secret)
+    assert decode_page_token(token, "tenant", "query", cursor_types=(int,)) == (7,)
+
+
+def test_a_secret_that_cannot_be_loaded_fails_the_call_and_is_tried_again_on_the_next():
+    answers = [RuntimeError("database unavailable"), "a secret of sixteen characters or more"]
+
+    def load() -> str:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    page_tokens.use_signing_key_from(load)
+
+    with pytest.raises(RuntimeError, match="database unavailable"):
+        encode_page_token("tenant", "query", (7,))
+    token = encode_page_token("tenant", "query", (7,))
+    assert decode_page_token(token, "tenant", "query", cursor_types=(int,)) == (7,)
+    assert answers == []
+
+
+def test_a_process_that_sets_no_key_signs_with_a_random_256_bit_one():
+    first, second = page_tokens._SigningKey(), page_tokens._SigningKey()
+
+    assert len(first.get()) == 32 and first.get() == first.get()
+    assert first.get() != second.get()
+    first.set(b"k" * 32)
+    assert first.get() == b"k" * 32
+
+
 def test_a_short_signing_secret_is_refused():
-    with pytest.raises(ValueError, match="16 characters"):
-        page_tokens.use_signing_key("short")
+    page_tokens.use_signing_key("s" * 16)
+    with pytest.raises(ValueError, match="^a page token secret needs at least 16 characters$"):
+        page_tokens.use_signing_key("s" * 15)
+
+
+def test_a_new_signing_secret_carries_256_random_bits_in_url_safe_text():
+    first, second = page_tokens.new_signing_secret(), page_tokens.new_signing_secret()
+
+    assert len(first) == 43 and len(base64.urlsafe_b64decode(first + "=")) == 32
+    assert first != second
+
+
+def test_tokens_issued_before_an_upgrade_are_read_the_same_after_it():
+    # Servers of two releases share one secret during a rolling upgrade, so the key
+    # derivation, the tenant tag, the query fingerprint and the token bytes are pinned.
+    page_tokens.use_signing_key("a secret of sixteen characters or more")
+    moment = datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+    assert tenant_tag("tenant") == "bd5fb0054dcaf628"
+    assert query_fingerprint(filter="x", order_by="name") == "3f68887d3c870372c189f416"
+    assert encode_page_token("tenant", query_fingerprint(filter="x"), ("name", 7, moment)) == (
+        "eyJ2IjozLCJ0IjoiYmQ1ZmIwMDU0ZGNhZjYyOCIsInEiOiI1YmZmODE5ODZlZTM4OWE3NWJmNjNkYzIiLCJj"
+        "IjpbIm5hbWUiLDcseyJkdCI6IjIwMjQtMDEtMDJUMDM6MDQ6MDUrMDA6MDAifV19.tGQTnfKw-FxziIhwttOpSg"
+    )
 
 
 def invalid_token_violation(token: str, types, tenant="tenant", query="query"):
@@ -366,13 +433,16 @@ def test_an_invalid_token_says_it_was_not_issued_here():
 @pytest.mark.parametrize(
     "payload",
     [
-        [2, "tag", "query", ["x"]],  # a list where the token has an object
-        {"v": 3, "t": tenant_tag("tenant"), "q": "query", "c": {"a": 1}},  # cursor not a list
+        lambda: [2, "tag", "query", ["x"]],  # a list where the token has an object
+        # A cursor of the declared length that is not a list: an object, a string.
+        lambda: {"v": 3, "t": tenant_tag("tenant"), "q": "query", "c": {"a": 1}},
+        lambda: {"v": 3, "t": tenant_tag("tenant"), "q": "query", "c": "a"},
     ],
-    ids=["payload-list", "cursor-object"],
+    ids=["payload-list", "cursor-object", "cursor-string"],
 )
 def test_a_token_of_the_wrong_shape_is_invalid_not_internal(payload):
-    invalid_token_violation(forged_token(payload), (str,))
+    # Made when the test runs: the tenant tag depends on the key the test signs with.
+    invalid_token_violation(forged_token(payload()), (str,))
 
 
 def test_the_lowest_value_of_an_integer_range_is_a_valid_cursor():
@@ -420,7 +490,10 @@ def test_a_token_may_be_64_kib_long_but_no_longer():
         assert best is not None and len(best) > length - 4, f"no token of length {length}"
         return best
 
+    # Padding the signature with "=", which decoding ignores, brings it to the limit exactly.
     at_limit = token_of_length(limit)
+    at_limit += "=" * (limit - len(at_limit))
+    assert len(at_limit) == limit
     assert len(decode_page_token(at_limit, "tenant", "query", cursor_types=types)) == 49
     invalid_token_violation(token_of_length(limit + 8), types)
 
