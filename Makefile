@@ -36,7 +36,7 @@ run: $(STAMP)
 migrate: $(STAMP)
 	$(BIN)/simconfig migrate
 
-# The fast suite (a few minutes); `make test-slow` runs the rest (tests/conftest.py SLOW_PATHS),
+# The fast suite (a few minutes); `make test-slow` runs the rest (tests/conftest.py SLOW_PATHS and SLOW_TESTS),
 # `make test-all` both. CI runs `make test` and then `make test-slow`.
 test: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow"

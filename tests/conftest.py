@@ -38,12 +38,25 @@ SLOW_PATHS = (
 )
 
 
+# Single tests that wait out a real timeout of several seconds (a connect timeout, SQLite's busy
+# timeout, the retry budget) or run the real image commands one after another: what they check
+# needs the wait, so they run with the slow suite (CI runs both).
+SLOW_TESTS = (
+    "tests/deploy/test_image_entry_command.py::test_migrate_serve_and_healthcheck_run_as_the_image_runs_them",
+    "tests/integration/test_tenant_interceptor.py::test_database_down_is_unavailable_without_internals",
+    "tests/integration/test_tenant_interceptor.py::test_health_reports_not_serving_when_database_is_unreachable",
+    "tests/storage/test_sqlite_locking.py::test_a_write_gives_up_after_one_busy_timeout",
+    "tests/storage/test_retry.py::test_retrying_stops_when_the_time_budget_is_spent",
+)
+
+
 def pytest_collection_modifyitems(config, items):
-    """Marks the tests under :data:`SLOW_PATHS` ``slow``."""
+    """Marks the tests under :data:`SLOW_PATHS`, and those of :data:`SLOW_TESTS`, ``slow``."""
     root = Path(str(config.rootpath))
     for item in items:
         relative = Path(str(item.path)).relative_to(root).as_posix()
-        if relative.startswith(SLOW_PATHS):
+        name = relative + "::" + item.name.split("[", 1)[0]
+        if relative.startswith(SLOW_PATHS) or name in SLOW_TESTS:
             item.add_marker(pytest.mark.slow)
 
 
