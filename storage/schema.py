@@ -112,6 +112,15 @@ scenarios = Table(
         postgresql_where=LIVE,
     ),
     Index("ix_scenarios_tenant_create_time", "tenant_id", "create_time", "id"),
+    # Live rows in creation order: the first page's plan at any row estimate (migration 0021).
+    Index(
+        "ix_scenarios_tenant_live_create_time",
+        "tenant_id",
+        "create_time",
+        "id",
+        sqlite_where=LIVE,
+        postgresql_where=LIVE,
+    ),
     Index("ix_scenarios_tenant_display_name", "tenant_id", "display_name", "id"),
     # purge_expired runs across tenants.
     Index("ix_scenarios_purge_time", "purge_time"),
@@ -285,6 +294,15 @@ templates = Table(
         postgresql_where=LIVE,
     ),
     Index("ix_templates_tenant_create_time", "tenant_id", "create_time", "id"),
+    # Live rows in creation order: the first page's plan at any row estimate (migration 0021).
+    Index(
+        "ix_templates_tenant_live_create_time",
+        "tenant_id",
+        "create_time",
+        "id",
+        sqlite_where=LIVE,
+        postgresql_where=LIVE,
+    ),
     Index("ix_templates_tenant_display_name", "tenant_id", "display_name", "id"),
 )
 
