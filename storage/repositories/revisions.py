@@ -8,7 +8,7 @@ from dataclasses import replace
 from typing import Any
 from uuid import uuid4
 
-from sqlalchemy import Integer, and_, bindparam, null, select
+from sqlalchemy import Integer, Select, and_, bindparam, null, select
 from sqlalchemy.exc import IntegrityError
 
 from storage.driver_errors import UniqueRule, driver_errors, integrity_error
@@ -51,24 +51,30 @@ def _locked_with_current(with_config: bool) -> Query:
         else null().label("revision_config")
         for column in _table.c
     ]
+    columns = (*(column.label(column.name) for column in simulations.c), *revision_columns)
     return Query(
-        select(*(column.label(column.name) for column in simulations.c), *revision_columns)
-        .select_from(
-            simulations.outerjoin(
-                _table,
-                and_(
-                    _table.c.tenant_id == simulations.c.tenant_id,
-                    _table.c.simulation_id == simulations.c.id,
-                    _table.c.revision == simulations.c.current_revision,
-                ),
-            )
+        _live_simulation_with_revision(
+            select(*columns), simulations.c.current_revision
+        ).with_for_update(of=simulations)
+    )
+
+
+def _live_simulation_with_revision(statement: Select, revision: Any) -> Select:
+    """``statement`` over the live simulation (bound ``tenant_id``, ``simulation_id``)
+    LEFT JOIN its revision numbered ``revision`` (a column or a bound parameter)."""
+    return statement.select_from(
+        simulations.outerjoin(
+            _table,
+            and_(
+                _table.c.tenant_id == simulations.c.tenant_id,
+                _table.c.simulation_id == simulations.c.id,
+                _table.c.revision == revision,
+            ),
         )
-        .where(
-            simulations.c.tenant_id == bindparam("tenant_id"),
-            simulations.c.id == bindparam("simulation_id"),
-            simulations.c.delete_time.is_(None),
-        )
-        .with_for_update(of=simulations)
+    ).where(
+        simulations.c.tenant_id == bindparam("tenant_id"),
+        simulations.c.id == bindparam("simulation_id"),
+        simulations.c.delete_time.is_(None),
     )
 
 
@@ -105,21 +111,8 @@ def _revision_of_live_simulation(numbered: bool) -> Query:
     # Compiled once: GetConfig is a hot read. ``numbered``: a given revision, else the current.
     wanted = bindparam("revision", type_=Integer) if numbered else simulations.c.current_revision
     return Query(
-        select(simulations.c.current_revision.label("current"), *_table.c)
-        .select_from(
-            simulations.outerjoin(
-                _table,
-                and_(
-                    _table.c.tenant_id == simulations.c.tenant_id,
-                    _table.c.simulation_id == simulations.c.id,
-                    _table.c.revision == wanted,
-                ),
-            )
-        )
-        .where(
-            simulations.c.tenant_id == bindparam("tenant_id"),
-            simulations.c.id == bindparam("simulation_id"),
-            simulations.c.delete_time.is_(None),
+        _live_simulation_with_revision(
+            select(simulations.c.current_revision.label("current"), *_table.c), wanted
         )
     )
 
