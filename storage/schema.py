@@ -381,7 +381,7 @@ webhook_deliveries = Table(
     Index("ix_webhook_deliveries_webhook", "webhook_id", "simulation_id", "id"),
     # The retention purge finds settled deliveries by state and age (migration 0015).
     Index("ix_webhook_deliveries_settled", "state", "update_time"),
-    # Events are renumbered at commit on PostgreSQL, their deliveries with them (migration 0019).
+    # Finds an event's deliveries (migration 0019, when events were renumbered at commit).
     Index("ix_webhook_deliveries_event_id", "event_id"),
     sqlite_autoincrement=True,
 )

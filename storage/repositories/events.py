@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import builtins
+import time
 from collections.abc import Collection
+from typing import Any
 
-from sqlalchemy import and_, func, insert, or_, select
+from sqlalchemy import Select, and_, func, insert, or_, select
 
 from storage.errors import NotFound
 from storage.queries import Write
@@ -37,20 +39,55 @@ _ADD = Write(
 )
 
 
+# How long a read waits for older transactions that may still add events before the ones it
+# found (see ``_settled``); after that it returns the events whose place is already final.
+SETTLE_SECONDS = 0.5
+# PostgreSQL: no event can still appear below this id (migration 0022).
+_HORIZON = func.simconfig_event_horizon().label("horizon")
+
+
 class SimulationEventRepository(SqlRepository):
     """Appends and pages through a simulation's events."""
 
     def add(self, event: SimulationEvent) -> None:
         """Append the event; NotFound when the simulation does not exist.
 
-        The event's id is given when the transaction commits (on PostgreSQL, migration 0019:
-        within a tenant, ids follow commit order), so it is read back, not returned.
+        The database gives the id (on PostgreSQL from the transaction's id, migration 0022);
+        readers see the event once its place in the trail is final.
         """
         row = self._write(
             _ADD, COLUMNS.insert_values(event), entity="simulation_event", returning=True
         )
         if row is None:
             raise NotFound("simulation", event.simulation_id)
+
+    def _ordered(self) -> bool:
+        """Whether ids can appear out of commit order (PostgreSQL) and reads must settle."""
+        return self._connection.dialect.name == "postgresql"
+
+    def _settled(self, statement: Select[Any]) -> builtins.list[Any]:
+        """The rows of ``statement`` (ordered by event id) that no later commit can precede.
+
+        On PostgreSQL an event's id comes from its transaction's id (migration 0022), so a
+        transaction that began earlier may still commit events with smaller ids than those
+        already visible. The rows below the horizon are final; when rows above it were read
+        too (committed, but an older transaction is still open), the read is repeated for up
+        to ``SETTLE_SECONDS``, so a caller normally sees every event committed before its
+        call. Rows with no event (an outer join's NULL row) are kept. SQLite commits one
+        transaction at a time: its ids are final at once.
+        """
+        if not self._ordered():
+            return builtins.list(self._execute(statement))
+        statement = statement.add_columns(_HORIZON)
+        deadline = time.monotonic() + SETTLE_SECONDS
+        pause = 0.001
+        while True:
+            rows = self._execute(statement).all()
+            settled = [row for row in rows if row.id is None or row.id < row.horizon]
+            if len(settled) == len(rows) or time.monotonic() >= deadline:
+                return settled
+            time.sleep(pause)
+            pause = min(pause * 2, 0.05)
 
     def list_of_live_simulation(
         self, tenant_id: str, simulation_id: str, *, after_id: int | None, limit: int
@@ -65,7 +102,7 @@ class SimulationEventRepository(SqlRepository):
         )
         if after_id is not None:
             condition = and_(condition, _table.c.id > after_id)
-        rows = self._execute(
+        rows = self._settled(
             select(*_table.c)
             .select_from(simulations.outerjoin(_table, condition))
             .where(
@@ -76,10 +113,10 @@ class SimulationEventRepository(SqlRepository):
             # Only a simulation without (matching) events yields the all-NULL row.
             .order_by(_table.c.id)
             .limit(limit)
-        ).all()
+        )
         if not rows:
             raise NotFound("simulation", simulation_id)
-        return [SimulationEvent(**row._mapping) for row in rows if row.id is not None]
+        return [_event(row) for row in rows if row.id is not None]
 
     def list(
         self, tenant_id: str, simulation_id: str, *, after_id: int | None, limit: int
@@ -90,8 +127,8 @@ class SimulationEventRepository(SqlRepository):
         )
         if after_id is not None:
             statement = statement.where(_table.c.id > after_id)
-        rows = self._execute(statement.order_by(_table.c.id).limit(limit))
-        return [SimulationEvent(**row._mapping) for row in rows]
+        rows = self._settled(statement.order_by(_table.c.id).limit(limit))
+        return [_event(row) for row in rows]
 
     def has_deleted_event(self, tenant_id: str, simulation_id: str) -> bool:
         """Whether the tenant's simulation was deleted for good (its DELETED event is kept)."""
@@ -107,8 +144,14 @@ class SimulationEventRepository(SqlRepository):
         return self._execute(statement).first() is not None
 
     def latest_id(self, tenant_id: str) -> int:
-        """The id of the tenant's newest event; 0 when it has none."""
+        """The id of the tenant's newest event whose place is final; 0 when it has none.
+
+        A reader that continues after it misses nothing: on PostgreSQL, events of
+        transactions still open are above it (see ``_settled``).
+        """
         statement = select(func.max(_table.c.id)).where(_table.c.tenant_id == tenant_id)
+        if self._ordered():
+            statement = statement.where(_table.c.id < func.simconfig_event_horizon())
         return self._execute(statement).scalar() or 0
 
     def list_of_tenant(
@@ -124,8 +167,8 @@ class SimulationEventRepository(SqlRepository):
         """Up to ``limit`` of the tenant's events after ``after_id``, oldest first.
 
         Optionally only one simulation's, those of simulations now in ``scenario_id`` (and
-        the DELETED events of those that were in it), or those of ``kinds``. Within a tenant, ids follow commit order (migrations 0010 and 0019), so a
-        reader that continues after the last id it saw misses nothing.
+        the DELETED events of those that were in it), or those of ``kinds``. Only events whose place is final are read (see ``_settled``),
+        so a reader that continues after the last id it saw misses nothing.
         """
         statement = select(_table).where(_table.c.tenant_id == tenant_id, _table.c.id > after_id)
         if simulation_id:
@@ -147,5 +190,13 @@ class SimulationEventRepository(SqlRepository):
             )
         if kinds:
             statement = statement.where(_table.c.kind.in_(sorted(kinds)))
-        rows = self._execute(statement.order_by(_table.c.id).limit(limit))
-        return [SimulationEvent(**row._mapping) for row in rows]
+        rows = self._settled(statement.order_by(_table.c.id).limit(limit))
+        return [_event(row) for row in rows]
+
+
+def _event(row: Any) -> SimulationEvent:
+    mapping = row._mapping
+    return SimulationEvent(**{name: mapping[name] for name in _FIELDS})
+
+
+_FIELDS = tuple(column.name for column in _table.c)

@@ -1,19 +1,21 @@
 """The event feed's storage side: a tenant's events in order, filtered, and their wake-ups.
 
-Within a tenant, event ids follow commit order (PostgreSQL: events are numbered at commit
-under a per-tenant lock, migrations 0010 and 0019), so a reader that continues after the last
-id it saw never skips a later commit.
+A reader that continues after the last id it saw never skips a later commit: on PostgreSQL an
+event's id comes from its transaction's id and readers only read ids below the oldest open
+transaction's (migration 0022); SQLite commits one transaction at a time.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
+import time
 from dataclasses import replace
 
 import pytest
 
 from storage import EVENTS_CHANNEL, SimulationEvent
+from storage.repositories import events as events_repository
 
 
 def test_a_tenants_events_are_read_oldest_first_after_a_cursor(
@@ -60,58 +62,95 @@ def test_events_filter_by_simulation_scenario_and_kind(database, make, tenant_id
     assert read(scenario_id=scenario.id, kinds={"CONFIG_CHANGED"}) == []
 
 
-def test_an_event_committed_later_gets_a_later_id_even_when_it_was_inserted_first(
-    database, make, tenant_id
+def test_a_reader_never_sees_an_event_before_an_older_open_transaction_ends(
+    database, make, tenant_id, monkeypatch
 ):
     """The race a plain sequence loses: the first inserter commits after the second commits.
 
-    Neither insert waits for the other's transaction (migration 0019 numbers events at
-    commit), and the ids still follow commit order.
+    Neither insert waits for the other's transaction (migration 0022: no lock), and a reader
+    that continues after the last id it saw still misses nothing: while the older
+    transaction is open, the newer commit is held back, then both come, oldest first.
     """
     if database.dialect != "postgresql":
         pytest.skip("PostgreSQL only: SQLite writes one transaction at a time")
-    sim = make.simulation(tenant_id)
-    first_record = SimulationEvent(
-        tenant_id, sim.id, "STATUS_CHANGED", "key-1", make.now, reason="1"
-    )
-    second_record = replace(first_record, reason="2")
-    second_committed = threading.Event()
-    with database.unit_of_work() as first:
-        first.events.add(first_record)
-
-        def add_second() -> None:
-            database.run(lambda uow: uow.events.add(second_record))
-            second_committed.set()
-
-        thread = threading.Thread(target=add_second)
-        thread.start()
-        # The second writer commits while the first transaction is still open.
-        assert second_committed.wait(10)
-        first.commit()
-    thread.join(10)
-    listed = database.run(lambda uow: uow.events.list_of_tenant(tenant_id, after_id=0, limit=10))
-    assert [event.reason for event in listed] == ["2", "1"]
-    assert listed[0].id < listed[1].id
-
-
-def test_a_reader_between_two_commits_never_skips_the_later_one(database, make, tenant_id):
-    """A reader that saw the first commit and continues after its id gets the second."""
-    if database.dialect != "postgresql":
-        pytest.skip("PostgreSQL only: SQLite writes one transaction at a time")
+    monkeypatch.setattr(events_repository, "SETTLE_SECONDS", 0.05)
     sim = make.simulation(tenant_id)
     record = SimulationEvent(tenant_id, sim.id, "STATUS_CHANGED", "key-1", make.now)
+
+    def read(after_id: int = 0):
+        return database.run(
+            lambda uow: uow.events.list_of_tenant(tenant_id, after_id=after_id, limit=10)
+        )
+
     with database.unit_of_work() as early:
         early.events.add(replace(record, reason="inserted first"))
         database.run(lambda uow: uow.events.add(replace(record, reason="committed first")))
-        (seen,) = database.run(
-            lambda uow: uow.events.list_of_tenant(tenant_id, after_id=0, limit=10)
-        )
+        # Committed, but not yet in its final place: a reader gets nothing yet.
+        assert read() == []
+        assert database.run(lambda uow: uow.events.latest_id(tenant_id)) == 0
         early.commit()
-    later = database.run(
-        lambda uow: uow.events.list_of_tenant(tenant_id, after_id=seen.id, limit=10)
-    )
-    assert seen.reason == "committed first"
-    assert [event.reason for event in later] == ["inserted first"]
+    listed = read()
+    assert [event.reason for event in listed] == ["inserted first", "committed first"]
+    assert listed[0].id < listed[1].id
+    assert read(listed[0].id) == listed[1:]
+    assert database.run(lambda uow: uow.events.latest_id(tenant_id)) == listed[1].id
+
+
+def test_a_read_waits_for_an_older_transaction_to_show_what_committed_before_it(
+    database, make, tenant_id, monkeypatch
+):
+    """Read-your-writes: an event committed before the call is in its answer.
+
+    The older transaction is still open when the read finds the event; the read waits for it
+    (up to ``SETTLE_SECONDS``) instead of answering without the event.
+    """
+    if database.dialect != "postgresql":
+        pytest.skip("PostgreSQL only: SQLite writes one transaction at a time")
+    monkeypatch.setattr(events_repository, "SETTLE_SECONDS", 30.0)
+    held = threading.Event()
+    real_sleep = time.sleep
+
+    def sleep(seconds: float) -> None:
+        held.set()
+        real_sleep(seconds)
+
+    monkeypatch.setattr(events_repository.time, "sleep", sleep)
+    sim = make.simulation(tenant_id)
+    record = SimulationEvent(tenant_id, sim.id, "STATUS_CHANGED", "key-1", make.now)
+    answers: queue.Queue = queue.Queue()
+    with database.unit_of_work() as early:
+        early.events.add(replace(record, reason="older, still open"))
+        database.run(lambda uow: uow.events.add(replace(record, reason="mine, committed")))
+        reader = threading.Thread(
+            target=lambda: answers.put(
+                database.run(
+                    lambda uow: uow.events.list_of_live_simulation(
+                        tenant_id, sim.id, after_id=None, limit=10
+                    )
+                )
+            )
+        )
+        reader.start()
+        # The reader found the committed event held back and is waiting.
+        assert held.wait(10)
+        early.commit()
+    reader.join(10)
+    listed = answers.get(timeout=1)
+    assert [event.reason for event in listed] == ["older, still open", "mine, committed"]
+
+
+def test_event_ids_of_one_transaction_follow_insert_order(database, make, tenant_id):
+    sim = make.simulation(tenant_id)
+    record = SimulationEvent(tenant_id, sim.id, "STATUS_CHANGED", "key-1", make.now)
+
+    def add_three(uow) -> None:
+        for reason in ("1", "2", "3"):
+            uow.events.add(replace(record, reason=reason))
+
+    database.run(add_three)
+    listed = database.run(lambda uow: uow.events.list_of_tenant(tenant_id, after_id=0, limit=10))
+    assert [event.reason for event in listed] == ["1", "2", "3"]
+    assert listed[0].id < listed[1].id < listed[2].id
 
 
 def test_a_committed_event_notifies_its_tenant_and_a_rolled_back_one_does_not(

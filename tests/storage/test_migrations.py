@@ -150,3 +150,68 @@ def test_downgrading_deletion_events_restores_the_foreign_key_and_upgrading_agai
     assert [key["referred_table"] for key in keys] == ["simulations"]
     fresh.migrate()
     assert fresh.current_revision() == head_revision()
+
+
+def _add_event(connection, simulation_id: str, reason: str) -> None:
+    connection.execute(
+        text(
+            "INSERT INTO simulation_events (tenant_id, simulation_id, kind, actor, create_time, "
+            "reason) VALUES ('t', :id, 'STATUS_CHANGED', 'k', :now, :reason)"
+        ),
+        {"id": simulation_id, "now": datetime.now(UTC), "reason": reason},
+    )
+
+
+def _events_by_id(database: Database) -> list[tuple[int, str]]:
+    with database.engine.connect() as connection:
+        rows = connection.execute(text("SELECT id, reason FROM simulation_events ORDER BY id"))
+        return [tuple(row) for row in rows]
+
+
+def test_event_ids_keep_growing_across_the_move_to_transaction_ids_and_back(
+    empty_postgres_url,
+):
+    """Migration 0022: events written after it come after those before, and so on downgrade.
+
+    The sequence is pushed far ahead first, as a long-lived database's would be, so the new
+    ids must start above it rather than at the transaction id alone.
+    """
+    database = Database(empty_postgres_url)
+    try:
+        _upgrade(database, "0021")
+        with database.engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO simulations (id, tenant_id, name, prompt, labels, status, "
+                    "current_revision, create_time, update_time, etag) VALUES ('s', 't', 'n', "
+                    "'', '{}', 'PENDING', 0, now(), now(), 'e')"
+                )
+            )
+            connection.execute(
+                text(
+                    "SELECT setval(pg_get_serial_sequence('simulation_events', 'id'), "
+                    "4000000000000000)"
+                )
+            )
+            _add_event(connection, "s", "before 0022")
+        database.migrate()
+        with database.engine.begin() as connection:
+            _add_event(connection, "s", "after 0022")
+        config = _alembic_config()
+        with database.engine.connect() as connection:
+            config.attributes["connection"] = connection
+            command.downgrade(config, "0021")
+            connection.commit()
+        with database.engine.begin() as connection:
+            _add_event(connection, "s", "after the downgrade")
+        events = _events_by_id(database)
+        assert [reason for _, reason in events] == [
+            "before 0022",
+            "after 0022",
+            "after the downgrade",
+        ]
+        assert events[0][0] > 4000000000000000
+        database.migrate()
+        assert database.current_revision() == head_revision()
+    finally:
+        database.dispose()
