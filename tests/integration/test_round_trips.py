@@ -59,6 +59,7 @@ class Running:
     configs: config_service_pb2_grpc.ConfigServiceStub
     simulations: simulation_service_pb2_grpc.SimulationServiceStub
     revoked_key: str
+    postgres: bool
 
     def warm(self, call):
         """Makes ``call`` twice and returns what the second one sent."""
@@ -104,6 +105,7 @@ def running(request, tmp_path) -> Iterator[Running]:
         config_service_pb2_grpc.ConfigServiceStub(channel),
         simulation_service_pb2_grpc.SimulationServiceStub(channel),
         revoked.secret,
+        request.param == "postgresql",
     )
     channel.close()
     server.stop(0)
@@ -250,8 +252,14 @@ def test_an_update_config_reads_once_and_writes_its_revision_in_one_batch(runnin
     running.configs.UpdateConfig(request, metadata=running.metadata, timeout=10)
 
     # The lock with the current revision joined in, then the compare-and-swap update, the
-    # revision and its event, which PostgreSQL receives together (pipeline mode).
-    # SQLite's BEGIN IMMEDIATE is a statement of its own; psycopg's BEGIN is not reported.
+    # revision and its event: on PostgreSQL one statement (WITH ... UPDATE, INSERT, INSERT),
+    # on SQLite one after another. SQLite's BEGIN IMMEDIATE is a statement of its own;
+    # psycopg's BEGIN is not reported.
     kinds = [statement.lstrip().split()[0].upper() for statement in running.statements.sent]
     kinds = [kind for kind in kinds if kind not in ("BEGIN", "COMMIT")]
-    assert kinds == ["SELECT", "UPDATE", "INSERT", "INSERT"], running.statements.sent
+    if running.postgres:
+        assert kinds == ["SELECT", "WITH"], running.statements.sent
+        (write,) = running.statements.sent[1:]
+        assert [write.count(verb) for verb in ("UPDATE", "INSERT INTO")] == [1, 2]
+    else:
+        assert kinds == ["SELECT", "UPDATE", "INSERT", "INSERT"], running.statements.sent

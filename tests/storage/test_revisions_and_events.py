@@ -214,6 +214,20 @@ def test_a_current_revision_is_stored_with_its_update_and_events(database, make,
     assert listed[0].id > 0
 
 
+def test_the_events_of_a_current_revision_are_stored_in_the_order_given(database, make, tenant_id):
+    sim = make.simulation(tenant_id)
+    changed = _changed_event(make, sim, 1)
+    moved = replace(changed, kind="STATUS_CHANGED", reason="moved", revision=1)
+    database.run(
+        lambda uow: uow.revisions.add_current(
+            replace(sim, current_revision=1), sim.etag, _revision(make, sim, 1), [changed, moved]
+        )
+    )
+    listed = database.run(lambda uow: uow.events.list(tenant_id, sim.id, after_id=None, limit=10))
+    assert [event.kind for event in listed] == ["CONFIG_CHANGED", "STATUS_CHANGED"]
+    assert listed[0].id < listed[1].id
+
+
 def test_a_current_revision_on_a_stale_etag_is_a_conflict_and_stores_nothing(
     database, make, tenant_id
 ):
