@@ -720,3 +720,51 @@ def test_a_duplicated_metric_name_is_reported_at_the_duplicate(config, data):
     i = data.draw(st.integers(0, len(config.metrics) - 1), label="metric copied")
     config.metrics.add(name=config.metrics[i].name, kind=config_pb2.Metric.SCORE)
     assert paths(validator.validate(config)) == [f"metrics[{len(config.metrics) - 1}].name"]
+
+
+# Strings near every agent limit: empty, blank, NUL, at and past the (lowered) lengths.
+_agent_text = st.sampled_from(["", " ", "a", "ab", "a\x00", "abc", "ABC", "a b", "x" * 5, "x" * 6])
+_small_limits = ConfigLimits(
+    agent_id_max_chars=5,
+    agent_name_max_chars=5,
+    agent_role_max_chars=5,
+    agent_persona_max_chars=5,
+    agent_attributes_max=2,
+    attribute_key_max_chars=5,
+    attribute_value_max_chars=5,
+    agent_goals_max=2,
+    goal_max_chars=5,
+)
+
+
+class _FullChecksOnly(ConfigValidator):
+    def _agent_is_clean(self, agent, seen):
+        return False
+
+
+@st.composite
+def _edge_agents(draw) -> config_pb2.Agent:
+    return config_pb2.Agent(
+        id=draw(st.sampled_from(["", "a", "b", "a-1", "A", "a b", "abcde", "abcdef"])),
+        name=draw(_agent_text),
+        role=draw(_agent_text),
+        persona=draw(_agent_text),
+        attributes=draw(st.dictionaries(_agent_text, _agent_text, max_size=3)),
+        goals=draw(st.lists(_agent_text, max_size=3)),
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(agents=st.lists(_edge_agents(), min_size=1, max_size=4))
+def test_the_fast_path_for_clean_agents_agrees_with_the_full_checks(agents):
+    """Agents are first tested inline (the valid config's fast path); the full checks decide.
+
+    Whatever the agents, the violations are those of the full checks alone.
+    """
+    fast = ConfigValidator(_small_limits)
+    full = _FullChecksOnly(_small_limits)
+    config = copy_config(make_config())
+    del config.agents[:]
+    del config.events[:]
+    config.agents.extend(agents)
+    assert fast.validate(config) == full.validate(config)
