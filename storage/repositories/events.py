@@ -49,8 +49,8 @@ _HORIZON = func.simconfig_event_horizon().label("horizon")
 class SimulationEventRepository(SqlRepository):
     """Appends and pages through a simulation's events."""
 
-    def add(self, event: SimulationEvent) -> None:
-        """Append the event; NotFound when the simulation does not exist.
+    def add(self, event: SimulationEvent) -> int:
+        """Append the event and return its id; NotFound when the simulation does not exist.
 
         The database gives the id (on PostgreSQL from the transaction's id, migration 0022);
         readers see the event once its place in the trail is final.
@@ -60,6 +60,7 @@ class SimulationEventRepository(SqlRepository):
         )
         if row is None:
             raise NotFound("simulation", event.simulation_id)
+        return int(row["id"])
 
     def _ordered(self) -> bool:
         """Whether ids can appear out of commit order (PostgreSQL) and reads must settle."""
@@ -70,24 +71,28 @@ class SimulationEventRepository(SqlRepository):
 
         On PostgreSQL an event's id comes from its transaction's id (migration 0022), so a
         transaction that began earlier may still commit events with smaller ids than those
-        already visible. The rows below the horizon are final; when rows above it were read
-        too (committed, but an older transaction is still open), the read is repeated for up
-        to ``SETTLE_SECONDS``, so a caller normally sees every event committed before its
-        call. Rows with no event (an outer join's NULL row) are kept. SQLite commits one
-        transaction at a time: its ids are final at once.
+        already visible. The rows below the horizon are final. When rows above it were read
+        too (committed, but an older transaction is still open), the read is repeated until
+        the horizon passes the last of them, for up to ``SETTLE_SECONDS``: a caller sees every
+        event committed before its call, waiting only for transactions older than those
+        events (events committed meanwhile are not waited for). Rows with no event (an outer
+        join's NULL row) are kept. SQLite commits one transaction at a time: its ids are
+        final at once.
         """
         if not self._ordered():
             return builtins.list(self._execute(statement))
         statement = statement.add_columns(_HORIZON)
-        deadline = time.monotonic() + SETTLE_SECONDS
-        pause = 0.001
-        while True:
-            rows = self._execute(statement).all()
-            settled = [row for row in rows if row.id is None or row.id < row.horizon]
-            if len(settled) == len(rows) or time.monotonic() >= deadline:
-                return settled
-            time.sleep(pause)
-            pause = min(pause * 2, 0.05)
+        rows = self._execute(statement).all()
+        held = [row.id for row in rows if row.id is not None and row.id >= row.horizon]
+        if held:
+            awaited, deadline, pause = max(held), time.monotonic() + SETTLE_SECONDS, 0.001
+            while time.monotonic() < deadline:
+                time.sleep(pause)
+                pause = min(pause * 2, 0.05)
+                rows = self._execute(statement).all()
+                if not rows or rows[0].horizon > awaited:
+                    break
+        return [row for row in rows if row.id is None or row.id < row.horizon]
 
     def list_of_live_simulation(
         self, tenant_id: str, simulation_id: str, *, after_id: int | None, limit: int

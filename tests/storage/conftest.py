@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -144,11 +145,7 @@ class Factory:
             "create_time": self.now,
         }
         record = SimulationEvent(**(values | overrides))
-        self.database.run(lambda uow: uow.events.add(record))
-        # The id is given at commit: read the event back as stored, the simulation's newest.
-        return self.database.run(
-            lambda uow: uow.events.list(sim.tenant_id, sim.id, after_id=None, limit=10_000)
-        )[-1]
+        return replace(record, id=self.database.run(lambda uow: uow.events.add(record)))
 
     def job(self, sim: Simulation, **overrides: Any) -> ArchitectJob:
         values: dict[str, Any] = {
