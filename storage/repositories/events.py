@@ -73,26 +73,42 @@ class SimulationEventRepository(SqlRepository):
         transaction that began earlier may still commit events with smaller ids than those
         already visible. The rows below the horizon are final. When rows above it were read
         too (committed, but an older transaction is still open), the read is repeated until
-        the horizon passes the last of them, for up to ``SETTLE_SECONDS``: a caller sees every
-        event committed before its call, waiting only for transactions older than those
-        events (events committed meanwhile are not waited for). Rows with no event (an outer
-        join's NULL row) are kept. SQLite commits one transaction at a time: its ids are
-        final at once.
+        the horizon passes the last of them (see :meth:`_until_settled`). Rows with no event
+        (an outer join's NULL row) are kept. SQLite commits one transaction at a time: its ids
+        are final at once.
         """
         if not self._ordered():
             return builtins.list(self._execute(statement))
         statement = statement.add_columns(_HORIZON)
-        rows = self._execute(statement).all()
-        held = [row.id for row in rows if row.id is not None and row.id >= row.horizon]
-        if held:
-            awaited, deadline, pause = max(held), time.monotonic() + SETTLE_SECONDS, 0.001
-            while time.monotonic() < deadline:
-                time.sleep(pause)
-                pause = min(pause * 2, 0.05)
-                rows = self._execute(statement).all()
-                if not rows or rows[0].horizon > awaited:
-                    break
+
+        def read() -> tuple[builtins.list[Any], int | None, int]:
+            rows = builtins.list(self._execute(statement).all())
+            held = [row.id for row in rows if row.id is not None and row.id >= row.horizon]
+            return rows, max(held, default=None), rows[0].horizon if rows else 0
+
+        rows = self._until_settled(read)
         return [row for row in rows if row.id is None or row.id < row.horizon]
+
+    @staticmethod
+    def _until_settled(read: Any) -> Any:
+        """``read()``'s answer once the horizon passed the newest event its first answer held.
+
+        ``read`` returns (answer, the newest id it found above the horizon or None, the
+        horizon). The read is repeated, with short pauses, for up to ``SETTLE_SECONDS``: a
+        caller sees every event committed before its call, waiting only for transactions
+        older than those events (events committed meanwhile are not waited for).
+        """
+        answer, awaited, _ = read()
+        if awaited is None:
+            return answer
+        deadline, pause = time.monotonic() + SETTLE_SECONDS, 0.001
+        while time.monotonic() < deadline:
+            time.sleep(pause)
+            pause = min(pause * 2, 0.05)
+            answer, _, horizon = read()
+            if horizon > awaited:
+                break
+        return answer
 
     def list_of_live_simulation(
         self, tenant_id: str, simulation_id: str, *, after_id: int | None, limit: int
@@ -149,15 +165,28 @@ class SimulationEventRepository(SqlRepository):
         return self._execute(statement).first() is not None
 
     def latest_id(self, tenant_id: str) -> int:
-        """The id of the tenant's newest event whose place is final; 0 when it has none.
+        """The id of the tenant's newest event; 0 when it has none.
 
-        A reader that continues after it misses nothing: on PostgreSQL, events of
-        transactions still open are above it (see ``_settled``).
+        A reader that continues after it gets every event committed after the call and none
+        committed before: on PostgreSQL, it is the newest id below the horizon once the
+        horizon has passed every event committed before the call (see ``_until_settled``).
         """
-        statement = select(func.max(_table.c.id)).where(_table.c.tenant_id == tenant_id)
-        if self._ordered():
-            statement = statement.where(_table.c.id < func.simconfig_event_horizon())
-        return self._execute(statement).scalar() or 0
+        if not self._ordered():
+            statement = select(func.max(_table.c.id)).where(_table.c.tenant_id == tenant_id)
+            return self._execute(statement).scalar() or 0
+        horizon = func.simconfig_event_horizon()
+        statement = select(
+            func.max(_table.c.id).label("newest"),
+            func.max(_table.c.id).filter(_table.c.id < horizon).label("settled"),
+            horizon.label("horizon"),
+        ).where(_table.c.tenant_id == tenant_id)
+
+        def read() -> tuple[int, int | None, int]:
+            row = self._execute(statement).one()
+            held = row.newest if row.newest is not None and row.newest >= row.horizon else None
+            return row.settled or 0, held, row.horizon
+
+        return int(self._until_settled(read))
 
     def list_of_tenant(
         self,

@@ -89,6 +89,8 @@ def test_a_reader_never_sees_an_event_before_an_older_open_transaction_ends(
         assert read() == []
         assert database.run(lambda uow: uow.events.latest_id(tenant_id)) == 0
         early.commit()
+    # Both final now; a read waits for any other transaction older than them to end.
+    monkeypatch.setattr(events_repository, "SETTLE_SECONDS", 30.0)
     listed = read()
     assert [event.reason for event in listed] == ["inserted first", "committed first"]
     assert listed[0].id < listed[1].id
