@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import statistics
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,6 +49,73 @@ class Target:
     met: bool | None  # None: not measured in this run
 
 
+@dataclass(frozen=True)
+class CostRound:
+    """One GetScenario round of the telemetry cost runs: the calls, and the server's CPU."""
+
+    measured: Measurement
+    # User + system CPU seconds of the server's whole process tree over the round.
+    cpu_seconds: float
+
+    @property
+    def cpu_us_per_call(self) -> float:
+        """Server CPU µs per call answered with grpc-status 0."""
+        return self.cpu_seconds / self.measured.ok * 1e6 if self.measured.ok else math.nan
+
+
+@dataclass(frozen=True)
+class TelemetryCost:
+    """GetScenario against two servers, telemetry off and on, in alternating rounds."""
+
+    processes: int
+    sample: float  # OTEL_TRACES_SAMPLER_ARG of the server with telemetry on
+    seconds: float  # per round
+    off: Sequence[CostRound]
+    on: Sequence[CostRound]
+    notes: tuple[str, ...] = ()
+
+    @staticmethod
+    def _median(rounds: Sequence[CostRound], figure: Callable[[CostRound], float]) -> float:
+        return statistics.median(figure(r) for r in rounds) if rounds else math.nan
+
+    def rate(self, on: bool) -> float:
+        """Median req/s of the rounds with telemetry ``on`` (or off)."""
+        return self._median(self.on if on else self.off, lambda r: r.measured.rate)
+
+    def cpu_us_per_call(self, on: bool) -> float:
+        """Median server CPU µs per answered call of the rounds with telemetry ``on`` (or off)."""
+        return self._median(self.on if on else self.off, lambda r: r.cpu_us_per_call)
+
+    def errors(self, on: bool) -> int:
+        """Calls that failed, over every round with telemetry ``on`` (or off)."""
+        return sum(r.measured.errors for r in (self.on if on else self.off))
+
+    @property
+    def throughput_cost(self) -> float:
+        """The share of GetScenario's req/s that telemetry costs: 1 − median on / median off."""
+        off = self.rate(False)
+        return 1 - self.rate(True) / off if off else math.nan
+
+    @property
+    def cpu_cost(self) -> float:
+        """How much more server CPU a call takes with telemetry on: median on / median off − 1."""
+        return self.cpu_us_per_call(True) / self.cpu_us_per_call(False) - 1
+
+    @property
+    def pair_ratios(self) -> list[float]:
+        """on / off req/s of each pair of neighbouring rounds (the k-th on against the k-th off)."""
+        return [
+            on.measured.rate / off.measured.rate
+            for off, on in zip(self.off, self.on, strict=False)
+            if off.measured.rate
+        ]
+
+    @property
+    def label(self) -> str:
+        """What the telemetry-on server does, for a reader."""
+        return f"metrics and tracing on, {_percent(self.sample)} sampled"
+
+
 @dataclass
 class Results:
     """Everything one run measured, and how."""
@@ -57,6 +125,7 @@ class Results:
     rows: list[Row] = field(default_factory=list)
     latencies: list[scale.Latency] = field(default_factory=list)
     rss: list[RssPeak] = field(default_factory=list)
+    telemetry_cost: TelemetryCost | None = None
     # Things a reader must know to read the figures right (a server that ran fewer
     # processes than asked for, say).
     notes: list[str] = field(default_factory=list)
@@ -68,6 +137,11 @@ def _ms(value: float) -> str:
 
 def _rate(value: float) -> str:
     return f"{value:,.0f}"
+
+
+def _percent(fraction: float) -> str:
+    """0.01 as ``1%``, 0.005 as ``0.5%``."""
+    return f"{fraction * 100:g}%"
 
 
 # --- targets ----------------------------------------------------------------------------
@@ -135,6 +209,7 @@ def targets(results: Results) -> list[Target]:
         _growth_target(results, scale.SIMULATIONS_IN_SCENARIO, 0, scale.SIMULATIONS, scale.GET)
     )
     found.append(_config_filter_target(results))
+    found.append(_telemetry_target(results))
     if results.rss:
         peak = max(results.rss, key=lambda p: p.peak_mib)
         found.append(
@@ -161,6 +236,29 @@ def _config_filter_target(results: Results) -> Target:
         return Target(what, "not measured", None)
     p50 = measured[-1].p50_ms
     return Target(what, f"{p50:.1f} ms", p50 < CONFIG_FILTER_LIMIT_MS)
+
+
+# Issue 11: metrics and tracing, when on, cost GetScenario at most this share of its req/s.
+TELEMETRY_COST_LIMIT = 0.10
+
+
+def _telemetry_target(results: Results) -> Target:
+    what = (
+        f"telemetry on costs ≤ {TELEMETRY_COST_LIMIT:.0%} of GetScenario throughput "
+        f"with {_processes(2)}"
+    )
+    cost = results.telemetry_cost
+    if cost is None:
+        return Target(what, "not measured", None)
+    measured = (
+        f"{cost.throughput_cost:.1%} ({_percent(cost.sample)} sampled; "
+        f"CPU per call {cost.cpu_cost:+.1%})"
+    )
+    errors = cost.errors(True) + cost.errors(False)
+    if errors:
+        measured += f", {errors} errors"
+    met = cost.throughput_cost <= TELEMETRY_COST_LIMIT and errors == 0
+    return Target(what, measured, met)
 
 
 def _verdict(target: Target) -> str:
@@ -238,6 +336,62 @@ def rss_table(results: Results) -> list[tuple[str, ...]]:
     return [(p.run, str(p.pid), p.role, f"{p.peak_mib:.0f}") for p in results.rss]
 
 
+_COST_HEADER = ("telemetry", "rounds", "req/s", "CPU µs per call", "errors")
+
+
+def cost_table(cost: TelemetryCost) -> list[tuple[str, ...]]:
+    """Median req/s and CPU µs per call of each server, and on over off."""
+    lines = [
+        (
+            cost.label if on else "off",
+            str(len(cost.on if on else cost.off)),
+            _rate(cost.rate(on)),
+            _rate(cost.cpu_us_per_call(on)),
+            str(cost.errors(on)),
+        )
+        for on in (False, True)
+    ]
+    lines.append(
+        (
+            "on / off",
+            "",
+            f"{cost.rate(True) / cost.rate(False):.3f}×",
+            f"{cost.cpu_us_per_call(True) / cost.cpu_us_per_call(False):.3f}×",
+            "",
+        )
+    )
+    return lines
+
+
+def cost_summary(cost: TelemetryCost) -> str:
+    """How the telemetry cost was measured, and the pairs' own ratios, in a sentence or two."""
+    ratios = cost.pair_ratios
+    pairs = (
+        f" The {len(ratios)} pairs' own on/off req/s ratios: median "
+        f"{statistics.median(ratios):.3f}×, from {min(ratios):.3f}× to {max(ratios):.3f}×."
+        if ratios
+        else ""
+    )
+    return (
+        f"GetScenario against two servers of {_processes(cost.processes)} each on the same "
+        f"database, one with telemetry off and one with {cost.label} (OTLP to a local sink), "
+        f"in alternating rounds of {cost.seconds:g} s (ABBA order); medians of the rounds. "
+        "CPU is user + system time of the server's process tree over a round, per call "
+        f"answered with grpc-status 0.{pairs}"
+    )
+
+
+def _cost_notes(cost: TelemetryCost | None) -> list[str]:
+    if cost is None:
+        return []
+    found = list(cost.notes)
+    for round_ in (*cost.off, *cost.on):
+        for note in round_.measured.notes:
+            if f"telemetry cost: {note}" not in found:
+                found.append(f"telemetry cost: {note}")
+    return found
+
+
 def text_table(header: Sequence[str], lines: Sequence[Sequence[str]], text_columns: int = 1) -> str:
     """Columns aligned for a terminal: the first ``text_columns`` left, figures right."""
     widths = [max(len(cell) for cell in column) for column in zip(header, *lines, strict=True)]
@@ -265,7 +419,7 @@ def _notes(results: Results) -> list[str]:
         for row in results.rows
         for note in row.notes
     ]
-    return [*results.notes, *by_row]
+    return [*results.notes, *by_row, *_cost_notes(results.telemetry_cost)]
 
 
 def _processes(count: int) -> str:
@@ -288,6 +442,12 @@ def terminal(results: Results) -> str:
         ]
     if results.rss:
         parts += ["", "Server memory:", text_table(_RSS_HEADER, rss_table(results))]
+    if results.telemetry_cost is not None:
+        parts += [
+            "",
+            "Telemetry cost (GetScenario, alternating rounds):",
+            text_table(_COST_HEADER, cost_table(results.telemetry_cost)),
+        ]
     parts += ["", "Targets:"]
     parts += [f"  [{_verdict(t)}] {t.what}: {t.measured}" for t in targets(results)]
     return "\n".join(parts)
@@ -341,6 +501,15 @@ def markdown(results: Results, command: str, plot_name: str | None) -> str:
         sections += ["", *(f"- {note}" for note in notes)]
     if plot_name and results.rows:
         sections += ["", f"![req/s per RPC, beside the bare grpcio server]({plot_name})"]
+    if results.telemetry_cost is not None:
+        sections += [
+            "",
+            "## Telemetry cost",
+            "",
+            cost_summary(results.telemetry_cost),
+            "",
+            markdown_table(_COST_HEADER, cost_table(results.telemetry_cost)),
+        ]
     sections += ["", "## Targets", "", target_lines]
     if results.latencies:
         sections += [

@@ -3,6 +3,7 @@
 Usage:
     .venv/bin/python -m bench.run [--database-url URL] [--seconds S] [--rounds R] [--quick]
                                   [--processes 1,2] [--scale full|small|off] [--no-docs]
+                                  [--telemetry-cost on|off] [--telemetry-sample 0.01]
 
 PostgreSQL when ``--database-url`` or ``SIMCONFIG_DATABASE_URL`` names one (the benchmark
 creates its own database on that server and drops it at the end), the embedded SQLite
@@ -42,6 +43,12 @@ token) and GetScenario p50 at 1,000 and 1,000,000 scenarios in a tenant (``--sca
 skips the million), and GetScenario on a scenario with 100,000 simulations beside an empty
 one. Memory: the peak VmRSS of every server process, sampled every 0.5 s.
 
+Telemetry cost (``bench/telemetry_cost.py``; on by default for PostgreSQL without
+``--quick``, ``--telemetry-cost off`` skips it): GetScenario against two more servers of 2
+processes each on the same data, one with telemetry off and one with metrics and tracing on
+(``--telemetry-sample`` of new traces sampled, 1% by default), in alternating rounds, so that
+the machine's drift weighs on both alike; req/s and server CPU µs per call of each.
+
 The results are printed as one table with the targets below it, and written to
 ``docs/performance.md`` with a plot, ``docs/performance.png`` (``--no-docs`` skips them;
 ``--quick``, a smoke run, does not write them unless ``--docs`` asks).
@@ -65,7 +72,7 @@ from pathlib import Path
 
 import grpc
 
-from bench import bulk, database, h2load, report, scale, seed, servers
+from bench import bulk, database, h2load, report, scale, seed, servers, telemetry_cost
 from bench.measurement import Measurement
 
 DOCS = servers.REPO / "docs"
@@ -250,8 +257,9 @@ def load_runs(args, db, results: report.Results, workdir: Path) -> None:
     _, key = servers.create_tenant_key(env, "bench-load")
     data: seed.LoadData | None = None
     reference: servers.Subprocess | None = None
-    sink = servers.OtlpSink() if args.telemetry is not None else None
-    if sink is not None:
+    wants_sink = args.telemetry is not None or args.telemetry_cost == "on"
+    sink = servers.OtlpSink() if wants_sink else None
+    if args.telemetry is not None:
         results.settings["telemetry"] = (
             f"metrics on, {args.telemetry:.0%} of calls traced (OTLP to a local sink)"
         )
@@ -266,7 +274,11 @@ def load_runs(args, db, results: report.Results, workdir: Path) -> None:
                     db.server_url,
                     port=port,
                     processes=processes,
-                    telemetry=sink.settings(args.telemetry) if sink is not None else None,
+                    telemetry=(
+                        sink.settings(args.telemetry)
+                        if sink is not None and args.telemetry is not None
+                        else None
+                    ),
                 ),
                 processes,
                 workdir / f"serve-{processes}.log",
@@ -292,12 +304,28 @@ def load_runs(args, db, results: report.Results, workdir: Path) -> None:
             finally:
                 results.rss += _peaks(label, server, sampler)
                 server.stop()
+        if sink is not None and data is not None and args.telemetry_cost == "on":
+            get_scenario = next(rpc for rpc in data.rpcs if rpc.name == "GetScenario")
+            results.telemetry_cost = telemetry_cost.measure(
+                db, key, get_scenario, sink, _cost_settings(args), workdir, log=log
+            )
     finally:
         if reference is not None:
             reference.stop()
         if sink is not None:
             log(f"the OTLP sink received {sink.spans:,} spans")
             sink.stop()
+
+
+def _cost_settings(args) -> telemetry_cost.Settings:
+    return telemetry_cost.Settings(
+        sample=args.telemetry_sample,
+        pairs=args.telemetry_pairs,
+        seconds=args.telemetry_seconds,
+        warm_up=telemetry_cost.WARM_UP_SECONDS,
+        connections=args.connections,
+        streams=args.streams,
+    )
 
 
 def scale_runs(args, db, results: report.Results, workdir: Path) -> None:
@@ -427,6 +455,34 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "run without",
     )
     parser.add_argument(
+        "--telemetry-cost",
+        choices=("on", "off"),
+        default=None,
+        help="the telemetry cost runs: GetScenario against a server with telemetry off and "
+        "one with it on, 2 processes each, in alternating rounds (default: on for PostgreSQL "
+        "without --quick, off otherwise)",
+    )
+    parser.add_argument(
+        "--telemetry-sample",
+        type=float,
+        default=telemetry_cost.DEFAULT_SAMPLE,
+        metavar="SAMPLE",
+        help="OTEL_TRACES_SAMPLER_ARG of the telemetry-on server in the cost runs "
+        "(parentbased_traceidratio; default %(default)s, the README's production setting)",
+    )
+    parser.add_argument(
+        "--telemetry-pairs",
+        type=int,
+        default=telemetry_cost.DEFAULT_PAIRS,
+        help="off/on pairs of rounds in the cost runs (default %(default)s)",
+    )
+    parser.add_argument(
+        "--telemetry-seconds",
+        type=float,
+        default=telemetry_cost.DEFAULT_SECONDS,
+        help="seconds per cost round (default %(default)s)",
+    )
+    parser.add_argument(
         "--quick", action="store_true", help="smoke run: 1 round of 2 s, small scale, no docs"
     )
     docs = parser.add_mutually_exclusive_group()
@@ -444,6 +500,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.docs = not args.quick
     if args.processes is None:
         args.processes = [1, 2] if database.is_postgres(args.database_url) else [1]
+    if args.telemetry_cost is None:
+        full = database.is_postgres(args.database_url) and not args.quick
+        args.telemetry_cost = "on" if full and not args.no_load else "off"
+    if args.telemetry_cost == "on" and args.no_load:
+        parser.error("--telemetry-cost on needs the load runs (it uses their data)")
     return args
 
 

@@ -18,7 +18,7 @@ from service.processes import Supervisor, reserve_port
 from service.server import create_server, open_database
 from service.settings import Settings, SettingsError
 from service.telemetry.logs import configure_logging
-from service.telemetry.metrics import SharedMetricsDirectory, serve_metrics
+from service.telemetry.metrics import SharedMetricsDirectory, flush_pending, serve_metrics
 
 log = logging.getLogger("simconfig")
 
@@ -328,6 +328,9 @@ def _serve_in_processes(settings: Settings, database: storage.Database) -> int:
         server.start()
         report_ready()
         _stop_when_signalled(server, settings, received)
+        # The parent serves the metric files after this process is gone: the last increments
+        # must be in them.
+        flush_pending()
         if tracer_provider is not None:
             tracer_provider.shutdown()
         return 0

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 import grpc
 import httpx
 import pytest
@@ -49,6 +52,24 @@ def scrape(server: ServerProcess) -> dict[tuple[str, tuple], float]:
         for sample in family.samples:
             samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
     return samples
+
+
+def settled_scrape(server: ServerProcess, ready: Callable[[dict], bool]) -> dict:
+    """A scrape once ``ready`` holds of it, or the last one after a few seconds.
+
+    With several processes each one writes its figures to the shared files every
+    ``FLUSH_SECONDS`` (0.2 s), so /metrics shows the last calls that much later.
+    """
+    deadline = time.monotonic() + 5
+    while True:
+        samples = scrape(server)
+        if ready(samples) or time.monotonic() > deadline:
+            return samples
+        time.sleep(0.1)
+
+
+def handled_calls(samples) -> float:
+    return sum(value for (name, _), value in samples.items() if name == "grpc_server_handled_total")
 
 
 def call_on_new_connections(server: ServerProcess, key: str, lists: int, misses: int) -> None:
@@ -109,7 +130,7 @@ def test_the_figures_of_several_processes_add_up_on_one_port(start, migrated_pos
 
     call_on_new_connections(server, key, lists=12, misses=5)
 
-    samples = scrape(server)
+    samples = settled_scrape(server, lambda samples: handled_calls(samples) >= 17)
     assert_call_figures(samples, lists=12, misses=5)
     lookups = sum(
         samples.get(("simconfig_api_key_cache_lookups_total", (("result", r),)), 0)
@@ -170,7 +191,8 @@ def test_finished_architect_jobs_add_up_across_processes(start, migrated_postgre
 
     create_simulations_on_new_connections(server, key, 6)
 
-    assert finished_jobs(scrape(server))["succeeded"] == 6
+    samples = settled_scrape(server, lambda samples: finished_jobs(samples)["succeeded"] >= 6)
+    assert finished_jobs(samples)["succeeded"] == 6
 
 
 def test_no_tenant_key_or_resource_id_is_ever_a_label(start):
