@@ -212,6 +212,6 @@ def closed_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_the_newest_migration_is_0022():
+def test_the_newest_migration_is_0023():
     # A new migration must come with a deliberate update here (and a note in the README).
-    assert head_revision() == "0022"
+    assert head_revision() == "0023"

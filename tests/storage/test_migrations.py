@@ -215,3 +215,31 @@ def test_event_ids_keep_growing_across_the_move_to_transaction_ids_and_back(
         assert database.current_revision() == head_revision()
     finally:
         database.dispose()
+
+
+def test_configs_are_compressed_with_lz4_from_migration_0023_and_pglz_again_after_it(
+    empty_postgres_url,
+):
+    database = Database(empty_postgres_url)
+
+    def methods() -> dict[str, str]:
+        with database.engine.connect() as connection:
+            rows = connection.execute(
+                text(
+                    "SELECT attname, attcompression FROM pg_attribute WHERE attrelid = "
+                    "'config_revisions'::regclass AND attname IN ('config', 'sources')"
+                )
+            )
+            return {name: method for name, method in rows}
+
+    try:
+        database.migrate()
+        assert methods() == {"config": "l", "sources": "l"}
+        config = _alembic_config()
+        with database.engine.connect() as connection:
+            config.attributes["connection"] = connection
+            command.downgrade(config, "0022")
+            connection.commit()
+        assert methods() == {"config": "p", "sources": "p"}
+    finally:
+        database.dispose()
