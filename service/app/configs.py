@@ -27,6 +27,7 @@ from service.app.simulation_writes import (
     SimulationInput,
     create_simulation,
     record_event,
+    replace_config,
     write_revision,
 )
 from service.app.transactions import transactional
@@ -86,6 +87,17 @@ def config_etag(simulation_id: str, revision: int) -> str:
     """The opaque etag of a simulation's config at ``revision``."""
     digest = hashlib.sha256(f"{simulation_id}:{revision}".encode()).hexdigest()[:16]
     return f"c{revision}-{digest}"
+
+
+def _revision_of_etag(simulation_id: str, etag: str) -> int | None:
+    """The revision number an etag of :func:`config_etag` stands for; None if it is not one."""
+    number, dash, _ = etag[1:].partition("-")
+    if not etag.startswith("c") or not dash or not (number.isascii() and number.isdigit()):
+        return None
+    if len(number) > 9:  # past any revision a simulation can have: never a current etag
+        return None
+    revision = int(number)
+    return revision if config_etag(simulation_id, revision) == etag else None
 
 
 def check_config(
@@ -276,6 +288,35 @@ class ConfigOperations:
             )
             if replayed is not None:
                 return replayed
+            expected = _revision_of_etag(simulation_id, etag)
+            if (
+                whole
+                and expected is not None
+                and not validate_only
+                and not self._validator.validate(config)
+            ):
+                # The common edit (a whole valid config, with its etag): one statement that
+                # checks and writes. If it wrote nothing, the usual path below says why.
+                written = replace_config(
+                    uow,
+                    principal.tenant_id,
+                    simulation_id,
+                    expected_revision=expected,
+                    config=config,
+                    sources=list(sources),
+                    actor=principal.key_id,
+                    description=description,
+                    now=utc_now(),
+                    request_id=request_id,
+                    request_fingerprint=request or None,
+                )
+                if written is not None:
+                    uow.commit()
+                    view = ConfigView(
+                        simulation_id, written[1], config_etag(simulation_id, expected + 1), config
+                    )
+                    self._remember(view)
+                    return view
             current, stored = self._editable(
                 uow, principal, simulation_id, etag, with_config=not whole
             )

@@ -180,34 +180,115 @@ def write_revision(
         request_id=request_id or None,
         request_fingerprint=request_fingerprint if request_id else None,
     )
-    events = [
-        _event(
-            simulation,
-            "CONFIG_CHANGED",
-            actor,
-            now,
-            revision=number,
-            reason=description or f"config revision {number} ({origin.lower()})",
-            details={"origin": origin},
-        )
-    ]
+    config_changed, status_changed = _revision_events(
+        simulation.tenant_id,
+        simulation.id,
+        number,
+        origin,
+        actor,
+        description,
+        now,
+        from_status=simulation.status,
+    )
+    events = [config_changed]
     if simulation.status != lifecycle.COMPLETED_CONFIG:
-        events.append(
-            _event(
-                simulation,
-                "STATUS_CHANGED",
-                actor,
-                now,
-                from_status=simulation.status,
-                to_status=lifecycle.COMPLETED_CONFIG,
-                revision=number,
-                reason=f"config revision {number} written",
-            )
-        )
+        events.append(status_changed)
     # One round trip where the driver allows: the compare-and-swap update, the revision, the
     # events. A losing concurrent writer gets Conflict and nothing it sent is kept.
     updated = uow.revisions.add_current(changed, expected_etag or simulation.etag, revision, events)
     return updated, revision
+
+
+def _revision_events(
+    tenant_id: str,
+    simulation_id: str,
+    number: int,
+    origin: str,
+    actor: str,
+    description: str,
+    now: datetime,
+    *,
+    from_status: str | None,
+) -> tuple[storage.SimulationEvent, storage.SimulationEvent]:
+    """The CONFIG_CHANGED event of revision ``number``, and the STATUS_CHANGED one to record
+    when the simulation was not in COMPLETED_CONFIG (``from_status``) before it."""
+    config_changed = storage.SimulationEvent(
+        tenant_id=tenant_id,
+        simulation_id=simulation_id,
+        kind="CONFIG_CHANGED",
+        actor=actor,
+        create_time=now,
+        revision=number,
+        reason=description or f"config revision {number} ({origin.lower()})",
+        details={"origin": origin},
+    )
+    status_changed = storage.SimulationEvent(
+        tenant_id=tenant_id,
+        simulation_id=simulation_id,
+        kind="STATUS_CHANGED",
+        actor=actor,
+        create_time=now,
+        from_status=from_status,
+        to_status=lifecycle.COMPLETED_CONFIG,
+        revision=number,
+        reason=f"config revision {number} written",
+    )
+    return config_changed, status_changed
+
+
+def replace_config(
+    uow: storage.UnitOfWork,
+    tenant_id: str,
+    simulation_id: str,
+    *,
+    expected_revision: int,
+    config: config_pb2.SimulationConfig,
+    sources: list[config_pb2.Source],
+    actor: str,
+    description: str = "",
+    now: datetime,
+    request_id: str | None = None,
+    request_fingerprint: str | None = None,
+) -> tuple[storage.Simulation, storage.ConfigRevision] | None:
+    """An edit that replaces the whole config, written without reading the simulation first.
+
+    What :func:`write_revision` does for an EDIT (next revision, COMPLETED_CONFIG, results
+    cleared, the same events), in one statement that also checks what the caller would have
+    read: the simulation is live, at ``expected_revision`` (the etag the client sent) and in
+    a status that allows an edit. No ``sources``: the previous revision's are kept. Returns
+    the simulation and revision as stored, or None when nothing was written: the caller then
+    takes the usual path, which says why (or writes, on SQLite, where this never does).
+    """
+    number = expected_revision + 1
+    revision = storage.ConfigRevision(
+        tenant_id=tenant_id,
+        simulation_id=simulation_id,
+        revision=number,
+        config=config_to_document(config),
+        sources=sources_to_documents(sources),
+        create_time=now,
+        actor=actor,
+        origin="EDIT",
+        description=description,
+        request_id=request_id or None,
+        request_fingerprint=request_fingerprint if request_id else None,
+    )
+    config_changed, status_changed = _revision_events(
+        tenant_id, simulation_id, number, "EDIT", actor, description, now, from_status=None
+    )
+    return uow.revisions.replace_current(
+        tenant_id,
+        simulation_id,
+        status=lifecycle.COMPLETED_CONFIG,
+        etag=uuid.uuid4().hex,
+        now=now,
+        expected_revision=expected_revision,
+        editable=lifecycle.CONFIG_EDITABLE,
+        keep_sources=not sources,
+        revision=revision,
+        changed=config_changed,
+        status_changed=status_changed,
+    )
 
 
 def ensure_scenario(uow: storage.UnitOfWork, tenant_id: str, scenario_id: str) -> None:

@@ -3,12 +3,29 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 from uuid import uuid4
 
-from sqlalchemy import Integer, Select, and_, bindparam, func, insert, null, select, union_all
+from sqlalchemy import (
+    Boolean,
+    Integer,
+    Select,
+    and_,
+    any_,
+    bindparam,
+    case,
+    func,
+    insert,
+    literal_column,
+    null,
+    select,
+    union_all,
+    update,
+)
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 
 from storage.driver_errors import UniqueRule, driver_errors, integrity_error
@@ -65,6 +82,98 @@ def _write_current(event_count: int) -> Query:
         )
         inserts.append(events.cte("inserted_events"))
     return Query(select(func.count().label("written")).select_from(written).add_cte(*inserts))
+
+
+@functools.cache
+def _replace_current() -> Query:
+    """A whole-config edit in one PostgreSQL statement, with no read before it.
+
+    The simulation is locked and checked (live, still at ``expected_revision``, in one of the
+    ``editable`` statuses) in the statement itself; only then is it moved to the new
+    revision, which keeps the previous revision's sources unless new ones are given, with a
+    CONFIG_CHANGED event and, when the status changes, a STATUS_CHANGED one. No row: nothing
+    was written, and the caller finds out why the usual way.
+    """
+    editable = any_(bindparam("editable", type_=postgresql.ARRAY(simulations.c.status.type)))
+    old = (
+        select(simulations.c.id, simulations.c.status)
+        .where(
+            simulations.c.tenant_id == bindparam("tenant_id"),
+            simulations.c.id == bindparam("simulation_id"),
+            simulations.c.delete_time.is_(None),
+            simulations.c.current_revision == bindparam("expected_revision", type_=Integer),
+            simulations.c.status == editable,
+        )
+        .with_for_update()
+        .cte("old")
+    )
+    written = (
+        update(simulations)
+        .where(simulations.c.tenant_id == bindparam("tenant_id"), simulations.c.id == old.c.id)
+        .values(
+            status=bindparam("status", type_=simulations.c.status.type),
+            current_revision=bindparam("revision_revision", type_=Integer),
+            results=null(),
+            analysis=null(),
+            last_error=null(),
+            update_time=bindparam("update_time", type_=simulations.c.update_time.type),
+            etag=bindparam("etag", type_=simulations.c.etag.type),
+        )
+        .returning(*simulations.c, old.c.status.label("previous_status"))
+        .cte("written")
+    )
+    previous_sources = (
+        select(_table.c.sources)
+        .where(
+            _table.c.tenant_id == bindparam("tenant_id"),
+            _table.c.simulation_id == bindparam("simulation_id"),
+            _table.c.revision == bindparam("expected_revision", type_=Integer),
+        )
+        .scalar_subquery()
+    )
+    revision_values = [
+        func.coalesce(
+            case(
+                (bindparam("keep_sources", type_=Boolean), previous_sources),
+                else_=bindparam("revision_sources", type_=_table.c.sources.type),
+            ),
+            literal_column("'[]'::jsonb"),
+        ).label(name)
+        if name == "sources"
+        else bindparam(f"revision_{name}", type_=_table.c[name].type).label(name)
+        for name in COLUMNS.inserted
+    ]
+    inserted_revision = (
+        insert(_table)
+        .from_select(list(COLUMNS.inserted), select(*revision_values).select_from(written))
+        .returning(_table.c.sources)
+        .cte("inserted_revision")
+    )
+    events_table, names = event_columns.table, event_columns.inserted
+    status_event = [
+        written.c.previous_status.label(name)
+        if name == "from_status"
+        else bindparam(f"event1_{name}", type_=events_table.c[name].type).label(name)
+        for name in names
+    ]
+    inserted_events = (
+        insert(events_table)
+        .from_select(
+            list(names),
+            union_all(
+                _values(written, events_table, names, "event0_"),
+                select(*status_event)
+                .select_from(written)
+                .where(written.c.previous_status != bindparam("status")),
+            ),
+        )
+        .cte("inserted_events")
+    )
+    return Query(
+        select(*written.c, inserted_revision.c.sources.label("kept_sources"))
+        .select_from(written, inserted_revision)
+        .add_cte(inserted_events)
+    )
 
 
 def _values(written, table, names, prefix: str) -> Select[Any]:
@@ -206,7 +315,7 @@ class ConfigRevisionRepository(SqlRepository):
                 try:
                     row = _write_current(len(events)).first(self._connection, parameters)
                 except IntegrityError as exc:
-                    raise self._integrity_error(exc, revision, simulation) from exc
+                    raise self._integrity_error(exc, revision, simulation.id) from exc
             if not row or row["written"] == 0:
                 raise Conflict("simulation", simulation.id)
             return written
@@ -219,7 +328,7 @@ class ConfigRevisionRepository(SqlRepository):
             try:
                 results = run_together(self._connection, writes)
             except IntegrityError as exc:
-                raise self._integrity_error(exc, revision, simulation) from exc
+                raise self._integrity_error(exc, revision, simulation.id) from exc
         if results[0][0] == 0:
             # Nothing was written but inserts that the rollback discards.
             raise Conflict("simulation", simulation.id)
@@ -227,7 +336,7 @@ class ConfigRevisionRepository(SqlRepository):
 
     @staticmethod
     def _integrity_error(
-        exc: IntegrityError, revision: ConfigRevision, simulation: Simulation
+        exc: IntegrityError, revision: ConfigRevision, simulation_id: str
     ) -> Exception:
         """What a constraint violation of :meth:`add_current`'s writes means."""
         rules = (
@@ -251,8 +360,60 @@ class ConfigRevisionRepository(SqlRepository):
             # The number is taken: another writer made a revision first (or the same
             # request id raced itself). The statements went out together, so this is
             # what a lost compare-and-swap looks like; the retry sees the winner.
-            return Conflict("simulation", simulation.id)
+            return Conflict("simulation", simulation_id)
         return error
+
+    def replace_current(
+        self,
+        tenant_id: str,
+        simulation_id: str,
+        *,
+        status: str,
+        etag: str,
+        now: datetime,
+        expected_revision: int,
+        editable: Collection[str],
+        keep_sources: bool,
+        revision: ConfigRevision,
+        changed: SimulationEvent,
+        status_changed: SimulationEvent,
+    ) -> tuple[Simulation, ConfigRevision] | None:
+        """Make ``revision`` current without reading the simulation first (PostgreSQL).
+
+        The stored simulation is given ``status``, ``etag`` and the update time ``now``, its
+        results, analysis and last error cleared, only if it is live, at
+        ``expected_revision`` and in one of the ``editable`` statuses. With ``keep_sources``
+        the revision gets the previous revision's sources instead of its own. ``changed`` is recorded, and
+        ``status_changed`` (its ``from_status`` taken from the stored status) when the status
+        changes. Returns the simulation and the revision as stored, or None when nothing was
+        written (the caller reads the simulation to say why), and always None on SQLite.
+        """
+        if self._connection.dialect.name != "postgresql":
+            return None
+        parameters: dict[str, Any] = {
+            "tenant_id": tenant_id,
+            "simulation_id": simulation_id,
+            "expected_revision": expected_revision,
+            "status": status,
+            "update_time": now,
+            "etag": etag,
+            "editable": sorted(editable),
+        }
+        parameters.update(_prefixed(COLUMNS.insert_values(revision), "revision_"))
+        parameters["keep_sources"] = keep_sources
+        parameters.update(_prefixed(event_columns.insert_values(changed), "event0_"))
+        status_values = event_columns.insert_values(status_changed)
+        del status_values["from_status"]
+        parameters.update(_prefixed(status_values, "event1_"))
+        with driver_errors():
+            try:
+                row = _replace_current().first(self._connection, parameters)
+            except IntegrityError as exc:
+                raise self._integrity_error(exc, revision, simulation_id) from exc
+        if row is None:
+            return None
+        stored = Simulation(**{name: row[name] for name in _SIMULATION_COLUMNS})
+        return stored, replace(revision, sources=row["kept_sources"])
 
     def find_by_request(
         self, tenant_id: str, simulation_id: str, request_id: str

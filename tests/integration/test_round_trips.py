@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import grpc
 import pytest
+from google.protobuf import field_mask_pb2
 from simulation.v1 import (
     config_pb2,
     config_service_pb2,
@@ -238,7 +239,30 @@ def test_a_repeated_refused_key_is_refused_from_memory(running, key):
     assert sent == []
 
 
+def test_an_update_config_of_some_fields_reads_the_config_first(running):
+    simulation = _simulation(running)
+    etag = running.configs.GetConfig(
+        config_service_pb2.GetConfigRequest(simulation_id=simulation.id),
+        metadata=running.metadata,
+    ).etag
+    request = config_service_pb2.UpdateConfigRequest(
+        simulation_id=simulation.id,
+        config=config_pb2.SimulationConfig(title="Renamed"),
+        update_mask=field_mask_pb2.FieldMask(paths=["title"]),
+        etag=etag,
+    )
+    running.statements.clear()
+
+    reply = running.configs.UpdateConfig(request, metadata=running.metadata, timeout=10)
+
+    assert reply.config.title == "Renamed" and len(reply.config.agents) == 20
+    kinds = [statement.lstrip().split()[0].upper() for statement in running.statements.sent]
+    kinds = [kind for kind in kinds if kind not in ("BEGIN", "COMMIT")]
+    assert kinds[0] == "SELECT", running.statements.sent
+
+
 def test_an_update_config_reads_once_and_writes_its_revision_in_one_batch(running):
+    """PostgreSQL: one statement; SQLite: the lock with the current revision, then the writes."""
     simulation = _simulation(running)
     etag = running.configs.GetConfig(
         config_service_pb2.GetConfigRequest(simulation_id=simulation.id),
@@ -258,8 +282,15 @@ def test_an_update_config_reads_once_and_writes_its_revision_in_one_batch(runnin
     kinds = [statement.lstrip().split()[0].upper() for statement in running.statements.sent]
     kinds = [kind for kind in kinds if kind not in ("BEGIN", "COMMIT")]
     if running.postgres:
-        assert kinds == ["SELECT", "WITH"], running.statements.sent
-        (write,) = running.statements.sent[1:]
-        assert [write.count(verb) for verb in ("UPDATE", "INSERT INTO")] == [1, 2]
+        # A whole config with its etag: checked and written by one statement, no read first.
+        assert kinds == ["WITH"], running.statements.sent
+        (write,) = running.statements.sent
+        assert [
+            write.count(verb) for verb in ("FOR UPDATE", "UPDATE simulations", "INSERT INTO")
+        ] == [
+            1,
+            1,
+            2,
+        ]
     else:
         assert kinds == ["SELECT", "UPDATE", "INSERT", "INSERT"], running.statements.sent

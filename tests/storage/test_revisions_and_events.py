@@ -404,3 +404,107 @@ def test_only_a_simulation_deleted_for_good_has_a_deleted_event(
     assert has_deleted_event(tenant_id, sim.id) is True
     assert has_deleted_event(tenant_id, other.id) is False
     assert has_deleted_event(other_tenant_id, sim.id) is False
+
+
+def _replace(database, make, sim, *, expected: int, keep_sources: bool, sources=()):
+    revision = replace(_revision(make, sim, expected + 1), sources=list(sources))
+    changed = _changed_event(make, sim, expected + 1)
+    moved = replace(changed, kind="STATUS_CHANGED", to_status="COMPLETED_CONFIG", reason="moved")
+    return database.run(
+        lambda uow: uow.revisions.replace_current(
+            sim.tenant_id,
+            sim.id,
+            status="COMPLETED_CONFIG",
+            etag="new-etag",
+            now=make.now,
+            expected_revision=expected,
+            editable={"COMPLETED_CONFIG", "COMPLETED", "FAILED"},
+            keep_sources=keep_sources,
+            revision=revision,
+            changed=changed,
+            status_changed=moved,
+        )
+    )
+
+
+def _with_revision_one(database, make, tenant_id, *, status: str, scenario_id=None):
+    sim = make.simulation(tenant_id, scenario_id=scenario_id)
+    first = replace(_revision(make, sim, 1), sources=[{"uri": "catalogue://trader"}])
+    database.run(
+        lambda uow: uow.revisions.add_current(
+            replace(sim, current_revision=1, status=status, results={"score": 1}),
+            sim.etag,
+            first,
+            [],
+        )
+    )
+    return database.run(lambda uow: uow.simulations.get(tenant_id, sim.id))
+
+
+def test_replacing_the_current_revision_in_one_statement_moves_the_simulation_and_records_it(
+    database, make, tenant_id
+):
+    sim = _with_revision_one(database, make, tenant_id, status="COMPLETED")
+    written = _replace(database, make, sim, expected=1, keep_sources=True)
+    if database.dialect != "postgresql":
+        # SQLite has no such statement: the caller reads and writes as before.
+        assert written is None
+        return
+    stored, revision = written
+    assert (stored.status, stored.current_revision, stored.etag) == (
+        "COMPLETED_CONFIG",
+        2,
+        "new-etag",
+    )
+    assert stored.results is None and stored.name == sim.name and stored.labels == sim.labels
+    assert database.run(lambda uow: uow.simulations.get(tenant_id, sim.id)) == stored
+    # No sources sent: the previous revision's are kept.
+    assert revision.sources == [{"uri": "catalogue://trader"}]
+    assert database.run(lambda uow: uow.revisions.get(tenant_id, sim.id, 2)) == revision
+    events = database.run(lambda uow: uow.events.list(tenant_id, sim.id, after_id=None, limit=10))
+    assert [(event.kind, event.from_status) for event in events] == [
+        ("CONFIG_CHANGED", None),
+        ("STATUS_CHANGED", "COMPLETED"),
+    ]
+
+
+def test_replacing_the_current_revision_with_sources_of_its_own_and_no_status_change(
+    database, make, tenant_id
+):
+    if database.dialect != "postgresql":
+        pytest.skip("PostgreSQL only: SQLite takes the usual path")
+    sim = _with_revision_one(database, make, tenant_id, status="COMPLETED_CONFIG")
+    _, revision = _replace(
+        database, make, sim, expected=1, keep_sources=False, sources=[{"uri": "new://one"}]
+    )
+    assert revision.sources == [{"uri": "new://one"}]
+    events = database.run(lambda uow: uow.events.list(tenant_id, sim.id, after_id=None, limit=10))
+    assert [event.kind for event in events] == ["CONFIG_CHANGED"]
+
+
+@pytest.mark.parametrize("case", ["stale revision", "not editable", "deleted", "other tenant"])
+def test_replacing_the_current_revision_writes_nothing_unless_every_condition_holds(
+    database, make, tenant_id, other_tenant_id, case
+):
+    if database.dialect != "postgresql":
+        pytest.skip("PostgreSQL only: SQLite takes the usual path")
+    scenario = make.scenario(tenant_id)
+    sim = _with_revision_one(
+        database,
+        make,
+        tenant_id,
+        status="RUNNING" if case == "not editable" else "COMPLETED",
+        scenario_id=scenario.id,
+    )
+    if case == "deleted":
+        database.run(
+            lambda uow: uow.simulations.soft_delete_in_scenario(tenant_id, scenario.id, make.now)
+        )
+    target = replace(sim, tenant_id=other_tenant_id) if case == "other tenant" else sim
+    expected = 0 if case == "stale revision" else 1
+    assert _replace(database, make, target, expected=expected, keep_sources=True) is None
+    with pytest.raises(NotFound):
+        database.run(lambda uow: uow.revisions.get(tenant_id, sim.id, 2))
+    if case != "deleted":
+        stored = database.run(lambda uow: uow.simulations.get(tenant_id, sim.id))
+        assert stored.current_revision == 1 and stored.etag == sim.etag
