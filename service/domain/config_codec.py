@@ -37,6 +37,7 @@ additive change therefore needs readers that know the new field deployed before 
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import math
 import threading
@@ -274,43 +275,50 @@ def _build_encoder(message_type: descriptor.Descriptor) -> Callable[[message.Mes
     if message_type.file.name.startswith("google/protobuf/"):
         # Well-known types have their own JSON forms: leave them to json_format.
         return _message_to_dict_by_json_format
-    # Fields without presence are always written: start from their defaults...
-    scalars: dict[str, Any] = {}
-    lists: list[str] = []
-    maps: list[str] = []
-    # ...then write what is set, as ListFields (implemented in C) reports it.
-    encoders: dict[int, _Encode] = {}
+    # One entry per field, in declaration order (the order json_format writes, so the stored
+    # JSON text is stable): its name, number, how an absent value is written, and its encoder
+    # (None: the value is its own JSON form, as strings and integers are).
+    plan: list[tuple[str, int, Callable[[], Any] | None, _Encode | None]] = []
     for field in message_type.fields:
         if field.message_type is not None and field.message_type.GetOptions().map_entry:
-            maps.append(field.name)
             value_encoder = _value_encoder(field.message_type.fields_by_name["value"])
-            encoders[field.number] = _map_encoder(value_encoder)
+            encode_map = dict if value_encoder is _same else _map_encoder(value_encoder)
+            plan.append((field.name, field.number, dict, encode_map))
         elif field.is_repeated:
-            lists.append(field.name)
             item_encoder = _value_encoder(field)
-            encoders[field.number] = _list_encoder(item_encoder)
+            encode_list = list if item_encoder is _same else _list_encoder(item_encoder)
+            plan.append((field.name, field.number, list, encode_list))
         else:
-            encoders[field.number] = _value_encoder(field)
+            value_encoder = _value_encoder(field)
+            # Fields without presence are always written; with presence, only when set.
+            absent = None
             if not field.has_presence:
-                scalars[field.name] = encoders[field.number](field.default_value)
+                default = value_encoder(field.default_value)
+                absent = functools.partial(_same, default)
+            plan.append(
+                (
+                    field.name,
+                    field.number,
+                    absent,
+                    None if value_encoder is _same else value_encoder,
+                )
+            )
+    missing = object()
 
     def encode(msg: message.Message) -> dict[str, Any]:
-        document = dict(scalars)
-        for name in lists:
-            document[name] = []
-        for name in maps:
-            document[name] = {}
-        for field, value in msg.ListFields():
-            document[field.name] = encoders[field.number](value)
-        return _in_field_order(document, order)
+        # ListFields (implemented in C) reports what is set.
+        present = {field.number: value for field, value in msg.ListFields()}
+        document: dict[str, Any] = {}
+        for name, number, absent, encode_value in plan:
+            value = present.get(number, missing)
+            if value is missing:
+                if absent is not None:
+                    document[name] = absent()
+            else:
+                document[name] = value if encode_value is None else encode_value(value)
+        return document
 
-    order = [field.name for field in message_type.fields]
     return encode
-
-
-def _in_field_order(document: dict[str, Any], order: list[str]) -> dict[str, Any]:
-    # Keys in declaration order, as json_format writes them: the stored JSON text is stable.
-    return {name: document[name] for name in order if name in document}
 
 
 def _map_encoder(encode_value: _Encode) -> _Encode:
@@ -324,7 +332,15 @@ def _list_encoder(encode_item: _Encode) -> _Encode:
 def _value_encoder(field: descriptor.FieldDescriptor) -> _Encode:
     if field.message_type is not None:
         nested = field.message_type
-        return lambda value: _encoder(nested)(value)
+        found: list[Callable[[message.Message], dict[str, Any]]] = []
+
+        def encode_nested(value: message.Message) -> dict[str, Any]:
+            # Looked up on first use, not when built: a message type may contain itself.
+            if not found:
+                found.append(_encoder(nested))
+            return found[0](value)
+
+        return encode_nested
     if field.enum_type is not None:
         names = {value.number: value.name for value in field.enum_type.values}
         # An open enum's unknown number is kept as that number.

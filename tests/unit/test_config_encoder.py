@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -17,6 +18,10 @@ from tests.unit.config_strategies import text, valid_configs
 @given(valid_configs(max_agents=6))
 def test_the_fast_encoder_writes_what_json_format_writes_for_any_config(config):
     assert _message_to_dict(config) == _message_to_dict_by_json_format(config)
+    # Keys in the same order too: the stored JSON text is stable.
+    assert json.dumps(_message_to_dict(config)) == json.dumps(
+        _message_to_dict_by_json_format(config)
+    )
 
 
 @settings(max_examples=100, deadline=None)
