@@ -275,7 +275,7 @@ def _build_encoder(message_type: descriptor.Descriptor) -> Callable[[message.Mes
     if message_type.file.name.startswith("google/protobuf/"):
         # Well-known types have their own JSON forms: leave them to json_format.
         return _message_to_dict_by_json_format
-    # One entry per field, in declaration order (the order json_format writes, so the stored
+    # One entry per field, in declaration order (so the stored
     # JSON text is stable): its name, number, how an absent value is written, and its encoder
     # (None: the value is its own JSON form, as strings and integers are).
     plan: list[tuple[str, int, Callable[[], Any] | None, _Encode | None]] = []
