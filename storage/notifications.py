@@ -128,7 +128,6 @@ class NotificationListener:
                         connection.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
                     delay = _RECONNECT_MIN_S
                     self._on_sync(True)
-                    self._listening.set()
                     try:
                         self._receive(connection)
                     finally:
@@ -155,6 +154,10 @@ class NotificationListener:
                         self._dispatch(connection.notifies(timeout=0))
                     finally:
                         self._dispatching = False
+                    if not self._listening.is_set():
+                        # Listening, and caught up with what arrived before: from here on
+                        # maybe_behind() answers from the socket.
+                        self._listening.set()
                     selector.select(_POLL_S)
             finally:
                 self._fd = None
