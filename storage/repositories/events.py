@@ -41,7 +41,7 @@ _ADD = Write(
 
 # How long a read waits for older transactions that may still add events before the ones it
 # found (see ``_settled``); after that it returns the events whose place is already final.
-SETTLE_SECONDS = 0.5
+SETTLE_SECONDS = 2.0
 # PostgreSQL: no event can still appear below this id (migration 0022).
 _HORIZON = func.simconfig_event_horizon().label("horizon")
 
