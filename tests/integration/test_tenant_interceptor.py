@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import time
 from concurrent import futures
 from datetime import UTC, datetime
@@ -299,31 +300,47 @@ def test_a_call_that_bypassed_the_interceptor_has_no_principal():
 STREAMING = "/simulation.v1.StreamingProbe/"
 
 
-def _streaming_server(database):
-    """A server with the tenant interceptor and one method of each streaming kind.
+def _streaming_server(database, authenticator=None, ran=None):
+    """A server with the tenant interceptor and one method of each kind.
 
     The API has only unary methods today; streaming ones (WatchEvents) must be guarded too.
+    The streaming answers are generators that read the principal while gRPC iterates them,
+    after the handler returned. ``Echo`` parses its request as the service's methods do and
+    notes in ``ran`` that it ran.
     """
 
     def principal_of(context):
         return interceptors.current_principal().tenant_id.encode()
 
+    def unary_stream(request, context):
+        yield principal_of(context)
+
+    def stream_stream(requests, context):
+        for request in requests:
+            yield principal_of(context) + request
+
+    def echo(request, context):
+        if ran is not None:
+            ran.append(request.scenario_id)
+        return principal_of(context) + request.scenario_id.encode()
+
     handlers = {
-        "UnaryStream": grpc.unary_stream_rpc_method_handler(
-            lambda request, context: iter([principal_of(context)])
-        ),
+        "UnaryStream": grpc.unary_stream_rpc_method_handler(unary_stream),
         "StreamUnary": grpc.stream_unary_rpc_method_handler(
             lambda requests, context: principal_of(context) + b"".join(requests)
         ),
-        # Answered as lists: the principal is bound while the handler runs, not while gRPC
-        # iterates what it returned.
-        "StreamStream": grpc.stream_stream_rpc_method_handler(
-            lambda requests, context: iter([principal_of(context) + r for r in requests])
+        "StreamStream": grpc.stream_stream_rpc_method_handler(stream_stream),
+        "Echo": grpc.unary_unary_rpc_method_handler(
+            echo, request_deserializer=pb.GetScenarioRequest.FromString
         ),
     }
     server = grpc.server(
         futures.ThreadPoolExecutor(4),
-        interceptors=[interceptors.TenantInterceptor(auth.Authenticator(database), frozenset())],
+        interceptors=[
+            interceptors.TenantInterceptor(
+                authenticator or auth.Authenticator(database), frozenset()
+            )
+        ],
     )
     server.add_generic_rpc_handlers(
         [grpc.method_handlers_generic_handler("simulation.v1.StreamingProbe", handlers)]
@@ -333,6 +350,23 @@ def _streaming_server(database):
     return server, port
 
 
+def _calls_of_every_kind(channel):
+    return {
+        "UnaryStream": lambda md: list(
+            channel.unary_stream(STREAMING + "UnaryStream")(b"", metadata=md, timeout=10)
+        ),
+        "StreamUnary": lambda md: channel.stream_unary(STREAMING + "StreamUnary")(
+            iter([b"!"]), metadata=md, timeout=10
+        ),
+        "StreamStream": lambda md: list(
+            channel.stream_stream(STREAMING + "StreamStream")(iter([b"!"]), metadata=md, timeout=10)
+        ),
+        "Echo": lambda md: channel.unary_unary(STREAMING + "Echo")(
+            pb.GetScenarioRequest(scenario_id="s").SerializeToString(), metadata=md, timeout=10
+        ),
+    }
+
+
 def test_streaming_methods_need_a_key_and_run_as_its_tenant(tmp_path, migrated_sqlite_url):
     database = storage.Database(migrated_sqlite_url)
     write, _ = keys_for(database)
@@ -340,19 +374,7 @@ def test_streaming_methods_need_a_key_and_run_as_its_tenant(tmp_path, migrated_s
     server, port = _streaming_server(database)
     try:
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-            calls = {
-                "UnaryStream": lambda md: list(
-                    channel.unary_stream(STREAMING + "UnaryStream")(b"", metadata=md, timeout=10)
-                ),
-                "StreamUnary": lambda md: channel.stream_unary(STREAMING + "StreamUnary")(
-                    iter([b"!"]), metadata=md, timeout=10
-                ),
-                "StreamStream": lambda md: list(
-                    channel.stream_stream(STREAMING + "StreamStream")(
-                        iter([b"!"]), metadata=md, timeout=10
-                    )
-                ),
-            }
+            calls = _calls_of_every_kind(channel)
             answers = {name: call((("x-api-key", write.secret),)) for name, call in calls.items()}
             for name, call in calls.items():
                 with pytest.raises(grpc.RpcError) as caught:
@@ -366,6 +388,7 @@ def test_streaming_methods_need_a_key_and_run_as_its_tenant(tmp_path, migrated_s
         "UnaryStream": [tenant],
         "StreamUnary": tenant + b"!",
         "StreamStream": [tenant + b"!"],
+        "Echo": tenant + b"s",
     }
 
 
@@ -386,3 +409,109 @@ def test_a_request_holding_a_nul_is_refused_naming_the_field_before_it_runs(runn
     assert detail(status, error_details_pb2.ErrorInfo).reason == "VALUE_NOT_STORABLE"
     violations = detail(status, error_details_pb2.BadRequest).field_violations
     assert [violation.field for violation in violations] == ["scenario_id"]
+
+
+def _remembering_server(database):
+    """The probe server with a key cache that trusts what it holds for a minute.
+
+    Returns the server, its port and the list the authenticator appends to: False for a key
+    read from the database, True for one answered from memory.
+    """
+    lookups: list[bool] = []
+    ran: list[str] = []
+    authenticator = auth.Authenticator(
+        database, auth.ApiKeyCache(ttl=60.0, fallback_ttl=60.0), on_lookup=lookups.append
+    )
+    server, port = _streaming_server(database, authenticator, ran)
+    return server, port, lookups, ran
+
+
+def test_a_key_answered_from_memory_runs_every_kind_of_method_as_its_tenant(
+    tmp_path, migrated_sqlite_url
+):
+    database = storage.Database(migrated_sqlite_url)
+    write, _ = keys_for(database)
+    tenant = write.record.tenant_id.encode()
+    server, port, lookups, _ = _remembering_server(database)
+    key = (("x-api-key", write.secret),)
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            calls = _calls_of_every_kind(channel)
+            first = calls["Echo"](key)
+            answers = {name: call(key) for name, call in calls.items()}
+    finally:
+        server.stop(0)
+        database.dispose()
+
+    # The first call read the key's row; every later one was admitted from memory.
+    assert lookups == [False, True, True, True, True]
+    assert first == tenant + b"s"
+    assert answers == {
+        "UnaryStream": [tenant],
+        "StreamUnary": tenant + b"!",
+        "StreamStream": [tenant + b"!"],
+        "Echo": tenant + b"s",
+    }
+
+
+def test_a_key_answered_from_memory_still_has_its_bad_requests_refused(
+    tmp_path, migrated_sqlite_url
+):
+    database = storage.Database(migrated_sqlite_url)
+    write, _ = keys_for(database)
+    server, port, lookups, ran = _remembering_server(database)
+    refused = {}
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            _calls_of_every_kind(channel)["Echo"]((("x-api-key", write.secret),))
+            for name, payload in {
+                # Field 1 (scenario_id, a string) carrying bytes that are not UTF-8.
+                "undecodable": b"\x0a\x02\xff\xfe",
+                "nul": pb.GetScenarioRequest(scenario_id="bad\x00id").SerializeToString(),
+            }.items():
+                with pytest.raises(grpc.RpcError) as caught:
+                    _raw_call(channel, STREAMING + "Echo", payload, write.secret)
+                refused[name] = caught.value
+    finally:
+        server.stop(0)
+        database.dispose()
+
+    assert lookups == [False, True, True]
+    # Only the first, good request reached the handler.
+    assert ran == ["s"]
+    for error in refused.values():
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    undecodable = rich_status(refused["undecodable"].trailing_metadata())
+    assert detail(undecodable, error_details_pb2.ErrorInfo).reason == "REQUEST_UNDECODABLE"
+    nul = rich_status(refused["nul"].trailing_metadata())
+    assert detail(nul, error_details_pb2.ErrorInfo).reason == "VALUE_NOT_STORABLE"
+    violations = detail(nul, error_details_pb2.BadRequest).field_violations
+    assert [violation.field for violation in violations] == ["scenario_id"]
+
+
+class _AbortingContext:
+    """Just enough of a servicer context for a handler that aborts: abort raises."""
+
+    def abort_with_status(self, status):
+        self.status = status
+        raise grpc.RpcError(status.details)
+
+    def time_remaining(self):
+        return None
+
+
+def test_a_remembered_handler_reached_without_admission_refuses_to_run():
+    ran = []
+    # What the interceptor hands gRPC for a key it admitted from memory.
+    guarded = interceptors._bound(
+        grpc.unary_unary_rpc_method_handler(lambda request, context: ran.append(request))
+    )
+    context = _AbortingContext()
+
+    # A fresh context: nothing put an admitted principal in it, as the interceptor would.
+    with pytest.raises(grpc.RpcError):
+        contextvars.Context().run(guarded.unary_unary, b"", context)
+
+    assert ran == []
+    assert context.status.code == grpc.StatusCode.UNAUTHENTICATED
+    assert context.status.details == "no authenticated principal for this call"
