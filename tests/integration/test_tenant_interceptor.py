@@ -16,11 +16,13 @@ from simulation.v1 import scenario_service_pb2 as pb
 
 import storage
 from service.api import interceptors
+from service.api.tenant_limits import TenantLimits
 from service.app import authentication as auth
 from service.app import tenants
 from service.domain import errors
 from service.server import API_KEY_CACHE_SECONDS, create_server
 from service.settings import Settings
+from storage import deadlines
 from tests.harness import detail, rich_status
 
 
@@ -35,8 +37,8 @@ def running(tmp_path, migrated_sqlite_url):
     server.stop(0)
 
 
-def keys_for(database):
-    tenant = tenants.new_tenant(database, "acme")
+def keys_for(database, name="acme"):
+    tenant = tenants.new_tenant(database, name)
     return (
         tenants.issue_key(database, tenant.id, "write"),
         tenants.issue_key(database, tenant.id, "read"),
@@ -300,46 +302,73 @@ def test_a_call_that_bypassed_the_interceptor_has_no_principal():
 STREAMING = "/simulation.v1.StreamingProbe/"
 
 
-def _streaming_server(database, authenticator=None, ran=None):
-    """A server with the tenant interceptor and one method of each kind.
+def _streaming_server(database, authenticator=None, ran=None, limits=None):
+    """A server with both interceptors, as ``create_server`` orders them, and probe methods.
 
     The API has only unary methods today; streaming ones (WatchEvents) must be guarded too.
-    The streaming answers are generators that read the principal while gRPC iterates them,
-    after the handler returned. ``Echo`` parses its request as the service's methods do and
-    notes in ``ran`` that it ran.
+    Each probe is sent text and answers text (its serializers decode and encode it), naming
+    the tenant it ran as, what it was sent and whether its database work is bounded by the
+    call's deadline. The streaming answers are generators that read all that while gRPC
+    iterates them, after the handler returned. ``Echo`` parses its request as the service's
+    methods do and notes in ``ran`` that it ran; ``Abort``, ``AbortStream`` and
+    ``FailStream`` end their calls as a handler can.
     """
 
-    def principal_of(context):
-        return interceptors.current_principal().tenant_id.encode()
+    def answer(context, sent):
+        bounded = "bounded" if deadlines.time_left() is not None else "unbounded"
+        assert context.time_remaining() is not None
+        return f"{interceptors.current_principal().tenant_id}:{sent}:{bounded}"
 
     def unary_stream(request, context):
-        yield principal_of(context)
+        yield answer(context, request)
 
     def stream_stream(requests, context):
         for request in requests:
-            yield principal_of(context) + request
+            yield answer(context, request)
 
     def echo(request, context):
         if ran is not None:
             ran.append(request.scenario_id)
-        return principal_of(context) + request.scenario_id.encode()
+        return answer(context, request.scenario_id)
 
+    def abort(request, context):
+        context.abort(grpc.StatusCode.FAILED_PRECONDITION, "aborted by the handler")
+
+    def abort_stream(request, context):
+        yield answer(context, "")
+        context.abort(grpc.StatusCode.FAILED_PRECONDITION, "aborted by the handler")
+
+    def fail_stream(request, context):
+        yield answer(context, "")
+        raise errors.NotFound("probe", "p1")
+
+    text = str.encode
     handlers = {
-        "UnaryStream": grpc.unary_stream_rpc_method_handler(unary_stream),
+        "UnaryStream": grpc.unary_stream_rpc_method_handler(
+            unary_stream, request_deserializer=bytes.decode, response_serializer=text
+        ),
         "StreamUnary": grpc.stream_unary_rpc_method_handler(
-            lambda requests, context: principal_of(context) + b"".join(requests)
+            lambda requests, context: answer(context, "".join(requests)),
+            request_deserializer=bytes.decode,
+            response_serializer=text,
         ),
-        "StreamStream": grpc.stream_stream_rpc_method_handler(stream_stream),
+        "StreamStream": grpc.stream_stream_rpc_method_handler(
+            stream_stream, request_deserializer=bytes.decode, response_serializer=text
+        ),
         "Echo": grpc.unary_unary_rpc_method_handler(
-            echo, request_deserializer=pb.GetScenarioRequest.FromString
+            echo, request_deserializer=pb.GetScenarioRequest.FromString, response_serializer=text
         ),
+        "Abort": grpc.unary_unary_rpc_method_handler(abort),
+        "AbortStream": grpc.unary_stream_rpc_method_handler(abort_stream, response_serializer=text),
+        "FailStream": grpc.unary_stream_rpc_method_handler(fail_stream, response_serializer=text),
     }
     server = grpc.server(
         futures.ThreadPoolExecutor(4),
         interceptors=[
             interceptors.TenantInterceptor(
-                authenticator or auth.Authenticator(database), frozenset()
-            )
+                authenticator or auth.Authenticator(database), frozenset(), limits
+            ),
+            interceptors.ErrorInterceptor(),
         ],
     )
     server.add_generic_rpc_handlers(
@@ -353,7 +382,7 @@ def _streaming_server(database, authenticator=None, ran=None):
 def _calls_of_every_kind(channel):
     return {
         "UnaryStream": lambda md: list(
-            channel.unary_stream(STREAMING + "UnaryStream")(b"", metadata=md, timeout=10)
+            channel.unary_stream(STREAMING + "UnaryStream")(b"!", metadata=md, timeout=10)
         ),
         "StreamUnary": lambda md: channel.stream_unary(STREAMING + "StreamUnary")(
             iter([b"!"]), metadata=md, timeout=10
@@ -367,10 +396,19 @@ def _calls_of_every_kind(channel):
     }
 
 
+def _answers_of_every_kind(tenant_id):
+    said = f"{tenant_id}:!:bounded".encode()
+    return {
+        "UnaryStream": [said],
+        "StreamUnary": said,
+        "StreamStream": [said],
+        "Echo": f"{tenant_id}:s:bounded".encode(),
+    }
+
+
 def test_streaming_methods_need_a_key_and_run_as_its_tenant(tmp_path, migrated_sqlite_url):
     database = storage.Database(migrated_sqlite_url)
     write, _ = keys_for(database)
-    tenant = write.record.tenant_id.encode()
     server, port = _streaming_server(database)
     try:
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
@@ -384,12 +422,7 @@ def test_streaming_methods_need_a_key_and_run_as_its_tenant(tmp_path, migrated_s
         server.stop(0)
         database.dispose()
 
-    assert answers == {
-        "UnaryStream": [tenant],
-        "StreamUnary": tenant + b"!",
-        "StreamStream": [tenant + b"!"],
-        "Echo": tenant + b"s",
-    }
+    assert answers == _answers_of_every_kind(write.record.tenant_id)
 
 
 def test_a_request_holding_a_nul_is_refused_naming_the_field_before_it_runs(running):
@@ -431,7 +464,6 @@ def test_a_key_answered_from_memory_runs_every_kind_of_method_as_its_tenant(
 ):
     database = storage.Database(migrated_sqlite_url)
     write, _ = keys_for(database)
-    tenant = write.record.tenant_id.encode()
     server, port, lookups, _ = _remembering_server(database)
     key = (("x-api-key", write.secret),)
     try:
@@ -445,13 +477,8 @@ def test_a_key_answered_from_memory_runs_every_kind_of_method_as_its_tenant(
 
     # The first call read the key's row; every later one was admitted from memory.
     assert lookups == [False, True, True, True, True]
-    assert first == tenant + b"s"
-    assert answers == {
-        "UnaryStream": [tenant],
-        "StreamUnary": tenant + b"!",
-        "StreamStream": [tenant + b"!"],
-        "Echo": tenant + b"s",
-    }
+    assert first == f"{write.record.tenant_id}:s:bounded".encode()
+    assert answers == _answers_of_every_kind(write.record.tenant_id)
 
 
 def test_a_key_answered_from_memory_still_has_its_bad_requests_refused(
@@ -515,3 +542,92 @@ def test_a_remembered_handler_reached_without_admission_refuses_to_run():
     assert ran == []
     assert context.status.code == grpc.StatusCode.UNAUTHENTICATED
     assert context.status.details == "no authenticated principal for this call"
+
+
+def test_a_unary_method_sent_no_request_is_invalid_argument(running):
+    database, channel = running
+    write, _ = keys_for(database)
+    # A client can half-close a unary call without sending its one message.
+    call = channel.stream_unary("/simulation.v1.ScenarioService/ListScenarios")
+    with pytest.raises(grpc.RpcError) as caught:
+        call(iter([]), metadata=(("x-api-key", write.secret),), timeout=10)
+
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    status = rich_status(caught.value.trailing_metadata())
+    assert detail(status, error_details_pb2.ErrorInfo).reason == "REQUEST_MISSING"
+    [violation] = detail(status, error_details_pb2.BadRequest).field_violations
+    assert (violation.field, violation.description) == ("request", "is missing")
+
+
+def test_an_abort_in_a_handler_reaches_the_client_as_the_handler_gave_it(
+    tmp_path, migrated_sqlite_url
+):
+    database = storage.Database(migrated_sqlite_url)
+    write, _ = keys_for(database)
+    server, port = _streaming_server(database)
+    key = (("x-api-key", write.secret),)
+    caught = {}
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            calls = {
+                "Abort": lambda: channel.unary_unary(STREAMING + "Abort")(
+                    b"", metadata=key, timeout=10
+                ),
+                "AbortStream": lambda: list(
+                    channel.unary_stream(STREAMING + "AbortStream")(b"", metadata=key, timeout=10)
+                ),
+                "FailStream": lambda: list(
+                    channel.unary_stream(STREAMING + "FailStream")(b"", metadata=key, timeout=10)
+                ),
+            }
+            for name, call in calls.items():
+                with pytest.raises(grpc.RpcError) as raised:
+                    call()
+                caught[name] = raised.value
+    finally:
+        server.stop(0)
+        database.dispose()
+
+    for name in ("Abort", "AbortStream"):
+        assert caught[name].code() == grpc.StatusCode.FAILED_PRECONDITION, name
+        assert caught[name].details() == "aborted by the handler", name
+    # What a streaming handler raises is mapped as a unary one's is.
+    assert caught["FailStream"].code() == grpc.StatusCode.NOT_FOUND
+    status = rich_status(caught["FailStream"].trailing_metadata())
+    assert detail(status, error_details_pb2.ErrorInfo).reason == "RESOURCE_NOT_FOUND"
+
+
+def test_only_a_thread_serving_an_authenticated_call_is_in_a_call():
+    principal = auth.Principal(tenant_id="t1", key_id="k1", scope="read")
+    assert not interceptors.in_a_call()
+    with interceptors.calling_as(principal):
+        assert interceptors.in_a_call()
+        assert interceptors.current_principal() == principal
+    assert not interceptors.in_a_call()
+
+
+def test_a_tenant_at_its_limit_is_refused_and_another_tenant_is_not(tmp_path, migrated_sqlite_url):
+    database = storage.Database(migrated_sqlite_url)
+    busy, _ = keys_for(database)
+    idle, _ = keys_for(database, "idle")
+    # The busy tenant already has its one call in flight.
+    limits = TenantLimits(
+        lambda tenant_id: int(tenant_id == busy.record.tenant_id), max_calls=1, rate=0, burst=1
+    )
+    authenticator = auth.Authenticator(database, auth.ApiKeyCache(ttl=60.0, fallback_ttl=60.0))
+    server, port = _streaming_server(database, authenticator, limits=limits)
+    codes = []
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            echo = _calls_of_every_kind(channel)["Echo"]
+            # Each key twice: read from the database, then admitted from memory.
+            for _ in range(2):
+                assert echo((("x-api-key", idle.secret),))
+                with pytest.raises(grpc.RpcError) as caught:
+                    echo((("x-api-key", busy.secret),))
+                codes.append(caught.value.code())
+    finally:
+        server.stop(0)
+        database.dispose()
+
+    assert codes == [grpc.StatusCode.RESOURCE_EXHAUSTED] * 2
