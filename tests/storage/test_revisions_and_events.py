@@ -390,3 +390,51 @@ def test_only_a_simulation_deleted_for_good_has_a_deleted_event(
     assert has_deleted_event(tenant_id, sim.id) is True
     assert has_deleted_event(tenant_id, other.id) is False
     assert has_deleted_event(other_tenant_id, sim.id) is False
+
+
+def test_the_events_of_a_live_simulation_are_its_own_oldest_first_in_pages(
+    database, make, tenant_id, other_tenant_id
+):
+    sim, other = make.simulation(tenant_id), make.simulation(tenant_id)
+    first = make.event(sim, kind="CREATED")
+    make.event(other, kind="CREATED")
+    second = make.event(sim, kind="STATUS_CHANGED")
+    third = make.event(sim, kind="CONFIG_CHANGED", revision=1)
+    quiet = make.simulation(tenant_id)
+
+    def of_live(simulation_id, after_id=None, limit=10, tenant=tenant_id):
+        return database.run(
+            lambda uow: uow.events.list_of_live_simulation(
+                tenant, simulation_id, after_id=after_id, limit=limit
+            )
+        )
+
+    assert of_live(sim.id) == [first, second, third]
+    assert of_live(sim.id, after_id=first.id) == [second, third]
+    assert of_live(sim.id, limit=2) == [first, second]
+    assert of_live(sim.id, after_id=third.id) == []
+    assert of_live(quiet.id) == []
+    # Another tenant, or a simulation that is gone, has no events to read: it is not found.
+    with database.unit_of_work() as uow:
+        uow.simulations.delete(tenant_id, other.id)
+        uow.commit()
+    for tenant, simulation_id in ((other_tenant_id, sim.id), (tenant_id, other.id)):
+        with pytest.raises(NotFound) as missing:
+            of_live(simulation_id, tenant=tenant)
+        assert (missing.value.entity, missing.value.id) == ("simulation", simulation_id)
+
+
+def test_a_simulation_deleted_with_its_scenario_has_no_live_events(database, make, tenant_id):
+    scenario = make.scenario(tenant_id)
+    sim = make.simulation(tenant_id, scenario_id=scenario.id)
+    make.event(sim, kind="CREATED")
+    database.run(
+        lambda uow: uow.simulations.soft_delete_in_scenario(tenant_id, scenario.id, make.now)
+    )
+
+    with pytest.raises(NotFound):
+        database.run(
+            lambda uow: uow.events.list_of_live_simulation(
+                tenant_id, sim.id, after_id=None, limit=10
+            )
+        )
