@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import time
 from concurrent import futures
 from datetime import UTC, datetime
@@ -15,11 +16,13 @@ from simulation.v1 import scenario_service_pb2 as pb
 
 import storage
 from service.api import interceptors
+from service.api.tenant_limits import TenantLimits
 from service.app import authentication as auth
 from service.app import tenants
 from service.domain import errors
 from service.server import API_KEY_CACHE_SECONDS, create_server
 from service.settings import Settings
+from storage import deadlines
 from tests.harness import detail, rich_status
 
 
@@ -34,8 +37,8 @@ def running(tmp_path, migrated_sqlite_url):
     server.stop(0)
 
 
-def keys_for(database):
-    tenant = tenants.new_tenant(database, "acme")
+def keys_for(database, name="acme"):
+    tenant = tenants.new_tenant(database, name)
     return (
         tenants.issue_key(database, tenant.id, "write"),
         tenants.issue_key(database, tenant.id, "read"),
@@ -299,31 +302,74 @@ def test_a_call_that_bypassed_the_interceptor_has_no_principal():
 STREAMING = "/simulation.v1.StreamingProbe/"
 
 
-def _streaming_server(database):
-    """A server with the tenant interceptor and one method of each streaming kind.
+def _streaming_server(database, authenticator=None, ran=None, limits=None):
+    """A server with both interceptors, as ``create_server`` orders them, and probe methods.
 
     The API has only unary methods today; streaming ones (WatchEvents) must be guarded too.
+    Each probe is sent text and answers text (its serializers decode and encode it), naming
+    the tenant it ran as, what it was sent and whether its database work is bounded by the
+    call's deadline. The streaming answers are generators that read all that while gRPC
+    iterates them, after the handler returned. ``Echo`` parses its request as the service's
+    methods do and notes in ``ran`` that it ran; ``Abort``, ``AbortStream`` and
+    ``FailStream`` end their calls as a handler can.
     """
 
-    def principal_of(context):
-        return interceptors.current_principal().tenant_id.encode()
+    def answer(context, sent):
+        bounded = "bounded" if deadlines.time_left() is not None else "unbounded"
+        assert context.time_remaining() is not None
+        return f"{interceptors.current_principal().tenant_id}:{sent}:{bounded}"
 
+    def unary_stream(request, context):
+        yield answer(context, request)
+
+    def stream_stream(requests, context):
+        for request in requests:
+            yield answer(context, request)
+
+    def echo(request, context):
+        if ran is not None:
+            ran.append(request.scenario_id)
+        return answer(context, request.scenario_id)
+
+    def abort(request, context):
+        context.abort(grpc.StatusCode.FAILED_PRECONDITION, "aborted by the handler")
+
+    def abort_stream(request, context):
+        yield answer(context, "")
+        context.abort(grpc.StatusCode.FAILED_PRECONDITION, "aborted by the handler")
+
+    def fail_stream(request, context):
+        yield answer(context, "")
+        raise errors.NotFound("probe", "p1")
+
+    text = str.encode
     handlers = {
         "UnaryStream": grpc.unary_stream_rpc_method_handler(
-            lambda request, context: iter([principal_of(context)])
+            unary_stream, request_deserializer=bytes.decode, response_serializer=text
         ),
         "StreamUnary": grpc.stream_unary_rpc_method_handler(
-            lambda requests, context: principal_of(context) + b"".join(requests)
+            lambda requests, context: answer(context, "".join(requests)),
+            request_deserializer=bytes.decode,
+            response_serializer=text,
         ),
-        # Answered as lists: the principal is bound while the handler runs, not while gRPC
-        # iterates what it returned.
         "StreamStream": grpc.stream_stream_rpc_method_handler(
-            lambda requests, context: iter([principal_of(context) + r for r in requests])
+            stream_stream, request_deserializer=bytes.decode, response_serializer=text
         ),
+        "Echo": grpc.unary_unary_rpc_method_handler(
+            echo, request_deserializer=pb.GetScenarioRequest.FromString, response_serializer=text
+        ),
+        "Abort": grpc.unary_unary_rpc_method_handler(abort),
+        "AbortStream": grpc.unary_stream_rpc_method_handler(abort_stream, response_serializer=text),
+        "FailStream": grpc.unary_stream_rpc_method_handler(fail_stream, response_serializer=text),
     }
     server = grpc.server(
         futures.ThreadPoolExecutor(4),
-        interceptors=[interceptors.TenantInterceptor(auth.Authenticator(database), frozenset())],
+        interceptors=[
+            interceptors.TenantInterceptor(
+                authenticator or auth.Authenticator(database), frozenset(), limits
+            ),
+            interceptors.ErrorInterceptor(),
+        ],
     )
     server.add_generic_rpc_handlers(
         [grpc.method_handlers_generic_handler("simulation.v1.StreamingProbe", handlers)]
@@ -333,26 +379,40 @@ def _streaming_server(database):
     return server, port
 
 
+def _calls_of_every_kind(channel):
+    return {
+        "UnaryStream": lambda md: list(
+            channel.unary_stream(STREAMING + "UnaryStream")(b"!", metadata=md, timeout=10)
+        ),
+        "StreamUnary": lambda md: channel.stream_unary(STREAMING + "StreamUnary")(
+            iter([b"!"]), metadata=md, timeout=10
+        ),
+        "StreamStream": lambda md: list(
+            channel.stream_stream(STREAMING + "StreamStream")(iter([b"!"]), metadata=md, timeout=10)
+        ),
+        "Echo": lambda md: channel.unary_unary(STREAMING + "Echo")(
+            pb.GetScenarioRequest(scenario_id="s").SerializeToString(), metadata=md, timeout=10
+        ),
+    }
+
+
+def _answers_of_every_kind(tenant_id):
+    said = f"{tenant_id}:!:bounded".encode()
+    return {
+        "UnaryStream": [said],
+        "StreamUnary": said,
+        "StreamStream": [said],
+        "Echo": f"{tenant_id}:s:bounded".encode(),
+    }
+
+
 def test_streaming_methods_need_a_key_and_run_as_its_tenant(tmp_path, migrated_sqlite_url):
     database = storage.Database(migrated_sqlite_url)
     write, _ = keys_for(database)
-    tenant = write.record.tenant_id.encode()
     server, port = _streaming_server(database)
     try:
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-            calls = {
-                "UnaryStream": lambda md: list(
-                    channel.unary_stream(STREAMING + "UnaryStream")(b"", metadata=md, timeout=10)
-                ),
-                "StreamUnary": lambda md: channel.stream_unary(STREAMING + "StreamUnary")(
-                    iter([b"!"]), metadata=md, timeout=10
-                ),
-                "StreamStream": lambda md: list(
-                    channel.stream_stream(STREAMING + "StreamStream")(
-                        iter([b"!"]), metadata=md, timeout=10
-                    )
-                ),
-            }
+            calls = _calls_of_every_kind(channel)
             answers = {name: call((("x-api-key", write.secret),)) for name, call in calls.items()}
             for name, call in calls.items():
                 with pytest.raises(grpc.RpcError) as caught:
@@ -362,11 +422,7 @@ def test_streaming_methods_need_a_key_and_run_as_its_tenant(tmp_path, migrated_s
         server.stop(0)
         database.dispose()
 
-    assert answers == {
-        "UnaryStream": [tenant],
-        "StreamUnary": tenant + b"!",
-        "StreamStream": [tenant + b"!"],
-    }
+    assert answers == _answers_of_every_kind(write.record.tenant_id)
 
 
 def test_a_request_holding_a_nul_is_refused_naming_the_field_before_it_runs(running):
@@ -386,3 +442,192 @@ def test_a_request_holding_a_nul_is_refused_naming_the_field_before_it_runs(runn
     assert detail(status, error_details_pb2.ErrorInfo).reason == "VALUE_NOT_STORABLE"
     violations = detail(status, error_details_pb2.BadRequest).field_violations
     assert [violation.field for violation in violations] == ["scenario_id"]
+
+
+def _remembering_server(database):
+    """The probe server with a key cache that trusts what it holds for a minute.
+
+    Returns the server, its port and the list the authenticator appends to: False for a key
+    read from the database, True for one answered from memory.
+    """
+    lookups: list[bool] = []
+    ran: list[str] = []
+    authenticator = auth.Authenticator(
+        database, auth.ApiKeyCache(ttl=60.0, fallback_ttl=60.0), on_lookup=lookups.append
+    )
+    server, port = _streaming_server(database, authenticator, ran)
+    return server, port, lookups, ran
+
+
+def test_a_key_answered_from_memory_runs_every_kind_of_method_as_its_tenant(
+    tmp_path, migrated_sqlite_url
+):
+    database = storage.Database(migrated_sqlite_url)
+    write, _ = keys_for(database)
+    server, port, lookups, _ = _remembering_server(database)
+    key = (("x-api-key", write.secret),)
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            calls = _calls_of_every_kind(channel)
+            first = calls["Echo"](key)
+            answers = {name: call(key) for name, call in calls.items()}
+    finally:
+        server.stop(0)
+        database.dispose()
+
+    # The first call read the key's row; every later one was admitted from memory.
+    assert lookups == [False, True, True, True, True]
+    assert first == f"{write.record.tenant_id}:s:bounded".encode()
+    assert answers == _answers_of_every_kind(write.record.tenant_id)
+
+
+def test_a_key_answered_from_memory_still_has_its_bad_requests_refused(
+    tmp_path, migrated_sqlite_url
+):
+    database = storage.Database(migrated_sqlite_url)
+    write, _ = keys_for(database)
+    server, port, lookups, ran = _remembering_server(database)
+    refused = {}
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            _calls_of_every_kind(channel)["Echo"]((("x-api-key", write.secret),))
+            for name, payload in {
+                # Field 1 (scenario_id, a string) carrying bytes that are not UTF-8.
+                "undecodable": b"\x0a\x02\xff\xfe",
+                "nul": pb.GetScenarioRequest(scenario_id="bad\x00id").SerializeToString(),
+            }.items():
+                with pytest.raises(grpc.RpcError) as caught:
+                    _raw_call(channel, STREAMING + "Echo", payload, write.secret)
+                refused[name] = caught.value
+    finally:
+        server.stop(0)
+        database.dispose()
+
+    assert lookups == [False, True, True]
+    # Only the first, good request reached the handler.
+    assert ran == ["s"]
+    for error in refused.values():
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    undecodable = rich_status(refused["undecodable"].trailing_metadata())
+    assert detail(undecodable, error_details_pb2.ErrorInfo).reason == "REQUEST_UNDECODABLE"
+    nul = rich_status(refused["nul"].trailing_metadata())
+    assert detail(nul, error_details_pb2.ErrorInfo).reason == "VALUE_NOT_STORABLE"
+    violations = detail(nul, error_details_pb2.BadRequest).field_violations
+    assert [violation.field for violation in violations] == ["scenario_id"]
+
+
+class _AbortingContext:
+    """Just enough of a servicer context for a handler that aborts: abort raises."""
+
+    def abort_with_status(self, status):
+        self.status = status
+        raise grpc.RpcError(status.details)
+
+    def time_remaining(self):
+        return None
+
+
+def test_a_remembered_handler_reached_without_admission_refuses_to_run():
+    ran = []
+    # What the interceptor hands gRPC for a key it admitted from memory.
+    guarded = interceptors._bound(
+        grpc.unary_unary_rpc_method_handler(lambda request, context: ran.append(request))
+    )
+    context = _AbortingContext()
+
+    # A fresh context: nothing put an admitted principal in it, as the interceptor would.
+    with pytest.raises(grpc.RpcError):
+        contextvars.Context().run(guarded.unary_unary, b"", context)
+
+    assert ran == []
+    assert context.status.code == grpc.StatusCode.UNAUTHENTICATED
+    assert context.status.details == "no authenticated principal for this call"
+
+
+def test_a_unary_method_sent_no_request_is_invalid_argument(running):
+    database, channel = running
+    write, _ = keys_for(database)
+    # A client can half-close a unary call without sending its one message.
+    call = channel.stream_unary("/simulation.v1.ScenarioService/ListScenarios")
+    with pytest.raises(grpc.RpcError) as caught:
+        call(iter([]), metadata=(("x-api-key", write.secret),), timeout=10)
+
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    status = rich_status(caught.value.trailing_metadata())
+    assert detail(status, error_details_pb2.ErrorInfo).reason == "REQUEST_MISSING"
+    [violation] = detail(status, error_details_pb2.BadRequest).field_violations
+    assert (violation.field, violation.description) == ("request", "is missing")
+
+
+def test_an_abort_in_a_handler_reaches_the_client_as_the_handler_gave_it(
+    tmp_path, migrated_sqlite_url
+):
+    database = storage.Database(migrated_sqlite_url)
+    write, _ = keys_for(database)
+    server, port = _streaming_server(database)
+    key = (("x-api-key", write.secret),)
+    caught = {}
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            calls = {
+                "Abort": lambda: channel.unary_unary(STREAMING + "Abort")(
+                    b"", metadata=key, timeout=10
+                ),
+                "AbortStream": lambda: list(
+                    channel.unary_stream(STREAMING + "AbortStream")(b"", metadata=key, timeout=10)
+                ),
+                "FailStream": lambda: list(
+                    channel.unary_stream(STREAMING + "FailStream")(b"", metadata=key, timeout=10)
+                ),
+            }
+            for name, call in calls.items():
+                with pytest.raises(grpc.RpcError) as raised:
+                    call()
+                caught[name] = raised.value
+    finally:
+        server.stop(0)
+        database.dispose()
+
+    for name in ("Abort", "AbortStream"):
+        assert caught[name].code() == grpc.StatusCode.FAILED_PRECONDITION, name
+        assert caught[name].details() == "aborted by the handler", name
+    # What a streaming handler raises is mapped as a unary one's is.
+    assert caught["FailStream"].code() == grpc.StatusCode.NOT_FOUND
+    status = rich_status(caught["FailStream"].trailing_metadata())
+    assert detail(status, error_details_pb2.ErrorInfo).reason == "RESOURCE_NOT_FOUND"
+
+
+def test_only_a_thread_serving_an_authenticated_call_is_in_a_call():
+    principal = auth.Principal(tenant_id="t1", key_id="k1", scope="read")
+    assert not interceptors.in_a_call()
+    with interceptors.calling_as(principal):
+        assert interceptors.in_a_call()
+        assert interceptors.current_principal() == principal
+    assert not interceptors.in_a_call()
+
+
+def test_a_tenant_at_its_limit_is_refused_and_another_tenant_is_not(tmp_path, migrated_sqlite_url):
+    database = storage.Database(migrated_sqlite_url)
+    busy, _ = keys_for(database)
+    idle, _ = keys_for(database, "idle")
+    # The busy tenant already has its one call in flight.
+    limits = TenantLimits(
+        lambda tenant_id: int(tenant_id == busy.record.tenant_id), max_calls=1, rate=0, burst=1
+    )
+    authenticator = auth.Authenticator(database, auth.ApiKeyCache(ttl=60.0, fallback_ttl=60.0))
+    server, port = _streaming_server(database, authenticator, limits=limits)
+    codes = []
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            echo = _calls_of_every_kind(channel)["Echo"]
+            # Each key twice: read from the database, then admitted from memory.
+            for _ in range(2):
+                assert echo((("x-api-key", idle.secret),))
+                with pytest.raises(grpc.RpcError) as caught:
+                    echo((("x-api-key", busy.secret),))
+                codes.append(caught.value.code())
+    finally:
+        server.stop(0)
+        database.dispose()
+
+    assert codes == [grpc.StatusCode.RESOURCE_EXHAUSTED] * 2

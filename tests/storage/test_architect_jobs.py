@@ -248,3 +248,34 @@ def test_the_queue_summary_counts_active_jobs_and_dates_the_oldest_queued(
 
     assert counts == {"QUEUED": 2, "RUNNING": 1}
     assert oldest == T0
+
+
+@pytest.mark.parametrize(
+    ("leased", "claimed_first"),
+    [
+        # A job finished before its lease ran out is not running: the tenants are even, and
+        # the busy tenant's older queued job goes first.
+        ({"state": "SUCCEEDED", "lease_expire_time": T0 + timedelta(minutes=10)}, "older"),
+        # Nor is one whose worker died: its lease expired, and it is the oldest claimable job.
+        ({"state": "RUNNING", "lease_expire_time": T0 + timedelta(seconds=59)}, "earlier"),
+        # A lease that ends this very moment still holds: the other tenant goes first.
+        ({"state": "RUNNING", "lease_expire_time": T0 + timedelta(minutes=1)}, "later"),
+    ],
+)
+def test_only_a_job_holding_its_lease_counts_as_its_tenants_running_job(
+    clean_database, make, leased, claimed_first
+):
+    db = clean_database
+    busy_sim, quiet_sim = make.simulation(make.tenant()), make.simulation(make.tenant())
+    jobs = {
+        "earlier": make.job(
+            busy_sim, lease_owner="worker-0", create_time=T0 - timedelta(hours=1), **leased
+        ),
+        "older": make.job(busy_sim, create_time=T0),
+        "later": make.job(quiet_sim, create_time=T0 + timedelta(seconds=1)),
+    }
+    now = T0 + timedelta(minutes=1)
+
+    claimed = db.run(lambda uow: uow.jobs.claim_next("worker-a", now, 30))
+
+    assert claimed.id == jobs[claimed_first].id

@@ -174,3 +174,44 @@ def test_a_committed_event_notifies_its_tenant_and_a_rolled_back_one_does_not(
             payloads.get(timeout=0.3)
     finally:
         listener.stop()
+
+
+def test_a_scenario_keeps_the_deleted_events_of_its_simulations_and_no_others(
+    database, make, tenant_id
+):
+    scenario, elsewhere = make.scenario(tenant_id), make.scenario(tenant_id)
+    live = make.simulation(tenant_id, scenario_id=scenario.id)
+    created = make.event(live, kind="CREATED")
+    # Deleting a simulation takes its events and leaves its DELETED event, naming its scenario.
+    gone = make.simulation(tenant_id, scenario_id=scenario.id)
+    gone_elsewhere = make.simulation(tenant_id, scenario_id=elsewhere.id)
+    for sim, was_in in ((gone, scenario), (gone_elsewhere, elsewhere)):
+        with database.unit_of_work() as uow:
+            uow.events.add(
+                SimulationEvent(
+                    tenant_id,
+                    sim.id,
+                    "DELETED",
+                    "key-1",
+                    make.now,
+                    details={"scenario_id": was_in.id},
+                )
+            )
+            uow.simulations.delete(tenant_id, sim.id)
+            uow.commit()
+    # An event of another kind naming the scenario in its details is not one of its events.
+    make.event(
+        make.simulation(tenant_id), kind="STATUS_CHANGED", details={"scenario_id": scenario.id}
+    )
+
+    events = database.run(
+        lambda uow: uow.events.list_of_tenant(
+            tenant_id, after_id=0, limit=10, scenario_id=scenario.id
+        )
+    )
+
+    assert [(event.simulation_id, event.kind) for event in events] == [
+        (live.id, "CREATED"),
+        (gone.id, "DELETED"),
+    ]
+    assert events[0] == created

@@ -80,6 +80,10 @@ def test_numbers_compare_as_numbers(database, corpus):
     assert ids(database, corpus, "config.seed < 0") == expected(
         corpus, lambda n: has_config(n) and config_document(n).get("seed", 0) < 0
     )
+    # Simulation 3 has max_turns 26 exactly: ">" leaves it out, as ">=" would not.
+    assert ids(database, corpus, "config.max_turns > 26") == expected(
+        corpus, lambda n: has_config(n) and config_document(n)["max_turns"] > 26
+    )
     assert ids(database, corpus, "config.temperature > 0.5") == expected(
         corpus, lambda n: has_config(n) and config_document(n).get("temperature", 0) > 0.5
     )

@@ -508,3 +508,156 @@ def test_replacing_the_current_revision_writes_nothing_unless_every_condition_ho
     if case != "deleted":
         stored = database.run(lambda uow: uow.simulations.get(tenant_id, sim.id))
         assert stored.current_revision == 1 and stored.etag == sim.etag
+
+
+def test_the_events_of_a_live_simulation_are_its_own_oldest_first_in_pages(
+    database, make, tenant_id, other_tenant_id
+):
+    sim, other = make.simulation(tenant_id), make.simulation(tenant_id)
+    first = make.event(sim, kind="CREATED")
+    make.event(other, kind="CREATED")
+    second = make.event(sim, kind="STATUS_CHANGED")
+    third = make.event(sim, kind="CONFIG_CHANGED", revision=1)
+    quiet = make.simulation(tenant_id)
+
+    def of_live(simulation_id, after_id=None, limit=10, tenant=tenant_id):
+        return database.run(
+            lambda uow: uow.events.list_of_live_simulation(
+                tenant, simulation_id, after_id=after_id, limit=limit
+            )
+        )
+
+    assert of_live(sim.id) == [first, second, third]
+    assert of_live(sim.id, after_id=first.id) == [second, third]
+    assert of_live(sim.id, limit=2) == [first, second]
+    assert of_live(sim.id, after_id=third.id) == []
+    assert of_live(quiet.id) == []
+    # Another tenant, or a simulation that is gone, has no events to read: it is not found.
+    with database.unit_of_work() as uow:
+        uow.simulations.delete(tenant_id, other.id)
+        uow.commit()
+    for tenant, simulation_id in ((other_tenant_id, sim.id), (tenant_id, other.id)):
+        with pytest.raises(NotFound) as missing:
+            of_live(simulation_id, tenant=tenant)
+        assert (missing.value.entity, missing.value.id) == ("simulation", simulation_id)
+
+
+def test_a_simulation_deleted_with_its_scenario_has_no_live_events(database, make, tenant_id):
+    scenario = make.scenario(tenant_id)
+    sim = make.simulation(tenant_id, scenario_id=scenario.id)
+    make.event(sim, kind="CREATED")
+    database.run(
+        lambda uow: uow.simulations.soft_delete_in_scenario(tenant_id, scenario.id, make.now)
+    )
+
+    with pytest.raises(NotFound):
+        database.run(
+            lambda uow: uow.events.list_of_live_simulation(
+                tenant_id, sim.id, after_id=None, limit=10
+            )
+        )
+
+
+def test_a_write_that_loses_to_another_names_the_simulation_it_lost(database, make, tenant_id):
+    from dataclasses import replace
+
+    from storage import Conflict
+
+    sim = make.simulation(tenant_id)
+    taken = replace(_revision(make, sim, 1), request_id="request-1")
+    database.run(lambda uow: uow.revisions.add(taken))
+    attempts = {
+        # Another writer changed the simulation since it was read.
+        "stale etag": (sim, "stale", _revision(make, sim, 2)),
+        # Another writer made revision 1 first.
+        "number taken": (sim, sim.etag, _revision(make, sim, 1)),
+        # The same request wrote a revision already (a retry racing itself).
+        "request id taken": (
+            sim,
+            sim.etag,
+            replace(_revision(make, sim, 2), request_id="request-1"),
+        ),
+    }
+
+    for name, (simulation, etag, revision) in attempts.items():
+        with pytest.raises(Conflict) as lost:
+            database.run(
+                lambda uow: uow.revisions.add_current(
+                    replace(simulation, current_revision=revision.revision), etag, revision, []
+                )
+            )
+        assert (lost.value.entity, lost.value.id) == ("simulation", sim.id), name
+
+
+def test_a_live_simulation_answers_its_current_revision_by_default(database, make, tenant_id):
+    from dataclasses import replace
+
+    sim = make.simulation(tenant_id)
+    make.revision(sim, 1)
+    second = make.revision(sim, 2)
+    database.run(
+        lambda uow: uow.simulations.update(replace(sim, current_revision=2), expected_etag=sim.etag)
+    )
+
+    assert database.run(lambda uow: uow.revisions.get_of_live_simulation(tenant_id, sim.id)) == (
+        2,
+        second,
+    )
+
+
+def test_the_revisions_of_a_live_simulation_are_its_own_newest_first_in_pages(
+    database, make, tenant_id, other_tenant_id
+):
+    sim, other = make.simulation(tenant_id), make.simulation(tenant_id)
+    first = make.revision(sim, 1)
+    make.revision(other, 1)
+    second, third = make.revision(sim, 2), make.revision(sim, 3)
+    quiet = make.simulation(tenant_id)
+
+    def of_live(simulation_id, before=None, limit=10, tenant=tenant_id):
+        return database.run(
+            lambda uow: uow.revisions.list_of_live_simulation(
+                tenant, simulation_id, before_revision=before, limit=limit
+            )
+        )
+
+    assert of_live(sim.id) == [third, second, first]
+    assert of_live(sim.id, before=3) == [second, first]
+    assert of_live(sim.id, limit=2) == [third, second]
+    assert of_live(sim.id, before=1) == []
+    assert of_live(quiet.id) == []
+    with database.unit_of_work() as uow:
+        uow.simulations.delete(tenant_id, other.id)
+        uow.commit()
+    for tenant, simulation_id in ((other_tenant_id, sim.id), (tenant_id, other.id)):
+        with pytest.raises(NotFound) as missing:
+            of_live(simulation_id, tenant=tenant)
+        assert (missing.value.entity, missing.value.id) == ("simulation", simulation_id)
+
+
+def test_locking_reads_the_simulations_own_revision_and_refuses_one_not_live(
+    database, make, tenant_id
+):
+    from dataclasses import replace
+
+    scenario = make.scenario(tenant_id)
+    # Another simulation's revision 1, written first, must not be taken for this one's.
+    make.revision(make.simulation(tenant_id), 1)
+    sim = make.simulation(tenant_id, scenario_id=scenario.id)
+    own = make.revision(sim, 1)
+    database.run(
+        lambda uow: uow.simulations.update(replace(sim, current_revision=1), expected_etag=sim.etag)
+    )
+
+    def lock(simulation_id):
+        return database.run(
+            lambda uow: uow.revisions.lock_simulation_with_current(tenant_id, simulation_id)
+        )
+
+    assert lock(sim.id)[1] == own
+    database.run(
+        lambda uow: uow.simulations.soft_delete_in_scenario(tenant_id, scenario.id, make.now)
+    )
+    with pytest.raises(NotFound) as missing:
+        lock(sim.id)
+    assert (missing.value.entity, missing.value.id) == ("simulation", sim.id)

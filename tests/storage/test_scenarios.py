@@ -315,6 +315,7 @@ def test_purge_expired_removes_due_scenarios_with_everything_under_them(clean_da
     # Of its trail only the DELETED event the purge wrote is left, for watchers and webhooks.
     (left,) = db.run(lambda uow: uow.events.list(tenant_id, sim.id, after_id=None, limit=9))
     assert (left.kind, left.actor, left.create_time) == ("DELETED", "purge", now)
+    assert left.reason == "its scenario was purged after the retention period"
     assert left.details == {"scenario_id": due.id, "name": sim.name}
     assert db.run(lambda uow: uow.jobs.find_active(tenant_id, sim.id)) is None
     db.run(lambda uow: uow.scenarios.get(tenant_id, not_due.id, include_deleted=True))
@@ -457,3 +458,28 @@ def _simulation_ids(database, tenant_id) -> set[str]:
             lambda uow: uow.simulations.list(tenant_id, SimulationQuery(limit=100))
         )
     }
+
+
+def test_scenarios_read_by_id_are_only_those_asked_for(database, make, tenant_id):
+    wanted = [make.scenario(tenant_id) for _ in range(2)]
+    make.scenario(tenant_id)
+
+    found = database.run(lambda uow: uow.scenarios.get_many(tenant_id, [s.id for s in wanted]))
+
+    assert found == {s.id: s for s in wanted}
+
+
+def test_an_update_to_a_taken_name_leaves_the_transaction_usable(database, make, tenant_id):
+    taken = make.scenario(tenant_id)
+    renamed = make.scenario(tenant_id)
+
+    with database.unit_of_work() as uow:
+        with pytest.raises(AlreadyExists):
+            uow.scenarios.update(
+                replace(renamed, display_name=taken.display_name), expected_etag=renamed.etag
+            )
+        # The caller can go on reading in the same transaction (PostgreSQL would refuse every
+        # statement of a transaction whose failed write took no savepoint).
+        still = uow.scenarios.get(tenant_id, renamed.id)
+
+    assert still == renamed

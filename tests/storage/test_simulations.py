@@ -428,3 +428,37 @@ def test_list_with_sources_pairs_each_simulation_with_its_current_revisions_sour
     )
     fetched = database.run(lambda uow: uow.simulations.get_with_sources(tenant_id, revised.id))
     assert fetched == pairs[1]
+
+
+def test_a_taken_request_id_leaves_the_transaction_usable(database, make, tenant_id):
+    first = make.simulation(tenant_id, request_id="request-1")
+
+    with database.unit_of_work() as uow:
+        with pytest.raises(AlreadyExists):
+            uow.simulations.add(make.simulation_record(tenant_id, request_id="request-1"))
+        # The caller answers with the simulation the first request made, in this transaction.
+        found = uow.simulations.get_by_request_id(tenant_id, "request-1")
+
+    assert found == first
+
+
+def test_simulations_with_sources_are_read_by_id_only_while_live(
+    database, make, tenant_id, other_tenant_id
+):
+    scenario = make.scenario(tenant_id)
+    wanted, unwanted = make.simulation(tenant_id), make.simulation(tenant_id)
+    gone = make.simulation(tenant_id, scenario_id=scenario.id)
+    database.run(
+        lambda uow: uow.simulations.soft_delete_in_scenario(tenant_id, scenario.id, make.now)
+    )
+
+    found = database.run(
+        lambda uow: uow.simulations.get_many_with_sources(tenant_id, [wanted.id, gone.id])
+    )
+
+    assert found == {wanted.id: (wanted, [])}
+    assert unwanted.id not in found
+    for tenant, simulation_id in ((tenant_id, gone.id), (other_tenant_id, wanted.id)):
+        with pytest.raises(NotFound) as missing:
+            database.run(lambda uow: uow.simulations.get_with_sources(tenant, simulation_id))
+        assert (missing.value.entity, missing.value.id) == ("simulation", simulation_id)
