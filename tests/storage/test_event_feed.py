@@ -98,13 +98,15 @@ def test_a_reader_never_sees_an_event_before_an_older_open_transaction_ends(
     assert database.run(lambda uow: uow.events.latest_id(tenant_id)) == listed[1].id
 
 
+@pytest.mark.parametrize("reader", ["list", "latest id"])
 def test_a_read_waits_for_an_older_transaction_to_show_what_committed_before_it(
-    database, make, tenant_id, monkeypatch
+    database, make, tenant_id, monkeypatch, reader
 ):
     """Read-your-writes: an event committed before the call is in its answer.
 
     The older transaction is still open when the read finds the event; the read waits for it
-    (up to ``SETTLE_SECONDS``) instead of answering without the event.
+    (up to ``SETTLE_SECONDS``) instead of answering without the event. A watch that starts
+    from now (``latest_id``) likewise starts after it, not before.
     """
     if database.dialect != "postgresql":
         pytest.skip("PostgreSQL only: SQLite writes one transaction at a time")
@@ -119,26 +121,25 @@ def test_a_read_waits_for_an_older_transaction_to_show_what_committed_before_it(
     monkeypatch.setattr(events_repository.time, "sleep", sleep)
     sim = make.simulation(tenant_id)
     record = SimulationEvent(tenant_id, sim.id, "STATUS_CHANGED", "key-1", make.now)
+
+    def read(uow):
+        if reader == "latest id":
+            return uow.events.latest_id(tenant_id)
+        listed = uow.events.list_of_live_simulation(tenant_id, sim.id, after_id=None, limit=10)
+        return [event.reason for event in listed]
+
     answers: queue.Queue = queue.Queue()
     with database.unit_of_work() as early:
         early.events.add(replace(record, reason="older, still open"))
-        database.run(lambda uow: uow.events.add(replace(record, reason="mine, committed")))
-        reader = threading.Thread(
-            target=lambda: answers.put(
-                database.run(
-                    lambda uow: uow.events.list_of_live_simulation(
-                        tenant_id, sim.id, after_id=None, limit=10
-                    )
-                )
-            )
-        )
-        reader.start()
+        mine = database.run(lambda uow: uow.events.add(replace(record, reason="mine, committed")))
+        reader_thread = threading.Thread(target=lambda: answers.put(database.run(read)))
+        reader_thread.start()
         # The reader found the committed event held back and is waiting.
         assert held.wait(10)
         early.commit()
-    reader.join(10)
-    listed = answers.get(timeout=1)
-    assert [event.reason for event in listed] == ["older, still open", "mine, committed"]
+    reader_thread.join(10)
+    expected = mine if reader == "latest id" else ["older, still open", "mine, committed"]
+    assert answers.get(timeout=1) == expected
 
 
 def test_event_ids_of_one_transaction_follow_insert_order(database, make, tenant_id):
