@@ -167,27 +167,18 @@ def write_revision(
         last_error=None,
         update_time=now,
     )
-    revision = storage.ConfigRevision(
-        tenant_id=simulation.tenant_id,
-        simulation_id=simulation.id,
-        revision=number,
-        config=config_to_document(config),
-        sources=sources_to_documents(sources),
-        create_time=now,
-        actor=actor,
-        origin=origin,
-        description=description,
-        request_id=request_id or None,
-        request_fingerprint=request_fingerprint if request_id else None,
-    )
-    config_changed, status_changed = _revision_events(
+    revision, config_changed, status_changed = _next_revision(
         simulation.tenant_id,
         simulation.id,
         number,
-        origin,
-        actor,
-        description,
-        now,
+        config=config,
+        sources=sources,
+        origin=origin,
+        actor=actor,
+        description=description,
+        now=now,
+        request_id=request_id,
+        request_fingerprint=request_fingerprint,
         from_status=simulation.status,
     )
     events = [config_changed]
@@ -199,19 +190,36 @@ def write_revision(
     return updated, revision
 
 
-def _revision_events(
+def _next_revision(
     tenant_id: str,
     simulation_id: str,
     number: int,
+    *,
+    config: config_pb2.SimulationConfig,
+    sources: list[config_pb2.Source],
     origin: str,
     actor: str,
     description: str,
     now: datetime,
-    *,
+    request_id: str | None,
+    request_fingerprint: str | None,
     from_status: str | None,
-) -> tuple[storage.SimulationEvent, storage.SimulationEvent]:
-    """The CONFIG_CHANGED event of revision ``number``, and the STATUS_CHANGED one to record
-    when the simulation was not in COMPLETED_CONFIG (``from_status``) before it."""
+) -> tuple[storage.ConfigRevision, storage.SimulationEvent, storage.SimulationEvent]:
+    """Revision ``number`` of ``config``, its CONFIG_CHANGED event, and the STATUS_CHANGED one
+    to record when the simulation was not in COMPLETED_CONFIG (``from_status``) before it."""
+    revision = storage.ConfigRevision(
+        tenant_id=tenant_id,
+        simulation_id=simulation_id,
+        revision=number,
+        config=config_to_document(config),
+        sources=sources_to_documents(sources),
+        create_time=now,
+        actor=actor,
+        origin=origin,
+        description=description,
+        request_id=request_id or None,
+        request_fingerprint=request_fingerprint if request_id else None,
+    )
     config_changed = storage.SimulationEvent(
         tenant_id=tenant_id,
         simulation_id=simulation_id,
@@ -233,7 +241,7 @@ def _revision_events(
         revision=number,
         reason=f"config revision {number} written",
     )
-    return config_changed, status_changed
+    return revision, config_changed, status_changed
 
 
 def replace_config(
@@ -259,22 +267,20 @@ def replace_config(
     the simulation and revision as stored, or None when nothing was written: the caller then
     takes the usual path, which says why (or writes, on SQLite, where this never does).
     """
-    number = expected_revision + 1
-    revision = storage.ConfigRevision(
-        tenant_id=tenant_id,
-        simulation_id=simulation_id,
-        revision=number,
-        config=config_to_document(config),
-        sources=sources_to_documents(sources),
-        create_time=now,
-        actor=actor,
+    # The stored status goes into the STATUS_CHANGED event in the statement itself.
+    revision, config_changed, status_changed = _next_revision(
+        tenant_id,
+        simulation_id,
+        expected_revision + 1,
+        config=config,
+        sources=sources,
         origin="EDIT",
+        actor=actor,
         description=description,
-        request_id=request_id or None,
-        request_fingerprint=request_fingerprint if request_id else None,
-    )
-    config_changed, status_changed = _revision_events(
-        tenant_id, simulation_id, number, "EDIT", actor, description, now, from_status=None
+        now=now,
+        request_id=request_id,
+        request_fingerprint=request_fingerprint,
+        from_status=None,
     )
     return uow.revisions.replace_current(
         tenant_id,
