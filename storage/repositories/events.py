@@ -201,8 +201,9 @@ class SimulationEventRepository(SqlRepository):
         """Up to ``limit`` of the tenant's events after ``after_id``, oldest first.
 
         Optionally only one simulation's, those of simulations now in ``scenario_id`` (and
-        the DELETED events of those that were in it), or those of ``kinds``. Only events whose place is final are read (see ``_settled``),
-        so a reader that continues after the last id it saw misses nothing.
+        the DELETED events of those that were in it), or those of ``kinds``. Only events whose
+        place is final are read (see ``_settled``), so a reader that continues after the last
+        id it saw misses nothing.
         """
         statement = select(_table).where(_table.c.tenant_id == tenant_id, _table.c.id > after_id)
         if simulation_id:
