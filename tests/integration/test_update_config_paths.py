@@ -80,12 +80,15 @@ def _created(api: Api) -> tuple[str, str]:
         metadata=api.alice,
         timeout=10,
     )
-    etag = api.configs.GetConfig(
-        config_service_pb2.GetConfigRequest(simulation_id=reply.simulation.id),
+    return reply.simulation.id, _stored(api, reply.simulation.id).etag
+
+
+def _stored(api: Api, simulation_id: str) -> config_service_pb2.GetConfigResponse:
+    return api.configs.GetConfig(
+        config_service_pb2.GetConfigRequest(simulation_id=simulation_id),
         metadata=api.alice,
         timeout=10,
-    ).etag
-    return reply.simulation.id, etag
+    )
 
 
 def _update(api: Api, simulation_id: str, etag: str, title: str, metadata=None, **fields):
@@ -113,11 +116,7 @@ def test_a_whole_config_with_its_etag_is_the_next_revision_and_keeps_the_sources
     reply = _update(api, simulation_id, etag, "Second", description="retitle")
     assert (reply.revision, reply.config.title) == (2, "Second")
     assert [source.uri for source in reply.sources] == ["catalogue://trader"]
-    stored = api.configs.GetConfig(
-        config_service_pb2.GetConfigRequest(simulation_id=simulation_id),
-        metadata=api.alice,
-        timeout=10,
-    )
+    stored = _stored(api, simulation_id)
     assert (stored.revision, stored.etag, stored.config.title) == (2, reply.etag, "Second")
     assert [source.uri for source in stored.sources] == ["catalogue://trader"]
     # New sources replace the kept ones.
@@ -141,12 +140,7 @@ def test_an_edit_after_a_failed_run_records_the_status_change(api):
         metadata=api.alice,
         timeout=10,
     )
-    etag = api.configs.GetConfig(
-        config_service_pb2.GetConfigRequest(simulation_id=simulation_id),
-        metadata=api.alice,
-        timeout=10,
-    ).etag
-    _update(api, simulation_id, etag, "Fixed")
+    _update(api, simulation_id, _stored(api, simulation_id).etag, "Fixed")
     simulation = api.simulations.GetSimulation(
         simulation_service_pb2.GetSimulationRequest(simulation_id=simulation_id),
         metadata=api.alice,
