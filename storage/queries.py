@@ -37,6 +37,9 @@ class _Plan:
     bind_processors: Mapping[str, Callable[[Any], Any]]
     names: tuple[str, ...]
     result_processors: tuple[Callable[[Any], Any] | None, ...]
+    # Values the statement itself fixed (SQLite's OFFSET 0 beside a bound LIMIT), already in
+    # the driver's form; a caller's parameters never name them.
+    fixed: Mapping[str, Any]
 
 
 _Statement = TypeVar("_Statement", bound=ReturnsRows)
@@ -213,6 +216,8 @@ def _driver_parameters(plan: _Plan, parameters: dict[str, Any]) -> Any:
         name: processors[name](value) if name in processors else value
         for name, value in parameters.items()
     }
+    if plan.fixed:
+        values.update(plan.fixed)
     if plan.positions is not None:
         return tuple(values[name] for name in plan.positions)
     return values
@@ -235,7 +240,12 @@ def _compile(statement: ReturnsRows, dialect: Dialect) -> _Plan:
     result_processors = tuple(
         column.type._cached_result_processor(dialect, None) for column in columns
     )
-    return _Plan(compiled.string, positions, bind_processors, names, result_processors)
+    fixed = {
+        name: bind_processors[name](bind.value) if name in bind_processors else bind.value
+        for bind, name in compiled.bind_names.items()
+        if not bind.required and bind.value is not None
+    }
+    return _Plan(compiled.string, positions, bind_processors, names, result_processors, fixed)
 
 
 def _row(plan: _Plan, row: Sequence[Any]) -> dict[str, Any]:

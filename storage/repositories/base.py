@@ -43,6 +43,11 @@ class SqlRepository:
         with driver_errors():
             return query.first(self._connection, parameters)
 
+    def _all(self, query: Query, parameters: dict[str, Any]) -> list[dict[str, Any]]:
+        """Every row of a precompiled hot read, each as a dict."""
+        with driver_errors():
+            return query.all(self._connection, parameters)
+
     def _write(
         self,
         write: Write,

@@ -15,7 +15,7 @@ from storage.queries import Query
 from storage.records import Scenario, ScenarioQuery
 from storage.repositories.base import RecordTable, SqlRepository
 from storage.repositories.filter_sql import column_field, compile_filter, labels_field
-from storage.repositories.keyset import keyset_page, sort_column
+from storage.repositories.keyset import bound_keyset_page, keyset_page, sort_column
 from storage.schema import scenarios, simulation_events, simulations
 
 _ORDERINGS = ("create_time", "display_name")
@@ -67,6 +67,23 @@ def _get_query(include_deleted: bool, lock: str | None) -> Query:
     elif lock is not None:
         raise ValueError(f"unknown lock {lock!r}")
     return Query(statement)
+
+
+@functools.cache
+def _page_query(show_deleted: bool, order_by: str, descending: bool, after: bool) -> Query:
+    # Compiled once per variant: an unfiltered page is what ListScenarios serves most.
+    statement = select(scenarios).where(scenarios.c.tenant_id == bindparam("tenant_id"))
+    if not show_deleted:
+        statement = statement.where(scenarios.c.delete_time.is_(None))
+    return Query(
+        bound_keyset_page(
+            statement,
+            scenarios,
+            sort_column(scenarios, order_by, _ORDERINGS),
+            descending=descending,
+            after=after,
+        )
+    )
 
 
 class ScenarioRepository(SqlRepository):
@@ -147,6 +164,14 @@ class ScenarioRepository(SqlRepository):
 
     def list(self, tenant_id: str, query: ScenarioQuery) -> list[Scenario]:
         """Return one keyset page of the tenant's scenarios matching ``query``."""
+        if query.filter is None:
+            parameters = {"tenant_id": tenant_id, "limit": query.limit}
+            if query.after is not None:
+                parameters["after_value"], parameters["after_id"] = query.after
+            page = _page_query(
+                query.show_deleted, query.order_by, query.descending, query.after is not None
+            )
+            return [Scenario(**row) for row in self._all(page, parameters)]
         statement = select(scenarios).where(scenarios.c.tenant_id == tenant_id)
         if not query.show_deleted:
             statement = statement.where(scenarios.c.delete_time.is_(None))
