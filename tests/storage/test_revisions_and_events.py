@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
@@ -9,6 +11,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from storage import AlreadyExists, ConfigRevision, NotFound, SimulationEvent
+from tests.storage.row_locks import wait_until_a_session_waits_for_a_lock
 
 
 def test_added_revision_reads_back_unchanged(database, make, tenant_id):
@@ -661,3 +664,57 @@ def test_locking_reads_the_simulations_own_revision_and_refuses_one_not_live(
     with pytest.raises(NotFound) as missing:
         lock(sim.id)
     assert (missing.value.entity, missing.value.id) == ("simulation", sim.id)
+
+
+@pytest.mark.parametrize("with_config", [True, False], ids=["with-config", "without-config"])
+def test_locking_after_waiting_for_another_writer_reads_the_revision_it_made_current(
+    database, make, tenant_id, with_config
+):
+    """The race of two UpdateConfig writes on one simulation, forced.
+
+    The second lock waits for the first writer, which moves the simulation to a new revision
+    and commits. PostgreSQL then hands the waiting statement the simulation as committed, but
+    the revision it joined as of before (READ COMMITTED re-reads only the locked row): the
+    repository must notice that the two disagree and read the new revision.
+    """
+    if database.dialect != "postgresql":
+        pytest.skip("PostgreSQL only: SQLite lets one writer in at a time, before it reads")
+    sim = make.simulation(tenant_id)
+    database.run(
+        lambda uow: uow.revisions.add_current(
+            replace(sim, current_revision=1), sim.etag, _revision(make, sim, 1), []
+        )
+    )
+    newer = replace(_revision(make, sim, 2), sources=[{"uri": "catalogue://broker"}])
+
+    def lock(uow):
+        return uow.revisions.lock_simulation_with_current(
+            tenant_id, sim.id, with_config=with_config
+        )
+
+    answers: queue.Queue = queue.Queue()
+    finished = threading.Event()
+
+    def second_writer() -> None:
+        try:
+            answers.put(database.run(lock))
+        finally:
+            finished.set()
+
+    with database.unit_of_work() as first:
+        locked, _ = lock(first)
+        moved = first.revisions.add_current(
+            replace(locked, current_revision=2), locked.etag, newer, []
+        )
+        waiting = threading.Thread(target=second_writer)
+        waiting.start()
+        # Committed only once the second lock is queued behind this one.
+        blocked = wait_until_a_session_waits_for_a_lock(database, finished)
+        first.commit()
+    waiting.join(30)
+
+    assert blocked, "the second lock did not wait for the first writer"
+    simulation, revision = answers.get(timeout=1)
+    assert simulation == moved
+    assert revision is not None and revision.revision == 2
+    assert (revision.sources, revision.config) == (newer.sources, newer.config)
