@@ -9,8 +9,9 @@ from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from sqlalchemy import event as sql_events
 
-from storage import AlreadyExists, ConfigRevision, NotFound, SimulationEvent
+from storage import AlreadyExists, ConfigRevision, Conflict, NotFound, SimulationEvent
 from tests.storage.row_locks import wait_until_a_session_waits_for_a_lock
 
 
@@ -409,8 +410,12 @@ def test_only_a_simulation_deleted_for_good_has_a_deleted_event(
     assert has_deleted_event(other_tenant_id, sim.id) is False
 
 
-def _replace(database, make, sim, *, expected: int, keep_sources: bool, sources=()):
-    revision = replace(_revision(make, sim, expected + 1), sources=list(sources))
+def _replace(
+    database, make, sim, *, expected: int, keep_sources: bool, sources=(), request_id=None
+):
+    revision = replace(
+        _revision(make, sim, expected + 1), sources=list(sources), request_id=request_id
+    )
     changed = _changed_event(make, sim, expected + 1)
     moved = replace(changed, kind="STATUS_CHANGED", to_status="COMPLETED_CONFIG", reason="moved")
     return database.run(
@@ -513,6 +518,32 @@ def test_replacing_the_current_revision_writes_nothing_unless_every_condition_ho
         assert stored.current_revision == 1 and stored.etag == sim.etag
 
 
+@pytest.mark.parametrize("taken", ["revision number", "request id"])
+def test_replacing_onto_a_taken_revision_is_a_conflict_naming_the_simulation(
+    database, make, tenant_id, taken
+):
+    if database.dialect != "postgresql":
+        pytest.skip("PostgreSQL only: SQLite takes the usual path")
+    sim = _with_revision_one(database, make, tenant_id, status="COMPLETED")
+    request_id = None
+    if taken == "revision number":
+        # Another writer stored revision 2 and has not moved the simulation to it.
+        make.revision(sim, 2)
+    else:
+        # The same request already wrote a revision (a retry racing itself).
+        request_id = "request-1"
+        make.revision(sim, 5, request_id=request_id)
+
+    with pytest.raises(Conflict) as lost:
+        _replace(database, make, sim, expected=1, keep_sources=True, request_id=request_id)
+
+    assert (lost.value.entity, lost.value.id) == ("simulation", sim.id)
+    assert database.run(lambda uow: uow.simulations.get(tenant_id, sim.id)) == sim
+    assert (
+        database.run(lambda uow: uow.events.list(tenant_id, sim.id, after_id=None, limit=10)) == []
+    )
+
+
 def test_the_events_of_a_live_simulation_are_its_own_oldest_first_in_pages(
     database, make, tenant_id, other_tenant_id
 ):
@@ -590,6 +621,52 @@ def test_a_write_that_loses_to_another_names_the_simulation_it_lost(database, ma
                 )
             )
         assert (lost.value.entity, lost.value.id) == ("simulation", sim.id), name
+
+
+def test_a_current_revision_is_written_in_one_statement_on_postgresql(database, make, tenant_id):
+    if database.dialect != "postgresql":
+        pytest.skip("PostgreSQL only: elsewhere the writes run one after another")
+    sim = make.simulation(tenant_id)
+    events = [_changed_event(make, sim, 1), replace(_changed_event(make, sim, 1), reason="moved")]
+    sent: list[str] = []
+
+    def remember(conn, cursor, statement, parameters, context, executemany):
+        sent.append(statement)
+
+    sql_events.listen(database.engine, "before_cursor_execute", remember)
+    try:
+        database.run(
+            lambda uow: uow.revisions.add_current(
+                replace(sim, current_revision=1), sim.etag, _revision(make, sim, 1), events
+            )
+        )
+    finally:
+        sql_events.remove(database.engine, "before_cursor_execute", remember)
+
+    assert len(sent) == 1, sent
+    stored = database.run(lambda uow: uow.events.list(tenant_id, sim.id, after_id=None, limit=10))
+    assert [replace(stored_event, id=0) for stored_event in stored] == events
+
+
+def test_a_current_revision_of_a_simulation_that_is_gone_names_the_simulation(
+    database, make, tenant_id
+):
+    never_stored = make.simulation_record(tenant_id)
+
+    # SQLite's insert of the revision finds no simulation. PostgreSQL's one statement writes
+    # nothing when the compare-and-swap misses, whatever the reason: a Conflict, and the
+    # caller's retry, which locks the simulation first, finds it gone.
+    expected = NotFound if database.dialect == "sqlite" else Conflict
+    with pytest.raises(expected) as lost:
+        database.run(
+            lambda uow: uow.revisions.add_current(
+                replace(never_stored, current_revision=1),
+                never_stored.etag,
+                _revision(make, never_stored, 1),
+                [_changed_event(make, never_stored, 1)],
+            )
+        )
+    assert (lost.value.entity, lost.value.id) == ("simulation", never_stored.id)
 
 
 def test_a_live_simulation_answers_its_current_revision_by_default(database, make, tenant_id):
