@@ -411,12 +411,21 @@ def test_only_a_simulation_deleted_for_good_has_a_deleted_event(
 
 
 def _replace(
-    database, make, sim, *, expected: int, keep_sources: bool, sources=(), request_id=None
+    database,
+    make,
+    sim,
+    *,
+    expected: int,
+    keep_sources: bool,
+    sources=(),
+    request_id=None,
+    now=None,
 ):
     revision = replace(
         _revision(make, sim, expected + 1), sources=list(sources), request_id=request_id
     )
-    changed = _changed_event(make, sim, expected + 1)
+    # As UpdateConfig sends them: both events carry details.
+    changed = replace(_changed_event(make, sim, expected + 1), details={"origin": "EDIT"})
     moved = replace(changed, kind="STATUS_CHANGED", to_status="COMPLETED_CONFIG", reason="moved")
     return database.run(
         lambda uow: uow.revisions.replace_current(
@@ -424,7 +433,7 @@ def _replace(
             sim.id,
             status="COMPLETED_CONFIG",
             etag="new-etag",
-            now=make.now,
+            now=now or make.now,
             expected_revision=expected,
             editable={"COMPLETED_CONFIG", "COMPLETED", "FAILED"},
             keep_sources=keep_sources,
@@ -440,7 +449,14 @@ def _with_revision_one(database, make, tenant_id, *, status: str, scenario_id=No
     first = replace(_revision(make, sim, 1), sources=[{"uri": "catalogue://trader"}])
     database.run(
         lambda uow: uow.revisions.add_current(
-            replace(sim, current_revision=1, status=status, results={"score": 1}),
+            replace(
+                sim,
+                current_revision=1,
+                status=status,
+                results={"score": 1},
+                analysis={"summary": "calm"},
+                last_error={"code": "ARCHITECT_FAILED"},
+            ),
             sim.etag,
             first,
             [],
@@ -453,18 +469,21 @@ def test_replacing_the_current_revision_in_one_statement_moves_the_simulation_an
     database, make, tenant_id
 ):
     sim = _with_revision_one(database, make, tenant_id, status="COMPLETED")
-    written = _replace(database, make, sim, expected=1, keep_sources=True)
+    later = make.now + timedelta(minutes=1)
+    written = _replace(database, make, sim, expected=1, keep_sources=True, now=later)
     if database.dialect != "postgresql":
         # SQLite has no such statement: the caller reads and writes as before.
         assert written is None
         return
     stored, revision = written
-    assert (stored.status, stored.current_revision, stored.etag) == (
+    assert (stored.status, stored.current_revision, stored.etag, stored.update_time) == (
         "COMPLETED_CONFIG",
         2,
         "new-etag",
+        later,
     )
-    assert stored.results is None and stored.name == sim.name and stored.labels == sim.labels
+    assert (stored.results, stored.analysis, stored.last_error) == (None, None, None)
+    assert stored.name == sim.name and stored.labels == sim.labels
     assert database.run(lambda uow: uow.simulations.get(tenant_id, sim.id)) == stored
     # No sources sent: the previous revision's are kept.
     assert revision.sources == [{"uri": "catalogue://trader"}]
@@ -474,6 +493,42 @@ def test_replacing_the_current_revision_in_one_statement_moves_the_simulation_an
         ("CONFIG_CHANGED", None),
         ("STATUS_CHANGED", "COMPLETED"),
     ]
+    assert [(event.to_status, event.reason, event.details) for event in events] == [
+        (None, "", {"origin": "EDIT"}),
+        ("COMPLETED_CONFIG", "moved", {"origin": "EDIT"}),
+    ]
+
+
+def test_replacing_one_simulations_revision_leaves_the_tenants_others_alone(
+    database, make, tenant_id
+):
+    if database.dialect != "postgresql":
+        pytest.skip("PostgreSQL only: SQLite takes the usual path")
+    # Both at revision 1, in the same status: only the simulation named may move.
+    sim = _with_revision_one(database, make, tenant_id, status="COMPLETED")
+    other = _with_revision_one(database, make, tenant_id, status="COMPLETED")
+
+    stored, revision = _replace(database, make, sim, expected=1, keep_sources=True)
+
+    assert (stored.id, stored.current_revision) == (sim.id, 2)
+    assert revision.sources == [{"uri": "catalogue://trader"}]
+    assert database.run(lambda uow: uow.simulations.get(tenant_id, other.id)) == other
+    with pytest.raises(NotFound):
+        database.run(lambda uow: uow.revisions.get(tenant_id, other.id, 2))
+
+
+def test_replacing_a_simulation_without_a_revision_keeps_no_sources_as_an_empty_list(
+    database, make, tenant_id
+):
+    if database.dialect != "postgresql":
+        pytest.skip("PostgreSQL only: SQLite takes the usual path")
+    # An architect run that failed before its first config: nothing to keep the sources of.
+    sim = make.simulation(tenant_id, status="FAILED")
+
+    stored, revision = _replace(database, make, sim, expected=0, keep_sources=True)
+
+    assert (stored.current_revision, revision.revision, revision.sources) == (1, 1, [])
+    assert database.run(lambda uow: uow.revisions.get(tenant_id, sim.id, 1)).sources == []
 
 
 def test_replacing_the_current_revision_with_sources_of_its_own_and_no_status_change(
