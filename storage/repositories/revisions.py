@@ -301,9 +301,10 @@ class ConfigRevisionRepository(SqlRepository):
         """Store a new revision together with the simulation update that makes it current.
 
         ``simulation`` is written with compare-and-swap on ``expected_etag`` (Conflict when it
-        changed, NotFound when it is gone), and the revision and ``events`` are appended, in
-        one round trip: one statement on PostgreSQL, the statements one after another
-        elsewhere. Returns the simulation as stored.
+        changed; when it is gone, NotFound, but Conflict on PostgreSQL, whose one statement
+        cannot tell the two apart: callers lock the simulation first), and the revision and
+        ``events`` are appended, in one round trip: one statement on PostgreSQL, the
+        statements one after another elsewhere. Returns the simulation as stored.
         """
         written = replace(simulation, etag=uuid4().hex)
         if self._connection.dialect.name == "postgresql":

@@ -212,7 +212,8 @@ class ScenarioRepository(SqlRepository):
         """Hard-delete soft-deleted scenarios whose purge_time has passed, in every tenant.
 
         Their simulations go too, and the database cascades to revisions, events and jobs;
-        each simulation leaves one DELETED event, by ``PURGE_ACTOR``.
+        each simulation leaves one DELETED event, by ``PURGE_ACTOR``, a tenant's numbered in
+        the order of its simulations' ids.
         Returns the number of scenarios purged.
         """
         # Lock the rows first so a concurrent undelete cannot slip in between the two deletes.

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
+import time
 
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
@@ -41,6 +43,29 @@ def refused_row_locks(database: Database, table: str, row_id: str) -> set[str]:
                 assert exc.orig.sqlstate == _LOCK_NOT_AVAILABLE, exc
                 refused.add(mode)
     return refused
+
+
+def wait_until_a_session_waits_for_a_lock(
+    database: Database, finished: threading.Event, timeout: float = 30
+) -> bool:
+    """Returns True once a session of ``database`` (PostgreSQL) waits for a lock another holds.
+
+    For a test that holds a lock on one connection and starts a statement that needs it on
+    another thread: the holder lets go only once the statement is seen queued behind it. Returns
+    False when ``finished`` is set first (the statement never met the lock); fails after
+    ``timeout`` seconds of neither.
+    """
+    deadline = time.monotonic() + timeout
+    query = text(
+        "SELECT count(*) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND cardinality(pg_blocking_pids(pid)) > 0"
+    )
+    while not finished.wait(0.01):
+        with database.engine.connect() as probe:
+            if probe.execute(query).scalar_one():
+                return True
+        assert time.monotonic() < deadline, "the statement neither waited nor finished"
+    return False
 
 
 def _refused_sqlite_write_lock(database: Database) -> set[str]:

@@ -13,9 +13,12 @@ import time
 from dataclasses import replace
 
 import pytest
+from sqlalchemy import create_engine, make_url, text
 
-from storage import EVENTS_CHANNEL, SimulationEvent
+from storage import EVENTS_CHANNEL, Database, SimulationEvent
 from storage.repositories import events as events_repository
+from tests.conftest import postgres_admin_url, throwaway_postgres_database
+from tests.storage.conftest import Factory
 
 
 def test_a_tenants_events_are_read_oldest_first_after_a_cursor(
@@ -216,3 +219,52 @@ def test_a_scenario_keeps_the_deleted_events_of_its_simulations_and_no_others(
         (gone.id, "DELETED"),
     ]
     assert events[0] == created
+
+
+@pytest.fixture
+def table_scanning_database(database, _migrated_postgres_template):
+    """A fresh migrated PostgreSQL database whose planner may read tables only, not indexes.
+
+    A plan that reads the table (as PostgreSQL picks when a query wants a large share of it)
+    gives the rows in the order they are stored, which is not id order when an older
+    transaction inserts last. Fresh, so the rows are stored in the order they are inserted.
+    """
+    if database.dialect != "postgresql":
+        pytest.skip("PostgreSQL only: SQLite numbers events in commit order")
+    with throwaway_postgres_database(template=_migrated_postgres_template) as url:
+        admin = create_engine(postgres_admin_url(), isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            for setting in ("enable_indexscan", "enable_indexonlyscan", "enable_bitmapscan"):
+                connection.execute(
+                    text(f'ALTER DATABASE "{make_url(url).database}" SET {setting} = off')
+                )
+        admin.dispose()
+        scanning = Database(url)
+        yield scanning
+        scanning.dispose()
+
+
+@pytest.mark.parametrize("reader", ["simulation", "tenant"])
+def test_events_stored_out_of_id_order_are_read_in_id_order(table_scanning_database, reader):
+    db = table_scanning_database
+    make = Factory(db)
+    tenant_id = make.tenant()
+    sim = make.simulation(tenant_id)
+    record = SimulationEvent(tenant_id, sim.id, "STATUS_CHANGED", "key-1", make.now)
+
+    with db.unit_of_work() as early:
+        # The older transaction takes its id (a write) before the other one inserts...
+        early.simulations.add(make.simulation_record(tenant_id))
+        db.run(lambda uow: uow.events.add(replace(record, reason="committed first")))
+        # ...and stores its event after it: a smaller id in a later place of the table.
+        early.events.add(replace(record, reason="stored last"))
+        early.commit()
+
+    def read(uow):
+        if reader == "simulation":
+            return uow.events.list(tenant_id, sim.id, after_id=None, limit=10)
+        return uow.events.list_of_tenant(tenant_id, after_id=0, limit=10)
+
+    listed = db.run(read)
+    assert [event.reason for event in listed] == ["stored last", "committed first"]
+    assert listed[0].id < listed[1].id

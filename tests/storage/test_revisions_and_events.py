@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from sqlalchemy import event as sql_events
 
-from storage import AlreadyExists, ConfigRevision, NotFound, SimulationEvent
+from storage import AlreadyExists, ConfigRevision, Conflict, NotFound, SimulationEvent
+from tests.storage.row_locks import wait_until_a_session_waits_for_a_lock
 
 
 def test_added_revision_reads_back_unchanged(database, make, tenant_id):
@@ -406,9 +410,22 @@ def test_only_a_simulation_deleted_for_good_has_a_deleted_event(
     assert has_deleted_event(other_tenant_id, sim.id) is False
 
 
-def _replace(database, make, sim, *, expected: int, keep_sources: bool, sources=()):
-    revision = replace(_revision(make, sim, expected + 1), sources=list(sources))
-    changed = _changed_event(make, sim, expected + 1)
+def _replace(
+    database,
+    make,
+    sim,
+    *,
+    expected: int,
+    keep_sources: bool,
+    sources=(),
+    request_id=None,
+    now=None,
+):
+    revision = replace(
+        _revision(make, sim, expected + 1), sources=list(sources), request_id=request_id
+    )
+    # As UpdateConfig sends them: both events carry details.
+    changed = replace(_changed_event(make, sim, expected + 1), details={"origin": "EDIT"})
     moved = replace(changed, kind="STATUS_CHANGED", to_status="COMPLETED_CONFIG", reason="moved")
     return database.run(
         lambda uow: uow.revisions.replace_current(
@@ -416,7 +433,7 @@ def _replace(database, make, sim, *, expected: int, keep_sources: bool, sources=
             sim.id,
             status="COMPLETED_CONFIG",
             etag="new-etag",
-            now=make.now,
+            now=now or make.now,
             expected_revision=expected,
             editable={"COMPLETED_CONFIG", "COMPLETED", "FAILED"},
             keep_sources=keep_sources,
@@ -432,7 +449,14 @@ def _with_revision_one(database, make, tenant_id, *, status: str, scenario_id=No
     first = replace(_revision(make, sim, 1), sources=[{"uri": "catalogue://trader"}])
     database.run(
         lambda uow: uow.revisions.add_current(
-            replace(sim, current_revision=1, status=status, results={"score": 1}),
+            replace(
+                sim,
+                current_revision=1,
+                status=status,
+                results={"score": 1},
+                analysis={"summary": "calm"},
+                last_error={"code": "ARCHITECT_FAILED"},
+            ),
             sim.etag,
             first,
             [],
@@ -445,18 +469,21 @@ def test_replacing_the_current_revision_in_one_statement_moves_the_simulation_an
     database, make, tenant_id
 ):
     sim = _with_revision_one(database, make, tenant_id, status="COMPLETED")
-    written = _replace(database, make, sim, expected=1, keep_sources=True)
+    later = make.now + timedelta(minutes=1)
+    written = _replace(database, make, sim, expected=1, keep_sources=True, now=later)
     if database.dialect != "postgresql":
         # SQLite has no such statement: the caller reads and writes as before.
         assert written is None
         return
     stored, revision = written
-    assert (stored.status, stored.current_revision, stored.etag) == (
+    assert (stored.status, stored.current_revision, stored.etag, stored.update_time) == (
         "COMPLETED_CONFIG",
         2,
         "new-etag",
+        later,
     )
-    assert stored.results is None and stored.name == sim.name and stored.labels == sim.labels
+    assert (stored.results, stored.analysis, stored.last_error) == (None, None, None)
+    assert stored.name == sim.name and stored.labels == sim.labels
     assert database.run(lambda uow: uow.simulations.get(tenant_id, sim.id)) == stored
     # No sources sent: the previous revision's are kept.
     assert revision.sources == [{"uri": "catalogue://trader"}]
@@ -466,6 +493,42 @@ def test_replacing_the_current_revision_in_one_statement_moves_the_simulation_an
         ("CONFIG_CHANGED", None),
         ("STATUS_CHANGED", "COMPLETED"),
     ]
+    assert [(event.to_status, event.reason, event.details) for event in events] == [
+        (None, "", {"origin": "EDIT"}),
+        ("COMPLETED_CONFIG", "moved", {"origin": "EDIT"}),
+    ]
+
+
+def test_replacing_one_simulations_revision_leaves_the_tenants_others_alone(
+    database, make, tenant_id
+):
+    if database.dialect != "postgresql":
+        pytest.skip("PostgreSQL only: SQLite takes the usual path")
+    # Both at revision 1, in the same status: only the simulation named may move.
+    sim = _with_revision_one(database, make, tenant_id, status="COMPLETED")
+    other = _with_revision_one(database, make, tenant_id, status="COMPLETED")
+
+    stored, revision = _replace(database, make, sim, expected=1, keep_sources=True)
+
+    assert (stored.id, stored.current_revision) == (sim.id, 2)
+    assert revision.sources == [{"uri": "catalogue://trader"}]
+    assert database.run(lambda uow: uow.simulations.get(tenant_id, other.id)) == other
+    with pytest.raises(NotFound):
+        database.run(lambda uow: uow.revisions.get(tenant_id, other.id, 2))
+
+
+def test_replacing_a_simulation_without_a_revision_keeps_no_sources_as_an_empty_list(
+    database, make, tenant_id
+):
+    if database.dialect != "postgresql":
+        pytest.skip("PostgreSQL only: SQLite takes the usual path")
+    # An architect run that failed before its first config: nothing to keep the sources of.
+    sim = make.simulation(tenant_id, status="FAILED")
+
+    stored, revision = _replace(database, make, sim, expected=0, keep_sources=True)
+
+    assert (stored.current_revision, revision.revision, revision.sources) == (1, 1, [])
+    assert database.run(lambda uow: uow.revisions.get(tenant_id, sim.id, 1)).sources == []
 
 
 def test_replacing_the_current_revision_with_sources_of_its_own_and_no_status_change(
@@ -508,6 +571,32 @@ def test_replacing_the_current_revision_writes_nothing_unless_every_condition_ho
     if case != "deleted":
         stored = database.run(lambda uow: uow.simulations.get(tenant_id, sim.id))
         assert stored.current_revision == 1 and stored.etag == sim.etag
+
+
+@pytest.mark.parametrize("taken", ["revision number", "request id"])
+def test_replacing_onto_a_taken_revision_is_a_conflict_naming_the_simulation(
+    database, make, tenant_id, taken
+):
+    if database.dialect != "postgresql":
+        pytest.skip("PostgreSQL only: SQLite takes the usual path")
+    sim = _with_revision_one(database, make, tenant_id, status="COMPLETED")
+    request_id = None
+    if taken == "revision number":
+        # Another writer stored revision 2 and has not moved the simulation to it.
+        make.revision(sim, 2)
+    else:
+        # The same request already wrote a revision (a retry racing itself).
+        request_id = "request-1"
+        make.revision(sim, 5, request_id=request_id)
+
+    with pytest.raises(Conflict) as lost:
+        _replace(database, make, sim, expected=1, keep_sources=True, request_id=request_id)
+
+    assert (lost.value.entity, lost.value.id) == ("simulation", sim.id)
+    assert database.run(lambda uow: uow.simulations.get(tenant_id, sim.id)) == sim
+    assert (
+        database.run(lambda uow: uow.events.list(tenant_id, sim.id, after_id=None, limit=10)) == []
+    )
 
 
 def test_the_events_of_a_live_simulation_are_its_own_oldest_first_in_pages(
@@ -589,6 +678,52 @@ def test_a_write_that_loses_to_another_names_the_simulation_it_lost(database, ma
         assert (lost.value.entity, lost.value.id) == ("simulation", sim.id), name
 
 
+def test_a_current_revision_is_written_in_one_statement_on_postgresql(database, make, tenant_id):
+    if database.dialect != "postgresql":
+        pytest.skip("PostgreSQL only: elsewhere the writes run one after another")
+    sim = make.simulation(tenant_id)
+    events = [_changed_event(make, sim, 1), replace(_changed_event(make, sim, 1), reason="moved")]
+    sent: list[str] = []
+
+    def remember(conn, cursor, statement, parameters, context, executemany):
+        sent.append(statement)
+
+    sql_events.listen(database.engine, "before_cursor_execute", remember)
+    try:
+        database.run(
+            lambda uow: uow.revisions.add_current(
+                replace(sim, current_revision=1), sim.etag, _revision(make, sim, 1), events
+            )
+        )
+    finally:
+        sql_events.remove(database.engine, "before_cursor_execute", remember)
+
+    assert len(sent) == 1, sent
+    stored = database.run(lambda uow: uow.events.list(tenant_id, sim.id, after_id=None, limit=10))
+    assert [replace(stored_event, id=0) for stored_event in stored] == events
+
+
+def test_a_current_revision_of_a_simulation_that_is_gone_names_the_simulation(
+    database, make, tenant_id
+):
+    never_stored = make.simulation_record(tenant_id)
+
+    # SQLite's insert of the revision finds no simulation. PostgreSQL's one statement writes
+    # nothing when the compare-and-swap misses, whatever the reason: a Conflict, and the
+    # caller's retry, which locks the simulation first, finds it gone.
+    expected = NotFound if database.dialect == "sqlite" else Conflict
+    with pytest.raises(expected) as lost:
+        database.run(
+            lambda uow: uow.revisions.add_current(
+                replace(never_stored, current_revision=1),
+                never_stored.etag,
+                _revision(make, never_stored, 1),
+                [_changed_event(make, never_stored, 1)],
+            )
+        )
+    assert (lost.value.entity, lost.value.id) == ("simulation", never_stored.id)
+
+
 def test_a_live_simulation_answers_its_current_revision_by_default(database, make, tenant_id):
     from dataclasses import replace
 
@@ -661,3 +796,57 @@ def test_locking_reads_the_simulations_own_revision_and_refuses_one_not_live(
     with pytest.raises(NotFound) as missing:
         lock(sim.id)
     assert (missing.value.entity, missing.value.id) == ("simulation", sim.id)
+
+
+@pytest.mark.parametrize("with_config", [True, False], ids=["with-config", "without-config"])
+def test_locking_after_waiting_for_another_writer_reads_the_revision_it_made_current(
+    database, make, tenant_id, with_config
+):
+    """The race of two UpdateConfig writes on one simulation, forced.
+
+    The second lock waits for the first writer, which moves the simulation to a new revision
+    and commits. PostgreSQL then hands the waiting statement the simulation as committed, but
+    the revision it joined as of before (READ COMMITTED re-reads only the locked row): the
+    repository must notice that the two disagree and read the new revision.
+    """
+    if database.dialect != "postgresql":
+        pytest.skip("PostgreSQL only: SQLite lets one writer in at a time, before it reads")
+    sim = make.simulation(tenant_id)
+    database.run(
+        lambda uow: uow.revisions.add_current(
+            replace(sim, current_revision=1), sim.etag, _revision(make, sim, 1), []
+        )
+    )
+    newer = replace(_revision(make, sim, 2), sources=[{"uri": "catalogue://broker"}])
+
+    def lock(uow):
+        return uow.revisions.lock_simulation_with_current(
+            tenant_id, sim.id, with_config=with_config
+        )
+
+    answers: queue.Queue = queue.Queue()
+    finished = threading.Event()
+
+    def second_writer() -> None:
+        try:
+            answers.put(database.run(lock))
+        finally:
+            finished.set()
+
+    with database.unit_of_work() as first:
+        locked, _ = lock(first)
+        moved = first.revisions.add_current(
+            replace(locked, current_revision=2), locked.etag, newer, []
+        )
+        waiting = threading.Thread(target=second_writer)
+        waiting.start()
+        # Committed only once the second lock is queued behind this one.
+        blocked = wait_until_a_session_waits_for_a_lock(database, finished)
+        first.commit()
+    waiting.join(30)
+
+    assert blocked, "the second lock did not wait for the first writer"
+    simulation, revision = answers.get(timeout=1)
+    assert simulation == moved
+    assert revision is not None and revision.revision == 2
+    assert (revision.sources, revision.config) == (newer.sources, newer.config)

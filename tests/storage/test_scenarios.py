@@ -18,6 +18,7 @@ from storage import (
     SimulationQuery,
     cursor_of,
 )
+from tests.storage.conftest import new_id
 from tests.storage.row_locks import SQLITE_WRITE_LOCK, refused_row_locks
 
 
@@ -321,6 +322,27 @@ def test_purge_expired_removes_due_scenarios_with_everything_under_them(clean_da
     db.run(lambda uow: uow.scenarios.get(tenant_id, not_due.id, include_deleted=True))
     db.run(lambda uow: uow.scenarios.get(tenant_id, live.id))
     assert db.run(lambda uow: uow.scenarios.purge_expired(now)) == 0
+
+
+def test_a_purge_writes_the_deleted_events_of_a_tenant_in_simulation_id_order(clean_database, make):
+    db = clean_database
+    tenant_id = make.tenant()
+    now = datetime(2024, 6, 1, tzinfo=UTC)
+    due = make.scenario(tenant_id)
+    # Stored in descending id order: only an ORDER BY id numbers their events ascending.
+    high, low = sorted((new_id() for _ in range(2)), reverse=True)
+    for simulation_id in (high, low):
+        make.simulation(tenant_id, id=simulation_id, scenario_id=due.id)
+    deleted = replace(due, delete_time=now - timedelta(days=30), purge_time=now)
+    db.run(lambda uow: uow.scenarios.update(deleted, expected_etag=due.etag))
+
+    assert db.run(lambda uow: uow.scenarios.purge_expired(now)) == 1
+
+    events = db.run(lambda uow: uow.events.list_of_tenant(tenant_id, after_id=0, limit=9))
+    assert [(event.kind, event.simulation_id) for event in events] == [
+        ("DELETED", low),
+        ("DELETED", high),
+    ]
 
 
 def _list(database, tenant_id, query):
