@@ -396,9 +396,11 @@ def test_has_on_postgresql_asks_the_index_as_equality_does():
     assert sql("has") == sql("=")
 
 
-def test_a_field_the_repository_does_not_know_is_refused_by_name():
+def test_a_field_or_an_operator_the_repository_does_not_know_is_refused_by_name():
     with pytest.raises(ValueError, match=r"cannot filter on 'prompt'; expected one of \['config'"):
         compile_filter(Comparison("prompt", "=", "x"), SIMULATION_FILTER_FIELDS, "sqlite")
+    with pytest.raises(ValueError, match="unknown comparison '~'"):
+        compile_filter(Comparison("name", "~", "x"), SIMULATION_FILTER_FIELDS, "sqlite")
 
 
 @pytest.mark.parametrize(
