@@ -105,10 +105,14 @@ def postgres_admin_url() -> str:
 
 
 @contextmanager
-def throwaway_postgres_database(template: str | None = None) -> Iterator[str]:
+def throwaway_postgres_database(
+    template: str | None = None, *, icu_locale: str | None = None
+) -> Iterator[str]:
     """Creates a fresh PostgreSQL database, yields its URL, and drops it.
 
-    The database is empty, or a copy of the database named ``template``.
+    The database is empty, or a copy of the database named ``template``. With ``icu_locale``
+    it is empty and its default collation is that ICU locale's (a linguistic order, where the
+    cluster's own is by code point).
 
     Skips when PostgreSQL is unreachable, unless SIMCONFIG_REQUIRE_POSTGRES=1 (as in CI),
     where a missing database must fail the run rather than silently skip half the suite.
@@ -125,6 +129,9 @@ def throwaway_postgres_database(template: str | None = None) -> Iterator[str]:
     try:
         with admin.connect() as connection:
             copied = f' TEMPLATE "{template}"' if template is not None else ""
+            if icu_locale is not None:
+                # Only template0 may be copied with another collation than its own.
+                copied = f" TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE '{icu_locale}'"
             connection.execute(text(f'CREATE DATABASE "{name}"{copied}'))
     except OperationalError as exc:
         admin.dispose()

@@ -17,8 +17,9 @@ Strings order by code point on both engines (``COLLATE "C"`` on PostgreSQL), as 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from sqlalchemy import (
     JSON,
@@ -48,12 +49,17 @@ from sqlalchemy.types import NullType
 from storage.filter_tree import AllOf, AnyOf, Comparison, Filter, Negation
 from storage.schema import config_revisions
 
-# How a field compiles: (comparison, dialect name) -> condition.
-FieldCompiler = Callable[[Comparison, str], ColumnElement[bool]]
+
+class FilterField(Protocol):
+    """A field a filter can name: it builds the condition of one comparison on itself."""
+
+    def condition(self, comparison: Comparison, dialect: str) -> ColumnElement[bool]:
+        """The condition ``comparison`` puts on this field, for the engine ``dialect``."""
+        ...
 
 
 def compile_filter(
-    node: Filter | None, fields: Mapping[str, FieldCompiler], dialect: str
+    node: Filter | None, fields: Mapping[str, FilterField], dialect: str
 ) -> ColumnElement[bool]:
     """The SQL condition of ``node`` (TRUE for None); ``fields`` compile each comparison."""
     if node is None:
@@ -64,42 +70,53 @@ def compile_filter(
         return or_(*(compile_filter(item, fields, dialect) for item in node.items))
     if isinstance(node, Negation):
         return not_(compile_filter(node.item, fields, dialect))
-    compiler = fields.get(node.field)
-    if compiler is None:
+    field = fields.get(node.field)
+    if field is None:
         raise ValueError(f"cannot filter on {node.field!r}; expected one of {sorted(fields)}")
-    return compiler(node, dialect)
+    return field.condition(node, dialect)
 
 
-def column_field(target: Any, *, text: bool = False, null_as: Any = None) -> FieldCompiler:
+# The fields are built once, when a repository module is imported; their conditions are built
+# by ``condition`` each time a filter is compiled. (Identity equality: a column's ``==`` builds
+# SQL, so the generated ``__eq__`` would not compare fields.)
+@dataclass(frozen=True, eq=False)
+class ColumnField:
     """A plain column. ``text``: strings (ordered by code point, ``contains`` allowed).
 
     ``null_as``: the value a NULL compares as (``""`` for "in no scenario"); without it, a
     NULL never matches.
     """
 
-    def compile_column(comparison: Comparison, dialect: str) -> ColumnElement[bool]:
+    column: Any
+    text: bool = False
+    null_as: Any = None
+
+    def condition(self, comparison: Comparison, dialect: str) -> ColumnElement[bool]:
+        """``column op value``: true or false, never NULL."""
         value = comparison.value
-        subject = target if null_as is None else func.coalesce(target, null_as)
+        subject = self.column if self.null_as is None else func.coalesce(self.column, self.null_as)
         if comparison.op == "contains":
             return subject.icontains(value, autoescape=True)
         if comparison.op == "in":
             assert isinstance(value, tuple)  # "in" compares with a tuple of values
             return subject.in_(list(value))
-        if text and dialect == "postgresql" and comparison.op not in ("=", "!="):
+        if self.text and dialect == "postgresql" and comparison.op not in ("=", "!="):
             subject = subject.collate("C")
         condition = _compare(subject, comparison.op, value)
-        if target.nullable and null_as is None:
+        if self.column.nullable and self.null_as is None:
             return func.coalesce(condition, false())
         return condition
 
-    return compile_column
 
-
-def labels_field(target: Any) -> FieldCompiler:
+@dataclass(frozen=True, eq=False)
+class LabelsField:
     """A JSON map of strings: ``labels.KEY = v``, ``labels.KEY : *`` (has the key), …"""
 
-    def compile_labels(comparison: Comparison, dialect: str) -> ColumnElement[bool]:
-        value = target[comparison.key].as_string()
+    column: Any
+
+    def condition(self, comparison: Comparison, dialect: str) -> ColumnElement[bool]:
+        """The condition on the label ``comparison.key``; a missing label never matches."""
+        value = self.column[comparison.key].as_string()
         if comparison.op == "has" and comparison.value is None:
             return value.is_not(None)
         op = "=" if comparison.op == "has" else comparison.op
@@ -109,13 +126,16 @@ def labels_field(target: Any) -> FieldCompiler:
             value = value.collate("C")
         return func.coalesce(_compare(value, op, comparison.value), false())
 
-    return compile_labels
 
+@dataclass(frozen=True, eq=False)
+class CurrentConfigField:
+    """Values inside the config document of the current revision of an ``owner`` row."""
 
-def current_config_field(owner: Table) -> FieldCompiler:
-    """Values inside the config document of the current revision of a simulation row."""
+    owner: Table
 
-    def compile_config(comparison: Comparison, dialect: str) -> ColumnElement[bool]:
+    def condition(self, comparison: Comparison, dialect: str) -> ColumnElement[bool]:
+        """Containment through the GIN index where it applies, else a walk of the document."""
+        owner = self.owner
         contained = _containment(comparison, dialect)
         if contained is not None:
             # The GIN index answers containment; behind the tenant wall only through this
@@ -141,8 +161,6 @@ def current_config_field(owner: Table) -> FieldCompiler:
                 condition,
             )
         )
-
-    return compile_config
 
 
 def _containment(comparison: Comparison, dialect: str) -> str | None:

@@ -14,7 +14,7 @@ from storage.errors import Conflict, NotFound
 from storage.queries import Query
 from storage.records import Scenario, ScenarioQuery
 from storage.repositories.base import RecordTable, SqlRepository
-from storage.repositories.filter_sql import column_field, compile_filter, labels_field
+from storage.repositories.filter_sql import ColumnField, FilterField, LabelsField, compile_filter
 from storage.repositories.keyset import bound_keyset_page, keyset_page, sort_column
 from storage.schema import scenarios, simulation_events, simulations
 
@@ -22,14 +22,14 @@ _ORDERINGS = ("create_time", "display_name")
 # The actor of the DELETED events the purge writes: no API key asked for it.
 PURGE_ACTOR = "purge"
 # What a ListScenarios filter can name.
-_FILTER_FIELDS = {
-    "display_name": column_field(scenarios.c.display_name, text=True),
-    "description": column_field(scenarios.c.description, text=True),
-    "labels": labels_field(scenarios.c.labels),
-    "create_time": column_field(scenarios.c.create_time),
-    "update_time": column_field(scenarios.c.update_time),
-    "delete_time": column_field(scenarios.c.delete_time),
-    "simulation_count": column_field(scenarios.c.simulation_count),
+_FILTER_FIELDS: dict[str, FilterField] = {
+    "display_name": ColumnField(scenarios.c.display_name, text=True),
+    "description": ColumnField(scenarios.c.description, text=True),
+    "labels": LabelsField(scenarios.c.labels),
+    "create_time": ColumnField(scenarios.c.create_time),
+    "update_time": ColumnField(scenarios.c.update_time),
+    "delete_time": ColumnField(scenarios.c.delete_time),
+    "simulation_count": ColumnField(scenarios.c.simulation_count),
 }
 # The record is the column list: see RecordTable.
 COLUMNS = RecordTable(

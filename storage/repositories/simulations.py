@@ -16,25 +16,26 @@ from storage.queries import Query
 from storage.records import Simulation, SimulationQuery
 from storage.repositories.base import RecordTable, SqlRepository
 from storage.repositories.filter_sql import (
-    column_field,
+    ColumnField,
+    CurrentConfigField,
+    FilterField,
+    LabelsField,
     compile_filter,
-    current_config_field,
-    labels_field,
 )
 from storage.repositories.keyset import keyset_page, sort_column
 from storage.schema import config_revisions, simulations
 
 _ORDERINGS = ("create_time", "name")
 # What a ListSimulations filter can name; config fields read the current revision's document.
-_FILTER_FIELDS = {
-    "scenario_id": column_field(simulations.c.scenario_id, null_as=""),
-    "name": column_field(simulations.c.name, text=True),
-    "status": column_field(simulations.c.status),
-    "labels": labels_field(simulations.c.labels),
-    "create_time": column_field(simulations.c.create_time),
-    "update_time": column_field(simulations.c.update_time),
-    "current_revision": column_field(simulations.c.current_revision),
-    "config": current_config_field(simulations),
+_FILTER_FIELDS: dict[str, FilterField] = {
+    "scenario_id": ColumnField(simulations.c.scenario_id, null_as=""),
+    "name": ColumnField(simulations.c.name, text=True),
+    "status": ColumnField(simulations.c.status),
+    "labels": LabelsField(simulations.c.labels),
+    "create_time": ColumnField(simulations.c.create_time),
+    "update_time": ColumnField(simulations.c.update_time),
+    "current_revision": ColumnField(simulations.c.current_revision),
+    "config": CurrentConfigField(simulations),
 }
 _LIVE = simulations.c.delete_time.is_(None)
 # The record is the column list: see RecordTable. delete_time is written only by the

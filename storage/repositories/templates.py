@@ -12,19 +12,19 @@ from storage.driver_errors import UniqueRule
 from storage.errors import Conflict, NotFound
 from storage.records import Template, TemplateQuery, TemplateRevision
 from storage.repositories.base import RecordTable, SqlRepository, columns_of
-from storage.repositories.filter_sql import column_field, compile_filter, labels_field
+from storage.repositories.filter_sql import ColumnField, FilterField, LabelsField, compile_filter
 from storage.repositories.keyset import keyset_page, sort_column
 from storage.schema import template_revisions, templates
 
 _ORDERINGS = ("create_time", "display_name")
 # What a ListTemplates filter can name.
-_FILTER_FIELDS = {
-    "display_name": column_field(templates.c.display_name, text=True),
-    "description": column_field(templates.c.description, text=True),
-    "labels": labels_field(templates.c.labels),
-    "create_time": column_field(templates.c.create_time),
-    "update_time": column_field(templates.c.update_time),
-    "delete_time": column_field(templates.c.delete_time),
+_FILTER_FIELDS: dict[str, FilterField] = {
+    "display_name": ColumnField(templates.c.display_name, text=True),
+    "description": ColumnField(templates.c.description, text=True),
+    "labels": LabelsField(templates.c.labels),
+    "create_time": ColumnField(templates.c.create_time),
+    "update_time": ColumnField(templates.c.update_time),
+    "delete_time": ColumnField(templates.c.delete_time),
 }
 # The record is the column list: see RecordTable.
 COLUMNS = RecordTable(

@@ -17,6 +17,7 @@ ROLES = ("buyer", "seller", "broker", "")
 STATUSES = ("PENDING", "COMPLETED_CONFIG", "RUNNING", "COMPLETED", "FAILED")
 LABEL_KEYS = ("env", "team")
 LABEL_VALUES = ("dev", "prod", "risk")
+GOALS = ("sell high", "buy low")
 
 
 def config_document(index: int) -> dict[str, Any]:
@@ -34,7 +35,7 @@ def config_document(index: int) -> dict[str, Any]:
                 "role": ROLES[(index + n) % len(ROLES)],
                 "persona": "haggles" if (index + n) % 3 == 0 else "",
                 "attributes": {},
-                "goals": [],
+                "goals": GOALS[: (index + n) % 3],
             }
             for n in range(1 + index % 3)
         ],
