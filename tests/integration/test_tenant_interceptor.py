@@ -16,6 +16,7 @@ from simulation.v1 import scenario_service_pb2 as pb
 
 import storage
 from service.api import interceptors
+from service.api.fair_executor import KEY_LOOKUP_LANE, FairExecutor
 from service.api.tenant_limits import TenantLimits
 from service.app import authentication as auth
 from service.app import tenants
@@ -302,7 +303,7 @@ def test_a_call_that_bypassed_the_interceptor_has_no_principal():
 STREAMING = "/simulation.v1.StreamingProbe/"
 
 
-def _streaming_server(database, authenticator=None, ran=None, limits=None):
+def _streaming_server(database, authenticator=None, ran=None, limits=None, executor=None):
     """A server with both interceptors, as ``create_server`` orders them, and probe methods.
 
     The API has only unary methods today; streaming ones (WatchEvents) must be guarded too.
@@ -311,7 +312,9 @@ def _streaming_server(database, authenticator=None, ran=None, limits=None):
     call's deadline. The streaming answers are generators that read all that while gRPC
     iterates them, after the handler returned. ``Echo`` parses its request as the service's
     methods do and notes in ``ran`` that it ran; ``Abort``, ``AbortStream`` and
-    ``FailStream`` end their calls as a handler can.
+    ``FailStream`` end their calls as a handler can. With a :class:`FairExecutor` as
+    ``executor``, ``Lanes`` answers how many calls the executor counts, while it runs, in its
+    tenant's lane and in the key-lookup lane.
     """
 
     def answer(context, sent):
@@ -342,8 +345,13 @@ def _streaming_server(database, authenticator=None, ran=None, limits=None):
         yield answer(context, "")
         raise errors.NotFound("probe", "p1")
 
+    def lanes(request, context):
+        tenant_id = interceptors.current_principal().tenant_id
+        return f"{executor.in_flight(tenant_id)}:{executor.in_flight(KEY_LOOKUP_LANE)}"
+
     text = str.encode
     handlers = {
+        "Lanes": grpc.unary_unary_rpc_method_handler(lanes, response_serializer=text),
         "UnaryStream": grpc.unary_stream_rpc_method_handler(
             unary_stream, request_deserializer=bytes.decode, response_serializer=text
         ),
@@ -363,7 +371,7 @@ def _streaming_server(database, authenticator=None, ran=None, limits=None):
         "FailStream": grpc.unary_stream_rpc_method_handler(fail_stream, response_serializer=text),
     }
     server = grpc.server(
-        futures.ThreadPoolExecutor(4),
+        executor or futures.ThreadPoolExecutor(4),
         interceptors=[
             interceptors.TenantInterceptor(
                 authenticator or auth.Authenticator(database), frozenset(), limits
@@ -631,3 +639,30 @@ def test_a_tenant_at_its_limit_is_refused_and_another_tenant_is_not(tmp_path, mi
         database.dispose()
 
     assert codes == [grpc.StatusCode.RESOURCE_EXHAUSTED] * 2
+
+
+def test_a_call_is_queued_in_the_key_lookup_lane_then_in_its_tenants_lane(
+    tmp_path, migrated_sqlite_url
+):
+    # The fair executor shares threads by lane: a call left untagged would jump every queue.
+    database = storage.Database(migrated_sqlite_url)
+    write, _ = keys_for(database)
+    authenticator = auth.Authenticator(database, auth.ApiKeyCache(ttl=60.0, fallback_ttl=60.0))
+    executor = FairExecutor(4)
+    server, port = _streaming_server(database, authenticator, executor=executor)
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            lanes = channel.unary_unary(STREAMING + "Lanes")
+            key = (("x-api-key", write.secret),)
+            # The first call's key is looked up on its worker thread; the second is in memory.
+            answers = [lanes(b"", metadata=key, timeout=10) for _ in range(2)]
+    finally:
+        server.stop(0)
+        executor.shutdown()
+        database.dispose()
+
+    # "<calls in the tenant's lane>:<calls in the key-lookup lane>", each counting itself. The
+    # first call may not be counted out yet when the second runs, so only its own lane is read.
+    (first_tenant, first_lookup), (second_tenant, _) = (a.split(b":") for a in answers)
+    assert (first_tenant, first_lookup) == (b"0", b"1")
+    assert second_tenant == b"1"
